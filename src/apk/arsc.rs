@@ -1,0 +1,224 @@
+//! Just enough of the compiled resource table (`resources.arsc`, `ResTable` in Android) to turn a
+//! manifest reference like `@string/app_name` (0x7f040000) into its value for the default locale,
+//! the way `aapt dump badging` prints `application-label`. Pure and total like the XML decoder; it
+//! walks chunks in place and decodes only the strings it returns.
+
+use super::chunk::{Chunk, Chunks, FormatError, Problem, Value, kind, u8_at, u16_at, u32_at};
+use super::pool::StringPool;
+
+const WHAT: &str = "resource table";
+const FLAG_COMPLEX: u16 = 0x0001;
+const FLAG_COMPACT: u16 = 0x0008;
+const TYPE_FLAG_SPARSE: u8 = 0x01;
+const TYPE_FLAG_OFFSET16: u8 = 0x02;
+/// References that point at references: Android follows a handful; a cycle must not spin.
+const MAX_HOPS: usize = 8;
+
+/// A resolved resource value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    String(String),
+    Value(Value),
+}
+
+pub struct ResourceTable<'a> {
+    strings: StringPool<'a>,
+    packages: Vec<Chunk<'a>>,
+}
+
+impl<'a> ResourceTable<'a> {
+    pub fn parse(data: &'a [u8]) -> Result<Self, FormatError> {
+        let table = Chunk::at(data, 0, 0, 12, WHAT)?;
+        if table.kind != kind::TABLE {
+            return Err(table.error(WHAT, Problem::Other("not a resource table")));
+        }
+        let mut strings = None;
+        let mut packages = Vec::new();
+        for chunk in Chunks::new(table.body(), table.header_size, WHAT) {
+            let chunk = chunk?;
+            match chunk.kind {
+                kind::STRING_POOL if strings.is_none() => {
+                    strings = Some(StringPool::parse(&chunk)?)
+                }
+                kind::TABLE_PACKAGE => packages.push(chunk),
+                _ => {}
+            }
+        }
+        let strings =
+            strings.ok_or_else(|| table.error(WHAT, Problem::Other("no value string pool")))?;
+        Ok(ResourceTable { strings, packages })
+    }
+
+    /// The value of resource `id` for a default device (no locale), following references.
+    /// `Ok(None)` means the table has no usable value for it.
+    pub fn resolve(&self, id: u32) -> Result<Option<Resolved>, FormatError> {
+        let mut id = id;
+        for _ in 0..MAX_HOPS {
+            let Some(value) = self.lookup(id)? else {
+                return Ok(None);
+            };
+            match value.kind {
+                Value::STRING => return Ok(Some(Resolved::String(self.strings.get(value.data)?))),
+                k if k == Value::REFERENCE || k == Value::DYNAMIC_REFERENCE => id = value.data,
+                Value::NULL => return Ok(None),
+                _ => return Ok(Some(Resolved::Value(value))),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The best entry for `id` among all configurations, or `None`.
+    fn lookup(&self, id: u32) -> Result<Option<Value>, FormatError> {
+        let (pkg_id, type_id, entry) =
+            (id >> 24, ((id >> 16) & 0xff) as u8, (id & 0xffff) as usize);
+        let mut best: Option<(ConfigRank, Value)> = None;
+        for pkg in &self.packages {
+            if pkg.header_size < 12 || u32_at(pkg.bytes, 8) != Some(pkg_id) {
+                continue;
+            }
+            for chunk in Chunks::new(pkg.body(), pkg.offset + pkg.header_size, WHAT) {
+                let chunk = chunk?;
+                if chunk.kind != kind::TABLE_TYPE || u8_at(chunk.bytes, 8) != Some(type_id) {
+                    continue;
+                }
+                let Some(rank) = ConfigRank::of(chunk.header().get(20..).unwrap_or(&[])) else {
+                    continue;
+                };
+                if best.as_ref().is_some_and(|(r, _)| *r >= rank) {
+                    continue;
+                }
+                if let Some(v) = entry_value(&chunk, entry)? {
+                    best = Some((rank, v));
+                }
+            }
+        }
+        Ok(best.map(|(_, v)| v))
+    }
+}
+
+/// Reads entry `index` of a type chunk (`ResTable_type`): dense 32-bit offsets, 16-bit offsets,
+/// or sparse (index, offset) pairs, then the entry, compact or not. Bags (styles) have no value.
+fn entry_value(chunk: &Chunk<'_>, index: usize) -> Result<Option<Value>, FormatError> {
+    const WHAT: &str = "resource type";
+    let b = chunk.bytes;
+    let trunc = || chunk.error(WHAT, Problem::Truncated);
+    let flags = u8_at(b, 9).ok_or_else(trunc)?;
+    let count = u32_at(b, 12).ok_or_else(trunc)? as usize;
+    let entries_start = u32_at(b, 16).ok_or_else(trunc)? as usize;
+    let table = chunk.header_size;
+    let offset = if flags & TYPE_FLAG_SPARSE != 0 {
+        // Sorted by index; a linear scan is bounded by the chunk and fine for one lookup.
+        (0..count)
+            .map_while(|i| Some((u16_at(b, table + 4 * i)?, u16_at(b, table + 4 * i + 2)?)))
+            .find(|(i, _)| usize::from(*i) == index)
+            .map(|(_, off)| usize::from(off) * 4)
+    } else if index >= count {
+        None
+    } else if flags & TYPE_FLAG_OFFSET16 != 0 {
+        u16_at(b, table + 2 * index)
+            .filter(|&o| o != 0xffff)
+            .map(|o| usize::from(o) * 4)
+    } else {
+        u32_at(b, table + 4 * index)
+            .filter(|&o| o != u32::MAX)
+            .map(|o| o as usize)
+    };
+    let Some(offset) = offset else {
+        return Ok(None);
+    };
+    let at = entries_start.checked_add(offset).ok_or_else(trunc)?;
+    let size = usize::from(u16_at(b, at).ok_or_else(trunc)?);
+    let eflags = u16_at(b, at + 2).ok_or_else(trunc)?;
+    if eflags & FLAG_COMPACT != 0 {
+        let data = u32_at(b, at + 4).ok_or_else(trunc)?;
+        return Ok(Some(Value {
+            kind: (eflags >> 8) as u8,
+            data,
+        }));
+    }
+    if eflags & FLAG_COMPLEX != 0 {
+        return Ok(None);
+    }
+    Value::at(b, at + size).map(Some).ok_or_else(trunc)
+}
+
+/// How well a `ResTable_config` suits the device `aapt dump badging` pretends to be (no locale,
+/// portrait, mdpi, 320x480dp, API 10000): `None` if it does not match at all, else a rank where
+/// greater is more specific, following the order of `ResTable_config::isBetterThan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct ConfigRank {
+    smallest_width: u16,
+    width: u16,
+    height: u16,
+    layout_size: u8,
+    orientation: u8,
+    density_exact: bool,
+    sdk: u16,
+}
+
+impl ConfigRank {
+    fn of(c: &[u8]) -> Option<ConfigRank> {
+        let size = u32_at(c, 0)? as usize;
+        let c = c.get(..size.min(c.len()))?;
+        let byte = |o: usize| u8_at(c, o).unwrap_or(0);
+        let half = |o: usize| u16_at(c, o).unwrap_or(0);
+        let zero = |r: std::ops::Range<usize>| r.into_iter().all(|o| byte(o) == 0);
+        // mcc/mnc, locale, touchscreen, keyboard/navigation/input, pixel sizes, script/variant and
+        // everything after must be unset; a config that sets them does not match the device.
+        if !zero(4..12) || byte(13) != 0 || !zero(16..24) || !zero(36..48) {
+            return None;
+        }
+        if c.len() > 49 && !zero(49..c.len()) {
+            return None;
+        }
+        let orientation = byte(12);
+        let layout = byte(28);
+        let (layout_size, rest) = (layout & 0x0f, layout & 0xf0);
+        let (sw, w, h) = (half(30), half(32), half(34));
+        if orientation > 1 || layout_size > 2 || rest != 0 || byte(29) != 0 || byte(48) != 0 {
+            return None;
+        }
+        if sw > 320 || w > 320 || h > 480 {
+            return None;
+        }
+        Some(ConfigRank {
+            smallest_width: sw,
+            width: w,
+            height: h,
+            layout_size,
+            orientation,
+            density_exact: half(14) == 160,
+            sdk: half(24),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locale_configs_do_not_match_the_default_device() {
+        let mut c = vec![0u8; 64];
+        c[0] = 64;
+        assert!(ConfigRank::of(&c).is_some());
+        c[8] = b'f';
+        c[9] = b'r';
+        assert!(ConfigRank::of(&c).is_none());
+    }
+
+    #[test]
+    fn newer_sdk_config_wins_over_plain() {
+        let mut a = vec![0u8; 64];
+        a[0] = 64;
+        let mut b = a.clone();
+        b[24] = 21;
+        assert!(ConfigRank::of(&b) > ConfigRank::of(&a));
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(ResourceTable::parse(b"\x02\x00\x0c\x00\xff\xff\xff\xff").is_err());
+        assert!(ResourceTable::parse(&[]).is_err());
+    }
+}

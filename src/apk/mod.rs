@@ -1,0 +1,169 @@
+//! Reading an APK without reading all of it: the zip's central directory, the
+//! `AndroidManifest.xml` entry, `resources.arsc` only when the label needs it, and the names under
+//! `lib/` for native ABIs. The decoders below (`axml`, `arsc`) are pure: bytes in, values out.
+
+pub mod arsc;
+pub mod axml;
+pub mod chunk;
+pub mod manifest;
+pub mod pool;
+pub mod render;
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+pub use chunk::FormatError;
+pub use manifest::Manifest;
+
+use axml::Document;
+
+/// The largest manifest we will inflate. Android's own limit is far lower in practice; the
+/// biggest real one we know (framework-res.apk) is 222 KB.
+const MAX_MANIFEST: u64 = 16 << 20;
+/// The largest resource table we will inflate to resolve a label.
+const MAX_RESOURCES: u64 = 256 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApkError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not an APK: {source}")]
+    NotZip {
+        path: PathBuf,
+        source: zip::result::ZipError,
+    },
+    #[error("{path} is not an APK: it has no AndroidManifest.xml")]
+    NoManifest { path: PathBuf },
+    #[error("{path}: cannot read {entry}: {source}")]
+    Entry {
+        path: PathBuf,
+        entry: &'static str,
+        source: zip::result::ZipError,
+    },
+    #[error("{path}: {entry} is {size} bytes uncompressed, over the {limit}-byte limit")]
+    TooLarge {
+        path: PathBuf,
+        entry: &'static str,
+        size: u64,
+        limit: u64,
+    },
+    #[error("{path}: AndroidManifest.xml is damaged: {source}")]
+    Manifest { path: PathBuf, source: FormatError },
+}
+
+/// Everything `inspect` reports about one APK.
+pub struct Inspection {
+    pub manifest: Manifest,
+    pub document: Document,
+}
+
+/// Opens `path` and decodes its manifest, resolving the label through `resources.arsc`.
+pub fn inspect(path: &Path) -> Result<Inspection, ApkError> {
+    let io = |source| ApkError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.is_dir() {
+        return Err(io(std::io::Error::other("it is a directory")));
+    }
+    let mut zip =
+        zip::ZipArchive::new(BufReader::new(file)).map_err(|source| ApkError::NotZip {
+            path: path.to_owned(),
+            source,
+        })?;
+    let abis = native_abis(zip.file_names().filter_map(Result::ok));
+    let manifest_bytes = read_entry(&mut zip, path, "AndroidManifest.xml", MAX_MANIFEST)?
+        .ok_or_else(|| ApkError::NoManifest {
+            path: path.to_owned(),
+        })?;
+    let document = Document::parse(&manifest_bytes).map_err(|source| ApkError::Manifest {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut manifest = Manifest::read(&document, None, abis.clone());
+    if !manifest.notes.is_empty() {
+        // Only now is the resource table worth its read: the label is a reference.
+        let table_bytes = read_entry(&mut zip, path, "resources.arsc", MAX_RESOURCES)
+            .ok()
+            .flatten();
+        let table = table_bytes
+            .as_deref()
+            .and_then(|b| arsc::ResourceTable::parse(b).ok());
+        manifest = Manifest::read(&document, table.as_ref(), abis);
+    }
+    Ok(Inspection { manifest, document })
+}
+
+/// Reads a whole entry, refusing ones whose declared size is over `limit` and never reading more
+/// than `limit` bytes whatever the header claims.
+fn read_entry<R: std::io::Read + std::io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    path: &Path,
+    entry: &'static str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, ApkError> {
+    let err = |source| ApkError::Entry {
+        path: path.to_owned(),
+        entry,
+        source,
+    };
+    let mut file = match zip.by_name(entry) {
+        Ok(f) => f,
+        Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+        Err(e) => return Err(err(e)),
+    };
+    let size = file.size();
+    if size > limit {
+        return Err(ApkError::TooLarge {
+            path: path.to_owned(),
+            entry,
+            size,
+            limit,
+        });
+    }
+    let mut buf = Vec::with_capacity(size as usize);
+    (&mut file)
+        .take(limit)
+        .read_to_end(&mut buf)
+        .map_err(|e| err(zip::result::ZipError::Io(e)))?;
+    Ok(Some(buf))
+}
+
+/// ABIs with native code, as `aapt dump badging` lists them (`native-code:`): the folder names
+/// under `lib/` that hold files, sorted.
+pub fn native_abis<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Vec<String> {
+    let mut abis = BTreeSet::new();
+    for name in names {
+        let mut parts = name.as_ref().splitn(3, '/');
+        if let (Some("lib"), Some(abi), Some(file)) = (parts.next(), parts.next(), parts.next()) {
+            if !abi.is_empty() && !file.is_empty() && !file.ends_with('/') {
+                abis.insert(abi.to_owned());
+            }
+        }
+    }
+    abis.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abis_come_from_lib_folders_with_files() {
+        let names = [
+            "lib/x86/libfoo.so",
+            "lib/arm64-v8a/a.so",
+            "lib/arm64-v8a/b.so",
+            "lib/empty/",
+            "lib/",
+            "libx/y/z.so",
+        ];
+        assert_eq!(native_abis(names), vec!["arm64-v8a", "x86"]);
+    }
+}

@@ -1,0 +1,56 @@
+use std::io::Write;
+
+use crate::apk::{self, render};
+use crate::cli::InspectArgs;
+
+use super::{Error, warn_notes};
+
+pub fn run(args: InspectArgs) -> Result<(), Error> {
+    let inspection = apk::inspect(&args.apk)?;
+    let m = &inspection.manifest;
+    let mut out = std::io::stdout().lock();
+    if args.xmltree {
+        out.write_all(render::xmltree(&inspection.document).as_bytes())?;
+        return Ok(());
+    }
+    if args.xml {
+        out.write_all(render::xml(&inspection.document).as_bytes())?;
+        return Ok(());
+    }
+    warn_notes(&args.apk, &m.notes);
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, m).map_err(std::io::Error::from)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+    let num = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    let rows = [
+        ("package", opt(m.package.clone())),
+        (
+            "version",
+            format!("{} ({})", opt(m.version_name.clone()), num(m.version_code)),
+        ),
+        ("min sdk", num(m.min_sdk)),
+        ("target sdk", num(m.target_sdk)),
+        ("compile sdk", num(m.compile_sdk)),
+        ("label", opt(m.label.clone())),
+        ("debuggable", m.debuggable.to_string()),
+        ("test only", m.test_only.to_string()),
+        ("instruments", opt(m.instrumentation_target.clone())),
+        ("launcher", opt(m.launchable_activity.clone())),
+        ("abis", list(&m.abis)),
+        ("permissions", list(&m.permissions)),
+    ];
+    for (k, v) in rows {
+        writeln!(out, "{k:<12} {v}")?;
+    }
+    Ok(())
+}

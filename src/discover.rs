@@ -1,0 +1,519 @@
+//! Finding the APKs a Gradle build produced. What the Android Gradle Plugin writes beside them
+//! (`output-metadata.json`) is preferred; where there is none (old AGP, hand-copied files) the
+//! folder layout `<module>/build/outputs/apk/[<flavor>/]<buildType>/` names the variant. Nothing is
+//! guessed from modification times or file names alone.
+//!
+//! The walk prunes everything that cannot hold outputs: hidden folders (`.git`, `.gradle`),
+//! `node_modules`, and inside a `build` folder every child but `outputs/apk`, so a monorepo with
+//! half a million intermediate files costs a few directory reads per module.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+use walkdir::WalkDir;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error("{0}: no such file or directory")]
+    Missing(PathBuf),
+    #[error("{0} is not an .apk file or a folder")]
+    NotApk(PathBuf),
+}
+
+/// How AGP classed an output (`elements[].type`); `Single` when nothing says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OutputKind {
+    Single,
+    OneOfMany,
+    Universal,
+}
+
+/// One APK found, with what its location and metadata say about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundApk {
+    pub path: PathBuf,
+    /// The module folder relative to the project root, `/`-separated ("app", "feature/login").
+    pub module: Option<String>,
+    /// The variant ("release", "freeRelease", "debugAndroidTest").
+    pub variant: Option<String>,
+    /// The ABI filter of a split APK; `None` for universal and single APKs.
+    pub abi: Option<String>,
+    pub kind: OutputKind,
+    /// An instrumentation APK by its location or metadata (the manifest may say so too).
+    pub test: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub apks: Vec<FoundApk>,
+    pub warnings: Vec<String>,
+    /// The folders and files that were searched, for "nothing found" messages.
+    pub searched: Vec<PathBuf>,
+}
+
+/// `output-metadata.json`, versions 2 and 3; unknown fields are ignored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Metadata {
+    #[serde(default)]
+    artifact_type: Option<ArtifactType>,
+    #[serde(default)]
+    variant_name: Option<String>,
+    #[serde(default)]
+    elements: Vec<Element>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ArtifactType {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Element {
+    #[serde(rename = "type", default)]
+    kind: Option<OutputKind>,
+    #[serde(default)]
+    filters: Vec<Filter>,
+    output_file: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Filter {
+    filter_type: String,
+    value: String,
+}
+
+/// Searches each path: a folder is walked as a Gradle project, a file must be an APK.
+pub fn discover(paths: &[PathBuf]) -> Result<Discovery, DiscoverError> {
+    let mut found = Discovery::default();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|_| DiscoverError::Missing(path.clone()))?;
+        found.searched.push(path.clone());
+        if meta.is_dir() {
+            walk_project(path, &mut found);
+        } else if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("apk"))
+        {
+            let layout = Layout::of(path, None);
+            found.apks.push(FoundApk {
+                path: path.clone(),
+                module: layout.as_ref().and_then(|l| l.module.clone()),
+                variant: layout.as_ref().and_then(|l| l.variant.clone()),
+                abi: None,
+                kind: OutputKind::Single,
+                test: layout.is_some_and(|l| l.test) || is_test_file_name(path),
+            });
+        } else {
+            return Err(DiscoverError::NotApk(path.clone()));
+        }
+    }
+    // The same file reached twice (a folder and a file inside it) is listed once.
+    let mut seen = HashSet::new();
+    found
+        .apks
+        .retain(|a| seen.insert(std::fs::canonicalize(&a.path).unwrap_or_else(|_| a.path.clone())));
+    Ok(found)
+}
+
+/// Folders that never hold build outputs, at any depth.
+fn skipped(name: &str) -> bool {
+    name.starts_with('.') || name == "node_modules"
+}
+
+fn walk_project(root: &Path, found: &mut Discovery) {
+    // Per output folder: its APK files and its metadata file, if any.
+    let mut dirs: BTreeMap<PathBuf, (Vec<PathBuf>, Option<PathBuf>)> = BTreeMap::new();
+    let walker = WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter();
+    let walker = walker.filter_entry(|e| {
+        if e.depth() == 0 || !e.file_type().is_dir() {
+            return true;
+        }
+        let name = e.file_name().to_string_lossy();
+        if skipped(&name) {
+            return false;
+        }
+        // Inside `build`, only `build/outputs/apk/**` can hold what we want.
+        let parent = e
+            .path()
+            .parent()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy());
+        let grand = e
+            .path()
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::file_name);
+        match parent.as_deref() {
+            Some("build") => name == "outputs",
+            Some("outputs") if grand.is_some_and(|g| g == "build") => name == "apk",
+            _ => true,
+        }
+    });
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            // Symlink loops and unreadable folders are reported and skipped, never followed.
+            Err(e) => {
+                found.warnings.push(format!("skipped {e}"));
+                continue;
+            }
+        };
+        if !entry.file_type().is_file() || !under_apk_outputs(entry.path()) {
+            continue;
+        }
+        let Some(dir) = entry.path().parent() else {
+            continue;
+        };
+        let name = entry.file_name().to_string_lossy();
+        let slot = dirs.entry(dir.to_owned()).or_default();
+        if name == "output-metadata.json" {
+            slot.1 = Some(entry.path().to_owned());
+        } else if name.to_ascii_lowercase().ends_with(".apk") {
+            slot.0.push(entry.path().to_owned());
+        }
+    }
+    for (dir, (files, metadata)) in dirs {
+        let from_metadata = metadata.and_then(|m| match read_metadata(&m, root) {
+            Ok(apks) => Some(apks),
+            Err(why) => {
+                found.warnings.push(format!(
+                    "{}: {why}; using the folder layout instead",
+                    m.display()
+                ));
+                None
+            }
+        });
+        match from_metadata {
+            Some((apks, warnings)) => {
+                found.apks.extend(apks);
+                found.warnings.extend(warnings);
+            }
+            None => {
+                let layout = Layout::of(&dir.join("x.apk"), Some(root));
+                for path in files {
+                    found.apks.push(FoundApk {
+                        test: layout.as_ref().is_some_and(|l| l.test) || is_test_file_name(&path),
+                        path,
+                        module: layout.as_ref().and_then(|l| l.module.clone()),
+                        variant: layout.as_ref().and_then(|l| l.variant.clone()),
+                        abi: None,
+                        kind: OutputKind::Single,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn under_apk_outputs(path: &Path) -> bool {
+    let names: Vec<_> = path.components().map(|c| c.as_os_str()).collect();
+    names
+        .windows(3)
+        .any(|w| w[0] == "build" && w[1] == "outputs" && w[2] == "apk")
+}
+
+/// AGP names test APKs `<module>-<variant>-androidTest.apk`; combined with a location under
+/// `build/outputs/apk` that is more than a file-name pattern alone.
+fn is_test_file_name(path: &Path) -> bool {
+    path.file_stem()
+        .is_some_and(|s| s.to_string_lossy().ends_with("-androidTest"))
+}
+
+/// What the folder layout says about an APK under `<module>/build/outputs/apk/`.
+#[derive(Debug)]
+struct Layout {
+    module: Option<String>,
+    variant: Option<String>,
+    test: bool,
+}
+
+impl Layout {
+    /// `apk_path` is a file inside an output folder; `root` the project folder, for module names.
+    fn of(apk_path: &Path, root: Option<&Path>) -> Option<Layout> {
+        let parts: Vec<String> = apk_path
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .collect();
+        let at = (0..parts.len().saturating_sub(2)).rev().find(|&i| {
+            parts[i] == "build"
+                && parts[i + 1] == "outputs"
+                && parts.get(i + 2).is_some_and(|p| p == "apk")
+        })?;
+        let module_dir: PathBuf = apk_path
+            .components()
+            .take(component_index(apk_path, at))
+            .collect();
+        let module = module_name(&module_dir, root);
+        let mut dirs: Vec<&str> = parts[at + 3..parts.len() - 1]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let test = dirs.first() == Some(&"androidTest");
+        if test {
+            dirs.remove(0);
+        }
+        let variant = match dirs.as_slice() {
+            [build_type] => Some((*build_type).to_owned()),
+            [flavor, build_type] => Some(format!("{flavor}{}", capitalize(build_type))),
+            _ => None,
+        }
+        .map(|v| if test { format!("{v}AndroidTest") } else { v });
+        Some(Layout {
+            module,
+            variant,
+            test,
+        })
+    }
+}
+
+/// Index into `path.components()` of the `n`-th normal component.
+fn component_index(path: &Path, n: usize) -> usize {
+    let mut seen = 0;
+    for (i, c) in path.components().enumerate() {
+        if matches!(c, Component::Normal(_)) {
+            if seen == n {
+                return i;
+            }
+            seen += 1;
+        }
+    }
+    path.components().count()
+}
+
+fn module_name(module_dir: &Path, root: Option<&Path>) -> Option<String> {
+    let rel = root.and_then(|r| module_dir.strip_prefix(r).ok());
+    let name = match rel {
+        Some(rel) if !rel.as_os_str().is_empty() => rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+        // The project root is itself the module, or there is no root: use the folder's name.
+        _ => std::fs::canonicalize(module_dir)
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .or_else(|| {
+                module_dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+            })?,
+    };
+    Some(name)
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// Old AGP wrote task names (`assembleRelease`, `packageRelease`) where variant names belong.
+fn looks_like_task(name: &str) -> bool {
+    ["assemble", "package", "process", "bundle", "compile"]
+        .iter()
+        .any(|p| {
+            name.strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()))
+        })
+}
+
+fn read_metadata(path: &Path, root: &Path) -> Result<(Vec<FoundApk>, Vec<String>), String> {
+    let text = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let meta: Metadata =
+        serde_json::from_slice(&text).map_err(|e| format!("not valid output metadata: {e}"))?;
+    if let Some(t) = &meta.artifact_type {
+        if t.kind != "APK" {
+            return Err(format!("describes {} outputs, not APKs", t.kind));
+        }
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let layout = Layout::of(path, Some(root));
+    let meta_variant = meta
+        .variant_name
+        .filter(|v| !v.is_empty() && !looks_like_task(v));
+    let variant = layout
+        .as_ref()
+        .and_then(|l| l.variant.clone())
+        .or(meta_variant);
+    let test = layout.as_ref().is_some_and(|l| l.test)
+        || variant
+            .as_deref()
+            .is_some_and(|v| v.ends_with("AndroidTest"));
+    let mut apks = Vec::new();
+    let mut warnings = Vec::new();
+    for el in meta.elements {
+        let apk = dir.join(&el.output_file);
+        if !apk.is_file() {
+            warnings.push(format!(
+                "{} lists {}, which does not exist (stale build output?)",
+                path.display(),
+                apk.display()
+            ));
+            continue;
+        }
+        let abi = el
+            .filters
+            .iter()
+            .find(|f| f.filter_type == "ABI")
+            .map(|f| f.value.clone());
+        apks.push(FoundApk {
+            test: test || is_test_file_name(&apk),
+            path: apk,
+            module: layout.as_ref().and_then(|l| l.module.clone()),
+            variant: variant.clone(),
+            abi,
+            kind: el.kind.unwrap_or(OutputKind::Single),
+        });
+    }
+    Ok((apks, warnings))
+}
+
+/// Which APKs to keep (the `--variant`, `--module`, `--abi` and `--include-tests` flags).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub variant: Option<String>,
+    pub module: Option<String>,
+    pub abi: Option<String>,
+    pub include_tests: bool,
+}
+
+impl Selection {
+    fn module_matches(&self, module: Option<&str>) -> bool {
+        let Some(want) = &self.module else {
+            return true;
+        };
+        let Some(have) = module else { return false };
+        let want = want.trim_start_matches(':').replace(':', "/");
+        have == want || have.rsplit('/').next() == Some(want.as_str())
+    }
+
+    fn variant_matches(&self, variant: Option<&str>) -> bool {
+        let Some(want) = &self.variant else {
+            return true;
+        };
+        let Some(have) = variant else { return false };
+        have.eq_ignore_ascii_case(want) || have.eq_ignore_ascii_case(&format!("{want}AndroidTest"))
+    }
+
+    /// Keeps the APKs that match. `instrumentation` says, per APK, whether its manifest has
+    /// `<instrumentation>`. Where splits exist, the universal APK is kept unless `abi` is set, in
+    /// which case that ABI's split is kept (or the universal APK when there is no such split).
+    pub fn apply(
+        &self,
+        apks: Vec<FoundApk>,
+        instrumentation: impl Fn(&FoundApk) -> bool,
+    ) -> Vec<FoundApk> {
+        let kept: Vec<FoundApk> = apks
+            .into_iter()
+            .filter(|a| {
+                self.module_matches(a.module.as_deref())
+                    && self.variant_matches(a.variant.as_deref())
+            })
+            .filter(|a| self.include_tests || !(a.test || instrumentation(a)))
+            .collect();
+        // Group split outputs by (module, variant, folder) and pick within each group.
+        let group = |a: &FoundApk| {
+            (
+                a.module.clone(),
+                a.variant.clone(),
+                a.path.parent().map(Path::to_owned),
+            )
+        };
+        let mut out = Vec::new();
+        for a in &kept {
+            match a.kind {
+                OutputKind::Single => out.push(a.clone()),
+                OutputKind::Universal | OutputKind::OneOfMany => {
+                    let siblings: Vec<&FoundApk> = kept
+                        .iter()
+                        .filter(|b| b.kind != OutputKind::Single && group(b) == group(a))
+                        .collect();
+                    let universal = siblings.iter().any(|b| b.kind == OutputKind::Universal);
+                    let split_for_abi = self
+                        .abi
+                        .as_ref()
+                        .is_some_and(|want| siblings.iter().any(|b| b.abi.as_ref() == Some(want)));
+                    let keep = match (&self.abi, a.kind) {
+                        (Some(want), OutputKind::OneOfMany) => a.abi.as_ref() == Some(want),
+                        (Some(_), _) => !split_for_abi,
+                        (None, OutputKind::Universal) => true,
+                        // No universal APK was built: every split is a candidate.
+                        (None, _) => !universal,
+                    };
+                    if keep {
+                        out.push(a.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The filters in words, for "nothing found" messages.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(v) = &self.variant {
+            parts.push(format!("variant {v}"));
+        }
+        if let Some(m) = &self.module {
+            parts.push(format!("module {m}"));
+        }
+        if let Some(a) = &self.abi {
+            parts.push(format!("ABI {a}"));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" for {}", parts.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_names_module_and_variant() {
+        let root = Path::new("/p");
+        let l = Layout::of(
+            Path::new("/p/app/build/outputs/apk/free/release/x.apk"),
+            Some(root),
+        )
+        .unwrap();
+        assert_eq!(
+            (l.module.as_deref(), l.variant.as_deref(), l.test),
+            (Some("app"), Some("freeRelease"), false)
+        );
+        let l = Layout::of(
+            Path::new("/p/feature/login/build/outputs/apk/androidTest/debug/x.apk"),
+            Some(root),
+        )
+        .unwrap();
+        assert_eq!(
+            (l.module.as_deref(), l.variant.as_deref(), l.test),
+            (Some("feature/login"), Some("debugAndroidTest"), true)
+        );
+        assert!(Layout::of(Path::new("/p/app/x.apk"), Some(root)).is_none());
+    }
+
+    #[test]
+    fn task_names_are_not_variants() {
+        assert!(looks_like_task("assembleRelease"));
+        assert!(!looks_like_task("release"));
+        assert!(!looks_like_task("packaged"));
+    }
+}

@@ -1,0 +1,9 @@
+//! doksi: find the APKs a Gradle build produced, read their manifests, package them for upload.
+//! The binary (`main.rs`) only parses flags and prints; the work lives here, flowing one way:
+//! discover → apk → package.
+
+pub mod apk;
+pub mod cli;
+pub mod commands;
+pub mod discover;
+pub mod package;

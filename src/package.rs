@@ -1,0 +1,345 @@
+//! The zip doksi uploads: one stored (not deflated: an APK is already compressed) entry holding
+//! the APK, with fixed timestamps so the same APK always gives the same bytes, and a length known
+//! before the first byte is sent, because a presigned PUT needs `Content-Length` up front.
+//!
+//! The APK is read twice in all, never copied: once by [`Fingerprint::of`] (SHA-256, the cache
+//! key, and CRC-32, which the zip header needs before the data), and once while streaming through
+//! [`PackageReader`]. The second pass re-checks size and CRC, so an APK rebuilt between the two
+//! passes is an error, not a corrupt upload.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Large reads keep hashing at memory speed; 1 MiB is past the point where bigger helps.
+const BUF: usize = 1 << 20;
+const LOCAL_HEADER: u64 = 30;
+const CENTRAL_HEADER: u64 = 46;
+const END_RECORD: u64 = 22;
+/// DOS date 1980-01-01, time 00:00: the zip epoch, so the bytes never depend on the clock.
+const DOS_DATE: u16 = (1 << 5) | 1;
+const DOS_TIME: u16 = 0;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error(
+        "{path} is {size} bytes: the upload zip would pass 4 GiB, which needs zip64 (Android does not install APKs that large either)"
+    )]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error(
+        "{path} changed while it was being read (size or CRC-32 differ from the first pass); rebuild finished? run again"
+    )]
+    Changed { path: PathBuf },
+}
+
+/// What one read of an APK tells: its SHA-256 (hex), CRC-32 and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub sha256: String,
+    pub crc32: u32,
+    pub size: u64,
+}
+
+impl Fingerprint {
+    pub fn of(path: &Path) -> Result<Fingerprint, PackageError> {
+        let io = |source| PackageError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io)?;
+        let mut sha = Sha256::new();
+        let mut crc = crc32fast::Hasher::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; BUF];
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io(e)),
+            };
+            sha.update(&buf[..n]);
+            crc.update(&buf[..n]);
+            size += n as u64;
+        }
+        Ok(Fingerprint {
+            sha256: hex(&sha.finalize()),
+            crc32: crc.finalize(),
+            size,
+        })
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The upload zip for one APK, described by its fixed head and tail; the middle is the APK.
+#[derive(Debug, Clone)]
+pub struct UploadZip {
+    apk: PathBuf,
+    fingerprint: Fingerprint,
+    head: Vec<u8>,
+    tail: Vec<u8>,
+}
+
+impl UploadZip {
+    /// Describes the zip for `apk` (whose fingerprint was just taken). The entry is named after
+    /// the APK's file name, without folders.
+    pub fn new(apk: &Path, fingerprint: Fingerprint) -> Result<UploadZip, PackageError> {
+        let name = apk
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| !n.is_empty())
+            .unwrap_or("app.apk")
+            .as_bytes()
+            .to_vec();
+        let name_len = name.len() as u64; // a file name, far below u16::MAX
+        let cd_offset = LOCAL_HEADER + name_len + fingerprint.size;
+        let cd_size = CENTRAL_HEADER + name_len;
+        if fingerprint.size >= u64::from(u32::MAX) || cd_offset + cd_size >= u64::from(u32::MAX) {
+            return Err(PackageError::TooLarge {
+                path: apk.to_owned(),
+                size: fingerprint.size,
+            });
+        }
+        // Bit 11: the name is UTF-8, so unzip tools don't read it as CP437.
+        let flags: u16 = if name.is_ascii() { 0 } else { 1 << 11 };
+        let size = fingerprint.size as u32;
+        let crc = fingerprint.crc32;
+        let n = name.len() as u16;
+
+        let mut head = Vec::with_capacity(30 + name.len());
+        put32(&mut head, 0x0403_4b50);
+        for v in [10, flags, 0, DOS_TIME, DOS_DATE] {
+            put16(&mut head, v);
+        }
+        for v in [crc, size, size] {
+            put32(&mut head, v);
+        }
+        put16(&mut head, n);
+        put16(&mut head, 0);
+        head.extend_from_slice(&name);
+
+        let mut tail = Vec::with_capacity((cd_size + END_RECORD) as usize);
+        put32(&mut tail, 0x0201_4b50);
+        // Made by: Unix (3), spec 2.0; needed: 1.0 (stored).
+        for v in [(3 << 8) | 20, 10, flags, 0, DOS_TIME, DOS_DATE] {
+            put16(&mut tail, v);
+        }
+        for v in [crc, size, size] {
+            put32(&mut tail, v);
+        }
+        for v in [n, 0, 0, 0, 0] {
+            put16(&mut tail, v);
+        }
+        put32(&mut tail, 0o100_644 << 16); // a regular file, rw-r--r--
+        put32(&mut tail, 0); // local header at offset 0
+        tail.extend_from_slice(&name);
+        put32(&mut tail, 0x0605_4b50);
+        for v in [0, 0, 1, 1] {
+            put16(&mut tail, v);
+        }
+        put32(&mut tail, cd_size as u32);
+        put32(&mut tail, cd_offset as u32);
+        put16(&mut tail, 0);
+
+        Ok(UploadZip {
+            apk: apk.to_owned(),
+            fingerprint,
+            head,
+            tail,
+        })
+    }
+
+    /// The exact number of bytes [`UploadZip::reader`] yields.
+    pub fn len(&self) -> u64 {
+        self.head.len() as u64 + self.fingerprint.size + self.tail.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
+    }
+
+    /// Opens the APK afresh and streams the zip; each call starts from the first byte, which is
+    /// what a retried upload needs.
+    pub fn reader(&self) -> Result<PackageReader, PackageError> {
+        let file = File::open(&self.apk).map_err(|source| PackageError::Io {
+            path: self.apk.clone(),
+            source,
+        })?;
+        Ok(PackageReader {
+            zip: self.clone(),
+            file,
+            part: Part::Head(0),
+            crc: crc32fast::Hasher::new(),
+            read: 0,
+        })
+    }
+}
+
+fn put16(v: &mut Vec<u8>, x: u16) {
+    v.extend_from_slice(&x.to_le_bytes());
+}
+
+fn put32(v: &mut Vec<u8>, x: u32) {
+    v.extend_from_slice(&x.to_le_bytes());
+}
+
+enum Part {
+    Head(usize),
+    Body,
+    Tail(usize),
+}
+
+/// `Read` over head, APK and tail. Fails with [`PackageError::Changed`] (as an `io::Error`) if
+/// the APK's size or CRC-32 no longer match the fingerprint.
+pub struct PackageReader {
+    zip: UploadZip,
+    file: File,
+    part: Part,
+    crc: crc32fast::Hasher,
+    read: u64,
+}
+
+impl PackageReader {
+    fn changed(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            PackageError::Changed {
+                path: self.zip.apk.clone(),
+            },
+        )
+    }
+}
+
+impl Read for PackageReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.part {
+                Part::Head(at) | Part::Tail(at) => {
+                    let is_head = matches!(self.part, Part::Head(_));
+                    let src = if is_head {
+                        &self.zip.head
+                    } else {
+                        &self.zip.tail
+                    };
+                    let rest = &src[at..];
+                    if rest.is_empty() {
+                        if is_head {
+                            self.part = Part::Body;
+                            continue;
+                        }
+                        return Ok(0);
+                    }
+                    let n = rest.len().min(buf.len());
+                    buf[..n].copy_from_slice(&rest[..n]);
+                    self.part = if is_head {
+                        Part::Head(at + n)
+                    } else {
+                        Part::Tail(at + n)
+                    };
+                    return Ok(n);
+                }
+                Part::Body => {
+                    let left = self.zip.fingerprint.size - self.read;
+                    if left == 0 {
+                        // The file must end exactly here, with the CRC we announced.
+                        let mut probe = [0u8; 1];
+                        if self.file.read(&mut probe)? != 0
+                            || self.crc.clone().finalize() != self.zip.fingerprint.crc32
+                        {
+                            return Err(self.changed());
+                        }
+                        self.part = Part::Tail(0);
+                        continue;
+                    }
+                    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let n = self.file.read(&mut buf[..want])?;
+                    if n == 0 {
+                        return Err(self.changed());
+                    }
+                    self.crc.update(&buf[..n]);
+                    self.read += n as u64;
+                    return Ok(n);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zip_of(content: &[u8], name: &str) -> (tempfile::TempDir, UploadZip) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let fp = Fingerprint::of(&path).unwrap();
+        (dir, UploadZip::new(&path, fp).unwrap())
+    }
+
+    fn bytes(z: &UploadZip) -> Vec<u8> {
+        let mut v = Vec::new();
+        z.reader().unwrap().read_to_end(&mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn length_is_known_before_writing_and_bytes_are_reproducible() {
+        let (_d, z) = zip_of(b"not really an apk", "app-release.apk");
+        let first = bytes(&z);
+        assert_eq!(first.len() as u64, z.len());
+        assert_eq!(first, bytes(&z));
+        assert_eq!(z.fingerprint().sha256.len(), 64);
+    }
+
+    #[test]
+    fn the_zip_crate_reads_our_zip_back() {
+        let content: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+        let (_d, z) = zip_of(&content, "äpp.apk");
+        let mut archive = zip::ZipArchive::new(io::Cursor::new(bytes(&z))).unwrap();
+        let mut entry = archive.by_index(0).unwrap();
+        assert_eq!(entry.name(), "äpp.apk");
+        let mut back = Vec::new();
+        entry.read_to_end(&mut back).unwrap();
+        assert_eq!(back, content);
+    }
+
+    #[test]
+    fn an_apk_that_changes_between_passes_is_an_error() {
+        let (d, z) = zip_of(b"0123456789", "a.apk");
+        std::fs::write(d.path().join("a.apk"), b"0123456780").unwrap();
+        let err = z
+            .reader()
+            .unwrap()
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("changed while it was being read"),
+            "{err}"
+        );
+        std::fs::write(d.path().join("a.apk"), b"01234567890").unwrap();
+        assert!(z.reader().unwrap().read_to_end(&mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn over_4_gib_is_refused_with_a_reason() {
+        let fp = Fingerprint {
+            sha256: String::new(),
+            crc32: 0,
+            size: 5 << 30,
+        };
+        let err = UploadZip::new(Path::new("big.apk"), fp).unwrap_err();
+        assert!(err.to_string().contains("zip64"));
+    }
+}
