@@ -334,10 +334,10 @@ fn read_metadata(path: &Path, root: &Path) -> Result<(Vec<FoundApk>, Vec<String>
     let text = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     let meta: Metadata =
         serde_json::from_slice(&text).map_err(|e| format!("not valid output metadata: {e}"))?;
-    if let Some(t) = &meta.artifact_type {
-        if t.kind != "APK" {
-            return Err(format!("describes {} outputs, not APKs", t.kind));
-        }
+    if let Some(t) = &meta.artifact_type
+        && t.kind != "APK"
+    {
+        return Err(format!("describes {} outputs, not APKs", t.kind));
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     let layout = Layout::of(path, Some(root));

@@ -309,7 +309,7 @@ mod tests {
         let (_d, z) = zip_of(&content, "äpp.apk");
         let mut archive = zip::ZipArchive::new(io::Cursor::new(bytes(&z))).unwrap();
         let mut entry = archive.by_index(0).unwrap();
-        assert_eq!(entry.name(), "äpp.apk");
+        assert_eq!(entry.name().unwrap(), "äpp.apk");
         let mut back = Vec::new();
         entry.read_to_end(&mut back).unwrap();
         assert_eq!(back, content);

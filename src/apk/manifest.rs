@@ -92,10 +92,10 @@ impl<'a> Reader<'a> {
                 _ => Resolution::Unresolved(v.data),
             };
         }
-        if v.kind == Value::NULL {
-            if let Some(raw) = self.doc.opt_str(a.raw) {
-                return Resolution::Text(raw.to_owned());
-            }
+        if v.kind == Value::NULL
+            && let Some(raw) = self.doc.opt_str(a.raw)
+        {
+            return Resolution::Text(raw.to_owned());
         }
         Resolution::Typed(v)
     }
@@ -225,15 +225,14 @@ impl Manifest {
                     }
                 }
                 Node::EndElement => {
-                    if path.len() == 3 {
-                        if let Some(Activity {
+                    if path.len() == 3
+                        && let Some(Activity {
                             name: Some(n),
                             main: true,
                             launcher: true,
                         }) = activity.take()
-                        {
-                            launchables.push(component_name(m.package.as_deref(), &n));
-                        }
+                    {
+                        launchables.push(component_name(m.package.as_deref(), &n));
                     }
                     path.pop();
                 }

@@ -141,10 +141,12 @@ pub fn native_abis<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Vec<Str
     let mut abis = BTreeSet::new();
     for name in names {
         let mut parts = name.as_ref().splitn(3, '/');
-        if let (Some("lib"), Some(abi), Some(file)) = (parts.next(), parts.next(), parts.next()) {
-            if !abi.is_empty() && !file.is_empty() && !file.ends_with('/') {
-                abis.insert(abi.to_owned());
-            }
+        if let (Some("lib"), Some(abi), Some(file)) = (parts.next(), parts.next(), parts.next())
+            && !abi.is_empty()
+            && !file.is_empty()
+            && !file.ends_with('/')
+        {
+            abis.insert(abi.to_owned());
         }
     }
     abis.into_iter().collect()

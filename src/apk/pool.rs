@@ -274,7 +274,7 @@ pub(crate) mod tests {
         const L: u16 = 100;
         let mut data: Vec<u8> = (0..=L).rev().flat_map(|u| u.to_le_bytes()).collect();
         data.extend([0, 0]);
-        while data.len() % 4 != 0 {
+        while !data.len().is_multiple_of(4) {
             data.push(0);
         }
         let count = u32::from(L) + 1;

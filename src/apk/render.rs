@@ -231,10 +231,10 @@ pub fn xml(doc: &Document) -> String {
 }
 
 fn open_parent(out: &mut String, open: &mut [(String, bool)]) {
-    if let Some(parent) = open.last_mut() {
-        if !parent.1 {
-            out.push_str(">\n");
-            parent.1 = true;
-        }
+    if let Some(parent) = open.last_mut()
+        && !parent.1
+    {
+        out.push_str(">\n");
+        parent.1 = true;
     }
 }

@@ -1,0 +1,81 @@
+//! Running the binary in a clean environment, and locating fixtures.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn apk_fixtures() -> PathBuf {
+    fixtures().join("apks")
+}
+
+/// Every APK under tests/fixtures/apks, sorted by name.
+pub fn fixture_apks() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(apk_fixtures())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "apk"))
+        .collect();
+    v.sort();
+    assert!(v.len() >= 11, "fixture APKs missing: {v:?}");
+    v
+}
+
+/// The oracle file beside an APK: `NAME.apk` → `NAME.<suffix>`.
+pub fn oracle(apk: &Path, suffix: &str) -> Option<String> {
+    std::fs::read_to_string(apk.with_extension(suffix)).ok()
+}
+
+/// `doksi` with nothing inherited but PATH: no DOKSI_* variables, a throwaway HOME.
+pub fn doksi(home: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_doksi"));
+    c.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        c.env("PATH", path);
+    }
+    c.env("HOME", home)
+        .env("XDG_CACHE_HOME", home.join(".cache"));
+    c
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(args: &[&str]) -> Run {
+    run_in(None, args)
+}
+
+pub fn run_in(dir: Option<&Path>, args: &[&str]) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = doksi(home.path());
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let out = cmd.args(args).output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn json(args: &[&str]) -> serde_json::Value {
+    let r = run(args);
+    assert_eq!(r.code, 0, "doksi {args:?} failed: {}", r.stderr);
+    serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("doksi {args:?}: bad JSON {e}: {}", r.stdout))
+}
+
+/// `which`, without a crate.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}

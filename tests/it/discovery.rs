@@ -1,0 +1,351 @@
+//! `doksi apks` on project trees: AGP metadata (v2 and v3), the folder-layout fallback, flavors,
+//! ABI splits, instrumentation APKs, pruned folders, symlink loops, and nothing found.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::common::{apk_fixtures, fixtures, json, run};
+
+fn shop() -> PathBuf {
+    fixtures().join("projects/shop")
+}
+
+fn list(args: &[&str]) -> Vec<Value> {
+    let mut full = vec!["apks", "--json"];
+    full.extend_from_slice(args);
+    json(&full).as_array().unwrap().clone()
+}
+
+fn names(v: &[Value]) -> Vec<String> {
+    let mut n: Vec<String> = v
+        .iter()
+        .map(|a| {
+            Path::new(a["path"].as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    n.sort();
+    n
+}
+
+fn copy(fixture: &str, to: &Path) {
+    fs::create_dir_all(to.parent().unwrap()).unwrap();
+    fs::copy(apk_fixtures().join(fixture), to).unwrap();
+}
+
+#[test]
+fn metadata_tree_lists_universal_apks_and_skips_tests_and_pruned_folders() {
+    let found = list(&[shop().to_str().unwrap()]);
+    assert_eq!(
+        names(&found),
+        [
+            "app-free-universal-release.apk",
+            "app-paid-debug.apk",
+            "wear-release.apk"
+        ]
+    );
+    let by = |n: &str| {
+        found
+            .iter()
+            .find(|a| a["path"].as_str().unwrap().ends_with(n))
+            .unwrap()
+            .clone()
+    };
+    let universal = by("app-free-universal-release.apk");
+    assert_eq!(universal["module"], "app");
+    assert_eq!(universal["variant"], "freeRelease");
+    assert_eq!(universal["abi"], Value::Null);
+    assert_eq!(
+        universal["manifest"]["abis"],
+        serde_json::json!(["arm64-v8a", "armeabi-v7a", "x86_64"])
+    );
+    // v2 metadata whose variantName is a task name: the folder layout wins.
+    assert_eq!(by("app-paid-debug.apk")["variant"], "paidDebug");
+    // No metadata at all: module and variant from the layout.
+    let wear = by("wear-release.apk");
+    assert_eq!(
+        (wear["module"].as_str(), wear["variant"].as_str()),
+        (Some("wear"), Some("release"))
+    );
+}
+
+#[test]
+fn json_objects_carry_size_sha256_and_the_inspect_manifest() {
+    let found = list(&[shop().to_str().unwrap(), "--module", "wear"]);
+    assert_eq!(found.len(), 1);
+    let a = &found[0];
+    let path = a["path"].as_str().unwrap();
+    let bytes = fs::read(path).unwrap();
+    assert_eq!(a["size"], bytes.len() as u64);
+    let digest: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(a["sha256"], digest);
+    assert_eq!(a["manifest"], json(&["inspect", "--json", path]));
+    let mut keys: Vec<&String> = a.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "abi", "manifest", "module", "path", "sha256", "size", "variant"
+        ]
+    );
+}
+
+#[test]
+fn abi_flag_picks_the_split_or_falls_back_to_universal() {
+    let x86 = list(&[
+        shop().to_str().unwrap(),
+        "--variant",
+        "freeRelease",
+        "--abi",
+        "x86_64",
+    ]);
+    assert_eq!(names(&x86), ["app-free-x86_64-release.apk"]);
+    assert_eq!(x86[0]["abi"], "x86_64");
+    let mips = list(&[
+        shop().to_str().unwrap(),
+        "--variant",
+        "freeRelease",
+        "--abi",
+        "mips",
+    ]);
+    assert_eq!(names(&mips), ["app-free-universal-release.apk"]);
+}
+
+#[test]
+fn instrumentation_apks_only_with_include_tests() {
+    let all = list(&[
+        shop().to_str().unwrap(),
+        "--include-tests",
+        "--variant",
+        "paidDebug",
+    ]);
+    assert_eq!(
+        names(&all),
+        ["app-paid-debug-androidTest.apk", "app-paid-debug.apk"]
+    );
+    let test = all
+        .iter()
+        .find(|a| a["variant"] == "paidDebugAndroidTest")
+        .unwrap();
+    assert_eq!(
+        test["manifest"]["instrumentation_target"],
+        "io.appium.uiautomator2.server"
+    );
+}
+
+#[test]
+fn instrumentation_is_recognised_by_manifest_whatever_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    copy(
+        "appium-uiautomator2-server-1.12.0-debug-androidTest.apk",
+        &dir.path().join("app/build/outputs/apk/debug/app-debug.apk"),
+    );
+    copy(
+        "appium-unlock-2.0.0-debug.apk",
+        &dir.path()
+            .join("app/build/outputs/apk/release/app-release.apk"),
+    );
+    let root = dir.path().to_str().unwrap();
+    assert_eq!(names(&list(&[root])), ["app-release.apk"]);
+    assert_eq!(
+        names(&list(&[root, "--include-tests"])),
+        ["app-debug.apk", "app-release.apk"]
+    );
+}
+
+#[test]
+fn module_flag_accepts_path_gradle_path_and_leaf_name() {
+    let dir = tempfile::tempdir().unwrap();
+    copy(
+        "appium-unlock-2.0.0-debug.apk",
+        &dir.path()
+            .join("feature/login/build/outputs/apk/release/login-release.apk"),
+    );
+    copy(
+        "appium-android-ime-2.0.0-debug.apk",
+        &dir.path()
+            .join("app/build/outputs/apk/release/app-release.apk"),
+    );
+    let root = dir.path().to_str().unwrap();
+    for m in ["feature/login", ":feature:login", "login"] {
+        let found = list(&[root, "--module", m]);
+        assert_eq!(names(&found), ["login-release.apk"], "--module {m}");
+        assert_eq!(found[0]["module"], "feature/login");
+    }
+}
+
+#[test]
+fn splits_without_a_universal_apk_are_all_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("app/build/outputs/apk/release");
+    copy(
+        "appium-unlock-2.0.0-debug.apk",
+        &out.join("app-arm64-v8a-release.apk"),
+    );
+    copy(
+        "io.appium.settings-2.0.0-debug.apk",
+        &out.join("app-x86-release.apk"),
+    );
+    let el = |abi: &str, file: &str| {
+        format!(
+            r#"{{"type":"ONE_OF_MANY","filters":[{{"filterType":"ABI","value":"{abi}"}}],"outputFile":"{file}","futureField":1}}"#
+        )
+    };
+    let meta = format!(
+        r#"{{"version":3,"artifactType":{{"type":"APK","kind":"Directory"}},"variantName":"release","elements":[{},{},{{"type":"SINGLE","outputFile":"gone.apk"}}]}}"#,
+        el("arm64-v8a", "app-arm64-v8a-release.apk"),
+        el("x86", "app-x86-release.apk")
+    );
+    fs::write(out.join("output-metadata.json"), meta).unwrap();
+    let r = run(&["apks", "--json", dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let found: Vec<Value> = serde_json::from_str::<Value>(&r.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        names(&found),
+        ["app-arm64-v8a-release.apk", "app-x86-release.apk"]
+    );
+    // The stale entry is reported, not fatal.
+    assert!(
+        r.stderr.contains("gone.apk, which does not exist"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn old_agp_flat_layout_and_broken_metadata_fall_back_to_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let apk = dir.path().join("build/outputs/apk");
+    copy(
+        "appium-unlock-2.0.0-debug.apk",
+        &apk.join("app-release-unsigned.apk"),
+    );
+    copy(
+        "appium-android-ime-2.0.0-debug.apk",
+        &apk.join("debug/app-debug.apk"),
+    );
+    fs::write(apk.join("debug/output-metadata.json"), "{ not json").unwrap();
+    let r = run(&["apks", "--json", dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let found: Vec<Value> = serde_json::from_str::<Value>(&r.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(names(&found), ["app-debug.apk", "app-release-unsigned.apk"]);
+    let flat = found
+        .iter()
+        .find(|a| a["path"].as_str().unwrap().ends_with("unsigned.apk"))
+        .unwrap();
+    assert_eq!(flat["variant"], Value::Null, "no guessing from file names");
+    assert!(
+        r.stderr.contains("not valid output metadata"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_loops_end_the_walk_instead_of_looping() {
+    let dir = tempfile::tempdir().unwrap();
+    copy(
+        "appium-unlock-2.0.0-debug.apk",
+        &dir.path()
+            .join("app/build/outputs/apk/release/app-release.apk"),
+    );
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("app/loop")).unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("app"),
+        dir.path().join("app/build/outputs/apk/release/up"),
+    )
+    .unwrap();
+    let found = list(&[dir.path().to_str().unwrap()]);
+    assert_eq!(names(&found), ["app-release.apk"]);
+}
+
+#[test]
+fn intermediates_and_hidden_folders_are_never_read() {
+    // Decoys that are not APKs at all: if the walk read them, inspect would fail with exit 2.
+    let dir = tempfile::tempdir().unwrap();
+    copy(
+        "appium-unlock-2.0.0-debug.apk",
+        &dir.path()
+            .join("app/build/outputs/apk/release/app-release.apk"),
+    );
+    for decoy in [
+        "app/build/intermediates/apk/release/x.apk",
+        "app/build/tmp/x.apk",
+        ".gradle/build/outputs/apk/release/x.apk",
+        "node_modules/m/build/outputs/apk/release/x.apk",
+        "app/build/outputs/bundle/release/x.apk",
+    ] {
+        let p = dir.path().join(decoy);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, "decoy").unwrap();
+    }
+    assert_eq!(
+        names(&list(&[dir.path().to_str().unwrap()])),
+        ["app-release.apk"]
+    );
+}
+
+#[test]
+fn explicit_apk_paths_and_the_current_folder_default() {
+    let apk = apk_fixtures().join("appium-unlock-2.0.0-debug.apk");
+    let found = list(&[apk.to_str().unwrap()]);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["manifest"]["package"], "io.appium.unlock");
+    let r = crate::common::run_in(Some(&shop()), &["apks", "--json", "--module", "wear"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("wear-release.apk"));
+}
+
+#[test]
+fn nothing_found_is_exit_2_naming_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(&["apks", dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no APKs found"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(dir.path().to_str().unwrap()),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["apks", shop().to_str().unwrap(), "--variant", "staging"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("for variant staging"), "{}", r.stderr);
+    let r = run(&["apks", "/nonexistent/project"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("/nonexistent/project: no such file or directory"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn table_output_names_every_apk() {
+    let r = run(&["apks", shop().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].starts_with("MODULE"), "{}", r.stdout);
+    assert_eq!(lines.len(), 4, "{}", r.stdout);
+    assert!(lines.iter().any(|l| l.contains("freeRelease")
+        && l.contains("io.appium.unlock")
+        && l.contains("2.0.0 (2)")));
+}

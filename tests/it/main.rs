@@ -1,0 +1,7 @@
+//! Integration tests: the real `doksi` binary against real APKs and real project trees.
+
+mod common;
+mod discovery;
+mod hostile;
+mod oracle;
+mod packaging;
