@@ -36,6 +36,17 @@ pub enum PackageError {
     Changed { path: PathBuf },
 }
 
+impl PackageError {
+    /// The typed error a [`PackageReader`] wrapped in an `io::Error`, if it was one; other I/O
+    /// errors belong to whatever the zip was being written to.
+    pub fn changed_in(e: &io::Error) -> Option<PackageError> {
+        match e.get_ref()?.downcast_ref::<PackageError>()? {
+            PackageError::Changed { path } => Some(PackageError::Changed { path: path.clone() }),
+            _ => None,
+        }
+    }
+}
+
 /// What one read of an APK tells: its SHA-256 (hex), CRC-32 and size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {

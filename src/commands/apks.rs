@@ -1,4 +1,4 @@
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -118,9 +118,7 @@ pub fn run(args: ApksArgs) -> Result<(), Error> {
         }
         s
     };
-    if std::io::stdout().is_terminal() || !rows.is_empty() {
-        writeln!(out, "{}", line(&header.map(String::from)))?;
-    }
+    writeln!(out, "{}", line(&header.map(String::from)))?;
     for r in &rows {
         writeln!(out, "{}", line(r))?;
     }

@@ -1,7 +1,7 @@
 use std::io::Write;
 
 use crate::cli::PackageArgs;
-use crate::package::{Fingerprint, UploadZip};
+use crate::package::{Fingerprint, PackageError, UploadZip};
 
 use super::Error;
 
@@ -15,7 +15,12 @@ pub fn run(args: PackageArgs) -> Result<(), Error> {
         _ => std::path::PathBuf::from("."),
     };
     let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-    std::io::copy(&mut zip.reader()?, tmp.as_file_mut())?;
+    std::io::copy(&mut zip.reader()?, tmp.as_file_mut()).map_err(
+        |e| match PackageError::changed_in(&e) {
+            Some(changed) => Error::Package(changed),
+            None => Error::Output(e),
+        },
+    )?;
     tmp.as_file_mut().flush()?;
     tmp.persist(&args.output).map_err(|e| e.error)?;
     println!(
