@@ -2,6 +2,7 @@
 //! The binary (`main.rs`) only parses flags and prints; the work lives here, flowing one way:
 //! discover → apk → package.
 
+pub mod api;
 pub mod apk;
 pub mod cli;
 pub mod commands;

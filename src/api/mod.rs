@@ -1,0 +1,192 @@
+//! Talking to Doksi: the typed values a request is built from ([`ApiKey`], [`BaseUrl`]) and the
+//! request and answer bodies of the documented API ([`model`]). Flags and environment become these
+//! types at the edge, so nothing malformed reaches the network code, and the key cannot be printed
+//! by accident: its `Debug` and `Display` hide it.
+
+pub mod model;
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+pub const DEFAULT_BASE_URL: &str = "https://api.doksi.ai/external/integration/cicd";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    // The key itself is never part of the message: it may be a real key with one typo.
+    #[error("the API key is malformed: expected dk_live_ followed by 40 hex digits ({0})")]
+    MalformedKey(&'static str),
+    #[error("base URL {url:?} is invalid: {why}")]
+    BadBaseUrl { url: String, why: &'static str },
+    #[error(
+        "base URL {0} uses plain http to a host that is not this machine; pass --allow-insecure-http if you mean it"
+    )]
+    InsecureHttp(String),
+}
+
+/// A Doksi API key, `dk_live_<40 hex>`, checked on creation.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn parse(raw: &str) -> Result<ApiKey, ConfigError> {
+        let raw = raw.trim();
+        let hex = raw
+            .strip_prefix("dk_live_")
+            .ok_or(ConfigError::MalformedKey("it does not start with dk_live_"))?;
+        if hex.len() != 40 {
+            return Err(ConfigError::MalformedKey("wrong length"));
+        }
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ConfigError::MalformedKey(
+                "non-hex characters after dk_live_",
+            ));
+        }
+        Ok(ApiKey(raw.to_owned()))
+    }
+
+    /// The value for the `Authorization` header, and nothing else.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.0)
+    }
+
+    /// A stable, one-way fingerprint: enough to keep two accounts' cache entries apart, useless
+    /// for recovering the key.
+    pub fn fingerprint(&self) -> String {
+        let digest = Sha256::digest(format!("doksi-key-v1\0{}", self.0).as_bytes());
+        crate::package::hex(&digest[..8])
+    }
+
+    /// `dk_live_…` and the last four digits, as `doksi config` shows it.
+    pub fn redacted(&self) -> String {
+        format!("dk_live_…{}", &self.0[self.0.len() - 4..])
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiKey({})", self.redacted())
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Whether plain `http://` may be used for a host that is not loopback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    HttpsOnly,
+    AllowInsecureHttp,
+}
+
+/// The API's base URL, without a trailing slash; `https`, or `http` to loopback (the sandbox).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl(String);
+
+impl BaseUrl {
+    pub fn parse(raw: &str, transport: Transport) -> Result<BaseUrl, ConfigError> {
+        let url = raw.trim().trim_end_matches('/');
+        let bad = |why| ConfigError::BadBaseUrl {
+            url: raw.to_owned(),
+            why,
+        };
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or(bad("it has no scheme (https://…)"))?;
+        let host_port = rest.split('/').next().unwrap_or("");
+        let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
+        if host.is_empty() {
+            return Err(bad("it has no host"));
+        }
+        if url.contains(['?', '#', ' ']) {
+            return Err(bad("it has a query, fragment or space"));
+        }
+        match scheme {
+            "https" => {}
+            "http" if is_loopback(host) || transport == Transport::AllowInsecureHttp => {}
+            "http" => return Err(ConfigError::InsecureHttp(url.to_owned())),
+            _ => return Err(bad("the scheme must be https (or http to this machine)")),
+        }
+        Ok(BaseUrl(url.to_owned()))
+    }
+
+    /// `base/segment`, for an API route such as `runs/abc`.
+    pub fn join(&self, route: &str) -> String {
+        format!("{}/{}", self.0, route.trim_start_matches('/'))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h == "localhost"
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "dk_live_0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn keys_are_checked_and_never_shown() {
+        let key = ApiKey::parse(KEY).unwrap();
+        assert_eq!(key.bearer(), format!("Bearer {KEY}"));
+        for shown in [
+            format!("{key}"),
+            format!("{key:?}"),
+            key.redacted(),
+            key.fingerprint(),
+        ] {
+            assert!(!shown.contains(&KEY[8..]), "{shown}");
+        }
+        assert_eq!(key.redacted(), "dk_live_…4567");
+        for bad in [
+            "",
+            "dk_test_0123456789abcdef0123456789abcdef01234567",
+            &KEY[..47],
+            &format!("{}g", &KEY[..47]),
+        ] {
+            let err = ApiKey::parse(bad).unwrap_err().to_string();
+            assert!(!err.contains("0123456789abcdef"), "{err}");
+        }
+    }
+
+    #[test]
+    fn base_urls_need_https_except_to_loopback() {
+        let https = BaseUrl::parse(
+            "https://api.doksi.ai/external/integration/cicd/",
+            Transport::HttpsOnly,
+        )
+        .unwrap();
+        assert_eq!(
+            https.join("runs/x"),
+            "https://api.doksi.ai/external/integration/cicd/runs/x"
+        );
+        assert!(BaseUrl::parse("http://127.0.0.1:8080", Transport::HttpsOnly).is_ok());
+        assert!(BaseUrl::parse("http://[::1]:8080/api", Transport::HttpsOnly).is_ok());
+        assert!(BaseUrl::parse("http://localhost", Transport::HttpsOnly).is_ok());
+        assert_eq!(
+            BaseUrl::parse("http://doksi.example.com", Transport::HttpsOnly),
+            Err(ConfigError::InsecureHttp("http://doksi.example.com".into()))
+        );
+        assert!(BaseUrl::parse("http://doksi.example.com", Transport::AllowInsecureHttp).is_ok());
+        assert!(BaseUrl::parse("ftp://x", Transport::HttpsOnly).is_err());
+        assert!(BaseUrl::parse("api.doksi.ai", Transport::HttpsOnly).is_err());
+        assert!(BaseUrl::parse("https://", Transport::HttpsOnly).is_err());
+    }
+}
