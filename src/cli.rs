@@ -1,6 +1,7 @@
 //! Flag definitions only: clap parses them here and `commands` receives the typed result.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -14,10 +15,34 @@ Exit codes:
   5  test-credit quota exceeded";
 
 #[derive(Debug, Parser)]
-#[command(name = "doksi", version, about = "Find, inspect and package the APKs a Gradle build produced, for Doksi UI test runs.", after_help = EXIT_CODES)]
+#[command(
+    name = "doksi",
+    version,
+    about = "Upload the APKs a Gradle build produced to Doksi, run UI tests on them, and gate the build on the verdict.",
+    after_help = EXIT_CODES
+)]
 pub struct Cli {
+    #[command(flatten)]
+    pub connection: Connection,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where the API is and who we are; global, so they may come before or after the subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct Connection {
+    /// The API base URL.
+    #[arg(long, global = true, env = "DOKSI_BASE_URL", default_value = crate::api::DEFAULT_BASE_URL)]
+    pub base_url: String,
+    /// The API key (dk_live_ + 40 hex digits). Prefer the environment variable to the flag.
+    #[arg(long, global = true, env = "DOKSI_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Where uploaded targets are remembered (default: ~/.cache/doksi).
+    #[arg(long, global = true, env = "DOKSI_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Allow a plain-http base URL to a host other than this machine.
+    #[arg(long, global = true)]
+    pub allow_insecure_http: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -28,6 +53,193 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Write the zip doksi uploads for an APK (stored, reproducible) to a file.
     Package(PackageArgs),
+    /// Upload APKs (found as by `apks`) and register them as targets; cached by content hash.
+    Upload(UploadArgs),
+    /// Start a run from flags or a matrix file; with --wait, wait for the verdict.
+    Run(RunArgs),
+    /// Print a run's current state once.
+    Status(StatusArgs),
+    /// Wait for a run to finish; exit 0 if it passed, 1 if it failed.
+    Wait(WaitArgs),
+    /// Upload (cached), run and wait: the one line a Gradle hook or nightly job calls.
+    Ci(CiArgs),
+    /// Show or clear the target cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Run a local Doksi-compatible server (API and S3-like storage) on 127.0.0.1.
+    Sandbox(SandboxArgs),
+    /// Start the sandbox in-process and run `ci` on a bundled example build, twice.
+    Demo,
+}
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// Project folders to search and/or APK files (default: the current folder).
+    #[arg(value_name = "APK|PROJECT_DIR")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub selection: Selection,
+    #[command(flatten)]
+    pub upload: UploadOptions,
+    /// Print a JSON array: path, sha256, target_id, cached.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct UploadOptions {
+    /// The upload's name (default: "<package> <versionName> (<versionCode>)").
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Upload even when the cache already knows the APK.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Which tests each matrix entry runs, and how they sign in.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TestArgs {
+    /// A test id (repeatable).
+    #[arg(long = "test", value_name = "ID")]
+    pub tests: Vec<String>,
+    /// A category id: every non-hidden test in it (repeatable).
+    #[arg(long = "category", value_name = "ID")]
+    pub categories: Vec<String>,
+    /// none, generated, or specific:acc_ID.
+    #[arg(long, default_value = "none")]
+    pub auth: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WaitOptions {
+    /// Give up waiting after this long (e.g. 30m, 90s, 1h).
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// First poll interval; it grows gently up to 15s (e.g. 2s, 500ms).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A registered target id (repeatable).
+    #[arg(long = "target", value_name = "ID")]
+    pub targets: Vec<String>,
+    /// An APK to upload (cached) and run on (repeatable).
+    #[arg(long = "apk", value_name = "PATH")]
+    pub apks: Vec<PathBuf>,
+    /// A Gradle project whose APKs to upload (cached) and run on (repeatable).
+    #[arg(long = "project", value_name = "DIR")]
+    pub projects: Vec<PathBuf>,
+    /// A publicly hosted APK URL (repeatable).
+    #[arg(long = "binary-url", value_name = "URL")]
+    pub binary_urls: Vec<String>,
+    /// A web app URL (repeatable).
+    #[arg(long = "web-url", value_name = "URL")]
+    pub web_urls: Vec<String>,
+    #[command(flatten)]
+    pub tests: TestArgs,
+    /// A JSON matrix file, as in the API docs; entries may use "apk" or "project" in place of "target_id".
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["targets", "apks", "projects", "binary_urls", "web_urls", "tests", "categories"])]
+    pub matrix: Option<PathBuf>,
+    #[command(flatten)]
+    pub selection: Selection,
+    #[command(flatten)]
+    pub upload: UploadOptions,
+    /// Wait for the verdict.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub waiting: WaitOptions,
+    /// Print the final run object from the API as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    pub run_id: String,
+    /// Print the run object from the API as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    pub run_id: String,
+    #[command(flatten)]
+    pub waiting: WaitOptions,
+    /// Print the final run object from the API as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// The Gradle project (default: the current folder), or APK files.
+    #[arg(value_name = "PROJECT_DIR|APK")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub selection: Selection,
+    #[command(flatten)]
+    pub tests: TestArgs,
+    #[command(flatten)]
+    pub upload: UploadOptions,
+    #[command(flatten)]
+    pub waiting: WaitOptions,
+    /// Print the final run object from the API as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// List the cached targets.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget every cached target.
+    Clear,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// API port (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Storage (presigned upload) port (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub storage_port: u16,
+    /// Test credits available.
+    #[arg(long, default_value_t = 1000)]
+    pub credits: u64,
+    /// How long each step of a simulated run takes (queued → running → each result).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub run_step: Duration,
+}
+
+/// `90`, `90s`, `500ms`, `30m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 30m, 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    if !secs.is_finite() || !(0.0..=7.0 * 86400.0).contains(&secs) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Which APKs of a project to take; shared by every command that discovers APKs.
@@ -91,5 +303,26 @@ impl From<Selection> for crate::discover::Selection {
             abi: s.abi,
             include_tests: s.include_tests,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn flags_are_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 }

@@ -4,7 +4,10 @@
 
 pub mod api;
 pub mod apk;
+pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod discover;
 pub mod package;
+pub mod runs;
+pub mod upload;

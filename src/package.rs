@@ -48,9 +48,11 @@ impl PackageError {
 }
 
 /// What one read of an APK tells: its SHA-256 (hex), CRC-32 and size.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Fingerprint {
     pub sha256: String,
+    /// Only the zip header needs it; not part of any JSON output.
+    #[serde(skip)]
     pub crc32: u32,
     pub size: u64,
 }

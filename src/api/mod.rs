@@ -3,6 +3,7 @@
 //! types at the edge, so nothing malformed reaches the network code, and the key cannot be printed
 //! by accident: its `Debug` and `Display` hide it.
 
+pub mod client;
 pub mod model;
 
 use std::fmt;

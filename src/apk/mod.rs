@@ -64,7 +64,10 @@ pub struct Inspection {
 
 /// Opens `path` and decodes its manifest, resolving the label through `resources.arsc`.
 pub fn inspect(path: &Path) -> Result<Inspection, ApkError> {
-    let io = |source| ApkError::Io { path: path.to_owned(), source };
+    let io = |source| ApkError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let file = File::open(path).map_err(io)?;
     if file.metadata().map_err(io)?.is_dir() {
         return Err(io(std::io::Error::other("it is a directory")));
@@ -75,18 +78,28 @@ pub fn inspect(path: &Path) -> Result<Inspection, ApkError> {
 /// [`inspect`] for an APK that is not a file of its own (the sandbox reads one out of an upload
 /// zip); `path` only names it in errors.
 pub fn inspect_archive<R: Read + Seek>(reader: R, path: &Path) -> Result<Inspection, ApkError> {
-    let mut zip = zip::ZipArchive::new(reader)
-        .map_err(|source| ApkError::NotZip { path: path.to_owned(), source })?;
+    let mut zip = zip::ZipArchive::new(reader).map_err(|source| ApkError::NotZip {
+        path: path.to_owned(),
+        source,
+    })?;
     let abis = native_abis(zip.file_names().filter_map(Result::ok));
     let manifest_bytes = read_entry(&mut zip, path, "AndroidManifest.xml", MAX_MANIFEST)?
-        .ok_or_else(|| ApkError::NoManifest { path: path.to_owned() })?;
-    let document = Document::parse(&manifest_bytes)
-        .map_err(|source| ApkError::Manifest { path: path.to_owned(), source })?;
+        .ok_or_else(|| ApkError::NoManifest {
+            path: path.to_owned(),
+        })?;
+    let document = Document::parse(&manifest_bytes).map_err(|source| ApkError::Manifest {
+        path: path.to_owned(),
+        source,
+    })?;
     let mut manifest = Manifest::read(&document, None, abis.clone());
     if !manifest.notes.is_empty() {
         // Only now is the resource table worth its read: the label is a reference.
-        let table_bytes = read_entry(&mut zip, path, "resources.arsc", MAX_RESOURCES).ok().flatten();
-        let table = table_bytes.as_deref().and_then(|b| arsc::ResourceTable::parse(b).ok());
+        let table_bytes = read_entry(&mut zip, path, "resources.arsc", MAX_RESOURCES)
+            .ok()
+            .flatten();
+        let table = table_bytes
+            .as_deref()
+            .and_then(|b| arsc::ResourceTable::parse(b).ok());
         manifest = Manifest::read(&document, table.as_ref(), abis);
     }
     Ok(Inspection { manifest, document })

@@ -17,8 +17,8 @@ pub struct Listed {
     pub module: Option<String>,
     pub variant: Option<String>,
     pub abi: Option<String>,
-    pub size: u64,
-    pub sha256: String,
+    #[serde(flatten)]
+    pub fingerprint: Fingerprint,
     pub manifest: Manifest,
 }
 
@@ -54,14 +54,13 @@ pub fn select(paths: &[PathBuf], selection: Selection) -> Result<Vec<Listed>, Er
         .map(|a| {
             let manifest = manifest_of(&a).cloned().unwrap_or_default();
             warn_notes(&a.path, &manifest.notes);
-            let fp = Fingerprint::of(&a.path)?;
+            let fingerprint = Fingerprint::of(&a.path)?;
             Ok(Listed {
                 path: a.path,
                 module: a.module,
                 variant: a.variant,
                 abi: a.abi,
-                size: fp.size,
-                sha256: fp.sha256,
+                fingerprint,
                 manifest,
             })
         })
@@ -93,7 +92,7 @@ pub fn run(args: ApksArgs) -> Result<(), Error> {
                 dash(&l.abi),
                 dash(&m.package),
                 version,
-                human_size(l.size),
+                human_size(l.fingerprint.size),
                 l.path.display().to_string(),
             ]
         })
@@ -125,7 +124,7 @@ pub fn run(args: ApksArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn human_size(n: u64) -> String {
+pub(super) fn human_size(n: u64) -> String {
     match n {
         n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
         n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),

@@ -2,12 +2,19 @@
 //! Results go to stdout, warnings and progress to stderr, so `--json | jq` always works.
 
 mod apks;
+mod cache;
 mod inspect;
 mod package;
+mod progress;
+mod run;
+mod sandbox;
+mod upload;
 
 use std::path::PathBuf;
 
-use crate::cli::{Cli, Command};
+use crate::api::client::{ApiError, Client, Timeouts};
+use crate::api::{ApiKey, BaseUrl, ConfigError, Transport};
+use crate::cli::{Cli, Command, Connection};
 
 /// Every way a command can fail, each mapped to one exit code (see `cli::EXIT_CODES`).
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +32,34 @@ pub enum Error {
     },
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("no API key: set DOKSI_API_KEY (or pass --api-key)")]
+    NoKey,
+    #[error(transparent)]
+    Runs(#[from] crate::runs::RunsError),
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Upload(#[from] crate::upload::UploadError),
+    #[error("run {run_id} failed: {failed} of {total} test(s) failed")]
+    RunFailed {
+        run_id: String,
+        failed: u64,
+        total: u64,
+    },
+    #[error(
+        "gave up waiting for run {run_id} after {waited}; it was still {status} (doksi wait {run_id} picks it up again)"
+    )]
+    TimedOut {
+        run_id: String,
+        waited: String,
+        status: String,
+    },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 fn looked_in(paths: &[PathBuf]) -> String {
@@ -32,31 +67,96 @@ fn looked_in(paths: &[PathBuf]) -> String {
     shown.join(", ")
 }
 
+fn api_exit_code(e: &ApiError) -> u8 {
+    match e {
+        ApiError::Quota { .. } => 5,
+        ApiError::Package(_) => 2,
+        _ => 3,
+    }
+}
+
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            // A closed stdout (`doksi apks | head`) is not the user's input being wrong, but it is
-            // not success either; 2 keeps every local failure in one class.
-            Error::Apk(_)
-            | Error::Discover(_)
-            | Error::Package(_)
-            | Error::NothingFound { .. }
-            | Error::Output(_) => 2,
+            Error::RunFailed { .. } => 1,
+            Error::Api(e) => api_exit_code(e),
+            Error::Upload(crate::upload::UploadError::Api { source, .. }) => api_exit_code(source),
+            Error::TimedOut { .. } => 4,
+            Error::Runtime(_) => 3,
+            // Local problems: flags, files, the cache folder, nothing found.
+            _ => 2,
         }
     }
 }
 
 pub fn run(cli: Cli) -> Result<(), Error> {
+    let conn = cli.connection;
     match cli.command {
         Command::Apks(args) => apks::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Package(args) => package::run(args),
+        Command::Upload(args) => block_on(upload::run(&conn, args)),
+        Command::Run(args) => block_on(run::run(&conn, args)),
+        Command::Status(args) => block_on(run::status(&conn, args)),
+        Command::Wait(args) => block_on(run::wait(&conn, args)),
+        Command::Ci(args) => block_on(run::ci(&conn, args)),
+        Command::Cache(args) => cache::run(&conn, args),
+        Command::Sandbox(args) => block_on(sandbox::serve(args)),
+        Command::Demo => block_on(sandbox::demo()),
     }
+}
+
+/// Network commands run on a small multi-threaded runtime (two workers: this tool waits on I/O).
+fn block_on<F: std::future::Future<Output = Result<(), Error>>>(f: F) -> Result<(), Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?
+        .block_on(f)
+}
+
+/// The API client for these flags; the key is checked before anything is sent.
+fn client(conn: &Connection) -> Result<Client, Error> {
+    let transport = if conn.allow_insecure_http {
+        Transport::AllowInsecureHttp
+    } else {
+        Transport::HttpsOnly
+    };
+    let base = BaseUrl::parse(&conn.base_url, transport)?;
+    let key = ApiKey::parse(conn.api_key.as_deref().ok_or(Error::NoKey)?)?;
+    Ok(Client::new(base, key, Timeouts::default())?)
+}
+
+/// The target cache and the scope (base URL × key fingerprint) entries live under.
+fn cache_for(conn: &Connection, client: &Client) -> Result<(crate::cache::Cache, String), Error> {
+    let cache = open_cache(conn)?;
+    let scope = crate::cache::scope(client.base_url().as_str(), &client.key_fingerprint());
+    Ok((cache, scope))
+}
+
+/// The cache folder from `--cache-dir`/`DOKSI_CACHE_DIR`, else the user's cache folder.
+fn open_cache(conn: &Connection) -> Result<crate::cache::Cache, Error> {
+    let dir = match &conn.cache_dir {
+        Some(d) => d.clone(),
+        None => crate::cache::default_dir().ok_or_else(|| {
+            Error::Output(std::io::Error::other(
+                "no cache folder: set DOKSI_CACHE_DIR or HOME",
+            ))
+        })?,
+    };
+    Ok(crate::cache::Cache::open(dir)?)
 }
 
 /// Prints notes about a manifest (an unresolvable label, say) as warnings.
 fn warn_notes(path: &std::path::Path, notes: &[String]) {
     for note in notes {
         eprintln!("doksi: warning: {}: {note}", path.display());
+    }
+}
+
+fn warn_cache(cache: &crate::cache::Cache) {
+    for w in cache.take_warnings() {
+        eprintln!("doksi: warning: {w}");
     }
 }

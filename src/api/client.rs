@@ -1,0 +1,509 @@
+//! The HTTP client for the four documented calls and the presigned PUT. Every request has a
+//! timeout; API calls carry the bearer key, the PUT to storage never does (it is authorised by
+//! its signed URL, and S3 rejects a second auth mechanism). Answers are decoded here into typed
+//! values or an [`ApiError`] that says what was asked, what came back, and never the key.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::model::{
+    ErrorBody, Run, RunCreated, RunRequest, TargetCreated, TargetRequest, UploadMinted,
+    UploadRequest,
+};
+use super::{ApiKey, BaseUrl};
+use crate::package::{PackageError, UploadZip};
+
+/// How long requests may take. Uploads get a budget that grows with their size, so a slow link
+/// uploading 1 GB is not cut off while a dead one still is.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub request: Duration,
+    /// The slowest upload rate tolerated, in bytes per second.
+    pub min_upload_rate: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(15),
+            request: Duration::from_secs(60),
+            min_upload_rate: 256 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{what}: cannot reach {url}: {detail}")]
+    Network {
+        what: String,
+        url: String,
+        detail: String,
+    },
+    #[error("{what}: no answer within {secs}s from {url}")]
+    Timeout {
+        what: String,
+        url: String,
+        secs: u64,
+    },
+    #[error("{what}: HTTP {status}: {message}")]
+    Api {
+        what: String,
+        status: u16,
+        message: String,
+    },
+    #[error(
+        "test credit quota exceeded: this run needs {requested} test(s) and {remaining} credit(s) remain"
+    )]
+    Quota { requested: u64, remaining: u64 },
+    #[error("{what}: HTTP {status} with a body that is not JSON: {first_line}")]
+    NotJson {
+        what: String,
+        status: u16,
+        first_line: String,
+    },
+    #[error("{what}: HTTP {status}: unexpected answer ({detail})")]
+    BadAnswer {
+        what: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("upload to storage refused: HTTP {status}: {detail}")]
+    Storage { status: u16, detail: String },
+    #[error(transparent)]
+    Package(#[from] PackageError),
+}
+
+impl ApiError {
+    /// The HTTP status the server answered with, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Api { status, .. }
+            | ApiError::NotJson { status, .. }
+            | ApiError::BadAnswer { status, .. }
+            | ApiError::Storage { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Hides the parts of a presigned URL that grant access, because `-v` logs and error messages
+/// show URLs whole.
+pub fn redact_url(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _))
+                if [
+                    "x-amz-signature",
+                    "x-amz-credential",
+                    "x-amz-security-token",
+                    "signature",
+                ]
+                .contains(&k.to_ascii_lowercase().as_str()) =>
+            {
+                format!("{k}=REDACTED")
+            }
+            _ => kv.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", parts.join("&"))
+}
+
+/// The first line of a body, short enough for a one-line error.
+fn first_line(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("(empty body)");
+    line.chars().take(200).collect()
+}
+
+/// The whole `source()` chain of a transport error, which is where reqwest keeps the cause.
+fn describe(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !parts.iter().any(|p: &String| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    redact_url(&parts.join(": "))
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: BaseUrl,
+    key: ApiKey,
+    timeouts: Timeouts,
+}
+
+impl Client {
+    pub fn new(base: BaseUrl, key: ApiKey, timeouts: Timeouts) -> Result<Client, ApiError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .user_agent(concat!("doksi/", env!("CARGO_PKG_VERSION")))
+            // reqwest drops Authorization on a redirect to another host; few hops are enough.
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .map_err(|e| ApiError::Network {
+                what: "setting up HTTP".into(),
+                url: base.to_string(),
+                detail: describe(&e),
+            })?;
+        Ok(Client {
+            http,
+            base,
+            key,
+            timeouts,
+        })
+    }
+
+    pub fn base_url(&self) -> &BaseUrl {
+        &self.base
+    }
+
+    /// The key's one-way fingerprint, for scoping cached targets.
+    pub fn key_fingerprint(&self) -> String {
+        self.key.fingerprint()
+    }
+
+    pub async fn mint_upload(&self, name: &str) -> Result<UploadMinted, ApiError> {
+        self.call(
+            Method::POST,
+            "uploads",
+            Some(&UploadRequest {
+                name: name.to_owned(),
+            }),
+        )
+        .await
+    }
+
+    pub async fn register_target(&self, upload_id: &str) -> Result<TargetCreated, ApiError> {
+        self.call(
+            Method::POST,
+            "targets",
+            Some(&TargetRequest {
+                upload_id: upload_id.to_owned(),
+            }),
+        )
+        .await
+    }
+
+    pub async fn create_run(&self, request: &RunRequest) -> Result<RunCreated, ApiError> {
+        self.call(Method::POST, "runs", Some(request)).await
+    }
+
+    /// The run, and the API's JSON object as it came (for `--json`).
+    pub async fn get_run(&self, run_id: &str) -> Result<(Run, serde_json::Value), ApiError> {
+        let raw: serde_json::Value = self
+            .call::<_, ()>(Method::GET, &format!("runs/{run_id}"), None)
+            .await?;
+        let run = serde_json::from_value(raw.clone()).map_err(|e| ApiError::BadAnswer {
+            what: format!("GET /runs/{run_id}"),
+            status: 200,
+            detail: e.to_string(),
+        })?;
+        Ok((run, raw))
+    }
+
+    async fn call<T: DeserializeOwned, B: Serialize>(
+        &self,
+        method: Method,
+        route: &str,
+        body: Option<&B>,
+    ) -> Result<T, ApiError> {
+        let url = self.base.join(route);
+        let what = format!("{method} /{route}");
+        let mut req = self
+            .http
+            .request(method, &url)
+            .header(AUTHORIZATION, self.key.bearer())
+            .timeout(self.timeouts.request);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport(&what, &url, &e))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport(&what, &url, &e))?;
+        decode(&what, status, &bytes)
+    }
+
+    fn transport(&self, what: &str, url: &str, e: &reqwest::Error) -> ApiError {
+        if e.is_timeout() {
+            ApiError::Timeout {
+                what: what.to_owned(),
+                url: redact_url(url),
+                secs: self.timeouts.request.as_secs(),
+            }
+        } else {
+            ApiError::Network {
+                what: what.to_owned(),
+                url: redact_url(url),
+                detail: describe(e),
+            }
+        }
+    }
+
+    /// PUTs the upload zip to a presigned URL, streamed from disk with its exact length (without
+    /// an explicit Content-Length reqwest would send it chunked, which S3 refuses) and no
+    /// Authorization header. `progress` is told the running byte count.
+    pub async fn put_upload(
+        &self,
+        url: &str,
+        zip: &UploadZip,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), ApiError> {
+        let len = zip.len();
+        let mut reader = zip.reader()?;
+        // The reader is blocking file I/O: it runs on its own thread and hands chunks over.
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
+        let producer = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            loop {
+                let mut buf = vec![0u8; 1 << 20];
+                match reader.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        if tx.blocking_send(Ok(buf)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        let sent = Arc::new(AtomicU64::new(0));
+        let counter = sent.clone();
+        let failure = Arc::new(Mutex::new(None::<std::io::Error>));
+        let failure_in = failure.clone();
+        let stream = tokio_stream_from(rx).map(move |chunk| match chunk {
+            Ok(c) => {
+                counter.fetch_add(c.len() as u64, Ordering::Relaxed);
+                Ok(c)
+            }
+            Err(e) => {
+                let kept = std::io::Error::new(e.kind(), e.to_string());
+                if let Ok(mut f) = failure_in.lock() {
+                    *f = Some(e);
+                }
+                Err(kept)
+            }
+        });
+        // The body stream must be 'static and `progress` is borrowed, so the count is shared
+        // through an atomic and reported from here while the request runs.
+        let budget =
+            self.timeouts.request + Duration::from_secs(len / self.timeouts.min_upload_rate.max(1));
+        let what = "PUT upload".to_owned();
+        let send = self
+            .http
+            .put(url)
+            .header(CONTENT_LENGTH, len)
+            .header(CONTENT_TYPE, "application/zip")
+            .timeout(budget)
+            .body(reqwest::Body::wrap_stream(stream))
+            .send();
+        tokio::pin!(send);
+        let mut ticker = tokio::time::interval(Duration::from_millis(200));
+        let resp = loop {
+            tokio::select! {
+                r = &mut send => break r,
+                _ = ticker.tick() => progress(sent.load(Ordering::Relaxed)),
+            }
+        };
+        let _ = producer.await;
+        progress(sent.load(Ordering::Relaxed));
+        if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
+            return Err(match PackageError::changed_in(&e) {
+                Some(changed) => ApiError::Package(changed),
+                None => ApiError::Network {
+                    what,
+                    url: redact_url(url),
+                    detail: format!("reading the APK: {e}"),
+                },
+            });
+        }
+        let resp = resp.map_err(|e| {
+            if e.is_timeout() {
+                ApiError::Timeout {
+                    what: what.clone(),
+                    url: redact_url(url),
+                    secs: budget.as_secs(),
+                }
+            } else {
+                ApiError::Network {
+                    what: what.clone(),
+                    url: redact_url(url),
+                    detail: describe(&e),
+                }
+            }
+        })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = resp.bytes().await.unwrap_or_default();
+        Err(ApiError::Storage {
+            status: status.as_u16(),
+            detail: storage_error(&body),
+        })
+    }
+}
+
+/// S3 answers errors in XML (`<Code>`, `<Message>`); anything else by its first line.
+fn storage_error(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{name}>"))? + start;
+        Some(text[start..end].to_owned())
+    };
+    match (tag("Code"), tag("Message")) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c,
+        _ => first_line(body),
+    }
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+}
+
+/// Turns an answer into `T`, or into the error its status and body describe.
+fn decode<T: DeserializeOwned>(what: &str, status: StatusCode, body: &[u8]) -> Result<T, ApiError> {
+    let code = status.as_u16();
+    if status.is_success() {
+        return serde_json::from_slice(body).map_err(|e| {
+            if serde_json::from_slice::<serde_json::Value>(body).is_ok() {
+                ApiError::BadAnswer {
+                    what: what.to_owned(),
+                    status: code,
+                    detail: e.to_string(),
+                }
+            } else {
+                ApiError::NotJson {
+                    what: what.to_owned(),
+                    status: code,
+                    first_line: first_line(body),
+                }
+            }
+        });
+    }
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody {
+            requested: Some(requested),
+            remaining: Some(remaining),
+            ..
+        }) => Err(ApiError::Quota {
+            requested,
+            remaining,
+        }),
+        Ok(e) => Err(ApiError::Api {
+            what: what.to_owned(),
+            status: code,
+            message: e.error,
+        }),
+        Err(_) if serde_json::from_slice::<serde_json::Value>(body).is_ok() => Err(ApiError::Api {
+            what: what.to_owned(),
+            status: code,
+            message: first_line(body),
+        }),
+        Err(_) => Err(ApiError::NotJson {
+            what: what.to_owned(),
+            status: code,
+            first_line: first_line(body),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presigned_urls_lose_their_secrets_when_shown() {
+        let url = "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4&X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abcd&X-Amz-Security-Token=tok&X-Amz-Expires=900";
+        let shown = redact_url(url);
+        for secret in ["AKIA", "abcd", "tok"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("X-Amz-Expires=900"));
+    }
+
+    #[test]
+    fn error_bodies_decode_to_typed_errors() {
+        let quota = decode::<serde_json::Value>(
+            "POST /runs",
+            StatusCode::PAYMENT_REQUIRED,
+            br#"{"error":"quota","requested":12,"remaining":3}"#,
+        );
+        assert!(matches!(
+            quota,
+            Err(ApiError::Quota {
+                requested: 12,
+                remaining: 3
+            })
+        ));
+        let api = decode::<serde_json::Value>(
+            "GET /runs/x",
+            StatusCode::NOT_FOUND,
+            br#"{"error":"run x not found"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(api.to_string(), "GET /runs/x: HTTP 404: run x not found");
+        let html = decode::<serde_json::Value>(
+            "POST /uploads",
+            StatusCode::BAD_GATEWAY,
+            b"\n<html><title>502 Bad Gateway</title>\n</html>",
+        )
+        .unwrap_err();
+        assert_eq!(
+            html.to_string(),
+            "POST /uploads: HTTP 502 with a body that is not JSON: <html><title>502 Bad Gateway</title>"
+        );
+        let truncated =
+            decode::<UploadMinted>("POST /uploads", StatusCode::OK, br#"{"upload_id":"u"#)
+                .unwrap_err();
+        assert!(matches!(truncated, ApiError::NotJson { .. }));
+        let wrong =
+            decode::<UploadMinted>("POST /uploads", StatusCode::OK, br#"{"upload_id":"u"}"#)
+                .unwrap_err();
+        assert!(matches!(wrong, ApiError::BadAnswer { .. }), "{wrong}");
+    }
+
+    #[test]
+    fn s3_xml_errors_are_summarised() {
+        let body = b"<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
+        assert_eq!(storage_error(body), "AccessDenied: Request has expired");
+    }
+}

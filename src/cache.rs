@@ -1,0 +1,1006 @@
+//! The upload cache: which Doksi target an APK's bytes were already registered as, so an unchanged
+//! APK is never uploaded twice. It owns the files under one cache folder (their layout, locking and
+//! atomic replacement) and nothing more: it knows nothing of HTTP, the API's types or APK parsing.
+//! Callers hand it hashes and target ids and decide what a hit means.
+//!
+//! ```text
+//! <dir>/                              $XDG_CACHE_HOME/doksi, else ~/.cache/doksi
+//! ├── CACHEDIR.TAG                    backup tools skip the folder (https://bford.info/cachedir/)
+//! └── targets-v1/                     a new format gets a new folder; older doksis keep theirs
+//!     ├── <scope>.json                {"version":1,"entries":{"<sha256>": Entry, …}}
+//!     ├── <scope>.json.lock           held while <scope>.json is rewritten
+//!     ├── <scope>.json.corrupt-<secs> an unreadable <scope>.json, set aside at that unix time
+//!     └── locks/
+//!         └── <scope>-<sha256>.lock   held while one APK is uploaded
+//! ```
+//!
+//! A target id only means something to the server and account that issued it, so entries live in
+//! a [`scope`] derived from both, and two scopes never share entries. Readers take no lock: every
+//! write goes to a temporary file in the same folder that is then renamed over the old one, so a
+//! reader sees the old file or the new one, never half of either. That rename is also why writers
+//! lock a separate `.lock` file: a lock on the data file would stay behind on the replaced inode.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+const TARGETS: &str = "targets-v1";
+const FORMAT_VERSION: u32 = 1;
+const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
+                            # This file is a cache directory tag created by doksi.\n";
+const SCOPE_HEX: usize = 16;
+const SHA256_HEX: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cannot create cache folder {path}: {source}")]
+    CreateDir { path: PathBuf, source: io::Error },
+    #[error("cannot read cache file {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot write cache file {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("cannot lock cache file {path}: {source}")]
+    Lock { path: PathBuf, source: io::Error },
+    #[error("cannot remove cache file {path}: {source}")]
+    Remove { path: PathBuf, source: io::Error },
+    // Scopes and hashes become file names, so anything else could point outside the cache.
+    #[error("{what} {value:?} cannot be a cache key: expected {len} lowercase hex digits")]
+    BadKey {
+        what: &'static str,
+        value: String,
+        len: usize,
+    },
+}
+
+/// One APK already registered with Doksi. Beyond the target id, the fields are there so that
+/// `doksi cache list` can say which build an entry came from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// Lowercase hex, as [`crate::package::Fingerprint`] gives it; also the entry's key.
+    pub sha256: String,
+    pub target_id: String,
+    pub package: Option<String>,
+    pub version_name: Option<String>,
+    pub version_code: Option<i64>,
+    pub size: u64,
+    /// RFC 3339 UTC (see [`rfc3339`]), so the file reads the same on every machine.
+    pub uploaded_at: String,
+}
+
+type Entries = BTreeMap<String, Entry>;
+
+#[derive(Serialize, Deserialize)]
+struct ScopeFile {
+    version: u32,
+    entries: Entries,
+}
+
+/// The folder entries go to when the user names none: the XDG base-directory rule, written out
+/// here because it is the only thing the `dirs` crate would be used for.
+pub fn default_dir() -> Option<PathBuf> {
+    dir_from(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))
+}
+
+fn dir_from(xdg_cache_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
+    // The XDG spec says a relative (or empty) value is invalid and must be ignored.
+    let absolute = |v: Option<OsString>| v.map(PathBuf::from).filter(|p| p.is_absolute());
+    absolute(xdg_cache_home)
+        .map(|d| d.join("doksi"))
+        .or_else(|| absolute(home).map(|h| h.join(".cache").join("doksi")))
+}
+
+/// Where entries of one server and account live. Takes the key's fingerprint
+/// (`ApiKey::fingerprint`) rather than the key, so the key never reaches this module; it is hashed
+/// again with the URL, so the file name reveals neither.
+pub fn scope(base_url: &str, key_fingerprint: &str) -> String {
+    let digest =
+        Sha256::digest(format!("doksi-cache-v1\0{base_url}\0{key_fingerprint}").as_bytes());
+    crate::package::hex(&digest[..SCOPE_HEX / 2])
+}
+
+/// `uploaded_at` for an upload finished at `at`. The caller passes the time so tests can pin it;
+/// a time before 1970 (a broken clock) is written as the epoch.
+pub fn rfc3339(at: SystemTime) -> String {
+    let secs = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    let time = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        time / 3600,
+        time % 3600 / 60,
+        time % 60
+    )
+}
+
+/// Howard Hinnant's `civil_from_days` (https://howardhinnant.github.io/date_algorithms.html),
+/// restricted to days on or after 1970-01-01 so unsigned arithmetic suffices.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Proof that this process is the only one uploading a given APK to a given scope. Whoever takes
+/// it second waits, then finds the entry the first one put. Released on drop; taking it twice in
+/// one process without dropping the first blocks forever, like any non-reentrant lock.
+#[derive(Debug)]
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct HashLock {
+    _file: File,
+}
+
+/// The cache folder, opened. Problems that do not stop a command (a corrupt file set aside) are
+/// collected rather than printed, because this module does not decide where output goes.
+#[derive(Debug)]
+pub struct Cache {
+    dir: PathBuf,
+    warnings: Mutex<Vec<String>>,
+}
+
+impl Cache {
+    pub fn open(dir: PathBuf) -> Result<Cache, CacheError> {
+        create_dirs(&dir.join(TARGETS))?;
+        let tag = dir.join("CACHEDIR.TAG");
+        match tag.try_exists() {
+            Ok(true) => {}
+            Ok(false) => write_atomically(&tag, CACHEDIR_TAG.as_bytes())?,
+            Err(source) => return Err(CacheError::Read { path: tag, source }),
+        }
+        Ok(Cache {
+            dir,
+            warnings: Mutex::default(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Warnings gathered since the last call, each naming the file it is about.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.lock_warnings())
+    }
+
+    pub fn get(&self, scope: &str, sha256: &str) -> Result<Option<Entry>, CacheError> {
+        check_key("scope", scope, SCOPE_HEX)?;
+        check_key("sha256", sha256, SHA256_HEX)?;
+        let path = self.data_path(scope);
+        match load(&path)? {
+            Load::Entries(mut entries) => Ok(entries.remove(sha256)),
+            Load::Corrupt(why) => {
+                self.warn_corrupt(&path, &why);
+                Ok(None)
+            }
+        }
+    }
+
+    pub fn put(&self, scope: &str, entry: Entry) -> Result<(), CacheError> {
+        check_key("scope", scope, SCOPE_HEX)?;
+        check_key("sha256", &entry.sha256, SHA256_HEX)?;
+        self.update(scope, |entries| {
+            entries.insert(entry.sha256.clone(), entry);
+            Change::Write
+        })
+    }
+
+    /// Whether there was an entry to remove.
+    pub fn remove(&self, scope: &str, sha256: &str) -> Result<bool, CacheError> {
+        check_key("scope", scope, SCOPE_HEX)?;
+        check_key("sha256", sha256, SHA256_HEX)?;
+        let mut removed = false;
+        self.update(scope, |entries| {
+            removed = entries.remove(sha256).is_some();
+            if removed { Change::Write } else { Change::Keep }
+        })?;
+        Ok(removed)
+    }
+
+    /// Every entry of every scope, ordered by scope, then hash.
+    pub fn list(&self) -> Result<Vec<(String, Entry)>, CacheError> {
+        let mut listed = Vec::new();
+        for file in self.files()? {
+            if file.kind != Kind::Data {
+                continue;
+            }
+            match load(&file.path)? {
+                Load::Entries(entries) => listed.extend(
+                    entries
+                        .into_values()
+                        .map(|entry| (file.scope.clone(), entry)),
+                ),
+                Load::Corrupt(why) => self.warn_corrupt(&file.path, &why),
+            }
+        }
+        Ok(listed)
+    }
+
+    /// Removes every entry (and every file left by a crash or a corrupt write); returns how many
+    /// entries there were. Each scope is emptied under its lock, so a concurrent `put` lands
+    /// wholly before or wholly after.
+    pub fn clear(&self) -> Result<usize, CacheError> {
+        let mut by_scope: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+        for file in self.files()? {
+            by_scope.entry(file.scope).or_default().push(file.path);
+        }
+        let mut removed = 0;
+        for (scope, paths) in by_scope {
+            let _lock = lock(&self.scope_lock_path(&scope))?;
+            if let Load::Entries(entries) = load(&self.data_path(&scope))? {
+                removed += entries.len();
+            }
+            for path in paths {
+                remove_if_present(&path)?;
+            }
+        }
+        #[cfg(unix)]
+        self.trim_hash_locks()?;
+        Ok(removed)
+    }
+
+    /// Blocks until no other process (or thread) holds the lock for this APK in this scope.
+    pub fn lock_hash(&self, scope: &str, sha256: &str) -> Result<HashLock, CacheError> {
+        check_key("scope", scope, SCOPE_HEX)?;
+        check_key("sha256", sha256, SHA256_HEX)?;
+        let path = self.locks_dir().join(format!("{scope}-{sha256}.lock"));
+        Ok(HashLock {
+            _file: lock(&path)?,
+        })
+    }
+
+    fn targets_dir(&self) -> PathBuf {
+        self.dir.join(TARGETS)
+    }
+
+    fn locks_dir(&self) -> PathBuf {
+        self.targets_dir().join("locks")
+    }
+
+    fn data_path(&self, scope: &str) -> PathBuf {
+        self.targets_dir().join(format!("{scope}.json"))
+    }
+
+    fn scope_lock_path(&self, scope: &str) -> PathBuf {
+        self.targets_dir().join(format!("{scope}.json.lock"))
+    }
+
+    /// Read, change, write back, all under the scope's lock: without the re-read under the lock,
+    /// two uploads finishing together would each write back a file lacking the other's entry.
+    fn update(
+        &self,
+        scope: &str,
+        change: impl FnOnce(&mut Entries) -> Change,
+    ) -> Result<(), CacheError> {
+        let _lock = lock(&self.scope_lock_path(scope))?;
+        let path = self.data_path(scope);
+        let mut entries = match load(&path)? {
+            Load::Entries(entries) => entries,
+            Load::Corrupt(why) => {
+                self.set_aside(&path, &why)?;
+                Entries::new()
+            }
+        };
+        if change(&mut entries) == Change::Keep {
+            return Ok(());
+        }
+        let file = ScopeFile {
+            version: FORMAT_VERSION,
+            entries,
+        };
+        let mut json = serde_json::to_vec_pretty(&file).map_err(|e| CacheError::Write {
+            path: path.clone(),
+            source: e.into(),
+        })?;
+        json.push(b'\n');
+        write_atomically(&path, &json)
+    }
+
+    /// Keeps the unreadable file for a bug report instead of deleting what might be a user's edit.
+    fn set_aside(&self, path: &Path, why: &str) -> Result<(), CacheError> {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut aside = path.as_os_str().to_owned();
+        aside.push(format!(".corrupt-{secs}"));
+        let aside = PathBuf::from(aside);
+        fs::rename(path, &aside).map_err(|source| CacheError::Write {
+            path: aside.clone(),
+            source,
+        })?;
+        self.warn(format!(
+            "cache file {} was corrupt ({why}); moved it to {} and started afresh",
+            path.display(),
+            aside.display()
+        ));
+        Ok(())
+    }
+
+    fn warn_corrupt(&self, path: &Path, why: &str) {
+        self.warn(format!(
+            "ignoring corrupt cache file {} ({why})",
+            path.display()
+        ));
+    }
+
+    /// Repeated reads of one corrupt file would otherwise say the same thing many times.
+    fn warn(&self, warning: String) {
+        let mut warnings = self.lock_warnings();
+        if !warnings.contains(&warning) {
+            warnings.push(warning);
+        }
+    }
+
+    fn lock_warnings(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        // A panic elsewhere while pushing a string leaves the list intact; keep using it.
+        self.warnings.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The files of `targets-v1/` that hold or once held a scope's entries, sorted by name. The
+    /// scope's `.lock` file is not among them: removing it while a writer waits on it would let
+    /// a second writer lock a new file of the same name.
+    fn files(&self) -> Result<Vec<ScopedFile>, CacheError> {
+        let folder = self.targets_dir();
+        let mut files = Vec::new();
+        for name in read_names(&folder)? {
+            let Some(name) = name.to_str() else { continue };
+            if let Some((scope, kind)) = classify(name) {
+                files.push(ScopedFile {
+                    scope: scope.to_owned(),
+                    kind,
+                    path: folder.join(name),
+                });
+            }
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    /// One lock file per APK build ever uploaded would pile up without end. Only a lock nobody
+    /// holds is removed, and it is removed while held, so a process that was waiting for it finds
+    /// it unlinked and starts over (see [`lock`]). Off unix an open file cannot be removed, so
+    /// there they stay.
+    #[cfg(unix)]
+    fn trim_hash_locks(&self) -> Result<(), CacheError> {
+        let folder = self.locks_dir();
+        for name in read_names(&folder)? {
+            let path = folder.join(name);
+            if path.extension().is_none_or(|e| e != "lock") {
+                continue;
+            }
+            let file = match OpenOptions::new().write(true).open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(CacheError::Lock { path, source }),
+            };
+            match file.try_lock() {
+                Ok(()) => remove_if_present(&path)?,
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(source)) => return Err(CacheError::Lock { path, source }),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(PartialEq)]
+enum Change {
+    Write,
+    Keep,
+}
+
+enum Load {
+    Entries(Entries),
+    /// Why the file could not be used, for the warning.
+    Corrupt(String),
+}
+
+#[derive(Debug, PartialEq)]
+enum Kind {
+    /// `<scope>.json`
+    Data,
+    /// A corrupt file set aside, or a temporary file a killed writer never renamed.
+    Leftover,
+}
+
+struct ScopedFile {
+    scope: String,
+    kind: Kind,
+    path: PathBuf,
+}
+
+fn classify(name: &str) -> Option<(&str, Kind)> {
+    if let Some(temp) = name.strip_prefix('.') {
+        let (scope, rest) = temp.split_once('.')?;
+        return (is_lower_hex(scope, SCOPE_HEX) && rest.starts_with("json."))
+            .then_some((scope, Kind::Leftover));
+    }
+    let (scope, rest) = name.split_once('.')?;
+    if !is_lower_hex(scope, SCOPE_HEX) {
+        return None;
+    }
+    match rest {
+        "json" => Some((scope, Kind::Data)),
+        _ if rest.starts_with("json.corrupt-") => Some((scope, Kind::Leftover)),
+        _ => None,
+    }
+}
+
+fn load(path: &Path) -> Result<Load, CacheError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Load::Entries(Entries::new())),
+        Err(source) => {
+            return Err(CacheError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let file: ScopeFile = match serde_json::from_slice(&bytes) {
+        Ok(file) => file,
+        Err(e) => return Ok(Load::Corrupt(e.to_string())),
+    };
+    if file.version != FORMAT_VERSION {
+        return Ok(Load::Corrupt(format!(
+            "format version {}, expected {FORMAT_VERSION}",
+            file.version
+        )));
+    }
+    if let Some(key) = file
+        .entries
+        .iter()
+        .find(|(k, e)| **k != e.sha256)
+        .map(|(k, _)| k)
+    {
+        return Ok(Load::Corrupt(format!(
+            "the entry under {key} is for another hash"
+        )));
+    }
+    Ok(Load::Entries(file.entries))
+}
+
+/// The temporary file is named after its target (`.<name>.<random>`), so [`Cache::clear`] can
+/// tell a killed writer's leftover from another scope's write in progress.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+    let err = |source| CacheError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    // tempfile creates the file 0600 on unix, which the finished file keeps.
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .tempfile_in(folder)
+        .map_err(err)?;
+    temp.write_all(bytes).map_err(err)?;
+    // Without the sync, a crash soon after the rename can leave an empty file under the new name.
+    temp.as_file().sync_all().map_err(err)?;
+    temp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// An exclusive lock on `path`, created if needed. [`Cache::trim_hash_locks`] may unlink a lock
+/// file between our open and our lock; the lock we then got guards nothing, so start over.
+fn lock(path: &Path) -> Result<File, CacheError> {
+    if let Some(folder) = path.parent() {
+        create_dirs(folder)?;
+    }
+    let err = |source| CacheError::Lock {
+        path: path.to_owned(),
+        source,
+    };
+    loop {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path).map_err(err)?;
+        file.lock().map_err(err)?;
+        if still_linked(&file, path).map_err(err)? {
+            return Ok(file);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn still_linked(file: &File, path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let held = file.metadata()?;
+    match fs::metadata(path) {
+        Ok(named) => Ok(named.dev() == held.dev() && named.ino() == held.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn still_linked(_: &File, _: &Path) -> io::Result<bool> {
+    Ok(true)
+}
+
+/// Owner-only on unix: the entries tell which apps a user uploads to which account.
+fn create_dirs(path: &Path) -> Result<(), CacheError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(path)
+        .map_err(|source| CacheError::CreateDir {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Names in `folder`; none if it does not exist yet.
+fn read_names(folder: &Path) -> Result<Vec<OsString>, CacheError> {
+    let err = |source| CacheError::Read {
+        path: folder.to_owned(),
+        source,
+    };
+    let listing = match fs::read_dir(folder) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(err(e)),
+    };
+    listing
+        .map(|item| item.map(|item| item.file_name()).map_err(err))
+        .collect()
+}
+
+fn remove_if_present(path: &Path) -> Result<(), CacheError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(CacheError::Remove {
+            path: path.to_owned(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn check_key(what: &'static str, value: &str, len: usize) -> Result<(), CacheError> {
+    if is_lower_hex(value, len) {
+        return Ok(());
+    }
+    Err(CacheError::BadKey {
+        what,
+        value: value.to_owned(),
+        len,
+    })
+}
+
+fn is_lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Barrier};
+    use std::time::Duration;
+
+    fn sha(n: u32) -> String {
+        format!("{n:064x}")
+    }
+
+    fn entry(sha256: &str, target_id: &str) -> Entry {
+        Entry {
+            sha256: sha256.to_owned(),
+            target_id: target_id.to_owned(),
+            package: Some("com.example.app".into()),
+            version_name: Some("1.2.3".into()),
+            version_code: Some(42),
+            size: 1234,
+            uploaded_at: rfc3339(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+        }
+    }
+
+    fn scope_a() -> String {
+        scope("https://api.doksi.ai", "0123456789abcdef")
+    }
+
+    #[test]
+    fn put_then_get_returns_the_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("doksi")).unwrap();
+        let s = scope_a();
+        assert_eq!(cache.get(&s, &sha(1)).unwrap(), None);
+        cache.put(&s, entry(&sha(1), "t-1")).unwrap();
+        cache.put(&s, entry(&sha(2), "t-2")).unwrap();
+
+        // A fresh handle reads what the first wrote: the file, not memory, is the cache.
+        let reopened = Cache::open(dir.path().join("doksi")).unwrap();
+        assert_eq!(
+            reopened.get(&s, &sha(1)).unwrap(),
+            Some(entry(&sha(1), "t-1"))
+        );
+        assert_eq!(
+            reopened.get(&s, &sha(2)).unwrap(),
+            Some(entry(&sha(2), "t-2"))
+        );
+        assert!(reopened.take_warnings().is_empty());
+
+        let text = fs::read_to_string(cache.data_path(&s)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["version"], 1);
+        assert_eq!(json["entries"][sha(1)]["target_id"], "t-1");
+        assert_eq!(
+            json["entries"][sha(1)]["uploaded_at"],
+            "2023-11-14T22:13:20Z"
+        );
+    }
+
+    #[test]
+    fn scopes_do_not_share_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let other_key = scope("https://api.doksi.ai", "fedcba9876543210");
+        let other_url = scope("http://127.0.0.1:8080", "0123456789abcdef");
+        assert_ne!(scope_a(), other_key);
+        assert_ne!(scope_a(), other_url);
+
+        cache.put(&scope_a(), entry(&sha(7), "in-a")).unwrap();
+        cache.put(&other_key, entry(&sha(7), "in-b")).unwrap();
+        assert_eq!(
+            cache.get(&scope_a(), &sha(7)).unwrap().unwrap().target_id,
+            "in-a"
+        );
+        assert_eq!(
+            cache.get(&other_key, &sha(7)).unwrap().unwrap().target_id,
+            "in-b"
+        );
+        assert_eq!(cache.get(&other_url, &sha(7)).unwrap(), None);
+
+        assert!(cache.remove(&other_key, &sha(7)).unwrap());
+        assert!(cache.get(&scope_a(), &sha(7)).unwrap().is_some());
+    }
+
+    #[test]
+    fn scope_is_a_short_hash_that_hides_url_and_key() {
+        let s = scope("https://api.doksi.ai", "0123456789abcdef");
+        assert!(is_lower_hex(&s, SCOPE_HEX), "{s}");
+        assert_eq!(s, scope("https://api.doksi.ai", "0123456789abcdef"));
+        // The separator keeps ("ab", "c") and ("a", "bc") apart.
+        assert_ne!(scope("ab", "c"), scope("a", "bc"));
+        assert!(!s.contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn remove_says_whether_there_was_an_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        assert!(!cache.remove(&scope_a(), &sha(1)).unwrap());
+        cache.put(&scope_a(), entry(&sha(1), "t")).unwrap();
+        assert!(cache.remove(&scope_a(), &sha(1)).unwrap());
+        assert!(!cache.remove(&scope_a(), &sha(1)).unwrap());
+        assert_eq!(cache.get(&scope_a(), &sha(1)).unwrap(), None);
+    }
+
+    #[test]
+    fn keys_that_could_leave_the_folder_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let upper = sha(1).replace('0', "A");
+        let a = scope_a();
+        for (s, h) in [
+            ("../../../etc/x", sha(1)),
+            ("0123456789ABCDEF", sha(1)),
+            ("", sha(1)),
+            (&a[..], "../x".to_owned()),
+            (&a[..], upper),
+            (&a[..], sha(1)[1..].to_owned()),
+        ] {
+            assert!(
+                matches!(cache.get(s, &h), Err(CacheError::BadKey { .. })),
+                "{s} {h}"
+            );
+            assert!(matches!(
+                cache.lock_hash(s, &h),
+                Err(CacheError::BadKey { .. })
+            ));
+            assert!(matches!(
+                cache.put(s, entry(&h, "t")),
+                Err(CacheError::BadKey { .. })
+            ));
+        }
+        assert_eq!(
+            read_names(&cache.targets_dir()).unwrap(),
+            Vec::<OsString>::new()
+        );
+    }
+
+    #[test]
+    fn corrupt_file_is_set_aside_and_rebuilt_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let s = scope_a();
+        let path = cache.data_path(&s);
+        let wrong_key = format!(
+            r#"{{"version":1,"entries":{{"{}":{}}}}}"#,
+            sha(1),
+            serde_json::to_string(&entry(&sha(2), "t")).unwrap()
+        );
+        for (i, garbage) in [
+            "not json at all".to_owned(),
+            r#"{"version":1,"entries":[]}"#.to_owned(),
+            r#"{"version":2,"entries":{}}"#.to_owned(),
+            wrong_key,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            fs::write(&path, &garbage).unwrap();
+
+            // Reading never moves anything: it only ignores, and says so.
+            assert_eq!(cache.get(&s, &sha(1)).unwrap(), None, "{garbage}");
+            assert_eq!(cache.list().unwrap(), vec![]);
+            let warnings = cache.take_warnings();
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(
+                warnings[0].contains(&path.display().to_string()),
+                "{warnings:?}"
+            );
+            assert_eq!(fs::read_to_string(&path).unwrap(), garbage);
+
+            let target = format!("t-{i}");
+            cache.put(&s, entry(&sha(3), &target)).unwrap();
+            assert_eq!(cache.get(&s, &sha(3)).unwrap().unwrap().target_id, target);
+            let warnings = cache.take_warnings();
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(
+                warnings[0].contains(&path.display().to_string()),
+                "{warnings:?}"
+            );
+            let aside: Vec<_> = read_names(&cache.targets_dir())
+                .unwrap()
+                .into_iter()
+                .filter(|n| n.to_string_lossy().contains(".json.corrupt-"))
+                .collect();
+            assert_eq!(aside.len(), 1, "{aside:?}");
+            let aside = cache.targets_dir().join(&aside[0]);
+            assert!(
+                warnings[0].contains(&aside.display().to_string()),
+                "{warnings:?}"
+            );
+            assert_eq!(fs::read_to_string(&aside).unwrap(), garbage);
+            fs::remove_file(aside).unwrap();
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_and_folders_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("doksi");
+        let cache = Cache::open(root.clone()).unwrap();
+        cache.put(&scope_a(), entry(&sha(1), "t")).unwrap();
+        let _held = cache.lock_hash(&scope_a(), &sha(1)).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for file in [
+            cache.data_path(&scope_a()),
+            cache.scope_lock_path(&scope_a()),
+            cache
+                .locks_dir()
+                .join(format!("{}-{}.lock", scope_a(), sha(1))),
+            root.join("CACHEDIR.TAG"),
+        ] {
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        for folder in [root.clone(), cache.targets_dir(), cache.locks_dir()] {
+            assert_eq!(mode(&folder), 0o700, "{}", folder.display());
+        }
+    }
+
+    #[test]
+    fn open_tags_the_folder_as_a_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("nested").join("doksi");
+        Cache::open(root.clone()).unwrap();
+        let tag = fs::read_to_string(root.join("CACHEDIR.TAG")).unwrap();
+        assert!(tag.starts_with("Signature: 8a477f597d28d172789f06886806bc55\n"));
+        assert!(tag.ends_with("created by doksi.\n"));
+        assert!(root.join(TARGETS).is_dir());
+    }
+
+    #[test]
+    fn concurrent_puts_into_one_scope_all_survive() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("doksi");
+        let start = Arc::new(Barrier::new(8));
+        let threads: Vec<_> = (0..8u32)
+            .map(|t| {
+                let (root, start) = (root.clone(), start.clone());
+                std::thread::spawn(move || {
+                    // One handle each, as separate processes would have.
+                    let cache = Cache::open(root).unwrap();
+                    start.wait();
+                    for i in 0..10 {
+                        cache
+                            .put(&scope_a(), entry(&sha(t * 100 + i), "t"))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let cache = Cache::open(root).unwrap();
+        assert_eq!(cache.list().unwrap().len(), 80);
+        assert!(cache.take_warnings().is_empty());
+    }
+
+    #[test]
+    fn lock_hash_lets_a_second_holder_in_only_after_the_first_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_owned();
+        let first_holds = Arc::new(Barrier::new(2));
+        let released = Arc::new(AtomicBool::new(false));
+        let first = {
+            let (root, first_holds, released) =
+                (root.clone(), first_holds.clone(), released.clone());
+            std::thread::spawn(move || {
+                let cache = Cache::open(root).unwrap();
+                let guard = cache.lock_hash(&scope_a(), &sha(9)).unwrap();
+                first_holds.wait();
+                std::thread::sleep(Duration::from_millis(300));
+                released.store(true, Ordering::SeqCst);
+                drop(guard);
+            })
+        };
+        let cache = Cache::open(root).unwrap();
+        first_holds.wait();
+        let _guard = cache.lock_hash(&scope_a(), &sha(9)).unwrap();
+        assert!(
+            released.load(Ordering::SeqCst),
+            "got the lock while the first thread held it"
+        );
+        first.join().unwrap();
+
+        // Another hash, or the same hash in another scope, is not held up.
+        let other = scope("https://other", "0123456789abcdef");
+        let _a = cache.lock_hash(&scope_a(), &sha(10)).unwrap();
+        let _b = cache.lock_hash(&other, &sha(9)).unwrap();
+    }
+
+    #[test]
+    fn clear_removes_every_entry_and_counts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let other = scope("https://other", "0123456789abcdef");
+        for i in 0..3 {
+            cache.put(&scope_a(), entry(&sha(i), "t")).unwrap();
+        }
+        cache.put(&other, entry(&sha(1), "t")).unwrap();
+        fs::write(
+            cache.targets_dir().join(format!("{other}.json.corrupt-1")),
+            "x",
+        )
+        .unwrap();
+        fs::write(
+            cache.targets_dir().join(format!(".{other}.json.abc123")),
+            "x",
+        )
+        .unwrap();
+        fs::write(cache.targets_dir().join("not-ours.txt"), "x").unwrap();
+        drop(cache.lock_hash(&scope_a(), &sha(1)).unwrap());
+        let held = cache.lock_hash(&scope_a(), &sha(2)).unwrap();
+
+        assert_eq!(cache.clear().unwrap(), 4);
+        assert_eq!(cache.list().unwrap(), vec![]);
+        assert_eq!(cache.get(&scope_a(), &sha(0)).unwrap(), None);
+        assert_eq!(cache.clear().unwrap(), 0);
+        let mut left: Vec<String> = read_names(&cache.targets_dir())
+            .unwrap()
+            .into_iter()
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut expected = vec![
+            format!("{other}.json.lock"),
+            format!("{}.json.lock", scope_a()),
+            "locks".to_owned(),
+            "not-ours.txt".to_owned(),
+        ];
+        expected.sort();
+        assert_eq!(left, expected);
+
+        // A lock someone holds survives; one nobody holds goes (on unix, where that is safe).
+        let locks: Vec<OsString> = read_names(&cache.locks_dir()).unwrap();
+        let held_name = OsString::from(format!("{}-{}.lock", scope_a(), sha(2)));
+        assert!(locks.contains(&held_name));
+        assert_eq!(locks.len(), if cfg!(unix) { 1 } else { 2 });
+        drop(held);
+
+        // After the folder was cleared, locking and writing still work.
+        let _again = cache.lock_hash(&scope_a(), &sha(1)).unwrap();
+        cache.put(&scope_a(), entry(&sha(1), "t")).unwrap();
+        assert_eq!(cache.list().unwrap().len(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_waiter_whose_lock_file_was_trimmed_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let path = cache
+            .locks_dir()
+            .join(format!("{}-{}.lock", scope_a(), sha(5)));
+        let first = cache.lock_hash(&scope_a(), &sha(5)).unwrap();
+        let waiter = {
+            let root = dir.path().to_owned();
+            std::thread::spawn(move || {
+                let cache = Cache::open(root).unwrap();
+                cache.lock_hash(&scope_a(), &sha(5)).unwrap()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        // As clear does: unlink while held. A newcomer then creates and locks a new file of that
+        // name before the old one is released.
+        fs::remove_file(&path).unwrap();
+        let newcomer = cache.lock_hash(&scope_a(), &sha(5)).unwrap();
+        drop(first);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            !waiter.is_finished(),
+            "the waiter took the unlinked file's lock while the newcomer held the live one"
+        );
+        drop(newcomer);
+        drop(waiter.join().unwrap());
+    }
+
+    #[test]
+    fn uploaded_at_is_rfc3339_utc() {
+        let at = |secs| rfc3339(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(951_868_800), "2000-03-01T00:00:00Z");
+        assert_eq!(at(1_709_164_800), "2024-02-29T00:00:00Z");
+        assert_eq!(at(4_102_444_799), "2099-12-31T23:59:59Z");
+        assert_eq!(at(253_402_300_799), "9999-12-31T23:59:59Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::from_secs(5)),
+            "1970-01-01T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn default_dir_follows_xdg_then_home() {
+        let os = |s: &str| Some(OsString::from(s));
+        assert_eq!(
+            dir_from(os("/x/cache"), os("/home/u")),
+            Some(PathBuf::from("/x/cache/doksi"))
+        );
+        assert_eq!(
+            dir_from(None, os("/home/u")),
+            Some(PathBuf::from("/home/u/.cache/doksi"))
+        );
+        assert_eq!(
+            dir_from(os("relative"), os("/home/u")),
+            Some(PathBuf::from("/home/u/.cache/doksi"))
+        );
+        assert_eq!(
+            dir_from(os(""), os("/home/u")),
+            Some(PathBuf::from("/home/u/.cache/doksi"))
+        );
+        assert_eq!(dir_from(None, None), None);
+        assert_eq!(dir_from(os(""), os("")), None);
+    }
+}

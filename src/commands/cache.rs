@@ -1,0 +1,54 @@
+use std::io::Write;
+
+use crate::cli::{CacheCommand, Connection};
+
+use super::{Error, open_cache, warn_cache};
+
+/// `cache list` and `cache clear` need no key: they read the folder, across every scope.
+pub fn run(conn: &Connection, command: CacheCommand) -> Result<(), Error> {
+    let cache = open_cache(conn)?;
+    let mut out = std::io::stdout().lock();
+    match command {
+        CacheCommand::List { json } => {
+            let entries = cache.list()?;
+            warn_cache(&cache);
+            if json {
+                let v: Vec<serde_json::Value> = entries
+                    .iter()
+                    .map(|(scope, e)| {
+                        let mut o = serde_json::to_value(e).unwrap_or_default();
+                        o["scope"] = scope.clone().into();
+                        o
+                    })
+                    .collect();
+                serde_json::to_writer_pretty(&mut out, &v).map_err(std::io::Error::from)?;
+                writeln!(out)?;
+            } else if entries.is_empty() {
+                eprintln!("the cache in {} is empty", cache.dir().display());
+            } else {
+                for (scope, e) in entries {
+                    let version = e.version_name.clone().unwrap_or_default();
+                    writeln!(
+                        out,
+                        "{}  {}  {} {}  {}  {}",
+                        e.target_id,
+                        &e.sha256[..12.min(e.sha256.len())],
+                        e.package.clone().unwrap_or_default(),
+                        version,
+                        e.uploaded_at,
+                        scope
+                    )?;
+                }
+            }
+        }
+        CacheCommand::Clear => {
+            let n = cache.clear()?;
+            writeln!(
+                out,
+                "removed {n} cached target(s) from {}",
+                cache.dir().display()
+            )?;
+        }
+    }
+    Ok(())
+}
