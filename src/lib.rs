@@ -10,4 +10,5 @@ pub mod commands;
 pub mod discover;
 pub mod package;
 pub mod runs;
+pub mod sandbox;
 pub mod upload;

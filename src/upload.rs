@@ -80,7 +80,7 @@ impl Uploader<'_> {
     pub async fn upload(
         &self,
         apk: Candidate<'_>,
-        progress: &(dyn Fn(u64) + Sync),
+        progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<Uploaded, UploadError> {
         let sha = &apk.fingerprint.sha256;
         let hit = |e: Entry| Uploaded {

@@ -273,7 +273,7 @@ impl Client {
         &self,
         url: &str,
         zip: &UploadZip,
-        progress: &(dyn Fn(u64) + Sync),
+        progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<(), ApiError> {
         let len = zip.len();
         let mut reader = zip.reader()?;
@@ -333,11 +333,11 @@ impl Client {
         let resp = loop {
             tokio::select! {
                 r = &mut send => break r,
-                _ = ticker.tick() => progress(sent.load(Ordering::Relaxed)),
+                _ = ticker.tick() => progress(sent.load(Ordering::Relaxed), len),
             }
         };
         let _ = producer.await;
-        progress(sent.load(Ordering::Relaxed));
+        progress(sent.load(Ordering::Relaxed), len);
         if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
             return Err(match PackageError::changed_in(&e) {
                 Some(changed) => ApiError::Package(changed),

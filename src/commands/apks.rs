@@ -8,7 +8,7 @@ use crate::cli::ApksArgs;
 use crate::discover::{self, FoundApk, Selection};
 use crate::package::Fingerprint;
 
-use super::{Error, warn_notes};
+use super::{Error, print_json, warn_notes};
 
 /// One APK as `doksi apks --json` prints it.
 #[derive(Debug, Serialize)]
@@ -71,8 +71,7 @@ pub fn run(args: ApksArgs) -> Result<(), Error> {
     let listed = select(&args.paths, args.selection.into())?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &listed).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        print_json(&listed)?;
         return Ok(());
     }
     let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".to_owned());

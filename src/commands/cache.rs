@@ -2,7 +2,7 @@ use std::io::Write;
 
 use crate::cli::{CacheCommand, Connection};
 
-use super::{Error, open_cache, warn_cache};
+use super::{Error, open_cache, print_json, warn_cache};
 
 /// `cache list` and `cache clear` need no key: they read the folder, across every scope.
 pub fn run(conn: &Connection, command: CacheCommand) -> Result<(), Error> {
@@ -21,8 +21,7 @@ pub fn run(conn: &Connection, command: CacheCommand) -> Result<(), Error> {
                         o
                     })
                     .collect();
-                serde_json::to_writer_pretty(&mut out, &v).map_err(std::io::Error::from)?;
-                writeln!(out)?;
+                print_json(&v)?;
             } else if entries.is_empty() {
                 eprintln!("the cache in {} is empty", cache.dir().display());
             } else {

@@ -3,7 +3,7 @@ use std::io::Write;
 use crate::apk::{self, render};
 use crate::cli::InspectArgs;
 
-use super::{Error, warn_notes};
+use super::{Error, print_json, warn_notes};
 
 pub fn run(args: InspectArgs) -> Result<(), Error> {
     let inspection = apk::inspect(&args.apk)?;
@@ -19,8 +19,7 @@ pub fn run(args: InspectArgs) -> Result<(), Error> {
     }
     warn_notes(&args.apk, &m.notes);
     if args.json {
-        serde_json::to_writer_pretty(&mut out, m).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        print_json(m)?;
         return Ok(());
     }
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());

@@ -60,6 +60,8 @@ pub enum Error {
     },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("cannot start the sandbox: {0}")]
+    Sandbox(std::io::Error),
 }
 
 fn looked_in(paths: &[PathBuf]) -> String {
@@ -146,6 +148,16 @@ fn open_cache(conn: &Connection) -> Result<crate::cache::Cache, Error> {
         })?,
     };
     Ok(crate::cache::Cache::open(dir)?)
+}
+
+/// Prints `value` as pretty JSON on stdout in a single write, so a pipe to `jq` sees it whole.
+fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Error> {
+    let mut text = serde_json::to_vec_pretty(value).map_err(std::io::Error::from)?;
+    text.push(b'\n');
+    let mut out = std::io::stdout().lock();
+    std::io::Write::write_all(&mut out, &text)?;
+    std::io::Write::flush(&mut out)?;
+    Ok(())
 }
 
 /// Prints notes about a manifest (an unresolvable label, say) as warnings.

@@ -1,5 +1,6 @@
 //! Upload progress on stderr: a bar on a terminal, and on CI logs (no terminal) a plain line at
-//! each quarter, so logs stay short and readable.
+//! each quarter of a large upload, so logs stay short and readable. Small uploads print only
+//! their result.
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -8,19 +9,21 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::apks::human_size;
 
+/// Below this, an upload takes moments and quarter lines would only be noise in a CI log.
+const LINES_FROM: u64 = 4 << 20;
+
 pub enum Progress {
     Bar(ProgressBar),
     Lines {
         name: String,
-        total: u64,
         next_quarter: Mutex<u64>,
     },
 }
 
 impl Progress {
-    pub fn new(name: &str, total: u64) -> Progress {
+    pub fn new(name: &str) -> Progress {
         if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(total);
+            let bar = ProgressBar::new(0);
             if let Ok(style) = ProgressStyle::with_template(
                 "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
             ) {
@@ -31,29 +34,31 @@ impl Progress {
         } else {
             Progress::Lines {
                 name: name.to_owned(),
-                total,
                 next_quarter: Mutex::new(1),
             }
         }
     }
 
-    pub fn update(&self, sent: u64) {
+    /// `sent` of `total` bytes of the upload zip have gone out.
+    pub fn update(&self, sent: u64, total: u64) {
         match self {
-            Progress::Bar(bar) => bar.set_position(sent),
-            Progress::Lines {
-                name,
-                total,
-                next_quarter,
-            } => {
+            Progress::Bar(bar) => {
+                bar.set_length(total);
+                bar.set_position(sent);
+            }
+            Progress::Lines { name, next_quarter } => {
                 let Ok(mut q) = next_quarter.lock() else {
                     return;
                 };
-                while *q <= 4 && sent.saturating_mul(4) >= total.saturating_mul(*q) {
+                while total >= LINES_FROM
+                    && *q <= 4
+                    && sent.saturating_mul(4) >= total.saturating_mul(*q)
+                {
                     eprintln!(
                         "uploading {name}: {}% ({} of {})",
                         *q * 25,
                         human_size(sent),
-                        human_size(*total)
+                        human_size(total)
                     );
                     *q += 1;
                 }

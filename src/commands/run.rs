@@ -12,7 +12,7 @@ use crate::cli::{CiArgs, Connection, RunArgs, StatusArgs, TestArgs, WaitArgs, Wa
 use crate::runs::{self, Auth, Destination, PollPolicy, Tests, WaitOutcome};
 
 use super::upload::upload_all;
-use super::{Error, client};
+use super::{Error, client, print_json};
 
 fn tests_of(args: &TestArgs) -> Result<(Tests, Auth), Error> {
     let auth: Auth = args.auth.parse()?;
@@ -39,10 +39,12 @@ pub async fn run(conn: &Connection, args: RunArgs) -> Result<(), Error> {
                             upload_all(conn, &[path], args.selection.clone().into(), &args.upload)
                                 .await?;
                         // A project with several APKs becomes one entry per APK.
-                        for u in &ups[1..] {
-                            matrix.push(e.clone().into_entry(Some(u.target_id.clone())));
+                        let mut ids = ups.into_iter().map(|u| u.target_id);
+                        let first = ids.next();
+                        for id in ids {
+                            matrix.push(e.clone().into_entry(Some(id)));
                         }
-                        Some(ups[0].target_id.clone())
+                        first
                     }
                     None => None,
                 };
@@ -83,8 +85,7 @@ pub async fn run(conn: &Connection, args: RunArgs) -> Result<(), Error> {
         let mut out = std::io::stdout().lock();
         if args.json {
             let (_, raw) = client.get_run(&created.run_id).await?;
-            serde_json::to_writer_pretty(&mut out, &raw).map_err(std::io::Error::from)?;
-            writeln!(out)?;
+            print_json(&raw)?;
         } else {
             writeln!(out, "{}", created.run_id)?;
         }
@@ -177,13 +178,6 @@ fn result_line(r: &crate::api::model::RunResult) -> String {
         r.duration_seconds,
         r.url.clone().unwrap_or_default()
     )
-}
-
-fn print_json(raw: &serde_json::Value) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, raw).map_err(std::io::Error::from)?;
-    writeln!(out)?;
-    Ok(())
 }
 
 /// Prints the run and maps a finished-failed run to exit code 1.

@@ -1,17 +1,107 @@
-//! `doksi sandbox` and `doksi demo` (wired once the sandbox server lands).
+//! `doksi sandbox`: the local Doksi-compatible server, until Ctrl-C. `doksi demo`: the sandbox
+//! in-process, and `ci` run twice on an example Gradle build (the second run shows the cache hit).
 
-use crate::cli::SandboxArgs;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cli::{
+    CiArgs, Connection, SandboxArgs, Selection, TestArgs, UploadOptions, WaitOptions,
+};
+use crate::sandbox::{self, SandboxConfig};
 
 use super::Error;
 
-pub async fn serve(_args: SandboxArgs) -> Result<(), Error> {
-    Err(Error::Output(std::io::Error::other(
-        "the sandbox is not built yet",
-    )))
+/// A real APK (appium-unlock 2.0.0, Apache-2.0) carried in the binary, so the demo needs no
+/// checkout and no network.
+const DEMO_APK: &[u8] = include_bytes!("../../tests/fixtures/apks/appium-unlock-2.0.0-debug.apk");
+
+pub async fn serve(args: SandboxArgs) -> Result<(), Error> {
+    let config = SandboxConfig {
+        api_port: args.port,
+        storage_port: args.storage_port,
+        credits: args.credits,
+        run_step: args.run_step,
+        ..SandboxConfig::default()
+    };
+    let key = config.key.clone();
+    let sandbox = sandbox::start(config).await.map_err(Error::Sandbox)?;
+    // One JSON line first, for scripts and tests; then the human version on stderr.
+    let line = serde_json::json!({
+        "base_url": sandbox.base_url, "storage_url": sandbox.storage_url, "admin_url": sandbox.admin_url,
+        "api_key": key.expose_for_sandbox(),
+    });
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    drop(out);
+    eprintln!("doksi sandbox listening; in another shell:");
+    eprintln!(
+        "  export DOKSI_BASE_URL={} DOKSI_API_KEY={}",
+        sandbox.base_url,
+        key.expose_for_sandbox()
+    );
+    eprintln!("Ctrl-C stops it.");
+    let _ = tokio::signal::ctrl_c().await;
+    Ok(())
+}
+
+/// Lays out `<dir>/app/build/outputs/apk/release/` as the Android Gradle Plugin does.
+fn example_project(dir: &Path) -> std::io::Result<()> {
+    let out = dir.join("app/build/outputs/apk/release");
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("app-release.apk"), DEMO_APK)?;
+    std::fs::write(
+        out.join("output-metadata.json"),
+        r#"{"version":3,"artifactType":{"type":"APK","kind":"Directory"},"applicationId":"io.appium.unlock","variantName":"release","elements":[{"type":"SINGLE","filters":[],"attributes":[],"versionCode":2,"versionName":"2.0.0","outputFile":"app-release.apk"}],"elementType":"File"}"#,
+    )
 }
 
 pub async fn demo() -> Result<(), Error> {
-    Err(Error::Output(std::io::Error::other(
-        "the demo is not built yet",
-    )))
+    let config = SandboxConfig {
+        run_step: Duration::from_millis(400),
+        ..SandboxConfig::default()
+    };
+    let key = config.key.clone();
+    let sandbox = sandbox::start(config).await.map_err(Error::Sandbox)?;
+    let work = tempfile::tempdir()?;
+    example_project(work.path())?;
+    let conn = Connection {
+        base_url: sandbox.base_url.clone(),
+        api_key: Some(key.expose_for_sandbox().to_owned()),
+        cache_dir: Some(work.path().join("cache")),
+        allow_insecure_http: false,
+    };
+    let ci = || CiArgs {
+        paths: vec![work.path().to_owned()],
+        selection: Selection::default(),
+        tests: TestArgs {
+            tests: vec![],
+            categories: vec!["cat_smoke".into()],
+            auth: "generated".into(),
+        },
+        upload: UploadOptions::default(),
+        waiting: WaitOptions {
+            timeout: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(300),
+        },
+        json: false,
+    };
+    eprintln!(
+        "== doksi demo: a sandbox at {} and an example build in {}",
+        sandbox.base_url,
+        work.path().display()
+    );
+    eprintln!(
+        "== 1. doksi ci --category cat_smoke --auth generated   (uploads the APK, runs, waits)"
+    );
+    super::run::ci(&conn, ci()).await?;
+    eprintln!(
+        "== 2. the same again: the APK is unchanged, so the cache answers and nothing is uploaded"
+    );
+    super::run::ci(&conn, ci()).await?;
+    eprintln!(
+        "== done. Try it against your own build: doksi sandbox, then doksi ci <your project> --category cat_smoke"
+    );
+    Ok(())
 }

@@ -7,7 +7,7 @@ use crate::upload::{Candidate, Reuse, Uploaded, Uploader};
 
 use super::apks::{Listed, select};
 use super::progress::Progress;
-use super::{Error, cache_for, client, warn_cache};
+use super::{Error, cache_for, client, print_json, warn_cache};
 
 /// Uploads (or finds in the cache) every APK `paths` selects, printing one line each to stderr.
 pub(super) async fn upload_all(
@@ -38,7 +38,7 @@ pub(super) async fn upload_all(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let progress = Progress::new(&name, l.fingerprint.size);
+        let progress = Progress::new(&name);
         let candidate = Candidate {
             path: &l.path,
             manifest: &l.manifest,
@@ -46,7 +46,7 @@ pub(super) async fn upload_all(
             name: options.name.as_deref(),
         };
         let result = uploader
-            .upload(candidate, &|sent| progress.update(sent))
+            .upload(candidate, &|sent, total| progress.update(sent, total))
             .await;
         progress.finish();
         warn_cache(&cache);
@@ -62,8 +62,7 @@ pub async fn run(conn: &Connection, args: UploadArgs) -> Result<(), Error> {
     let done = upload_all(conn, &args.paths, args.selection.into(), &args.upload).await?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &done).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        print_json(&done)?;
     } else {
         for u in &done {
             writeln!(out, "{}\t{}", u.target_id, u.path.display())?;

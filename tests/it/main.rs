@@ -2,6 +2,8 @@
 
 mod common;
 mod discovery;
+mod e2e;
 mod hostile;
 mod oracle;
 mod packaging;
+mod sandbox;

@@ -1,0 +1,264 @@
+//! What the tests see of the sandbox from outside the API: a log and per-route counts of every
+//! request that reached either server (rejected ones included, so a test can prove the client
+//! did not retry a 4xx or re-upload a cached APK), and hooks under `/_sandbox` to read stored
+//! uploads and targets. The hooks need no key and are not themselves logged.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{API_PATH, ApiError, Shared, runs};
+
+/// The log keeps the latest entries only, so a long `doksi sandbox` session stays small; the
+/// counts are never trimmed.
+const LOG_LIMIT: usize = 10_000;
+
+/// The routes tests count, shown even before their first hit so a test can read a zero.
+const KNOWN_ROUTES: [&str; 5] = [
+    "POST /uploads",
+    "PUT /uploads",
+    "POST /targets",
+    "POST /runs",
+    "GET /runs",
+];
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum Server {
+    Api,
+    Storage,
+}
+
+/// One request as the log shows it. Header values that could be secret are never kept: of
+/// `Authorization`, only whether it was sent.
+#[derive(Debug, Clone, Serialize)]
+struct Entry {
+    server: Server,
+    method: String,
+    /// The path's first segment below the API base (`/uploads`, `/runs`): ids are left out so
+    /// requests to the same route count together.
+    route: String,
+    status: u16,
+    authorization: bool,
+    content_length: Option<u64>,
+    transfer_encoding: Option<String>,
+    content_type: Option<String>,
+}
+
+pub(super) struct Traffic {
+    counts: BTreeMap<String, u64>,
+    log: VecDeque<Entry>,
+}
+
+impl Default for Traffic {
+    fn default() -> Traffic {
+        Traffic {
+            counts: KNOWN_ROUTES.iter().map(|r| (r.to_string(), 0)).collect(),
+            log: VecDeque::new(),
+        }
+    }
+}
+
+impl Traffic {
+    fn push(&mut self, entry: Entry) {
+        *self
+            .counts
+            .entry(format!("{} {}", entry.method, entry.route))
+            .or_default() += 1;
+        if self.log.len() == LOG_LIMIT {
+            self.log.pop_front();
+        }
+        self.log.push_back(entry);
+    }
+}
+
+/// The state of the logging middleware: which server it sits in front of.
+#[derive(Clone)]
+pub(super) struct Recorder {
+    shared: Arc<Shared>,
+    server: Server,
+}
+
+impl Recorder {
+    pub(super) fn new(shared: &Arc<Shared>, server: Server) -> Recorder {
+        Recorder {
+            shared: shared.clone(),
+            server,
+        }
+    }
+}
+
+/// Logs a request when it is answered, or, if the client hangs up first and hyper drops the
+/// handler, with status 499 (nginx's "client closed request"), so no request goes uncounted.
+struct Pending {
+    shared: Arc<Shared>,
+    entry: Option<Entry>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            self.shared.traffic().push(entry);
+        }
+    }
+}
+
+pub(super) async fn record(State(recorder): State<Recorder>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path == "/_sandbox" || path.starts_with("/_sandbox/") {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let mut pending = Pending {
+        shared: recorder.shared,
+        entry: Some(Entry {
+            server: recorder.server,
+            method: req.method().to_string(),
+            route: route_of(path),
+            status: 499,
+            authorization: headers.contains_key(header::AUTHORIZATION),
+            content_length: text(headers, header::CONTENT_LENGTH).and_then(|v| v.parse().ok()),
+            transfer_encoding: text(headers, header::TRANSFER_ENCODING),
+            content_type: text(headers, header::CONTENT_TYPE),
+        }),
+    };
+    let response = next.run(req).await;
+    if let Some(entry) = &mut pending.entry {
+        entry.status = response.status().as_u16();
+    }
+    // `pending` is logged as it drops here, before the client can read the answer.
+    response
+}
+
+fn text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+fn route_of(path: &str) -> String {
+    let below = path.strip_prefix(API_PATH).unwrap_or(path);
+    let first = below
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
+    format!("/{first}")
+}
+
+pub(super) fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/requests", get(requests))
+        .route("/reset-counts", post(reset_counts))
+        .route("/uploads/{id}", get(stored_upload))
+        .route("/targets", get(targets))
+        .route("/verify/tests/{test_id}/runs/{result_id}", get(result_page))
+}
+
+async fn requests(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    let traffic = shared.traffic();
+    Json(json!({ "counts": traffic.counts, "log": traffic.log }))
+}
+
+/// Clears the log with the counts: a test resets to look at what happens next, and a log
+/// that disagreed with the counts would only confuse it. Answers with the zeroed counts.
+async fn reset_counts(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    let mut traffic = shared.traffic();
+    *traffic = Traffic::default();
+    Json(json!({ "counts": traffic.counts, "log": traffic.log }))
+}
+
+/// The stored zip, byte for byte, streamed (uploads can be a gigabyte).
+async fn stored_upload(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let stored = shared.state().uploads.get(&id).cloned();
+    let path = match stored {
+        None => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("upload {id} not found"),
+            ));
+        }
+        Some(None) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("upload {id} has not been uploaded yet"),
+            ));
+        }
+        Some(Some(path)) => path,
+    };
+    let file = tokio::fs::File::open(&path).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot open {}: {e}", path.display()),
+        )
+    })?;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok(([(header::CONTENT_TYPE, "application/zip")], body).into_response())
+}
+
+/// Every registered target with the package and version its manifest gave.
+async fn targets(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    let state = shared.state();
+    let targets: BTreeMap<_, _> = state.targets.iter().collect();
+    Json(json!(targets))
+}
+
+/// Where a result's `url` points, so the links `doksi run` prints lead somewhere.
+async fn result_page(
+    State(shared): State<Arc<Shared>>,
+    Path((_test_id, result_id)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    runs::find_result(&shared, &result_id)
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("result {result_id} not found"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn routes_drop_ids_and_the_api_prefix() {
+        assert_eq!(route_of("/external/integration/cicd/runs/run_1"), "/runs");
+        assert_eq!(route_of("/external/integration/cicd/uploads"), "/uploads");
+        assert_eq!(route_of("/uploads/upl_3"), "/uploads");
+        assert_eq!(route_of("/"), "/");
+    }
+
+    #[test]
+    fn counts_start_at_zero_and_survive_the_log_limit() {
+        let mut traffic = Traffic::default();
+        assert_eq!(traffic.counts["GET /runs"], 0);
+        for _ in 0..LOG_LIMIT + 3 {
+            traffic.push(Entry {
+                server: Server::Api,
+                method: "GET".into(),
+                route: "/runs".into(),
+                status: 200,
+                authorization: true,
+                content_length: None,
+                transfer_encoding: None,
+                content_type: None,
+            });
+        }
+        assert_eq!(traffic.counts["GET /runs"], (LOG_LIMIT + 3) as u64);
+        assert_eq!(traffic.log.len(), LOG_LIMIT);
+    }
+}

@@ -1,0 +1,164 @@
+//! The API routes other than runs: the bearer-key check every route under the base path sits
+//! behind, `POST /uploads` (mint an id and a presigned URL) and `POST /targets` (open the stored
+//! zip, read the APK's manifest, mint a target id). The URL's signature is `storage`'s business,
+//! the run routes are `runs`'.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Json, Response};
+use serde_json::{Value, json};
+
+use super::{ApiError, Shared, Target, next_id, parse_json, storage};
+
+/// The largest APK a target may hold once extracted: far above any real one, and a bound on
+/// what a deflated zip bomb can make us write.
+const MAX_APK: u64 = 4 << 30;
+
+/// 401 unless `Authorization: Bearer <the sandbox key>`, on every API route, unknown ones too,
+/// as the docs' BearerAuth says.
+pub(super) async fn require_key(
+    State(shared): State<Arc<Shared>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(given) = req.headers().get(header::AUTHORIZATION) else {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing Authorization header: send `Authorization: Bearer dk_live_…`",
+        )
+        .into_response();
+    };
+    if given.as_bytes() != shared.bearer.as_bytes() {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "invalid API key").into_response();
+    }
+    next.run(req).await
+}
+
+pub(super) async fn no_such_route(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no route {} {}", req.method(), req.uri().path()),
+    )
+}
+
+/// `POST /uploads {"name"}`: the name only labels the upload on the dashboard, so the sandbox
+/// checks it and forgets it.
+pub(super) async fn mint_upload(
+    State(shared): State<Arc<Shared>>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body = parse_json(&body)?;
+    let named = body
+        .get("name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.trim().is_empty());
+    if !named {
+        return Err(ApiError::bad_request("name: required, a non-empty string"));
+    }
+    let upload_id = {
+        let mut state = shared.state();
+        let id = next_id(&mut state.ids.upload, "upl");
+        state.uploads.insert(id.clone(), None);
+        id
+    };
+    let upload_url = storage::presign(&shared, &upload_id, SystemTime::now());
+    Ok(Json(
+        json!({ "upload_id": upload_id, "upload_url": upload_url }),
+    ))
+}
+
+/// `POST /targets {"upload_id"}`.
+pub(super) async fn create_target(
+    State(shared): State<Arc<Shared>>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body = parse_json(&body)?;
+    let upload_id = body
+        .get("upload_id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| ApiError::bad_request("upload_id: required, a non-empty string"))?
+        .to_owned();
+    let stored = match shared.state().uploads.get(&upload_id) {
+        None => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("upload {upload_id} not found"),
+            ));
+        }
+        Some(None) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("upload {upload_id} has no file yet: PUT the zip to its upload_url first"),
+            ));
+        }
+        Some(Some(path)) => path.clone(),
+    };
+    let scratch = shared.dir.path().to_owned();
+    let id = upload_id.clone();
+    let read = tokio::task::spawn_blocking(move || read_target(&stored, &scratch, id)).await;
+    let target = match read {
+        Ok(Ok(target)) => target,
+        Ok(Err(why)) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, why)),
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reading upload {upload_id} failed: {e}"),
+            ));
+        }
+    };
+    let mut state = shared.state();
+    let target_id = next_id(&mut state.ids.target, "bin");
+    state.targets.insert(target_id.clone(), target);
+    Ok(Json(json!({ "target_id": target_id })))
+}
+
+/// Opens the upload zip, extracts its first `.apk` entry to a scratch file (the decoder needs
+/// `Seek`, which a compressed entry lacks) and decodes the manifest. The error is the 422
+/// message: the decoder's own words, naming `upl_n/entry.apk`.
+fn read_target(zip_path: &Path, scratch: &Path, upload_id: String) -> Result<Target, String> {
+    let file = File::open(zip_path).map_err(|e| format!("cannot open upload {upload_id}: {e}"))?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(file))
+        .map_err(|e| format!("upload {upload_id} is not a zip archive: {e}"))?;
+    let (index, name) = (0..zip.len())
+        .find_map(|i| {
+            let name = zip.name_for_index(i)?.ok()?;
+            name.to_ascii_lowercase()
+                .ends_with(".apk")
+                .then(|| (i, PathBuf::from(&upload_id).join(&*name)))
+        })
+        .ok_or_else(|| format!("upload {upload_id} holds no .apk file"))?;
+    let mut entry = zip
+        .by_index(index)
+        .map_err(|e| format!("cannot read {}: {e}", name.display()))?;
+    let extract = |e: io::Error| format!("cannot extract {}: {e}", name.display());
+    let mut apk = tempfile::tempfile_in(scratch).map_err(extract)?;
+    let copied = io::copy(&mut (&mut entry).take(MAX_APK + 1), &mut apk).map_err(extract)?;
+    if copied > MAX_APK {
+        return Err(format!(
+            "{} is over the {MAX_APK}-byte limit once extracted",
+            name.display()
+        ));
+    }
+    apk.rewind().map_err(extract)?;
+    let manifest = crate::apk::inspect_archive(BufReader::new(apk), &name)
+        .map_err(|e| e.to_string())?
+        .manifest;
+    let package = manifest
+        .package
+        .ok_or_else(|| format!("{}: AndroidManifest.xml names no package", name.display()))?;
+    Ok(Target {
+        upload_id,
+        package,
+        version_name: manifest.version_name,
+        version_code: manifest.version_code,
+    })
+}

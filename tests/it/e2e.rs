@@ -1,0 +1,353 @@
+//! End to end: the real binary against a real `doksi sandbox` on 127.0.0.1. Request counts come
+//! from the sandbox's own log, so "no request was sent" is observed, not assumed.
+
+use serde_json::Value;
+
+use crate::common::{apk_fixtures, fixtures};
+use crate::sandbox::{Sandbox, path_str, unlock_apk};
+
+fn ok_json(r: &crate::common::Run) -> Value {
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
+}
+
+const FAST: [&str; 2] = ["--poll-interval", "100ms"];
+
+/// Uploads the unlock APK and returns its target id.
+fn target(sb: &Sandbox) -> String {
+    let up = ok_json(&sb.run(&["upload", "--json", path_str(&unlock_apk())]));
+    up[0]["target_id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn second_upload_of_same_apk_sends_nothing() {
+    let sb = Sandbox::start(&[]);
+    let first = ok_json(&sb.run(&["upload", "--json", path_str(&unlock_apk())]));
+    assert_eq!(first[0]["cached"], false);
+    assert!(first[0]["target_id"].as_str().unwrap().starts_with("bin_"));
+    assert_eq!(
+        (
+            sb.count("POST /uploads"),
+            sb.count("PUT /uploads"),
+            sb.count("POST /targets")
+        ),
+        (1, 1, 1)
+    );
+    let before = sb.total();
+    let second = ok_json(&sb.run(&["upload", "--json", path_str(&unlock_apk())]));
+    assert_eq!(second[0]["cached"], true);
+    assert_eq!(second[0]["target_id"], first[0]["target_id"]);
+    assert_eq!(
+        sb.total(),
+        before,
+        "a cache hit must make no request at all"
+    );
+    // --force uploads anyway.
+    let forced = ok_json(&sb.run(&["upload", "--json", "--force", path_str(&unlock_apk())]));
+    assert_eq!(forced[0]["cached"], false);
+    assert_eq!(sb.count("PUT /uploads"), 2);
+}
+
+#[test]
+fn the_put_has_exact_length_zip_type_and_no_authorization() {
+    let sb = Sandbox::start(&[]);
+    target(&sb);
+    let log = sb.requests()["log"].as_array().unwrap().clone();
+    let put = log
+        .iter()
+        .find(|e| e["method"] == "PUT")
+        .expect("a PUT was logged");
+    assert_eq!(put["authorization"], false, "{put}");
+    assert_eq!(put["transfer_encoding"], Value::Null, "{put}");
+    assert_eq!(put["content_type"], "application/zip");
+    let apk_len = std::fs::metadata(unlock_apk()).unwrap().len();
+    let zip_len = put["content_length"].as_u64().unwrap();
+    assert!(zip_len > apk_len && zip_len < apk_len + 300, "{zip_len}");
+    for api in log.iter().filter(|e| e["method"] == "POST") {
+        assert_eq!(api["authorization"], true, "{api}");
+    }
+    // What storage holds is byte for byte the zip `doksi package` builds.
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local.zip");
+    let r = sb.run(&["package", path_str(&unlock_apk()), "-o", path_str(&local)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        sb.stored_upload("upl_1") == std::fs::read(&local).unwrap(),
+        "stored upload differs from the local zip"
+    );
+}
+
+#[test]
+fn ci_on_a_project_passes_and_prints_the_final_run() {
+    let sb = Sandbox::start(&[]);
+    let project = fixtures().join("projects/shop");
+    let mut args = vec![
+        "ci",
+        path_str(&project),
+        "--module",
+        "wear",
+        "--category",
+        "cat_smoke",
+        "--json",
+    ];
+    args.extend(FAST);
+    let run = ok_json(&sb.run(&args));
+    assert_eq!(run["status"], "passed");
+    assert_eq!(run["tests_total"], 2);
+    assert_eq!(run["results"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_failing_test_makes_exit_code_1() {
+    let sb = Sandbox::start(&[]);
+    let apk = unlock_apk();
+    let mut args = vec!["ci", path_str(&apk), "--category", "cat_failing"];
+    args.extend(FAST);
+    let r = sb.run(&args);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("failed: 1 of 1 test(s) failed"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("Payment declined"), "{}", r.stdout);
+}
+
+#[test]
+fn tests_and_categories_combine_in_each_entry() {
+    let sb = Sandbox::start(&[]);
+    let t = target(&sb);
+    let mut args = vec![
+        "run",
+        "--target",
+        &t,
+        "--test",
+        "t_extra",
+        "--category",
+        "cat_smoke",
+        "--wait",
+        "--json",
+    ];
+    args.extend(FAST);
+    let run = ok_json(&sb.run(&args));
+    let mut ids: Vec<&str> = run["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["test_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["t_checkout", "t_extra", "t_login"]);
+}
+
+#[test]
+fn web_and_android_destinations_fan_out_with_each_auth_strategy() {
+    let sb = Sandbox::start(&[]);
+    let t = target(&sb);
+    for auth in ["none", "generated", "specific:acc_789"] {
+        let args = [
+            "run",
+            "--target",
+            &t,
+            "--web-url",
+            "https://staging.example.com",
+            "--test",
+            "t_login",
+            "--auth",
+            auth,
+            "--wait",
+            "--json",
+            "--poll-interval",
+            "100ms",
+        ];
+        let run = ok_json(&sb.run(&args));
+        let platforms: Vec<&str> = run["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["destination"]["platform"].as_str().unwrap())
+            .collect();
+        assert_eq!(platforms.len(), 2, "{auth}: {run}");
+        assert!(
+            platforms.contains(&"web") && platforms.contains(&"android"),
+            "{auth}: {platforms:?}"
+        );
+    }
+    let before = sb.total();
+    let bad = sb.run(&[
+        "run",
+        "--target",
+        &t,
+        "--test",
+        "t_login",
+        "--auth",
+        "specific:789",
+    ]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("acc_"), "{}", bad.stderr);
+    assert_eq!(sb.total(), before, "a bad flag sends nothing");
+}
+
+#[test]
+fn quota_exceeded_is_exit_5_with_the_numbers() {
+    let sb = Sandbox::start(&["--credits", "1"]);
+    let t = target(&sb);
+    let r = sb.run(&["run", "--target", &t, "--category", "cat_smoke"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("needs 2 test(s) and 1 credit(s) remain"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn giving_up_waiting_is_exit_4_and_names_the_run() {
+    let sb = Sandbox::start(&[]);
+    let t = target(&sb);
+    let run_id = sb
+        .run(&["run", "--target", &t, "--category", "cat_regression"])
+        .stdout
+        .trim()
+        .to_owned();
+    assert!(run_id.starts_with("run_"), "{run_id}");
+    let r = sb.run(&[
+        "wait",
+        &run_id,
+        "--timeout",
+        "150ms",
+        "--poll-interval",
+        "100ms",
+    ]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("gave up waiting for run {run_id}")),
+        "{}",
+        r.stderr
+    );
+    // The run goes on; waiting again picks it up.
+    let again = sb.run(&["wait", &run_id, "--poll-interval", "100ms"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+}
+
+#[test]
+fn unknown_run_is_exit_3() {
+    let sb = Sandbox::start(&[]);
+    let r = sb.run(&["status", "run_doesnotexist"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("HTTP 404"), "{}", r.stderr);
+}
+
+#[test]
+fn bad_or_missing_key_is_exit_2_and_sends_nothing() {
+    let sb = Sandbox::start(&[]);
+    for key in [
+        "dk_live_nothex",
+        "sk_live_0123456789abcdef0123456789abcdef01234567",
+    ] {
+        let r = sb.run_with(
+            &["upload", path_str(&unlock_apk())],
+            &[("DOKSI_API_KEY", key)],
+        );
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.contains("API key is malformed"), "{}", r.stderr);
+        assert!(
+            !r.stderr.contains(key),
+            "the key must not be echoed: {}",
+            r.stderr
+        );
+    }
+    let r = sb.run_with(&["status", "run_1"], &[("DOKSI_API_KEY", "")]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(sb.total(), 0);
+    // A well-formed key the server does not know is the server's 401: exit 3.
+    let r = sb.run_with(
+        &["status", "run_1"],
+        &[(
+            "DOKSI_API_KEY",
+            "dk_live_0000000000000000000000000000000000000000",
+        )],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("HTTP 401"), "{}", r.stderr);
+}
+
+#[test]
+fn matrix_file_entries_may_name_an_apk() {
+    let sb = Sandbox::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        apk_fixtures().join("appium-android-ime-2.0.0-debug.apk"),
+        dir.path().join("ime.apk"),
+    )
+    .unwrap();
+    let matrix = dir.path().join("matrix.json");
+    std::fs::write(
+        &matrix,
+        r#"{"matrix":[
+            {"platform":"android","apk":"ime.apk","category_ids":["cat_smoke"],"artifacts":[{"type":"authentication","strategy":"generated"}]},
+            {"platform":"web","web_url":"https://staging.example.com","test_ids":["t_login"]}
+        ]}"#,
+    )
+    .unwrap();
+    let run = ok_json(&sb.run(&[
+        "run",
+        "--matrix",
+        path_str(&matrix),
+        "--wait",
+        "--json",
+        "--poll-interval",
+        "100ms",
+    ]));
+    assert_eq!(run["tests_total"], 3);
+    assert_eq!(sb.count("PUT /uploads"), 1);
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"[{"platform":"ios","target_id":"bin_1","test_ids":["t"]}]"#,
+    )
+    .unwrap();
+    let before = sb.total();
+    let r = sb.run(&["run", "--matrix", path_str(&bad)]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("entry 0") && r.stderr.contains("ios"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sb.total(), before);
+}
+
+#[test]
+fn cache_list_shows_and_clear_forgets() {
+    let sb = Sandbox::start(&[]);
+    let t = target(&sb);
+    let list = ok_json(&sb.run(&["cache", "list", "--json"]));
+    assert_eq!(list[0]["target_id"], t.as_str());
+    assert_eq!(list[0]["package"], "io.appium.unlock");
+    let r = sb.run(&["cache", "clear"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("removed 1"), "{}", r.stdout);
+    let again = ok_json(&sb.run(&["upload", "--json", path_str(&unlock_apk())]));
+    assert_eq!(again[0]["cached"], false);
+}
+
+#[test]
+fn demo_runs_end_to_end_and_shows_the_cache_hit() {
+    let home = tempfile::tempdir().unwrap();
+    let out = crate::common::doksi(home.path())
+        .arg("demo")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("uploaded: target bin_"), "{stderr}");
+    assert!(stderr.contains("cached: target bin_"), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .matches(": passed (")
+            .count(),
+        2
+    );
+}

@@ -1,0 +1,148 @@
+//! A `doksi sandbox` process on 127.0.0.1 for the end-to-end tests, with its request counters.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+
+use serde_json::Value;
+
+use crate::common::{Run, doksi};
+
+pub struct Sandbox {
+    child: Child,
+    pub base_url: String,
+    pub admin_url: String,
+    pub key: String,
+    home: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// Starts `doksi sandbox` with extra flags (e.g. `--credits 1`) and a fast run clock.
+    pub fn start(extra: &[&str]) -> Sandbox {
+        let home = tempfile::tempdir().unwrap();
+        let mut child = doksi(home.path())
+            .args(["sandbox", "--run-step", "100ms"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let v: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("sandbox said {line:?}: {e}"));
+        Sandbox {
+            child,
+            base_url: v["base_url"].as_str().unwrap().to_owned(),
+            admin_url: v["admin_url"].as_str().unwrap().to_owned(),
+            key: v["api_key"].as_str().unwrap().to_owned(),
+            home,
+        }
+    }
+
+    /// A cache folder of this test's own.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.home.path().join("cache")
+    }
+
+    /// `doksi ARGS` pointed at this sandbox, with its key and this test's cache.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = doksi(self.home.path());
+        cmd.env("DOKSI_BASE_URL", &self.base_url)
+            .env("DOKSI_API_KEY", &self.key)
+            .env("DOKSI_CACHE_DIR", self.cache_dir());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.args(args).output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The sandbox's record of every request it received.
+    pub fn requests(&self) -> Value {
+        serde_json::from_slice(&get(&format!("{}/requests", self.admin_url))).unwrap()
+    }
+
+    /// How many requests reached `route` (e.g. "POST /uploads").
+    pub fn count(&self, route: &str) -> u64 {
+        self.requests()["counts"][route].as_u64().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.requests()["counts"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(Value::as_u64)
+            .sum()
+    }
+
+    pub fn stored_upload(&self, upload_id: &str) -> Vec<u8> {
+        get(&format!("{}/uploads/{upload_id}", self.admin_url))
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.1 GET on loopback, so the tests need no HTTP client of their own.
+pub fn get(url: &str) -> Vec<u8> {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap();
+    let mut s = TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&buf[..split]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "GET {url}: {head}");
+    let body = buf[split + 4..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        dechunk(&body)
+    } else {
+        body
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let end = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n = usize::from_str_radix(String::from_utf8_lossy(&b[..end]).trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[end + 2..end + 2 + n]);
+        b = &b[end + 2 + n + 2..];
+    }
+}
+
+pub fn unlock_apk() -> PathBuf {
+    crate::common::apk_fixtures().join("appium-unlock-2.0.0-debug.apk")
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
