@@ -54,14 +54,19 @@ pub enum Command {
     /// Write the zip doksi uploads for an APK (stored, reproducible) to a file.
     Package(PackageArgs),
     /// Upload APKs (found as by `apks`) and register them as targets; cached by content hash.
+    #[command(after_help = EXIT_CODES)]
     Upload(UploadArgs),
     /// Start a run from flags or a matrix file; with --wait, wait for the verdict.
+    #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
     /// Print a run's current state once.
+    #[command(after_help = EXIT_CODES)]
     Status(StatusArgs),
     /// Wait for a run to finish; exit 0 if it passed, 1 if it failed.
+    #[command(after_help = EXIT_CODES)]
     Wait(WaitArgs),
     /// Upload (cached), run and wait: the one line a Gradle hook or nightly job calls.
+    #[command(after_help = EXIT_CODES)]
     Ci(CiArgs),
     /// Show or clear the target cache.
     #[command(subcommand)]
