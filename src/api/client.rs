@@ -48,6 +48,12 @@ pub enum ApiError {
         url: String,
         detail: String,
     },
+    #[error("{what}: HTTP {status}, but the answer was cut off: {detail}")]
+    CutOff {
+        what: String,
+        status: u16,
+        detail: String,
+    },
     #[error("{what}: no answer within {secs}s from {url}")]
     Timeout {
         what: String,
@@ -87,6 +93,7 @@ impl ApiError {
     pub fn status(&self) -> Option<u16> {
         match self {
             ApiError::Api { status, .. }
+            | ApiError::CutOff { status, .. }
             | ApiError::NotJson { status, .. }
             | ApiError::BadAnswer { status, .. }
             | ApiError::Storage { status, .. } => Some(*status),
@@ -243,10 +250,18 @@ impl Client {
             .await
             .map_err(|e| self.transport(&what, &url, &e))?;
         let status = resp.status();
+        // Past this point the server did answer: a failure is a cut-off answer, not a dead host.
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| self.transport(&what, &url, &e))?;
+            .map_err(|e| match self.transport(&what, &url, &e) {
+                timeout @ ApiError::Timeout { .. } => timeout,
+                _ => ApiError::CutOff {
+                    what: what.clone(),
+                    status: status.as_u16(),
+                    detail: describe(&e),
+                },
+            })?;
         decode(&what, status, &bytes)
     }
 

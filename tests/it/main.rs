@@ -6,4 +6,5 @@ mod e2e;
 mod hostile;
 mod oracle;
 mod packaging;
+mod resilience;
 mod sandbox;
