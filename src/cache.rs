@@ -105,35 +105,6 @@ pub fn scope(base_url: &str, key_fingerprint: &str) -> String {
     crate::package::hex(&digest[..SCOPE_HEX / 2])
 }
 
-/// `uploaded_at` for an upload finished at `at`. The caller passes the time so tests can pin it;
-/// a time before 1970 (a broken clock) is written as the epoch.
-pub fn rfc3339(at: SystemTime) -> String {
-    let secs = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (year, month, day) = civil_from_days(secs / 86_400);
-    let time = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        time / 3600,
-        time % 3600 / 60,
-        time % 60
-    )
-}
-
-/// Howard Hinnant's `civil_from_days` (https://howardhinnant.github.io/date_algorithms.html),
-/// restricted to days on or after 1970-01-01 so unsigned arithmetic suffices.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
-}
-
 /// Proof that this process is the only one uploading a given APK to a given scope. Whoever takes
 /// it second waits, then finds the entry the first one put. Released on drop; taking it twice in
 /// one process without dropping the first blocks forever, like any non-reentrant lock.
@@ -606,7 +577,7 @@ mod tests {
             version_name: Some("1.2.3".into()),
             version_code: Some(42),
             size: 1234,
-            uploaded_at: rfc3339(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            uploaded_at: crate::timestamp::rfc3339(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
         }
     }
 
@@ -963,22 +934,6 @@ mod tests {
         );
         drop(newcomer);
         drop(waiter.join().unwrap());
-    }
-
-    #[test]
-    fn uploaded_at_is_rfc3339_utc() {
-        let at = |secs| rfc3339(UNIX_EPOCH + Duration::from_secs(secs));
-        assert_eq!(at(0), "1970-01-01T00:00:00Z");
-        assert_eq!(at(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(at(951_868_800), "2000-03-01T00:00:00Z");
-        assert_eq!(at(1_709_164_800), "2024-02-29T00:00:00Z");
-        assert_eq!(at(4_102_444_799), "2099-12-31T23:59:59Z");
-        assert_eq!(at(253_402_300_799), "9999-12-31T23:59:59Z");
-        assert_eq!(
-            rfc3339(UNIX_EPOCH - Duration::from_secs(5)),
-            "1970-01-01T00:00:00Z"
-        );
     }
 
     #[test]

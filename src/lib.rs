@@ -11,4 +11,5 @@ pub mod discover;
 pub mod package;
 pub mod runs;
 pub mod sandbox;
+pub mod timestamp;
 pub mod upload;

@@ -126,7 +126,7 @@ impl Uploader<'_> {
                 version_name: m.version_name.clone(),
                 version_code: m.version_code,
                 size: apk.fingerprint.size,
-                uploaded_at: crate::cache::rfc3339(std::time::SystemTime::now()),
+                uploaded_at: crate::timestamp::rfc3339(std::time::SystemTime::now()),
             },
         )?;
         Ok(Uploaded {
