@@ -33,6 +33,21 @@ fn answer_once(
     format!("http://{addr}/api")
 }
 
+/// `doksi ARGS` against `base` with a well-formed key: exit code and stderr.
+fn against(base: &str, args: &[&str]) -> (i32, String) {
+    let home = tempfile::tempdir().unwrap();
+    let out = doksi(home.path())
+        .args(args)
+        .env("DOKSI_BASE_URL", base)
+        .env("DOKSI_API_KEY", KEY)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn an_html_answer_is_reported_with_status_and_first_line() {
     let base = answer_once(
@@ -41,15 +56,8 @@ fn an_html_answer_is_reported_with_status_and_first_line() {
         "\n<html><body>nginx: 502 Bad Gateway</body></html>\n<p>more</p>\n",
         None,
     );
-    let home = tempfile::tempdir().unwrap();
-    let out = doksi(home.path())
-        .args(["status", "run_1"])
-        .env("DOKSI_BASE_URL", &base)
-        .env("DOKSI_API_KEY", KEY)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let (code, stderr) = against(&base, &["status", "run_1"]);
+    assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("HTTP 502 with a body that is not JSON: <html><body>nginx: 502 Bad Gateway</body></html>"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
@@ -62,15 +70,8 @@ fn a_truncated_json_answer_is_an_error_not_a_guess() {
         "{\"run_id\":\"r\",\"statu",
         None,
     );
-    let home = tempfile::tempdir().unwrap();
-    let out = doksi(home.path())
-        .args(["status", "r"])
-        .env("DOKSI_BASE_URL", &base)
-        .env("DOKSI_API_KEY", KEY)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let (code, stderr) = against(&base, &["status", "r"]);
+    assert_eq!(code, 3, "{stderr}");
     assert!(
         stderr.contains("HTTP 200 with a body that is not JSON"),
         "{stderr}"
@@ -85,15 +86,8 @@ fn an_answer_cut_off_mid_body_says_so() {
         "{\"run_id\":\"r\",",
         Some(400),
     );
-    let home = tempfile::tempdir().unwrap();
-    let out = doksi(home.path())
-        .args(["status", "r"])
-        .env("DOKSI_BASE_URL", &base)
-        .env("DOKSI_API_KEY", KEY)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let (code, stderr) = against(&base, &["status", "r"]);
+    assert_eq!(code, 3, "{stderr}");
     assert!(
         stderr.contains("GET /runs/r: HTTP 200, but the answer was cut off"),
         "{stderr}"
@@ -107,30 +101,16 @@ fn nothing_listening_is_a_network_error_exit_3() {
         .local_addr()
         .unwrap()
         .port(); // bound, then freed
-    let home = tempfile::tempdir().unwrap();
-    let out = doksi(home.path())
-        .args(["status", "run_1"])
-        .env("DOKSI_BASE_URL", format!("http://127.0.0.1:{port}"))
-        .env("DOKSI_API_KEY", KEY)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let (code, stderr) = against(&format!("http://127.0.0.1:{port}"), &["status", "run_1"]);
+    assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("cannot reach"), "{stderr}");
     assert!(!stderr.contains(KEY), "{stderr}");
 }
 
 #[test]
 fn non_loopback_plain_http_is_refused_before_sending() {
-    let home = tempfile::tempdir().unwrap();
-    let out = doksi(home.path())
-        .args(["status", "run_1"])
-        .env("DOKSI_BASE_URL", "http://doksi.example.com/api")
-        .env("DOKSI_API_KEY", KEY)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = against("http://doksi.example.com/api", &["status", "run_1"]);
+    assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--allow-insecure-http"), "{stderr}");
 }
 
