@@ -32,16 +32,27 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Connection {
     /// The API base URL.
-    #[arg(long, global = true, env = "DOKSI_BASE_URL", default_value = crate::api::DEFAULT_BASE_URL)]
+    #[arg(long, global = true, help_heading = "Connection", env = "DOKSI_BASE_URL", default_value = crate::api::DEFAULT_BASE_URL)]
     pub base_url: String,
     /// The API key (dk_live_ + 40 hex digits). Prefer the environment variable to the flag.
-    #[arg(long, global = true, env = "DOKSI_API_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Connection",
+        env = "DOKSI_API_KEY",
+        hide_env_values = true
+    )]
     pub api_key: Option<String>,
     /// Where uploaded targets are remembered (default: ~/.cache/doksi).
-    #[arg(long, global = true, env = "DOKSI_CACHE_DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Connection",
+        env = "DOKSI_CACHE_DIR"
+    )]
     pub cache_dir: Option<PathBuf>,
     /// Allow a plain-http base URL to a host other than this machine.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Connection")]
     pub allow_insecure_http: bool,
 }
 
