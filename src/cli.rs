@@ -54,6 +54,12 @@ pub struct Connection {
     /// Allow a plain-http base URL to a host other than this machine.
     #[arg(long, global = true, help_heading = "Connection")]
     pub allow_insecure_http: bool,
+    /// Attempts per request when the failure is transient (429, 502/503/504, connection refused).
+    #[arg(long, global = true, help_heading = "Connection", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub attempts: u32,
+    /// The first retry delay; it doubles, with jitter, up to 10s.
+    #[arg(long, global = true, help_heading = "Connection", default_value = "500ms", value_parser = parse_duration)]
+    pub retry_delay: Duration,
 }
 
 #[derive(Debug, Subcommand)]

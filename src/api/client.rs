@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
@@ -17,6 +17,7 @@ use super::model::{
     ErrorBody, Run, RunCreated, RunRequest, TargetCreated, TargetRequest, UploadMinted,
     UploadRequest,
 };
+use super::retry::{self, Decision, Effect, RetryPolicy};
 use super::{ApiKey, BaseUrl};
 use crate::package::{PackageError, UploadZip};
 
@@ -42,8 +43,17 @@ impl Default for Timeouts {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{what}: cannot reach {url}: {detail}")]
-    Network {
+    /// Nothing was sent: the connection could not be made.
+    #[error("{what}: cannot connect to {url}: {detail}")]
+    Connect {
+        what: String,
+        url: String,
+        detail: String,
+        tls: bool,
+    },
+    /// The request went out and no answer came (reset, closed, or timed out).
+    #[error("{what}: sent to {url}, but no answer came: {detail}")]
+    NoAnswer {
         what: String,
         url: String,
         detail: String,
@@ -54,17 +64,12 @@ pub enum ApiError {
         status: u16,
         detail: String,
     },
-    #[error("{what}: no answer within {secs}s from {url}")]
-    Timeout {
-        what: String,
-        url: String,
-        secs: u64,
-    },
     #[error("{what}: HTTP {status}: {message}")]
     Api {
         what: String,
         status: u16,
         message: String,
+        retry_after: Option<Duration>,
     },
     #[error(
         "test credit quota exceeded: this run needs {requested} test(s) and {remaining} credit(s) remain"
@@ -75,6 +80,7 @@ pub enum ApiError {
         what: String,
         status: u16,
         first_line: String,
+        retry_after: Option<Duration>,
     },
     #[error("{what}: HTTP {status}: unexpected answer ({detail})")]
     BadAnswer {
@@ -83,7 +89,19 @@ pub enum ApiError {
         detail: String,
     },
     #[error("upload to storage refused: HTTP {status}: {detail}")]
-    Storage { status: u16, detail: String },
+    Storage {
+        status: u16,
+        detail: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("{what}: {detail}")]
+    Local { what: String, detail: String },
+    #[error(
+        "POST /runs was sent but no complete answer came ({detail}); the run may have been created, so doksi did not send it again (each run costs test credits): look for it in the Doksi dashboard before re-running"
+    )]
+    RunMayExist { detail: String },
+    #[error("{last} (gave up after {attempts} attempts)")]
+    GaveUp { attempts: u32, last: Box<ApiError> },
     #[error(transparent)]
     Package(#[from] PackageError),
 }
@@ -97,9 +115,34 @@ impl ApiError {
             | ApiError::NotJson { status, .. }
             | ApiError::BadAnswer { status, .. }
             | ApiError::Storage { status, .. } => Some(*status),
+            ApiError::GaveUp { last, .. } => last.status(),
             _ => None,
         }
     }
+
+    /// The server's `Retry-After`, where it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Api { retry_after, .. }
+            | ApiError::NotJson { retry_after, .. }
+            | ApiError::Storage { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The error underneath any "gave up after N attempts".
+    pub fn root(&self) -> &ApiError {
+        match self {
+            ApiError::GaveUp { last, .. } => last.root(),
+            e => e,
+        }
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare from APIs and falls back to backoff).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// Hides the parts of a presigned URL that grant access, because `-v` logs and error messages
@@ -153,24 +196,60 @@ fn describe(e: &reqwest::Error) -> String {
     redact_url(&parts.join(": "))
 }
 
+/// Hears about each retry, so a CI log shows why a step took longer; the library does not print.
+pub type Notice = Arc<dyn Fn(String) + Send + Sync>;
+
 pub struct Client {
     http: reqwest::Client,
     base: BaseUrl,
     key: ApiKey,
     timeouts: Timeouts,
+    retry: RetryPolicy,
+    notice: Option<Notice>,
+}
+
+/// How one attempt failed before any status came back, told apart by what the server may have
+/// seen: nothing (connect), or the request without an answer.
+fn transport_error(what: &str, url: &str, e: &reqwest::Error, timeout: Duration) -> ApiError {
+    let detail = describe(e);
+    if e.is_connect() {
+        let lower = detail.to_ascii_lowercase();
+        let tls =
+            lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake");
+        return ApiError::Connect {
+            what: what.to_owned(),
+            url: redact_url(url),
+            detail,
+            tls,
+        };
+    }
+    let detail = if e.is_timeout() {
+        format!("no answer within {}s", timeout.as_secs())
+    } else {
+        detail
+    };
+    ApiError::NoAnswer {
+        what: what.to_owned(),
+        url: redact_url(url),
+        detail,
+    }
 }
 
 impl Client {
-    pub fn new(base: BaseUrl, key: ApiKey, timeouts: Timeouts) -> Result<Client, ApiError> {
+    pub fn new(
+        base: BaseUrl,
+        key: ApiKey,
+        timeouts: Timeouts,
+        retry: RetryPolicy,
+    ) -> Result<Client, ApiError> {
         let http = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
             .user_agent(concat!("doksi/", env!("CARGO_PKG_VERSION")))
             // reqwest drops Authorization on a redirect to another host; few hops are enough.
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
-            .map_err(|e| ApiError::Network {
+            .map_err(|e| ApiError::Local {
                 what: "setting up HTTP".into(),
-                url: base.to_string(),
                 detail: describe(&e),
             })?;
         Ok(Client {
@@ -178,7 +257,15 @@ impl Client {
             base,
             key,
             timeouts,
+            retry,
+            notice: None,
         })
+    }
+
+    /// Where retries are reported (the CLI prints them on stderr).
+    pub fn with_notice(mut self, notice: Notice) -> Client {
+        self.notice = Some(notice);
+        self
     }
 
     pub fn base_url(&self) -> &BaseUrl {
@@ -197,29 +284,42 @@ impl Client {
             Some(&UploadRequest {
                 name: name.to_owned(),
             }),
+            Effect::Repeatable,
         )
         .await
     }
 
     pub async fn register_target(&self, upload_id: &str) -> Result<TargetCreated, ApiError> {
-        self.call(
-            Method::POST,
-            "targets",
-            Some(&TargetRequest {
-                upload_id: upload_id.to_owned(),
-            }),
-        )
-        .await
+        let body = TargetRequest {
+            upload_id: upload_id.to_owned(),
+        };
+        self.call(Method::POST, "targets", Some(&body), Effect::Repeatable)
+            .await
     }
 
+    /// Creates a run. Retried only while the run cannot exist yet; see [`retry::decide`].
     pub async fn create_run(&self, request: &RunRequest) -> Result<RunCreated, ApiError> {
-        self.call(Method::POST, "runs", Some(request)).await
+        self.call(Method::POST, "runs", Some(request), Effect::CreatesRun)
+            .await
+            .map_err(|e| match e.root() {
+                ApiError::NoAnswer { detail, .. } | ApiError::CutOff { detail, .. } => {
+                    ApiError::RunMayExist {
+                        detail: detail.clone(),
+                    }
+                }
+                _ => e,
+            })
     }
 
     /// The run, and the API's JSON object as it came (for `--json`).
     pub async fn get_run(&self, run_id: &str) -> Result<(Run, serde_json::Value), ApiError> {
         let raw: serde_json::Value = self
-            .call::<_, ()>(Method::GET, &format!("runs/{run_id}"), None)
+            .call::<_, ()>(
+                Method::GET,
+                &format!("runs/{run_id}"),
+                None,
+                Effect::Repeatable,
+            )
             .await?;
         let run = serde_json::from_value(raw.clone()).map_err(|e| ApiError::BadAnswer {
             what: format!("GET /runs/{run_id}"),
@@ -229,67 +329,109 @@ impl Client {
         Ok((run, raw))
     }
 
+    /// Runs `attempt` until it succeeds, [`retry::decide`] says stop, or the policy runs out.
+    async fn with_retries<T, F, Fut>(
+        &self,
+        what: &str,
+        effect: Effect,
+        mut attempt: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        let started = Instant::now();
+        let mut n = 0;
+        loop {
+            n += 1;
+            let error = match attempt().await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let decision = retry::decide(&error, effect);
+            let wait = self.retry.delay(decision, n);
+            let out_of_time = started.elapsed() + wait > self.retry.budget;
+            if decision == Decision::Stop || n >= self.retry.attempts || out_of_time {
+                return Err(if n > 1 {
+                    ApiError::GaveUp {
+                        attempts: n,
+                        last: Box::new(error),
+                    }
+                } else {
+                    error
+                });
+            }
+            if let Some(notice) = &self.notice {
+                notice(format!(
+                    "{what} failed ({error}); retrying in {:.1}s (attempt {} of {})",
+                    wait.as_secs_f64(),
+                    n + 1,
+                    self.retry.attempts
+                ));
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
     async fn call<T: DeserializeOwned, B: Serialize>(
         &self,
         method: Method,
         route: &str,
         body: Option<&B>,
+        effect: Effect,
     ) -> Result<T, ApiError> {
         let url = self.base.join(route);
         let what = format!("{method} /{route}");
-        let mut req = self
-            .http
-            .request(method, &url)
-            .header(AUTHORIZATION, self.key.bearer())
-            .timeout(self.timeouts.request);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| self.transport(&what, &url, &e))?;
-        let status = resp.status();
-        // Past this point the server did answer: a failure is a cut-off answer, not a dead host.
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| match self.transport(&what, &url, &e) {
-                timeout @ ApiError::Timeout { .. } => timeout,
-                _ => ApiError::CutOff {
-                    what: what.clone(),
-                    status: status.as_u16(),
-                    detail: describe(&e),
-                },
+        self.with_retries(&what, effect, || async {
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .header(AUTHORIZATION, self.key.bearer())
+                .timeout(self.timeouts.request);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| transport_error(&what, &url, &e, self.timeouts.request))?;
+            let status = resp.status();
+            let wait = retry_after(resp.headers());
+            // Past this point the server did answer: a failure is a cut-off answer, not a dead host.
+            let bytes = resp.bytes().await.map_err(|e| ApiError::CutOff {
+                what: what.clone(),
+                status: status.as_u16(),
+                detail: describe(&e),
             })?;
-        decode(&what, status, &bytes)
-    }
-
-    fn transport(&self, what: &str, url: &str, e: &reqwest::Error) -> ApiError {
-        if e.is_timeout() {
-            ApiError::Timeout {
-                what: what.to_owned(),
-                url: redact_url(url),
-                secs: self.timeouts.request.as_secs(),
-            }
-        } else {
-            ApiError::Network {
-                what: what.to_owned(),
-                url: redact_url(url),
-                detail: describe(e),
-            }
-        }
+            decode(&what, status, wait, &bytes)
+        })
+        .await
     }
 
     /// PUTs the upload zip to a presigned URL, streamed from disk with its exact length (without
     /// an explicit Content-Length reqwest would send it chunked, which S3 refuses) and no
-    /// Authorization header. `progress` is told the running byte count.
+    /// Authorization header. A dropped connection or a 5xx restarts the PUT from the first byte,
+    /// reopening the file; a 403 (expired or refused URL) is returned for the caller to mint a
+    /// fresh one. `progress` is told the bytes sent so far and the total.
     pub async fn put_upload(
         &self,
         url: &str,
         zip: &UploadZip,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<(), ApiError> {
+        self.with_retries("PUT upload", Effect::Repeatable, || {
+            self.put_once(url, zip, progress)
+        })
+        .await
+    }
+
+    async fn put_once(
+        &self,
+        url: &str,
+        zip: &UploadZip,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<(), ApiError> {
+        let what = "PUT upload";
         let len = zip.len();
         let mut reader = zip.reader()?;
         // The reader is blocking file I/O: it runs on its own thread and hands chunks over.
@@ -313,6 +455,8 @@ impl Client {
                 }
             }
         });
+        // The body stream must be 'static and `progress` is borrowed, so the count is shared
+        // through an atomic and reported from here while the request runs.
         let sent = Arc::new(AtomicU64::new(0));
         let counter = sent.clone();
         let failure = Arc::new(Mutex::new(None::<std::io::Error>));
@@ -330,11 +474,8 @@ impl Client {
                 Err(kept)
             }
         });
-        // The body stream must be 'static and `progress` is borrowed, so the count is shared
-        // through an atomic and reported from here while the request runs.
         let budget =
             self.timeouts.request + Duration::from_secs(len / self.timeouts.min_upload_rate.max(1));
-        let what = "PUT upload".to_owned();
         let send = self
             .http
             .put(url)
@@ -356,36 +497,23 @@ impl Client {
         if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
             return Err(match PackageError::changed_in(&e) {
                 Some(changed) => ApiError::Package(changed),
-                None => ApiError::Network {
-                    what,
-                    url: redact_url(url),
+                None => ApiError::Local {
+                    what: what.into(),
                     detail: format!("reading the APK: {e}"),
                 },
             });
         }
-        let resp = resp.map_err(|e| {
-            if e.is_timeout() {
-                ApiError::Timeout {
-                    what: what.clone(),
-                    url: redact_url(url),
-                    secs: budget.as_secs(),
-                }
-            } else {
-                ApiError::Network {
-                    what: what.clone(),
-                    url: redact_url(url),
-                    detail: describe(&e),
-                }
-            }
-        })?;
+        let resp = resp.map_err(|e| transport_error(what, url, &e, budget))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());
         }
+        let wait = retry_after(resp.headers());
         let body = resp.bytes().await.unwrap_or_default();
         Err(ApiError::Storage {
             status: status.as_u16(),
             detail: storage_error(&body),
+            retry_after: wait,
         })
     }
 }
@@ -415,50 +543,56 @@ fn tokio_stream_from<T: Send + 'static>(
 }
 
 /// Turns an answer into `T`, or into the error its status and body describe.
-fn decode<T: DeserializeOwned>(what: &str, status: StatusCode, body: &[u8]) -> Result<T, ApiError> {
+fn decode<T: DeserializeOwned>(
+    what: &str,
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<T, ApiError> {
     let code = status.as_u16();
+    let what = what.to_owned();
+    let not_json = |what| ApiError::NotJson {
+        what,
+        status: code,
+        first_line: first_line(body),
+        retry_after,
+    };
     if status.is_success() {
         return serde_json::from_slice(body).map_err(|e| {
             if serde_json::from_slice::<serde_json::Value>(body).is_ok() {
                 ApiError::BadAnswer {
-                    what: what.to_owned(),
+                    what: what.clone(),
                     status: code,
                     detail: e.to_string(),
                 }
             } else {
-                ApiError::NotJson {
-                    what: what.to_owned(),
-                    status: code,
-                    first_line: first_line(body),
-                }
+                not_json(what.clone())
             }
         });
     }
-    match serde_json::from_slice::<ErrorBody>(body) {
+    Err(match serde_json::from_slice::<ErrorBody>(body) {
         Ok(ErrorBody {
             requested: Some(requested),
             remaining: Some(remaining),
             ..
-        }) => Err(ApiError::Quota {
+        }) => ApiError::Quota {
             requested,
             remaining,
-        }),
-        Ok(e) => Err(ApiError::Api {
-            what: what.to_owned(),
+        },
+        Ok(e) => ApiError::Api {
+            what,
             status: code,
             message: e.error,
-        }),
-        Err(_) if serde_json::from_slice::<serde_json::Value>(body).is_ok() => Err(ApiError::Api {
-            what: what.to_owned(),
+            retry_after,
+        },
+        Err(_) if serde_json::from_slice::<serde_json::Value>(body).is_ok() => ApiError::Api {
+            what,
             status: code,
             message: first_line(body),
-        }),
-        Err(_) => Err(ApiError::NotJson {
-            what: what.to_owned(),
-            status: code,
-            first_line: first_line(body),
-        }),
-    }
+            retry_after,
+        },
+        Err(_) => not_json(what),
+    })
 }
 
 #[cfg(test)]
@@ -480,6 +614,7 @@ mod tests {
         let quota = decode::<serde_json::Value>(
             "POST /runs",
             StatusCode::PAYMENT_REQUIRED,
+            None,
             br#"{"error":"quota","requested":12,"remaining":3}"#,
         );
         assert!(matches!(
@@ -492,6 +627,7 @@ mod tests {
         let api = decode::<serde_json::Value>(
             "GET /runs/x",
             StatusCode::NOT_FOUND,
+            None,
             br#"{"error":"run x not found"}"#,
         )
         .unwrap_err();
@@ -499,6 +635,7 @@ mod tests {
         let html = decode::<serde_json::Value>(
             "POST /uploads",
             StatusCode::BAD_GATEWAY,
+            None,
             b"\n<html><title>502 Bad Gateway</title>\n</html>",
         )
         .unwrap_err();
@@ -507,12 +644,16 @@ mod tests {
             "POST /uploads: HTTP 502 with a body that is not JSON: <html><title>502 Bad Gateway</title>"
         );
         let truncated =
-            decode::<UploadMinted>("POST /uploads", StatusCode::OK, br#"{"upload_id":"u"#)
+            decode::<UploadMinted>("POST /uploads", StatusCode::OK, None, br#"{"upload_id":"u"#)
                 .unwrap_err();
         assert!(matches!(truncated, ApiError::NotJson { .. }));
-        let wrong =
-            decode::<UploadMinted>("POST /uploads", StatusCode::OK, br#"{"upload_id":"u"}"#)
-                .unwrap_err();
+        let wrong = decode::<UploadMinted>(
+            "POST /uploads",
+            StatusCode::OK,
+            None,
+            br#"{"upload_id":"u"}"#,
+        )
+        .unwrap_err();
         assert!(matches!(wrong, ApiError::BadAnswer { .. }), "{wrong}");
     }
 

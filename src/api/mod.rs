@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod model;
+pub mod retry;
 
 use std::fmt;
 

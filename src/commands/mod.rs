@@ -12,7 +12,10 @@ mod upload;
 
 use std::path::PathBuf;
 
-use crate::api::client::{ApiError, Client, Timeouts};
+use std::sync::Arc;
+
+use crate::api::client::{ApiError, Client, Notice, Timeouts};
+use crate::api::retry::RetryPolicy;
 use crate::api::{ApiKey, BaseUrl, ConfigError, Transport};
 use crate::cli::{Cli, Command, Connection};
 
@@ -127,7 +130,13 @@ fn client(conn: &Connection) -> Result<Client, Error> {
     };
     let base = BaseUrl::parse(&conn.base_url, transport)?;
     let key = ApiKey::parse(conn.api_key.as_deref().ok_or(Error::NoKey)?)?;
-    Ok(Client::new(base, key, Timeouts::default())?)
+    let retry = RetryPolicy {
+        attempts: conn.attempts,
+        base_delay: conn.retry_delay,
+        ..RetryPolicy::default()
+    };
+    let notice: Notice = Arc::new(|message| eprintln!("doksi: {message}"));
+    Ok(Client::new(base, key, Timeouts::default(), retry)?.with_notice(notice))
 }
 
 /// The target cache and the scope (base URL × key fingerprint) entries live under.

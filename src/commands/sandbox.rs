@@ -71,6 +71,8 @@ pub async fn demo() -> Result<(), Error> {
         api_key: Some(key.expose_for_sandbox().to_owned()),
         cache_dir: Some(work.path().join("cache")),
         allow_insecure_http: false,
+        attempts: 5,
+        retry_delay: Duration::from_millis(500),
     };
     let ci = || CiArgs {
         paths: vec![work.path().to_owned()],

@@ -3,41 +3,68 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::common::doksi;
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 
 const KEY: &str = "dk_live_0123456789abcdef0123456789abcdef01234567";
 
-/// A one-request HTTP server on 127.0.0.1 that answers `status` with `body`, whose
-/// Content-Length is `declared` (the real length when `None`).
-fn answer_once(
-    status: &str,
-    content_type: &str,
+/// One scripted HTTP answer: status line, content type, body, and the Content-Length to claim
+/// (the real length when `None`; a larger one cuts the answer off).
+struct Answer {
+    status: &'static str,
+    content_type: &'static str,
     body: &'static str,
     declared: Option<usize>,
-) -> String {
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        declared.unwrap_or(body.len())
-    );
+    extra_headers: &'static str,
+}
+
+fn answer(status: &'static str, content_type: &'static str, body: &'static str) -> Answer {
+    Answer {
+        status,
+        content_type,
+        body,
+        declared: None,
+        extra_headers: "",
+    }
+}
+
+/// An HTTP server on 127.0.0.1 that answers connection i with `script[i]` (the last one
+/// repeating), one request per connection; returns its base URL and a hit counter.
+fn serve(script: Vec<Answer>) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
     std::thread::spawn(move || {
-        if let Ok((mut s, _)) = listener.accept() {
-            let mut buf = [0u8; 4096];
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let i = counter.fetch_add(1, Ordering::SeqCst);
+            let a = &script[i.min(script.len() - 1)];
+            let mut buf = [0u8; 65536];
             let _ = s.read(&mut buf);
+            let response = format!(
+                "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n{}",
+                a.status,
+                a.content_type,
+                a.declared.unwrap_or(a.body.len()),
+                a.extra_headers,
+                a.body
+            );
             let _ = s.write_all(response.as_bytes());
         }
     });
-    format!("http://{addr}/api")
+    (format!("http://{addr}/api"), hits)
 }
 
-/// `doksi ARGS` against `base` with a well-formed key: exit code and stderr.
+/// `doksi ARGS` against `base` with a well-formed key and fast retries: exit code and stderr.
 fn against(base: &str, args: &[&str]) -> (i32, String) {
     let home = tempfile::tempdir().unwrap();
     let out = doksi(home.path())
         .args(args)
+        .args(["--retry-delay", "10ms"])
         .env("DOKSI_BASE_URL", base)
         .env("DOKSI_API_KEY", KEY)
         .output()
@@ -48,50 +75,144 @@ fn against(base: &str, args: &[&str]) -> (i32, String) {
     )
 }
 
+const RUN_JSON: &str = r#"{"run_id":"run_9","status":"passed","tests_total":1,"tests_passed":1,"tests_failed":0,"tests_running":0,"duration_seconds":3,"results":[]}"#;
+
 #[test]
 fn an_html_answer_is_reported_with_status_and_first_line() {
-    let base = answer_once(
+    let (base, hits) = serve(vec![answer(
         "502 Bad Gateway",
         "text/html",
         "\n<html><body>nginx: 502 Bad Gateway</body></html>\n<p>more</p>\n",
-        None,
-    );
+    )]);
     let (code, stderr) = against(&base, &["status", "run_1"]);
     assert_eq!(code, 3, "{stderr}");
-    assert!(stderr.contains("HTTP 502 with a body that is not JSON: <html><body>nginx: 502 Bad Gateway</body></html>"), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let last = stderr.lines().last().unwrap();
+    assert!(last.contains("HTTP 502 with a body that is not JSON: <html><body>nginx: 502 Bad Gateway</body></html>"), "{stderr}");
+    assert!(last.contains("(gave up after 5 attempts)"), "{stderr}");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        5,
+        "a 502 is retried up to --attempts"
+    );
+    assert_eq!(
+        stderr.lines().filter(|l| l.contains("retrying in")).count(),
+        4,
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_truncated_json_answer_is_an_error_not_a_guess() {
-    let base = answer_once(
+    let (base, hits) = serve(vec![answer(
         "200 OK",
         "application/json",
         "{\"run_id\":\"r\",\"statu",
-        None,
-    );
+    )]);
     let (code, stderr) = against(&base, &["status", "r"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(
         stderr.contains("HTTP 200 with a body that is not JSON"),
         "{stderr}"
     );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "a complete but broken answer is not retried"
+    );
 }
 
 #[test]
 fn an_answer_cut_off_mid_body_says_so() {
-    let base = answer_once(
-        "200 OK",
-        "application/json",
-        "{\"run_id\":\"r\",",
-        Some(400),
-    );
-    let (code, stderr) = against(&base, &["status", "r"]);
+    let cut = Answer {
+        declared: Some(400),
+        ..answer("200 OK", "application/json", "{\"run_id\":\"r\",")
+    };
+    let (base, hits) = serve(vec![cut]);
+    let (code, stderr) = against(&base, &["status", "r", "--attempts", "2"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(
         stderr.contains("GET /runs/r: HTTP 200, but the answer was cut off"),
         "{stderr}"
     );
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "a GET is safe to repeat");
+}
+
+#[test]
+fn a_503_then_success_is_retried_transparently() {
+    let (base, hits) = serve(vec![
+        answer(
+            "503 Service Unavailable",
+            "application/json",
+            r#"{"error":"busy"}"#,
+        ),
+        answer("200 OK", "application/json", RUN_JSON),
+    ]);
+    let (code, stderr) = against(&base, &["status", "run_9"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert!(
+        stderr.contains("GET /runs/run_9 failed (GET /runs/run_9: HTTP 503: busy); retrying in"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn retry_after_on_429_is_waited_out() {
+    let limited = Answer {
+        extra_headers: "Retry-After: 1\r\n",
+        ..answer(
+            "429 Too Many Requests",
+            "application/json",
+            r#"{"error":"slow down"}"#,
+        )
+    };
+    let (base, hits) = serve(vec![
+        limited,
+        answer("200 OK", "application/json", RUN_JSON),
+    ]);
+    let started = std::time::Instant::now();
+    let (code, stderr) = against(&base, &["status", "run_9"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "waited as told, not --retry-delay"
+    );
+}
+
+#[test]
+fn a_run_request_without_an_answer_is_not_sent_twice() {
+    let cut = Answer {
+        declared: Some(300),
+        ..answer("200 OK", "application/json", r#"{"run_id":"#)
+    };
+    let (base, hits) = serve(vec![cut]);
+    let (code, stderr) = against(&base, &["run", "--target", "bin_1", "--test", "t_login"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("the run may have been created, so doksi did not send it again"),
+        "{stderr}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "exactly one POST /runs");
+}
+
+#[test]
+fn a_run_request_refused_with_503_is_retried() {
+    let (base, hits) = serve(vec![
+        answer(
+            "503 Service Unavailable",
+            "text/html",
+            "<html>down for maintenance</html>",
+        ),
+        answer(
+            "200 OK",
+            "application/json",
+            r#"{"run_id":"run_9","results":[]}"#,
+        ),
+    ]);
+    let (code, stderr) = against(&base, &["run", "--target", "bin_1", "--test", "t_login"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
 }
 
 #[test]
@@ -101,9 +222,15 @@ fn nothing_listening_is_a_network_error_exit_3() {
         .local_addr()
         .unwrap()
         .port(); // bound, then freed
-    let (code, stderr) = against(&format!("http://127.0.0.1:{port}"), &["status", "run_1"]);
+    let (code, stderr) = against(
+        &format!("http://127.0.0.1:{port}"),
+        &["status", "run_1", "--attempts", "3"],
+    );
     assert_eq!(code, 3, "{stderr}");
-    assert!(stderr.contains("cannot reach"), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect") && stderr.contains("gave up after 3 attempts"),
+        "{stderr}"
+    );
     assert!(!stderr.contains(KEY), "{stderr}");
 }
 

@@ -1,0 +1,215 @@
+//! When to try a request again, decided in exactly one function ([`decide`]), and how long to
+//! wait ([`RetryPolicy::delay`]). Transient means the server did not act on the request, or acting
+//! twice is harmless: connection failures before anything was sent, 408, 429 and the gateway
+//! errors 502/503/504. Never TLS failures or other 4xx. A request that creates a run is repeated
+//! only when the run cannot exist; after it was sent and no answer came, repeating could start
+//! (and bill) a second run, so the error says so instead.
+
+use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
+
+use super::client::ApiError;
+
+/// How many times, how fast, and for how long in all.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// The first backoff; it doubles each time up to `max_delay`, with jitter.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// No retry starts once this much time has passed since the first attempt.
+    pub budget: Duration,
+    /// A server's `Retry-After` is honoured up to this.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(10),
+            budget: Duration::from_secs(120),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a request does if the server sees it twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Reads, uploads and target registrations: a duplicate costs nothing.
+    Repeatable,
+    /// `POST /runs`: a duplicate is a second run, paid for in test credits.
+    CreatesRun,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Stop,
+    /// Wait as the server asked (`Retry-After`), capped by the policy.
+    After(Duration),
+    /// Wait the policy's backoff.
+    Backoff,
+}
+
+/// The one place that decides whether a failed attempt may be repeated.
+pub fn decide(error: &ApiError, effect: Effect) -> Decision {
+    match error {
+        ApiError::Connect { tls: false, .. } => Decision::Backoff,
+        ApiError::NoAnswer { .. } | ApiError::CutOff { .. } => match effect {
+            Effect::Repeatable => Decision::Backoff,
+            Effect::CreatesRun => Decision::Stop,
+        },
+        _ => match error.status() {
+            Some(429) => error
+                .retry_after()
+                .map_or(Decision::Backoff, Decision::After),
+            Some(408 | 502 | 503 | 504) => Decision::Backoff,
+            Some(500..=599) if effect == Effect::Repeatable => Decision::Backoff,
+            _ => Decision::Stop,
+        },
+    }
+}
+
+impl RetryPolicy {
+    /// How long to wait before attempt `attempt + 1` (attempts count from 1).
+    pub fn delay(&self, decision: Decision, attempt: u32) -> Duration {
+        match decision {
+            Decision::After(d) => d.min(self.max_retry_after),
+            Decision::Stop => Duration::ZERO,
+            Decision::Backoff => {
+                let exp = self
+                    .base_delay
+                    .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+                // Full backoff between half and all of the step, so parallel clients spread out.
+                let step = exp.min(self.max_delay);
+                step / 2 + step.mul_f64(jitter() / 2.0)
+            }
+        }
+    }
+}
+
+/// A number in [0, 1), different in each call and process; enough to spread retries, no more.
+fn jitter() -> f64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> ApiError {
+        ApiError::Api {
+            what: "x".into(),
+            status: code,
+            message: String::new(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn the_set_of_retried_statuses() {
+        for effect in [Effect::Repeatable, Effect::CreatesRun] {
+            for code in [408, 429, 502, 503, 504] {
+                assert_eq!(
+                    decide(&status(code), effect),
+                    Decision::Backoff,
+                    "{code} {effect:?}"
+                );
+            }
+            for code in [400, 401, 403, 404, 409, 422, 402] {
+                assert_eq!(
+                    decide(&status(code), effect),
+                    Decision::Stop,
+                    "{code} {effect:?}"
+                );
+            }
+        }
+        assert_eq!(decide(&status(500), Effect::Repeatable), Decision::Backoff);
+        assert_eq!(
+            decide(&status(500), Effect::CreatesRun),
+            Decision::Stop,
+            "a 500 may have created the run"
+        );
+    }
+
+    #[test]
+    fn a_run_is_not_requested_twice_once_it_may_exist() {
+        let sent = ApiError::NoAnswer {
+            what: "POST /runs".into(),
+            url: String::new(),
+            detail: String::new(),
+        };
+        assert_eq!(decide(&sent, Effect::CreatesRun), Decision::Stop);
+        assert_eq!(decide(&sent, Effect::Repeatable), Decision::Backoff);
+        let refused = ApiError::Connect {
+            what: "POST /runs".into(),
+            url: String::new(),
+            detail: String::new(),
+            tls: false,
+        };
+        assert_eq!(
+            decide(&refused, Effect::CreatesRun),
+            Decision::Backoff,
+            "nothing was sent"
+        );
+        let tls = ApiError::Connect {
+            what: "GET".into(),
+            url: String::new(),
+            detail: String::new(),
+            tls: true,
+        };
+        assert_eq!(decide(&tls, Effect::Repeatable), Decision::Stop);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_the_cap() {
+        let e = ApiError::Api {
+            what: "x".into(),
+            status: 429,
+            message: String::new(),
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        let p = RetryPolicy::default();
+        assert_eq!(
+            decide(&e, Effect::CreatesRun),
+            Decision::After(Duration::from_secs(3))
+        );
+        assert_eq!(
+            p.delay(Decision::After(Duration::from_secs(3600)), 1),
+            p.max_retry_after
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let p = RetryPolicy {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(350),
+            ..RetryPolicy::default()
+        };
+        for _ in 0..50 {
+            let d1 = p.delay(Decision::Backoff, 1);
+            assert!(
+                d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100),
+                "{d1:?}"
+            );
+            let d2 = p.delay(Decision::Backoff, 2);
+            assert!(
+                d2 >= Duration::from_millis(100) && d2 <= Duration::from_millis(200),
+                "{d2:?}"
+            );
+            let d9 = p.delay(Decision::Backoff, 9);
+            assert!(d9 <= Duration::from_millis(350), "{d9:?}");
+        }
+    }
+}
