@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::api::client::{ApiError, Client};
 use crate::api::model::{Artifact, Authentication, MatrixEntry, Platform, Run, RunRequest};
+use crate::api::retry::{self, Decision, Effect};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RunsError {
@@ -262,28 +263,71 @@ pub enum WaitOutcome {
     TimedOut { run: Run, raw: serde_json::Value },
 }
 
+/// Whether the run was created a moment ago: right after `POST /runs` a read replica may not know
+/// it yet, so a 404 then is a reason to look again, not an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    JustCreated,
+    Existing,
+}
+
+/// How long a just-created run may answer 404 before that is believed.
+const NEW_RUN_GRACE: Duration = Duration::from_secs(30);
+
 /// Polls `GET /runs/{id}` until the run is passed or failed, or `timeout` has passed.
-/// `on_update` sees every state fetched, to print results as they finish.
+/// `on_update` sees every state fetched, to print results as they finish; `on_trouble` hears
+/// about polls that failed in a way worth riding out (the client has already retried them).
 pub async fn wait(
     client: &Client,
     run_id: &str,
     timeout: Duration,
     policy: PollPolicy,
+    freshness: Freshness,
     mut on_update: impl FnMut(&Run),
+    on_trouble: impl Fn(&ApiError),
 ) -> Result<WaitOutcome, ApiError> {
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     let mut interval = policy.initial;
+    let mut last: Option<(Run, serde_json::Value)> = None;
     loop {
-        let (run, raw) = client.get_run(run_id).await?;
-        on_update(&run);
-        if run.status.is_final() {
-            return Ok(WaitOutcome::Finished { run, raw });
+        let mut pause = interval;
+        match client.get_run(run_id).await {
+            Ok((run, raw)) => {
+                on_update(&run);
+                if run.status.is_final() {
+                    return Ok(WaitOutcome::Finished { run, raw });
+                }
+                last = Some((run, raw));
+            }
+            Err(e) => {
+                let root = e.root();
+                let young =
+                    freshness == Freshness::JustCreated && started.elapsed() < NEW_RUN_GRACE;
+                let transient = retry::decide(root, Effect::Repeatable) != Decision::Stop
+                    || (young && root.status() == Some(404));
+                if !transient {
+                    return Err(e);
+                }
+                on_trouble(&e);
+                // Told to slow down: do, for the rest of the wait.
+                if let Some(after) = root.retry_after() {
+                    interval = interval.max(after);
+                    pause = after;
+                }
+            }
         }
         let now = Instant::now();
         if now >= deadline {
-            return Ok(WaitOutcome::TimedOut { run, raw });
+            return match last {
+                Some((run, raw)) => Ok(WaitOutcome::TimedOut { run, raw }),
+                None => Err(ApiError::Local {
+                    what: format!("waiting for run {run_id}"),
+                    detail: "no poll succeeded before the deadline".into(),
+                }),
+            };
         }
-        tokio::time::sleep(interval.min(deadline - now)).await;
+        tokio::time::sleep(pause.min(deadline - now)).await;
         interval = (interval * 3 / 2).min(policy.max);
     }
 }

@@ -105,12 +105,24 @@ impl Uploader<'_> {
             .name
             .map(str::to_owned)
             .unwrap_or_else(|| default_name(apk.path, apk.manifest));
-        let minted = self.client.mint_upload(&name).await.map_err(api)?;
         let zip = UploadZip::new(apk.path, apk.fingerprint.clone())?;
-        self.client
+        let mut minted = self.client.mint_upload(&name).await.map_err(api)?;
+        if let Err(e) = self
+            .client
             .put_upload(&minted.upload_url, &zip, progress)
             .await
-            .map_err(api)?;
+        {
+            // A presigned URL that expired (a slow queue before the PUT) or was refused is worth
+            // one fresh URL; a second refusal is the answer.
+            if e.root().status() != Some(403) {
+                return Err(api(e));
+            }
+            minted = self.client.mint_upload(&name).await.map_err(api)?;
+            self.client
+                .put_upload(&minted.upload_url, &zip, progress)
+                .await
+                .map_err(api)?;
+        }
         let target = self
             .client
             .register_target(&minted.upload_id)

@@ -65,6 +65,10 @@ pub enum Error {
     Runtime(std::io::Error),
     #[error("cannot start the sandbox: {0}")]
     Sandbox(std::io::Error),
+    #[error(
+        "interrupted; run {run_id} goes on without us: `doksi wait {run_id}` picks it up, `doksi status {run_id}` shows it"
+    )]
+    Interrupted { run_id: String },
 }
 
 fn looked_in(paths: &[PathBuf]) -> String {
@@ -87,6 +91,8 @@ impl Error {
             Error::Api(e) => api_exit_code(e),
             Error::Upload(crate::upload::UploadError::Api { source, .. }) => api_exit_code(source),
             Error::TimedOut { .. } => 4,
+            // 128 + SIGINT, what shells report for a Ctrl-C'd program.
+            Error::Interrupted { .. } => 130,
             Error::Runtime(_) => 3,
             // Local problems: flags, files, the cache folder, nothing found.
             _ => 2,

@@ -58,6 +58,21 @@ pub(super) async fn upload_all(
     Ok(done)
 }
 
+/// Drops the cache entries behind `uploaded` that came from the cache (the server said it does
+/// not know them), so the next upload really uploads.
+pub(super) fn forget(
+    conn: &Connection,
+    client: &crate::api::client::Client,
+    uploaded: &[Uploaded],
+) -> Result<(), Error> {
+    let (cache, scope) = cache_for(conn, client)?;
+    for u in uploaded.iter().filter(|u| u.cached) {
+        cache.remove(&scope, &u.sha256)?;
+    }
+    warn_cache(&cache);
+    Ok(())
+}
+
 pub async fn run(conn: &Connection, args: UploadArgs) -> Result<(), Error> {
     let done = upload_all(conn, &args.paths, args.selection.into(), &args.upload).await?;
     let mut out = std::io::stdout().lock();

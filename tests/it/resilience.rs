@@ -299,3 +299,84 @@ fn a_corrupt_cache_file_is_set_aside_and_the_upload_goes_on() {
     let v: serde_json::Value = serde_json::from_str(&healed.stdout).unwrap();
     assert_eq!(v[0]["cached"], true, "rebuilt: {}", healed.stderr);
 }
+
+#[test]
+fn a_cached_target_the_server_forgot_is_uploaded_again_once() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let first = Sandbox::start(&["--port", &port]);
+    let t1 =
+        sb_json(&first, &["upload", "--json", path_str(&unlock_apk())])[0]["target_id"].clone();
+    // Same address and key, new server: it has never heard of the cached target.
+    let second = Sandbox::start_in(first.stop(), &["--port", &port]);
+    let r = second.run(&["run", "--apk", path_str(&unlock_apk()), "--test", "t_login"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("the cached target may be stale, uploading again"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        second.count("POST /runs"),
+        2,
+        "the run is tried once more, no more"
+    );
+    assert_eq!(second.count("PUT /uploads"), 1);
+    // The cache now holds the new server's target: the next run needs one request.
+    let again = second.run(&["run", "--apk", path_str(&unlock_apk()), "--test", "t_login"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        (second.count("POST /runs"), second.count("PUT /uploads")),
+        (3, 1)
+    );
+    assert!(t1.as_str().is_some_and(|t| t.starts_with("bin_")));
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_waiting_leaves_the_run_going_and_says_how_to_find_it() {
+    let sb = Sandbox::start(&["--run-step", "5s"]);
+    let t = sb_json(&sb, &["upload", "--json", path_str(&unlock_apk())])[0]["target_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run_id = sb
+        .run(&["run", "--target", &t, "--test", "t_login"])
+        .stdout
+        .trim()
+        .to_owned();
+    let mut cmd = doksi(&sb.cache_dir());
+    cmd.env("DOKSI_BASE_URL", &sb.base_url)
+        .env("DOKSI_API_KEY", &sb.key);
+    let child = cmd
+        .args(["wait", &run_id, "--poll-interval", "100ms"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains(&format!("interrupted; run {run_id} goes on")),
+        "{stderr}"
+    );
+    let status = sb.run(&["status", &run_id, "--json"]);
+    assert_eq!(status.code, 0, "the run still exists: {}", status.stderr);
+}
+
+fn sb_json(sb: &Sandbox, args: &[&str]) -> serde_json::Value {
+    let r = sb.run(args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    serde_json::from_str(&r.stdout).unwrap()
+}

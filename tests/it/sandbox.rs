@@ -20,9 +20,17 @@ pub struct Sandbox {
 impl Sandbox {
     /// Starts `doksi sandbox` with extra flags (e.g. `--credits 1`) and a fast run clock.
     pub fn start(extra: &[&str]) -> Sandbox {
-        let home = tempfile::tempdir().unwrap();
-        let mut child = doksi(home.path())
-            .args(["sandbox", "--run-step", "100ms"])
+        Sandbox::start_in(tempfile::tempdir().unwrap(), extra)
+    }
+
+    /// Like [`Sandbox::start`], keeping `home` (and so the cache folder) of an earlier one.
+    pub fn start_in(home: tempfile::TempDir, extra: &[&str]) -> Sandbox {
+        let mut cmd = doksi(home.path());
+        cmd.arg("sandbox");
+        if !extra.contains(&"--run-step") {
+            cmd.args(["--run-step", "100ms"]);
+        }
+        let mut child = cmd
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -90,6 +98,16 @@ impl Sandbox {
 
     pub fn stored_upload(&self, upload_id: &str) -> Vec<u8> {
         get(&format!("{}/uploads/{upload_id}", self.admin_url))
+    }
+}
+
+impl Sandbox {
+    /// Stops the server and hands back its home, cache included.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let home = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.home, home)
     }
 }
 
