@@ -57,6 +57,9 @@ pub struct Connection {
     /// Attempts per request when the failure is transient (429, 502/503/504, connection refused).
     #[arg(long, global = true, help_heading = "Connection", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub attempts: u32,
+    /// Log each request on stderr (-v), with headers (-vv); the key is shown redacted.
+    #[arg(short, long, global = true, help_heading = "Connection", action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// The first retry delay; it doubles, with jitter, up to 10s.
     #[arg(long, global = true, help_heading = "Connection", default_value = "500ms", value_parser = parse_duration)]
     pub retry_delay: Duration,

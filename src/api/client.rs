@@ -206,6 +206,15 @@ pub struct Client {
     timeouts: Timeouts,
     retry: RetryPolicy,
     notice: Option<Notice>,
+    trace: (Trace, Option<Notice>),
+}
+
+/// How much of each request `-v` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trace {
+    Off,
+    Requests,
+    Headers,
 }
 
 /// How one attempt failed before any status came back, told apart by what the server may have
@@ -259,6 +268,7 @@ impl Client {
             timeouts,
             retry,
             notice: None,
+            trace: (Trace::Off, None),
         })
     }
 
@@ -266,6 +276,55 @@ impl Client {
     pub fn with_notice(mut self, notice: Notice) -> Client {
         self.notice = Some(notice);
         self
+    }
+
+    /// Logs every request to `sink`: the request line and answer status at [`Trace::Requests`],
+    /// with headers at [`Trace::Headers`]. The key is shown redacted, presigned URLs masked.
+    pub fn with_trace(mut self, level: Trace, sink: Notice) -> Client {
+        self.trace = (level, Some(sink));
+        self
+    }
+
+    fn trace_request(&self, r: &reqwest::Request) {
+        let (level, Some(sink)) = &self.trace else {
+            return;
+        };
+        if *level == Trace::Off {
+            return;
+        }
+        sink(format!("> {} {}", r.method(), redact_url(r.url().as_str())));
+        if *level == Trace::Headers {
+            for (name, value) in r.headers() {
+                let shown = if name == AUTHORIZATION {
+                    format!("Bearer {}", self.key.redacted())
+                } else {
+                    value.to_str().unwrap_or("(binary)").to_owned()
+                };
+                sink(format!(">   {name}: {shown}"));
+            }
+        }
+    }
+
+    fn trace_response(&self, what: &str, r: &reqwest::Response, sent: Instant) {
+        let (level, Some(sink)) = &self.trace else {
+            return;
+        };
+        if *level == Trace::Off {
+            return;
+        }
+        sink(format!(
+            "< {} for {what} in {} ms",
+            r.status(),
+            sent.elapsed().as_millis()
+        ));
+        if *level == Trace::Headers {
+            for (name, value) in r.headers() {
+                sink(format!(
+                    "<   {name}: {}",
+                    value.to_str().unwrap_or("(binary)")
+                ));
+            }
+        }
     }
 
     pub fn base_url(&self) -> &BaseUrl {
@@ -391,11 +450,19 @@ impl Client {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let resp = req
-                .send()
+            let request = req.build().map_err(|e| ApiError::Local {
+                what: what.clone(),
+                detail: describe(&e),
+            })?;
+            self.trace_request(&request);
+            let sent = Instant::now();
+            let resp = self
+                .http
+                .execute(request)
                 .await
                 .map_err(|e| transport_error(&what, &url, &e, self.timeouts.request))?;
             let status = resp.status();
+            self.trace_response(&what, &resp, sent);
             let wait = retry_after(resp.headers());
             // Past this point the server did answer: a failure is a cut-off answer, not a dead host.
             let bytes = resp.bytes().await.map_err(|e| ApiError::CutOff {
@@ -476,14 +543,21 @@ impl Client {
         });
         let budget =
             self.timeouts.request + Duration::from_secs(len / self.timeouts.min_upload_rate.max(1));
-        let send = self
+        let request = self
             .http
             .put(url)
             .header(CONTENT_LENGTH, len)
             .header(CONTENT_TYPE, "application/zip")
             .timeout(budget)
             .body(reqwest::Body::wrap_stream(stream))
-            .send();
+            .build()
+            .map_err(|e| ApiError::Local {
+                what: what.into(),
+                detail: describe(&e),
+            })?;
+        self.trace_request(&request);
+        let started = Instant::now();
+        let send = self.http.execute(request);
         tokio::pin!(send);
         let mut ticker = tokio::time::interval(Duration::from_millis(200));
         let resp = loop {
@@ -504,6 +578,7 @@ impl Client {
             });
         }
         let resp = resp.map_err(|e| transport_error(what, url, &e, budget))?;
+        self.trace_response(what, &resp, started);
         let status = resp.status();
         if status.is_success() {
             return Ok(());

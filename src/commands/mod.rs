@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use std::sync::Arc;
 
-use crate::api::client::{ApiError, Client, Notice, Timeouts};
+use crate::api::client::{ApiError, Client, Notice, Timeouts, Trace};
 use crate::api::retry::RetryPolicy;
 use crate::api::{ApiKey, BaseUrl, ConfigError, Transport};
 use crate::cli::{Cli, Command, Connection};
@@ -142,7 +142,13 @@ fn client(conn: &Connection) -> Result<Client, Error> {
         ..RetryPolicy::default()
     };
     let notice: Notice = Arc::new(|message| eprintln!("doksi: {message}"));
-    Ok(Client::new(base, key, Timeouts::default(), retry)?.with_notice(notice))
+    let trace = match conn.verbose {
+        0 => Trace::Off,
+        1 => Trace::Requests,
+        _ => Trace::Headers,
+    };
+    let client = Client::new(base, key, Timeouts::default(), retry)?.with_notice(notice.clone());
+    Ok(client.with_trace(trace, notice))
 }
 
 /// The target cache and the scope (base URL × key fingerprint) entries live under.

@@ -72,6 +72,7 @@ pub async fn demo() -> Result<(), Error> {
         cache_dir: Some(work.path().join("cache")),
         allow_insecure_http: false,
         attempts: 5,
+        verbose: 0,
         retry_delay: Duration::from_millis(500),
     };
     let ci = || CiArgs {

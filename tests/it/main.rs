@@ -8,3 +8,5 @@ mod oracle;
 mod packaging;
 mod resilience;
 mod sandbox;
+mod scripted;
+mod security;

@@ -1,63 +1,13 @@
 //! What goes wrong in real pipelines: a proxy answering HTML, several Gradle modules uploading
 //! the same APK at once, a cache file damaged by a full disk.
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::common::doksi;
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
+use crate::scripted::{Answer, answer, serve};
 
 const KEY: &str = "dk_live_0123456789abcdef0123456789abcdef01234567";
-
-/// One scripted HTTP answer: status line, content type, body, and the Content-Length to claim
-/// (the real length when `None`; a larger one cuts the answer off).
-struct Answer {
-    status: &'static str,
-    content_type: &'static str,
-    body: &'static str,
-    declared: Option<usize>,
-    extra_headers: &'static str,
-}
-
-fn answer(status: &'static str, content_type: &'static str, body: &'static str) -> Answer {
-    Answer {
-        status,
-        content_type,
-        body,
-        declared: None,
-        extra_headers: "",
-    }
-}
-
-/// An HTTP server on 127.0.0.1 that answers connection i with `script[i]` (the last one
-/// repeating), one request per connection; returns its base URL and a hit counter.
-fn serve(script: Vec<Answer>) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let i = counter.fetch_add(1, Ordering::SeqCst);
-            let a = &script[i.min(script.len() - 1)];
-            let mut buf = [0u8; 65536];
-            let _ = s.read(&mut buf);
-            let response = format!(
-                "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n{}",
-                a.status,
-                a.content_type,
-                a.declared.unwrap_or(a.body.len()),
-                a.extra_headers,
-                a.body
-            );
-            let _ = s.write_all(response.as_bytes());
-        }
-    });
-    (format!("http://{addr}/api"), hits)
-}
 
 /// `doksi ARGS` against `base` with a well-formed key and fast retries: exit code and stderr.
 fn against(base: &str, args: &[&str]) -> (i32, String) {
@@ -89,11 +39,7 @@ fn an_html_answer_is_reported_with_status_and_first_line() {
     let last = stderr.lines().last().unwrap();
     assert!(last.contains("HTTP 502 with a body that is not JSON: <html><body>nginx: 502 Bad Gateway</body></html>"), "{stderr}");
     assert!(last.contains("(gave up after 5 attempts)"), "{stderr}");
-    assert_eq!(
-        hits.load(Ordering::SeqCst),
-        5,
-        "a 502 is retried up to --attempts"
-    );
+    assert_eq!(hits.len(), 5, "a 502 is retried up to --attempts");
     assert_eq!(
         stderr.lines().filter(|l| l.contains("retrying in")).count(),
         4,
@@ -114,11 +60,7 @@ fn a_truncated_json_answer_is_an_error_not_a_guess() {
         stderr.contains("HTTP 200 with a body that is not JSON"),
         "{stderr}"
     );
-    assert_eq!(
-        hits.load(Ordering::SeqCst),
-        1,
-        "a complete but broken answer is not retried"
-    );
+    assert_eq!(hits.len(), 1, "a complete but broken answer is not retried");
 }
 
 #[test]
@@ -134,7 +76,7 @@ fn an_answer_cut_off_mid_body_says_so() {
         stderr.contains("GET /runs/r: HTTP 200, but the answer was cut off"),
         "{stderr}"
     );
-    assert_eq!(hits.load(Ordering::SeqCst), 2, "a GET is safe to repeat");
+    assert_eq!(hits.len(), 2, "a GET is safe to repeat");
 }
 
 #[test]
@@ -149,7 +91,7 @@ fn a_503_then_success_is_retried_transparently() {
     ]);
     let (code, stderr) = against(&base, &["status", "run_9"]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert_eq!(hits.len(), 2);
     assert!(
         stderr.contains("GET /runs/run_9 failed (GET /runs/run_9: HTTP 503: busy); retrying in"),
         "{stderr}"
@@ -159,7 +101,7 @@ fn a_503_then_success_is_retried_transparently() {
 #[test]
 fn retry_after_on_429_is_waited_out() {
     let limited = Answer {
-        extra_headers: "Retry-After: 1\r\n",
+        extra_headers: "Retry-After: 1\r\n".into(),
         ..answer(
             "429 Too Many Requests",
             "application/json",
@@ -173,7 +115,7 @@ fn retry_after_on_429_is_waited_out() {
     let started = std::time::Instant::now();
     let (code, stderr) = against(&base, &["status", "run_9"]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert_eq!(hits.len(), 2);
     assert!(
         started.elapsed() >= std::time::Duration::from_secs(1),
         "waited as told, not --retry-delay"
@@ -193,7 +135,7 @@ fn a_run_request_without_an_answer_is_not_sent_twice() {
         stderr.contains("the run may have been created, so doksi did not send it again"),
         "{stderr}"
     );
-    assert_eq!(hits.load(Ordering::SeqCst), 1, "exactly one POST /runs");
+    assert_eq!(hits.len(), 1, "exactly one POST /runs");
 }
 
 #[test]
@@ -212,7 +154,7 @@ fn a_run_request_refused_with_503_is_retried() {
     ]);
     let (code, stderr) = against(&base, &["run", "--target", "bin_1", "--test", "t_login"]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert_eq!(hits.len(), 2);
 }
 
 #[test]

@@ -1,0 +1,347 @@
+//! Secrets and transport: the key reaches nothing but the API's Authorization header; redirects
+//! and presigned uploads carry no credentials; proxies are honoured; cache files are private and
+//! never torn; and every bad input is refused before anything is sent.
+
+use std::path::Path;
+
+use crate::common::{apk_fixtures, doksi, fixtures};
+use crate::sandbox::{Sandbox, path_str, unlock_apk};
+use crate::scripted::{Answer, answer, serve};
+
+const KEY: &str = "dk_live_0123456789abcdef0123456789abcdef01234567";
+const RUN_JSON: &str = r#"{"run_id":"run_9","status":"passed","tests_total":1,"tests_passed":1,"tests_failed":0,"tests_running":0,"duration_seconds":3,"results":[]}"#;
+
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect()
+}
+
+#[test]
+fn the_key_appears_nowhere_but_the_authorization_header() {
+    let sb = Sandbox::start(&[]);
+    let apk = unlock_apk();
+    let shop = fixtures().join("projects/shop");
+    let mut transcript = String::new();
+    let mut record = |args: &[&str]| {
+        let r = sb.run(args);
+        transcript.push_str(&r.stdout);
+        transcript.push_str(&r.stderr);
+        r
+    };
+    let up = record(&["-vv", "upload", "--json", path_str(&apk)]);
+    let target = serde_json::from_str::<serde_json::Value>(&up.stdout).unwrap()[0]["target_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run_id = record(&["-vv", "run", "--target", &target, "--test", "t_login"])
+        .stdout
+        .trim()
+        .to_owned();
+    for args in [
+        vec!["-vv", "status", run_id.as_str()],
+        vec!["-vv", "wait", run_id.as_str(), "--poll-interval", "100ms"],
+        vec![
+            "-vv",
+            "ci",
+            path_str(&shop),
+            "--module",
+            "wear",
+            "--category",
+            "cat_smoke",
+            "--poll-interval",
+            "100ms",
+            "--json",
+        ],
+        vec!["-vv", "upload", "--force", path_str(&apk)],
+        vec!["-vv", "run", "--target", "bin_404", "--test", "t"],
+        vec!["-vv", "status", "run_404"],
+        vec!["cache", "list", "--json"],
+        vec!["apks", path_str(&shop)],
+        vec!["inspect", path_str(&apk)],
+    ] {
+        record(&args);
+    }
+    let bad_key = sb.run_with(
+        &["-vv", "status", "run_1"],
+        &[("DOKSI_API_KEY", &format!("{}0", sb.key))],
+    );
+    transcript.push_str(&bad_key.stderr);
+    assert!(
+        transcript.contains("authorization: Bearer dk_live_…"),
+        "-vv shows the header, redacted"
+    );
+    assert!(
+        transcript.contains("X-Amz-Signature=REDACTED"),
+        "presigned URLs are masked in logs"
+    );
+    assert!(!transcript.contains(&sb.key), "the key leaked into output");
+    assert!(
+        !transcript.contains(&sb.key[8..]),
+        "the key's digits leaked into output"
+    );
+    for f in files_under(&sb.cache_dir()) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&sb.key[8..]),
+            "{} holds the key",
+            f.display()
+        );
+    }
+    let log = serde_json::to_string(&sb.requests()).unwrap();
+    assert!(
+        !log.contains(&sb.key[8..]),
+        "the sandbox's request log holds the key"
+    );
+}
+
+#[test]
+fn a_redirect_to_another_host_loses_the_authorization_header() {
+    let (target, seen_by_target) = serve(vec![answer("200 OK", "application/json", RUN_JSON)]);
+    let location = format!("{target}/runs/run_9");
+    let redirect = Answer {
+        extra_headers: format!("Location: {location}\r\n"),
+        ..answer("307 Temporary Redirect", "text/plain", "")
+    };
+    let (origin, seen_by_origin) = serve(vec![redirect]);
+    let home = tempfile::tempdir().unwrap();
+    let out = doksi(home.path())
+        .args(["status", "run_9"])
+        .env("DOKSI_BASE_URL", &origin)
+        .env("DOKSI_API_KEY", KEY)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        seen_by_origin.heads()[0]
+            .to_ascii_lowercase()
+            .contains("authorization: bearer")
+    );
+    let followed = seen_by_target.heads();
+    assert_eq!(followed.len(), 1);
+    assert!(
+        !followed[0].to_ascii_lowercase().contains("authorization"),
+        "{}",
+        followed[0]
+    );
+}
+
+#[test]
+fn http_proxy_and_no_proxy_are_honoured() {
+    // The "proxy" answers as if it were the origin; what matters is which request line it saw.
+    let (proxy, seen_by_proxy) = serve(vec![answer("200 OK", "application/json", RUN_JSON)]);
+    let proxy_addr = proxy.trim_end_matches("/api").to_owned();
+    let (origin, seen_by_origin) = serve(vec![answer("200 OK", "application/json", RUN_JSON)]);
+    let home = tempfile::tempdir().unwrap();
+    let via = |no_proxy: &str| {
+        doksi(home.path())
+            .args(["status", "run_9"])
+            .env("DOKSI_BASE_URL", &origin)
+            .env("DOKSI_API_KEY", KEY)
+            .env("HTTP_PROXY", &proxy_addr)
+            .env("NO_PROXY", no_proxy)
+            .output()
+            .unwrap()
+    };
+    let out = via("");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let head = &seen_by_proxy.heads()[0];
+    assert!(
+        head.starts_with(&format!("GET {origin}/runs/run_9 ")),
+        "absolute-form request through the proxy: {head}"
+    );
+    assert_eq!(seen_by_origin.len(), 0);
+    let out = via("127.0.0.1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(seen_by_origin.len(), 1, "NO_PROXY goes direct");
+    assert_eq!(seen_by_proxy.len(), 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn cache_files_are_private_and_survive_sigkill_mid_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::start(&[]);
+    let up = sb.run(&["upload", path_str(&unlock_apk())]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let scope_file = files_under(&sb.cache_dir().join("targets-v1"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&scope_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Swell the file so each rewrite takes a while, then kill writers at random moments.
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&scope_file).unwrap()).unwrap();
+    let template = doc["entries"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    for i in 0..30_000u32 {
+        let mut e = template.clone();
+        let sha = format!("{i:064x}");
+        e["sha256"] = sha.clone().into();
+        doc["entries"][sha] = e;
+    }
+    std::fs::write(&scope_file, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let apks = [
+        "appium-android-ime-2.0.0-debug.apk",
+        "io.appium.settings-2.0.0-debug.apk",
+        "appium-unlock-2.0.0-debug.apk",
+    ];
+    for round in 0..12u64 {
+        let mut cmd = doksi(&sb.cache_dir());
+        cmd.env("DOKSI_BASE_URL", &sb.base_url)
+            .env("DOKSI_API_KEY", &sb.key)
+            .env("DOKSI_CACHE_DIR", sb.cache_dir());
+        let apk = apk_fixtures().join(apks[round as usize % apks.len()]);
+        let mut child = cmd
+            .args(["upload", "--force", path_str(&apk)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20 + round * 9));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let bytes = std::fs::read(&scope_file).unwrap();
+        let parsed: serde_json::Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("round {round}: torn cache file: {e}"));
+        assert!(
+            parsed["entries"].as_object().unwrap().len() >= 30_001,
+            "round {round}: entries lost"
+        );
+    }
+}
+
+#[test]
+fn bad_input_is_a_one_line_error_with_exit_2_and_nothing_sent() {
+    let sb = Sandbox::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let unknown_platform = write(
+        "ios.json",
+        r#"[{"platform":"ios","target_id":"bin_1","test_ids":["t"]}]"#,
+    );
+    let empty_ids = write(
+        "empty.json",
+        r#"{"matrix":[{"platform":"android","target_id":"bin_1","test_ids":[],"category_ids":[]}]}"#,
+    );
+    let bad_account = write(
+        "acc.json",
+        r#"[{"platform":"web","web_url":"https://x.example","test_ids":["t"],"artifacts":[{"type":"authentication","strategy":"specific","account_id":"789"}]}]"#,
+    );
+    let not_json = write("broken.json", "{\"matrix\": [");
+    let missing_apk = write(
+        "missing-apk.json",
+        r#"[{"platform":"android","apk":"nope.apk","test_ids":["t"]}]"#,
+    );
+    let text_apk = write("text.apk", "not a zip");
+    let empty_dir = tempfile::tempdir().unwrap();
+    let apk = unlock_apk();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["run", "--matrix", &unknown_platform],
+            "entry 0: unknown variant `ios`",
+        ),
+        (
+            vec!["run", "--matrix", &empty_ids],
+            "entry 0: needs a non-empty test_ids or category_ids",
+        ),
+        (
+            vec!["run", "--matrix", &bad_account],
+            "must start with acc_",
+        ),
+        (vec!["run", "--matrix", &not_json], "not a matrix"),
+        (
+            vec!["run", "--matrix", "/nonexistent/m.json"],
+            "cannot read it",
+        ),
+        (
+            vec!["run", "--matrix", &missing_apk],
+            "nope.apk: no such file or directory",
+        ),
+        (
+            vec!["run", "--target", "bin_1"],
+            "give at least one --test or --category",
+        ),
+        (vec!["run", "--test", "t_login"], "nowhere to run"),
+        (
+            vec!["ci", path_str(empty_dir.path()), "--category", "cat_smoke"],
+            "no APKs found",
+        ),
+        (
+            vec!["ci", &text_apk, "--category", "cat_smoke"],
+            "is not an APK",
+        ),
+        (
+            vec!["upload", "/nonexistent/app.apk"],
+            "no such file or directory",
+        ),
+        (
+            vec![
+                "ci",
+                path_str(&apk),
+                "--category",
+                "c",
+                "--auth",
+                "specific:nope",
+            ],
+            "acc_",
+        ),
+        (
+            vec![
+                "ci",
+                path_str(&apk),
+                "--category",
+                "c",
+                "--auth",
+                "sometimes",
+            ],
+            "not one of none, generated",
+        ),
+        (
+            vec!["wait", "run_1", "--timeout", "banana"],
+            "not a duration",
+        ),
+    ];
+    for (args, want) in cases {
+        let r = sb.run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(want),
+            "{args:?}: want {want:?} in {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("panicked"), "{args:?}");
+        // clap's own usage errors add a "try --help" line; ours are one line.
+        if r.stderr.starts_with("doksi: error:") {
+            assert_eq!(r.stderr.trim().lines().count(), 1, "{args:?}: {}", r.stderr);
+        }
+    }
+    assert_eq!(sb.total(), 0, "nothing reached the server");
+}
