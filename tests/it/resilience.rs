@@ -187,7 +187,7 @@ fn non_loopback_plain_http_is_refused_before_sending() {
 fn parallel_uploads_of_one_apk_send_it_once() {
     let sb = Sandbox::start(&[]);
     let apk = unlock_apk();
-    let children: Vec<_> = (0..4)
+    let children: Vec<_> = (0..8)
         .map(|_| {
             let mut cmd = doksi(&sb.cache_dir());
             cmd.env("DOKSI_BASE_URL", &sb.base_url)
