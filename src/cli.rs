@@ -60,6 +60,9 @@ pub struct Connection {
     /// Log each request on stderr (-v), with headers (-vv); the key is shown redacted.
     #[arg(short, long, global = true, help_heading = "Connection", action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// How long one API request may wait for its answer.
+    #[arg(long, global = true, help_heading = "Connection", default_value = "60s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
     /// The first retry delay; it doubles, with jitter, up to 10s.
     #[arg(long, global = true, help_heading = "Connection", default_value = "500ms", value_parser = parse_duration)]
     pub retry_delay: Duration,

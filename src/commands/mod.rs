@@ -147,7 +147,11 @@ fn client(conn: &Connection) -> Result<Client, Error> {
         1 => Trace::Requests,
         _ => Trace::Headers,
     };
-    let client = Client::new(base, key, Timeouts::default(), retry)?.with_notice(notice.clone());
+    let timeouts = Timeouts {
+        request: conn.request_timeout,
+        ..Timeouts::default()
+    };
+    let client = Client::new(base, key, timeouts, retry)?.with_notice(notice.clone());
     Ok(client.with_trace(trace, notice))
 }
 

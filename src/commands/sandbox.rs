@@ -73,6 +73,7 @@ pub async fn demo() -> Result<(), Error> {
         allow_insecure_http: false,
         attempts: 5,
         verbose: 0,
+        request_timeout: Duration::from_secs(60),
         retry_delay: Duration::from_millis(500),
     };
     let ci = || CiArgs {

@@ -96,6 +96,17 @@ impl Sandbox {
             .sum()
     }
 
+    /// Plans `count` occurrences of `fault` on `route` ("POST /runs", "PUT /uploads", …).
+    pub fn fault(&self, route: &str, fault: &str, count: u32) {
+        let body = serde_json::json!({"route": route, "fault": fault, "count": count}).to_string();
+        request("POST", &format!("{}/faults", self.admin_url), Some(&body));
+    }
+
+    /// Runs the sandbox has created, whether or not their creator heard back.
+    pub fn runs_created(&self) -> u64 {
+        self.requests()["runs_created"].as_u64().unwrap()
+    }
+
     pub fn stored_upload(&self, upload_id: &str) -> Vec<u8> {
         get(&format!("{}/uploads/{upload_id}", self.admin_url))
     }
@@ -120,22 +131,29 @@ impl Drop for Sandbox {
 
 /// A plain HTTP/1.1 GET on loopback, so the tests need no HTTP client of their own.
 pub fn get(url: &str) -> Vec<u8> {
+    request("GET", url, None)
+}
+
+/// One HTTP/1.1 request on loopback; panics unless the answer is 200.
+pub fn request(method: &str, url: &str, json: Option<&str>) -> Vec<u8> {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest
         .split_once('/')
         .map(|(h, p)| (h, format!("/{p}")))
         .unwrap();
     let mut s = TcpStream::connect(host).unwrap();
+    let body = json.unwrap_or("");
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).unwrap();
     let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&buf[..split]).to_lowercase();
-    assert!(head.starts_with("http/1.1 200"), "GET {url}: {head}");
+    assert!(head.starts_with("http/1.1 200"), "{method} {url}: {head}");
     let body = buf[split + 4..].to_vec();
     if head.contains("transfer-encoding: chunked") {
         dechunk(&body)
