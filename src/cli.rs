@@ -242,6 +242,10 @@ pub struct SandboxArgs {
     /// Test credits available.
     #[arg(long, default_value_t = 1000)]
     pub credits: u64,
+    /// Inject failures: ROUTE=FAULT[xCOUNT], e.g. "POST /runs=503x2", "PUT /uploads=reset-mid-body",
+    /// "GET /runs=429:5" (repeatable; also POST /_sandbox/faults while running).
+    #[arg(long = "fault", value_name = "SPEC")]
+    pub faults: Vec<crate::sandbox::FaultSpec>,
     /// How long each step of a simulated run takes (queued → running → each result).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub run_step: Duration,

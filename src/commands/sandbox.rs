@@ -22,6 +22,7 @@ pub async fn serve(args: SandboxArgs) -> Result<(), Error> {
         storage_port: args.storage_port,
         credits: args.credits,
         run_step: args.run_step,
+        faults: args.faults,
         ..SandboxConfig::default()
     };
     let key = config.key.clone();

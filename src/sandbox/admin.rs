@@ -1,7 +1,8 @@
 //! What the tests see of the sandbox from outside the API: a log and per-route counts of every
 //! request that reached either server (rejected ones included, so a test can prove the client
 //! did not retry a 4xx or re-upload a cached APK), and hooks under `/_sandbox` to read stored
-//! uploads and targets. The hooks need no key and are not themselves logged.
+//! uploads and targets and to edit the fault plan. The hooks need no key and are not themselves
+//! logged. The recorder is also where a request draws its fault, so the log names it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -16,7 +17,8 @@ use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{API_PATH, ApiError, Shared, runs};
+use super::faults::{self, Route};
+use super::{API_PATH, ApiError, Shared, inject, runs};
 
 /// The log keeps the latest entries only, so a long `doksi sandbox` session stays small; the
 /// counts are never trimmed.
@@ -47,7 +49,10 @@ struct Entry {
     /// The path's first segment below the API base (`/uploads`, `/runs`): ids are left out so
     /// requests to the same route count together.
     route: String,
+    /// 499 when no whole answer went out: the client hung up, or a fault hung up on it.
     status: u16,
+    /// The fault the request met, in its plan form (`503`, `reset`), or null.
+    fault: Option<String>,
     authorization: bool,
     content_length: Option<u64>,
     transfer_encoding: Option<String>,
@@ -112,11 +117,14 @@ impl Drop for Pending {
     }
 }
 
+/// Logs the request and hands it on, through the fault it draws from the plan if any.
 pub(super) async fn record(State(recorder): State<Recorder>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     if path == "/_sandbox" || path.starts_with("/_sandbox/") {
         return next.run(req).await;
     }
+    let fault = Route::of(recorder.server, req.method(), path)
+        .and_then(|route| recorder.shared.faults().draw(route));
     let headers = req.headers();
     let mut pending = Pending {
         shared: recorder.shared,
@@ -125,13 +133,17 @@ pub(super) async fn record(State(recorder): State<Recorder>, req: Request, next:
             method: req.method().to_string(),
             route: route_of(path),
             status: 499,
+            fault: fault.map(|f| f.to_string()),
             authorization: headers.contains_key(header::AUTHORIZATION),
             content_length: text(headers, header::CONTENT_LENGTH).and_then(|v| v.parse().ok()),
             transfer_encoding: text(headers, header::TRANSFER_ENCODING),
             content_type: text(headers, header::CONTENT_TYPE),
         }),
     };
-    let response = next.run(req).await;
+    let response = match fault {
+        None => next.run(req).await,
+        Some(fault) => inject::inflict(fault, req, next).await,
+    };
     if let Some(entry) = &mut pending.entry {
         entry.status = response.status().as_u16();
     }
@@ -162,11 +174,19 @@ pub(super) fn router() -> Router<Arc<Shared>> {
         .route("/uploads/{id}", get(stored_upload))
         .route("/targets", get(targets))
         .route("/verify/tests/{test_id}/runs/{result_id}", get(result_page))
+        .route(
+            "/faults",
+            get(faults::list).post(faults::add).delete(faults::clear),
+        )
 }
 
+/// The counts, the log, and how many runs exist (a run whose answer a fault swallowed
+/// included).
 async fn requests(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    // The state lock is taken and released first: no lock is ever held while taking another.
+    let runs_created = shared.state().runs.len();
     let traffic = shared.traffic();
-    Json(json!({ "counts": traffic.counts, "log": traffic.log }))
+    Json(json!({ "counts": traffic.counts, "log": traffic.log, "runs_created": runs_created }))
 }
 
 /// Clears the log with the counts: a test resets to look at what happens next, and a log
@@ -252,6 +272,7 @@ mod unit {
                 method: "GET".into(),
                 route: "/runs".into(),
                 status: 200,
+                fault: None,
                 authorization: true,
                 content_length: None,
                 transfer_encoding: None,

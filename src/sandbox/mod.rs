@@ -4,17 +4,23 @@
 //! the request log, a temp dir holding uploaded zips); it knows nothing of the CLI, and nothing
 //! survives [`Sandbox::stop`]. The routes live beside it: `api` (the key check, uploads,
 //! targets), `runs` (matrix validation, simulated progress), `storage` (presigned PUTs) and
-//! `admin` (request counts and test hooks, under `/_sandbox`, no key needed).
+//! `admin` (request counts and test hooks, under `/_sandbox`, no key needed). `faults` holds the
+//! fault plan (which requests fail) and `inject` what each fault does; `serve` runs the
+//! connections, so that a fault can end one without an answer.
 
 mod admin;
 mod api;
+mod faults;
+mod inject;
 mod matrix;
 mod runs;
+mod serve;
 mod storage;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
+use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::io;
 use std::net::Ipv4Addr;
@@ -32,6 +38,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::ApiKey;
+
+pub use faults::{Fault, FaultSpec, FaultSpecError, Route};
 
 /// The sandbox's default key. It is public on purpose: the sandbox guards nothing, and tests,
 /// docs and the demo all need the same one.
@@ -55,6 +63,8 @@ pub struct SandboxConfig {
     pub run_step: Duration,
     /// How long a minted upload URL stays valid, to whole seconds (S3's `X-Amz-Expires`).
     pub url_ttl: Duration,
+    /// The fault plan to start with; `/_sandbox/faults` adds to it later.
+    pub faults: Vec<FaultSpec>,
 }
 
 impl Default for SandboxConfig {
@@ -66,6 +76,7 @@ impl Default for SandboxConfig {
             credits: 1000,
             run_step: Duration::from_secs(1),
             url_ttl: Duration::from_secs(15 * 60),
+            faults: Vec::new(),
         }
     }
 }
@@ -89,7 +100,8 @@ pub struct Sandbox {
     /// The test hooks, `http://127.0.0.1:PORT/_sandbox` (same port as the API, no key).
     pub admin_url: String,
     shutdown: watch::Sender<bool>,
-    servers: Vec<JoinHandle<io::Result<()>>>,
+    servers: Vec<JoinHandle<()>>,
+    shared: Arc<Shared>,
 }
 
 /// Binds both servers on 127.0.0.1 (never a public interface: the key is public) and spawns them
@@ -116,22 +128,16 @@ pub async fn start(config: SandboxConfig) -> io::Result<Sandbox> {
             ..State::default()
         }),
         traffic: Mutex::new(admin::Traffic::default()),
+        faults: Mutex::new(faults::Plan::new(config.faults)),
     });
 
     let api = api_app(&shared);
-    let storage = storage_app(shared);
+    let storage = storage_app(shared.clone());
 
     let (shutdown, stopped) = watch::channel(false);
     let servers = [(api_listener, api), (storage_listener, storage)]
         .into_iter()
-        .map(|(listener, router)| {
-            let mut stopped = stopped.clone();
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-                // A dropped sender ends the wait too, which is also a reason to stop.
-                let _ = stopped.wait_for(|stop| *stop).await;
-            });
-            tokio::spawn(async move { serve.await })
-        })
+        .map(|(listener, router)| tokio::spawn(serve::serve(listener, router, stopped.clone())))
         .collect();
     Ok(Sandbox {
         base_url: format!("{api_origin}{API_PATH}"),
@@ -139,6 +145,7 @@ pub async fn start(config: SandboxConfig) -> io::Result<Sandbox> {
         admin_url,
         shutdown,
         servers,
+        shared,
     })
 }
 
@@ -192,6 +199,12 @@ impl Sandbox {
         // On timeout, `Drop` aborts whatever still runs.
         let _ = tokio::time::timeout(STOP_GRACE, finished).await;
     }
+
+    /// How many runs exist, however their `POST /runs` ended: a test can prove that a request
+    /// whose answer was lost still made exactly one run.
+    pub fn runs_created(&self) -> usize {
+        self.shared.state().runs.len()
+    }
 }
 
 impl Drop for Sandbox {
@@ -216,6 +229,17 @@ struct Shared {
     dir: tempfile::TempDir,
     state: Mutex<State>,
     traffic: Mutex<admin::Traffic>,
+    faults: Mutex<faults::Plan>,
+}
+
+/// Only names the servers: the state is the admin routes' to show, and the secret no one's.
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("storage_url", &self.storage_url)
+            .field("admin_url", &self.admin_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -227,6 +251,10 @@ impl Shared {
 
     fn traffic(&self) -> MutexGuard<'_, admin::Traffic> {
         self.traffic.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn faults(&self) -> MutexGuard<'_, faults::Plan> {
+        self.faults.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

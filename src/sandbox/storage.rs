@@ -44,6 +44,12 @@ impl S3Error {
     fn signature(message: impl Into<String>) -> S3Error {
         S3Error::new(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", message)
     }
+
+    /// S3's answer to a presigned URL used after its `X-Amz-Expires`; the `expire` fault sends
+    /// it too.
+    pub(super) fn expired() -> S3Error {
+        S3Error::new(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired")
+    }
 }
 
 impl IntoResponse for S3Error {
@@ -129,11 +135,7 @@ fn verify(
         .map_err(|_| mismatch())?;
     let deadline = UNIX_EPOCH + Duration::from_secs(date.saturating_add(expires));
     if now >= deadline {
-        return Err(S3Error::new(
-            StatusCode::FORBIDDEN,
-            "AccessDenied",
-            "Request has expired",
-        ));
+        return Err(S3Error::expired());
     }
     Ok(())
 }

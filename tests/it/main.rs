@@ -3,6 +3,7 @@
 mod common;
 mod discovery;
 mod e2e;
+mod faults;
 mod hostile;
 mod oracle;
 mod packaging;

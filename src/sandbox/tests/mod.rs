@@ -1,6 +1,8 @@
 //! The sandbox over real loopback HTTP: reqwest for well-formed requests, a raw TCP stream for
 //! the ones reqwest will not send (no length, chunked, a body cut short).
 
+mod faults;
+mod hangups;
 mod runs;
 mod uploads;
 
@@ -30,6 +32,20 @@ async fn sandbox() -> Sandbox {
     .await
 }
 
+/// The test config with `faults` (in their text form) as the initial plan.
+fn faulting(faults: &[&str]) -> SandboxConfig {
+    SandboxConfig {
+        run_step: STEP,
+        faults: faults.iter().map(|f| f.parse().unwrap()).collect(),
+        ..SandboxConfig::default()
+    }
+}
+
+/// The smallest run: one web test, one credit, no target needed.
+fn web_run() -> Value {
+    serde_json::json!({"matrix": [{"platform": "web", "web_url": "https://s.example.com", "test_ids": ["t_login"]}]})
+}
+
 fn unlock_apk() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/apks/appium-unlock-2.0.0-debug.apk")
 }
@@ -50,16 +66,28 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-/// An API call with the sandbox key; `None` sends no body. Returns the status and JSON body.
-async fn call(sb: &Sandbox, method: &str, route: &str, body: Option<Value>) -> (u16, Value) {
+/// An API request with the sandbox key through `client`; `None` sends no body. Returns what
+/// reqwest makes of it, transport errors included.
+async fn send(
+    client: &reqwest::Client,
+    sb: &Sandbox,
+    method: &str,
+    route: &str,
+    body: Option<Value>,
+) -> reqwest::Result<reqwest::Response> {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut req = client()
+    let mut req = client
         .request(method, format!("{}/{route}", sb.base_url))
         .header("Authorization", super::sandbox_key().bearer());
     if let Some(body) = body {
         req = req.json(&body);
     }
-    let res = req.send().await.unwrap();
+    req.send().await
+}
+
+/// An API call that gets an answer. Returns the status and JSON body.
+async fn call(sb: &Sandbox, method: &str, route: &str, body: Option<Value>) -> (u16, Value) {
+    let res = send(&client(), sb, method, route, body).await.unwrap();
     let status = res.status().as_u16();
     let text = res.text().await.unwrap();
     let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
@@ -101,6 +129,17 @@ async fn admin(sb: &Sandbox, method: &str, route: &str) -> reqwest::Response {
 
 async fn requests(sb: &Sandbox) -> Value {
     admin(sb, "GET", "requests").await.json().await.unwrap()
+}
+
+/// `POST /_sandbox/faults` with `body`; returns the status and JSON answer.
+async fn add_fault(sb: &Sandbox, body: Value) -> (u16, Value) {
+    let res = client()
+        .post(format!("{}/faults", sb.admin_url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
 }
 
 /// Sends `head` (request line and headers, no blank line) and `body` as raw bytes to the
