@@ -345,3 +345,136 @@ fn bad_input_is_a_one_line_error_with_exit_2_and_nothing_sent() {
     }
     assert_eq!(sb.total(), 0, "nothing reached the server");
 }
+
+/// A CA and a server certificate for 127.0.0.1, made with the openssl CLI.
+fn make_certs(dir: &Path) -> bool {
+    let run = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=doksi test CA",
+    ]) && run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]) && run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ])
+}
+
+#[test]
+fn an_extra_ca_from_ssl_cert_file_is_trusted_and_tls_failures_are_not_retried() {
+    let (Some(_), Some(_)) = (
+        crate::common::tool("openssl"),
+        crate::common::tool("python3"),
+    ) else {
+        eprintln!("skipped: needs openssl and python3");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        make_certs(dir.path()),
+        "openssl could not make the test certificates"
+    );
+    // A one-file HTTPS server answering every GET with a finished run.
+    let server = r#"
+import http.server, ssl, sys
+body = sys.argv[1].encode()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain("server.pem", "server.key")
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", server, RUN_JSON])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = format!("https://127.0.0.1:{}/api", line.trim());
+    let home = tempfile::tempdir().unwrap();
+    let status = |ca: Option<&Path>| {
+        let mut cmd = doksi(home.path());
+        cmd.args(["status", "run_9", "--retry-delay", "10ms"])
+            .env("DOKSI_BASE_URL", &base)
+            .env("DOKSI_API_KEY", KEY);
+        if let Some(ca) = ca {
+            cmd.env("SSL_CERT_FILE", ca);
+        }
+        cmd.output().unwrap()
+    };
+    let trusted = status(Some(&dir.path().join("ca.pem")));
+    let untrusted = status(None);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        trusted.status.success(),
+        "SSL_CERT_FILE: {}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert_eq!(untrusted.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.to_ascii_lowercase().contains("certificate"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("retrying"),
+        "a TLS failure is not transient: {stderr}"
+    );
+}
