@@ -405,7 +405,8 @@ fn make_certs(dir: &Path) -> bool {
 }
 
 #[test]
-fn an_extra_ca_from_ssl_cert_file_is_trusted_and_tls_failures_are_not_retried() {
+fn an_extra_ca_from_ssl_cert_file_is_trusted_through_https_proxy_too_and_tls_failures_are_not_retried()
+ {
     let (Some(_), Some(_)) = (
         crate::common::tool("openssl"),
         crate::common::tool("python3"),
@@ -460,8 +461,74 @@ s.serve_forever()
     };
     let trusted = status(Some(&dir.path().join("ca.pem")));
     let untrusted = status(None);
+    // The same through an HTTPS proxy: a CONNECT tunnel that logs what it was asked for.
+    let proxy = r#"
+import socket, threading, sys
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(8)
+print(srv.getsockname()[1], flush=True)
+log = open(sys.argv[1], "a")
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d: break
+            b.sendall(d)
+    except Exception: pass
+    finally:
+        try: b.shutdown(socket.SHUT_WR)
+        except Exception: pass
+def handle(c):
+    head = b""
+    while b"\r\n\r\n" not in head:
+        d = c.recv(4096)
+        if not d: return
+        head += d
+    line = head.split(b"\r\n")[0].decode()
+    log.write(line + "\n"); log.flush()
+    host, port = line.split()[1].rsplit(":", 1)
+    u = socket.create_connection((host, int(port)))
+    c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    threading.Thread(target=pipe, args=(c, u), daemon=True).start()
+    pipe(u, c)
+while True:
+    c, _ = srv.accept(); threading.Thread(target=handle, args=(c,), daemon=True).start()
+"#;
+    let proxy_log = dir.path().join("proxy.log");
+    let mut proxy_child = std::process::Command::new("python3")
+        .args(["-c", proxy])
+        .arg(&proxy_log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut pline = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(proxy_child.stdout.take().unwrap()),
+        &mut pline,
+    )
+    .unwrap();
+    let tunnelled = doksi(home.path())
+        .args(["status", "run_9"])
+        .env("DOKSI_BASE_URL", &base)
+        .env("DOKSI_API_KEY", KEY)
+        .env("SSL_CERT_FILE", dir.path().join("ca.pem"))
+        .env("HTTPS_PROXY", format!("http://127.0.0.1:{}", pline.trim()))
+        .output()
+        .unwrap();
+    let _ = proxy_child.kill();
+    let _ = proxy_child.wait();
     let _ = child.kill();
     let _ = child.wait();
+    assert!(
+        tunnelled.status.success(),
+        "HTTPS_PROXY: {}",
+        String::from_utf8_lossy(&tunnelled.stderr)
+    );
+    let seen = std::fs::read_to_string(&proxy_log).unwrap_or_default();
+    assert!(
+        seen.starts_with(&format!("CONNECT 127.0.0.1:{} ", line.trim())),
+        "the proxy was asked to tunnel: {seen:?}"
+    );
     assert!(
         trusted.status.success(),
         "SSL_CERT_FILE: {}",
