@@ -7,12 +7,13 @@ use clap::{Args, Parser, Subcommand};
 
 pub const EXIT_CODES: &str = "\
 Exit codes:
-  0  success (run passed)
-  1  the run finished and failed
-  2  usage error, bad input, or nothing found
-  3  API or network error
-  4  gave up waiting (timeout)
-  5  test-credit quota exceeded";
+    0  success (run passed)
+    1  the run finished and failed
+    2  usage error, bad input, or nothing found
+    3  API or network error
+    4  gave up waiting (timeout)
+    5  test-credit quota exceeded
+  130  interrupted (Ctrl-C) while waiting; the run goes on";
 
 #[derive(Debug, Parser)]
 #[command(
