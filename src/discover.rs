@@ -408,6 +408,17 @@ impl Selection {
         have.eq_ignore_ascii_case(want) || have.eq_ignore_ascii_case(&format!("{want}AndroidTest"))
     }
 
+    /// The APKs whose module and variant match, before any manifest is read: the cheap cut, so
+    /// a damaged APK in a module nobody asked for stops nothing.
+    pub fn by_location(&self, apks: Vec<FoundApk>) -> Vec<FoundApk> {
+        apks.into_iter()
+            .filter(|a| {
+                self.module_matches(a.module.as_deref())
+                    && self.variant_matches(a.variant.as_deref())
+            })
+            .collect()
+    }
+
     /// Keeps the APKs that match. `instrumentation` says, per APK, whether its manifest has
     /// `<instrumentation>`. Where splits exist, the universal APK is kept unless `abi` is set, in
     /// which case that ABI's split is kept (or the universal APK when there is no such split).

@@ -35,12 +35,13 @@ pub fn select(paths: &[PathBuf], selection: Selection) -> Result<Vec<Listed>, Er
     for w in &found.warnings {
         eprintln!("doksi: warning: {w}");
     }
-    let mut manifests = Vec::with_capacity(found.apks.len());
-    for a in &found.apks {
+    let candidates = selection.by_location(found.apks);
+    let mut manifests = Vec::with_capacity(candidates.len());
+    for a in &candidates {
         manifests.push((a.path.clone(), apk::inspect(&a.path)?.manifest));
     }
     let manifest_of = |a: &FoundApk| manifests.iter().find(|(p, _)| *p == a.path).map(|(_, m)| m);
-    let chosen = selection.apply(found.apks.clone(), |a| {
+    let chosen = selection.apply(candidates.clone(), |a| {
         manifest_of(a).is_some_and(|m| m.instrumentation_target.is_some())
     });
     if chosen.is_empty() {

@@ -349,3 +349,34 @@ fn table_output_names_every_apk() {
         && l.contains("io.appium.unlock")
         && l.contains("2.0.0 (2)")));
 }
+
+#[test]
+fn a_damaged_apk_in_another_module_does_not_block_a_module_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    copy(
+        "appium-unlock-2.0.0-debug.apk",
+        &dir.path()
+            .join("app/build/outputs/apk/release/app-release.apk"),
+    );
+    let broken = dir
+        .path()
+        .join("legacy/build/outputs/apk/release/legacy-release.apk");
+    fs::create_dir_all(broken.parent().unwrap()).unwrap();
+    fs::write(&broken, "half an apk").unwrap();
+    let root = dir.path().to_str().unwrap();
+    assert_eq!(
+        names(&list(&[root, "--module", "app"])),
+        ["app-release.apk"]
+    );
+    let r = run(&["apks", root]);
+    assert_eq!(
+        r.code, 2,
+        "unfiltered, the damaged APK is an error: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("legacy-release.apk is not an APK"),
+        "{}",
+        r.stderr
+    );
+}
