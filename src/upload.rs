@@ -57,6 +57,8 @@ pub struct Uploader<'a> {
     pub cache: &'a Cache,
     pub scope: String,
     pub reuse: Reuse,
+    /// Hears about recoveries (a refused upload URL replaced), as the client's retries are.
+    pub notice: Option<&'a (dyn Fn(String) + Sync)>,
 }
 
 /// One APK to upload: where it is, what it is, what its bytes hash to.
@@ -116,6 +118,12 @@ impl Uploader<'_> {
             // one fresh URL; a second refusal is the answer.
             if e.root().status() != Some(403) {
                 return Err(api(e));
+            }
+            if let Some(notice) = self.notice {
+                notice(format!(
+                    "{}: {e}; minting a fresh upload URL",
+                    apk.path.display()
+                ));
             }
             minted = self.client.mint_upload(&name).await.map_err(api)?;
             self.client

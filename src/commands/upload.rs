@@ -25,11 +25,13 @@ pub(super) async fn upload_all(
     } else {
         Reuse::Cached
     };
+    let notice = |message: String| eprintln!("doksi: {message}");
     let uploader = Uploader {
         client: &client,
         cache: &cache,
         scope,
         reuse,
+        notice: Some(&notice),
     };
     let mut done = Vec::with_capacity(listed.len());
     for l in &listed {

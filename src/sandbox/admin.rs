@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::faults::{self, Route};
-use super::{API_PATH, ApiError, Shared, inject, runs};
+use super::{API_PATH, ApiError, Shared, Stored, inject, runs};
 
 /// The log keeps the latest entries only, so a long `doksi sandbox` session stays small; the
 /// counts are never trimmed.
@@ -202,21 +202,20 @@ async fn stored_upload(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let stored = shared.state().uploads.get(&id).cloned();
-    let path = match stored {
-        None => {
+    let path = match shared.stored(&id) {
+        Stored::Unknown => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 format!("upload {id} not found"),
             ));
         }
-        Some(None) => {
+        Stored::Pending => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 format!("upload {id} has not been uploaded yet"),
             ));
         }
-        Some(Some(path)) => path,
+        Stored::At(path) => path,
     };
     let file = tokio::fs::File::open(&path).await.map_err(|e| {
         ApiError::new(

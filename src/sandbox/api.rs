@@ -7,7 +7,6 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -16,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Json, Response};
 use serde_json::{Value, json};
 
-use super::{ApiError, Shared, Target, next_id, parse_json, storage};
+use super::{ApiError, Shared, Stored, Target, next_id, parse_json, storage};
 
 /// The largest APK a target may hold once extracted: far above any real one, and a bound on
 /// what a deflated zip bomb can make us write.
@@ -69,7 +68,7 @@ pub(super) async fn mint_upload(
         state.uploads.insert(id.clone(), None);
         id
     };
-    let upload_url = storage::presign(&shared, &upload_id, SystemTime::now());
+    let upload_url = storage::upload_url(&shared, &upload_id);
     Ok(Json(
         json!({ "upload_id": upload_id, "upload_url": upload_url }),
     ))
@@ -87,20 +86,20 @@ pub(super) async fn create_target(
         .filter(|id| !id.is_empty())
         .ok_or_else(|| ApiError::bad_request("upload_id: required, a non-empty string"))?
         .to_owned();
-    let stored = match shared.state().uploads.get(&upload_id) {
-        None => {
+    let stored = match shared.stored(&upload_id) {
+        Stored::Unknown => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 format!("upload {upload_id} not found"),
             ));
         }
-        Some(None) => {
+        Stored::Pending => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 format!("upload {upload_id} has no file yet: PUT the zip to its upload_url first"),
             ));
         }
-        Some(Some(path)) => path.clone(),
+        Stored::At(path) => path,
     };
     let scratch = shared.dir.path().to_owned();
     let id = upload_id.clone();

@@ -3,10 +3,11 @@
 //! the two loopback servers' lifetime and the state they share (uploads, targets, runs, credits,
 //! the request log, a temp dir holding uploaded zips); it knows nothing of the CLI, and nothing
 //! survives [`Sandbox::stop`]. The routes live beside it: `api` (the key check, uploads,
-//! targets), `runs` (matrix validation, simulated progress), `storage` (presigned PUTs) and
-//! `admin` (request counts and test hooks, under `/_sandbox`, no key needed). `faults` holds the
-//! fault plan (which requests fail) and `inject` what each fault does; `serve` runs the
-//! connections, so that a fault can end one without an answer.
+//! targets), `runs` (matrix validation, simulated progress), `storage` (presigned PUTs, or the
+//! URLs of an external S3 a test serves) and `admin` (request counts and test hooks, under
+//! `/_sandbox`, no key needed). `faults` holds the fault plan (which requests fail) and `inject`
+//! what each fault does; `serve` runs the connections, so that a fault can end one without an
+//! answer.
 
 mod admin;
 mod api;
@@ -40,6 +41,7 @@ use tokio::task::JoinHandle;
 use crate::api::ApiKey;
 
 pub use faults::{Fault, FaultSpec, FaultSpecError, Route};
+pub use storage::{ExternalStorage, Storage};
 
 /// The sandbox's default key. It is public on purpose: the sandbox guards nothing, and tests,
 /// docs and the demo all need the same one.
@@ -65,6 +67,8 @@ pub struct SandboxConfig {
     pub url_ttl: Duration,
     /// The fault plan to start with; `/_sandbox/faults` adds to it later.
     pub faults: Vec<FaultSpec>,
+    /// Where upload URLs point: our storage server, or an S3 a test serves.
+    pub storage: Storage,
 }
 
 impl Default for SandboxConfig {
@@ -77,6 +81,7 @@ impl Default for SandboxConfig {
             run_step: Duration::from_secs(1),
             url_ttl: Duration::from_secs(15 * 60),
             faults: Vec::new(),
+            storage: Storage::Builtin,
         }
     }
 }
@@ -129,6 +134,7 @@ pub async fn start(config: SandboxConfig) -> io::Result<Sandbox> {
         }),
         traffic: Mutex::new(admin::Traffic::default()),
         faults: Mutex::new(faults::Plan::new(config.faults)),
+        storage: config.storage,
     });
 
     let api = api_app(&shared);
@@ -230,6 +236,7 @@ struct Shared {
     state: Mutex<State>,
     traffic: Mutex<admin::Traffic>,
     faults: Mutex<faults::Plan>,
+    storage: Storage,
 }
 
 /// Only names the servers: the state is the admin routes' to show, and the secret no one's.
@@ -256,6 +263,31 @@ impl Shared {
     fn faults(&self) -> MutexGuard<'_, faults::Plan> {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Where `upload_id`'s zip is. An external store is asked only about ids the sandbox
+    /// minted, and without the state lock held: its answer is its own code's to give.
+    fn stored(&self, upload_id: &str) -> Stored {
+        let known = self.state().uploads.get(upload_id).cloned();
+        match known {
+            None => Stored::Unknown,
+            Some(Some(path)) => Stored::At(path),
+            Some(None) => match &self.storage {
+                Storage::Builtin => Stored::Pending,
+                Storage::External(store) => store
+                    .object_path(upload_id)
+                    .map_or(Stored::Pending, Stored::At),
+            },
+        }
+    }
+}
+
+/// What [`Shared::stored`] found for an upload id.
+enum Stored {
+    /// Never minted.
+    Unknown,
+    /// Minted, no PUT completed yet.
+    Pending,
+    At(PathBuf),
 }
 
 #[derive(Default)]

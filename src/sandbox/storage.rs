@@ -2,8 +2,12 @@
 //! out and, on `PUT`, refuses what a real presigned S3 URL refuses, with S3's XML error bodies,
 //! so the client's upload code meets in tests the failures it would meet in production. A body
 //! that passes is streamed to the sandbox's temp dir, never held in memory (uploads reach 1 GB).
+//! [`Storage::External`] puts another S3 in its place (a test's real SigV4 implementation):
+//! this module then only asks it for URLs, and the server here is left idle.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +28,45 @@ type HmacSha256 = hmac::Hmac<Sha256>;
 /// The only body type the URL is "signed" for, as `curl -H "Content-Type: application/zip"` in
 /// the docs sends it; S3 treats any other as a different request.
 const ZIP: &str = "application/zip";
+
+/// Where uploads go: the sandbox's own imitation of S3, or a real S3 implementation that a
+/// test serves, so that doksi's PUT also meets a store whose SigV4 checks are not ours.
+#[derive(Clone, Default)]
+pub enum Storage {
+    #[default]
+    Builtin,
+    /// `POST /uploads` hands out this store's URLs and `POST /targets` reads the object it
+    /// stored; `SandboxConfig::url_ttl` and the storage port play no part.
+    External(Arc<dyn ExternalStorage>),
+}
+
+/// Only the variant: an external store's credentials are its own business.
+impl fmt::Debug for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Storage::Builtin => "Builtin",
+            Storage::External(_) => "External",
+        })
+    }
+}
+
+/// An S3 the sandbox does not run. Calls are made from request handlers, so both are quick
+/// and do no network I/O (presigning is local computation, as in every S3 SDK).
+pub trait ExternalStorage: Send + Sync {
+    /// The presigned PUT URL `POST /uploads` answers with for `upload_id`.
+    fn presign_put(&self, upload_id: &str) -> String;
+
+    /// Where on this machine the object stored for `upload_id` is, once a PUT has stored one.
+    fn object_path(&self, upload_id: &str) -> Option<PathBuf>;
+}
+
+/// The URL `POST /uploads` hands out for `upload_id`, signed by whichever storage is in use.
+pub(super) fn upload_url(shared: &Shared, upload_id: &str) -> String {
+    match &shared.storage {
+        Storage::Builtin => presign(shared, upload_id, SystemTime::now()),
+        Storage::External(store) => store.presign_put(upload_id),
+    }
+}
 
 /// An error as S3 writes it. Codes and messages are S3's own where S3 has one.
 pub(super) struct S3Error {
@@ -74,7 +117,7 @@ fn xml_escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// The upload URL for `upload_id`, valid from `now` for the sandbox's URL lifetime. The
+/// Our own upload URL for `upload_id`, valid from `now` for the sandbox's URL lifetime. The
 /// signature covers method, path, date and lifetime, so changing any of them (or using the URL
 /// for another upload) breaks it, as with S3's SigV4.
 pub(super) fn presign(shared: &Shared, upload_id: &str, now: SystemTime) -> String {

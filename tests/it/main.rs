@@ -8,6 +8,7 @@ mod hostile;
 mod oracle;
 mod packaging;
 mod resilience;
+mod s3;
 mod sandbox;
 mod scripted;
 mod security;

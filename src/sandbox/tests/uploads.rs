@@ -256,3 +256,46 @@ async fn targets_are_422_when_the_zip_holds_no_readable_apk() {
         assert!(error.contains(why), "{error:?} should say {why:?}");
     }
 }
+
+/// A store that is only a directory: its URLs are made up, its objects are files a test writes.
+struct Directory(PathBuf);
+
+impl crate::sandbox::ExternalStorage for Directory {
+    fn presign_put(&self, upload_id: &str) -> String {
+        format!("https://s3.example.com/bucket/{upload_id}?X-Amz-Signature=00")
+    }
+
+    fn object_path(&self, upload_id: &str) -> Option<PathBuf> {
+        let path = self.0.join(upload_id);
+        path.is_file().then_some(path)
+    }
+}
+
+#[tokio::test]
+async fn an_external_store_mints_the_urls_and_holds_the_objects() {
+    let objects = tempfile::tempdir().unwrap();
+    let sb = sandbox_with(SandboxConfig {
+        storage: crate::sandbox::Storage::External(std::sync::Arc::new(Directory(
+            objects.path().to_owned(),
+        ))),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let minted = mint(&sb).await;
+    assert_eq!(
+        minted.upload_url,
+        "https://s3.example.com/bucket/upl_1?X-Amz-Signature=00"
+    );
+    let (status, _) = call(&sb, "POST", "targets", Some(json!({"upload_id": "upl_1"}))).await;
+    assert_eq!(status, 409, "nothing stored yet");
+
+    let zip = upload_zip(&unlock_apk());
+    std::fs::write(objects.path().join("upl_1"), &zip).unwrap();
+    let (status, target) = call(&sb, "POST", "targets", Some(json!({"upload_id": "upl_1"}))).await;
+    assert_eq!((status, &target), (200, &json!({"target_id": "bin_1"})));
+    let stored = admin(&sb, "GET", "uploads/upl_1").await;
+    assert!(stored.bytes().await.unwrap() == zip, "stored bytes differ");
+    let (status, _) = call(&sb, "POST", "targets", Some(json!({"upload_id": "upl_7"}))).await;
+    assert_eq!(status, 404, "only minted ids are looked up");
+    sb.stop().await;
+}
