@@ -4,7 +4,7 @@
 //! values or an [`ApiError`] that says what was asked, what came back, and never the key.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -200,7 +200,7 @@ fn describe(e: &reqwest::Error) -> String {
 pub type Notice = Arc<dyn Fn(String) + Send + Sync>;
 
 pub struct Client {
-    http: reqwest::Client,
+    http: OnceLock<reqwest::Client>,
     base: BaseUrl,
     key: ApiKey,
     timeouts: Timeouts,
@@ -251,8 +251,25 @@ impl Client {
         timeouts: Timeouts,
         retry: RetryPolicy,
     ) -> Result<Client, ApiError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeouts.connect)
+        Ok(Client {
+            http: OnceLock::new(),
+            base,
+            key,
+            timeouts,
+            retry,
+            notice: None,
+            trace: (Trace::Off, None),
+        })
+    }
+
+    /// The HTTP client, built on first use: loading the system's root certificates costs more
+    /// than a whole cache hit, which sends nothing.
+    fn http(&self) -> Result<&reqwest::Client, ApiError> {
+        if let Some(c) = self.http.get() {
+            return Ok(c);
+        }
+        let built = reqwest::Client::builder()
+            .connect_timeout(self.timeouts.connect)
             .user_agent(concat!("doksi/", env!("CARGO_PKG_VERSION")))
             // reqwest drops Authorization on a redirect to another host; few hops are enough.
             .redirect(reqwest::redirect::Policy::limited(5))
@@ -261,15 +278,7 @@ impl Client {
                 what: "setting up HTTP".into(),
                 detail: describe(&e),
             })?;
-        Ok(Client {
-            http,
-            base,
-            key,
-            timeouts,
-            retry,
-            notice: None,
-            trace: (Trace::Off, None),
-        })
+        Ok(self.http.get_or_init(|| built))
     }
 
     /// Where retries are reported (the CLI prints them on stderr).
@@ -442,8 +451,8 @@ impl Client {
         let url = self.base.join(route);
         let what = format!("{method} /{route}");
         self.with_retries(&what, effect, || async {
-            let mut req = self
-                .http
+            let http = self.http()?;
+            let mut req = http
                 .request(method.clone(), &url)
                 .header(AUTHORIZATION, self.key.bearer())
                 .timeout(self.timeouts.request);
@@ -456,8 +465,7 @@ impl Client {
             })?;
             self.trace_request(&request);
             let sent = Instant::now();
-            let resp = self
-                .http
+            let resp = http
                 .execute(request)
                 .await
                 .map_err(|e| transport_error(&what, &url, &e, self.timeouts.request))?;
@@ -543,8 +551,8 @@ impl Client {
         });
         let budget =
             self.timeouts.request + Duration::from_secs(len / self.timeouts.min_upload_rate.max(1));
-        let request = self
-            .http
+        let http = self.http()?;
+        let request = http
             .put(url)
             .header(CONTENT_LENGTH, len)
             .header(CONTENT_TYPE, "application/zip")
@@ -557,7 +565,7 @@ impl Client {
             })?;
         self.trace_request(&request);
         let started = Instant::now();
-        let send = self.http.execute(request);
+        let send = http.execute(request);
         tokio::pin!(send);
         let mut ticker = tokio::time::interval(Duration::from_millis(200));
         let resp = loop {

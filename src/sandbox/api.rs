@@ -4,7 +4,7 @@
 //! the run routes are `runs`'.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -135,9 +135,26 @@ fn read_target(zip_path: &Path, scratch: &Path, upload_id: String) -> Result<Tar
                 .then(|| (i, PathBuf::from(&upload_id).join(&*name)))
         })
         .ok_or_else(|| format!("upload {upload_id} holds no .apk file"))?;
-    let mut entry = zip
+    let entry = zip
         .by_index(index)
         .map_err(|e| format!("cannot read {}: {e}", name.display()))?;
+    // A stored entry (what doksi always sends) is read where it lies: copying a 1 GB APK out
+    // first would cost as much as the upload itself.
+    if entry.compression() == zip::CompressionMethod::Stored {
+        let (start, len) = (entry.data_start(), entry.size());
+        let start = start.ok_or_else(|| format!("cannot locate {} in the zip", name.display()))?;
+        drop(entry);
+        let file =
+            File::open(zip_path).map_err(|e| format!("cannot open upload {upload_id}: {e}"))?;
+        let window = Window::new(file, start, len)
+            .map_err(|e| format!("cannot read {}: {e}", name.display()))?;
+        return target_from(
+            crate::apk::inspect_archive(BufReader::new(window), &name),
+            upload_id,
+            &name,
+        );
+    }
+    let mut entry = entry;
     let extract = |e: io::Error| format!("cannot extract {}: {e}", name.display());
     let mut apk = tempfile::tempfile_in(scratch).map_err(extract)?;
     let copied = io::copy(&mut (&mut entry).take(MAX_APK + 1), &mut apk).map_err(extract)?;
@@ -148,9 +165,19 @@ fn read_target(zip_path: &Path, scratch: &Path, upload_id: String) -> Result<Tar
         ));
     }
     apk.rewind().map_err(extract)?;
-    let manifest = crate::apk::inspect_archive(BufReader::new(apk), &name)
-        .map_err(|e| e.to_string())?
-        .manifest;
+    target_from(
+        crate::apk::inspect_archive(BufReader::new(apk), &name),
+        upload_id,
+        &name,
+    )
+}
+
+fn target_from(
+    inspected: Result<crate::apk::Inspection, crate::apk::ApkError>,
+    upload_id: String,
+    name: &Path,
+) -> Result<Target, String> {
+    let manifest = inspected.map_err(|e| e.to_string())?.manifest;
     let package = manifest
         .package
         .ok_or_else(|| format!("{}: AndroidManifest.xml names no package", name.display()))?;
@@ -160,4 +187,61 @@ fn read_target(zip_path: &Path, scratch: &Path, upload_id: String) -> Result<Tar
         version_name: manifest.version_name,
         version_code: manifest.version_code,
     })
+}
+
+/// `len` bytes of a file from `start`, seekable as a file of its own: an APK stored inside the
+/// upload zip, read in place.
+struct Window {
+    file: File,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl Window {
+    fn new(mut file: File, start: u64, len: u64) -> io::Result<Window> {
+        let end = start
+            .checked_add(len)
+            .ok_or_else(|| io::Error::other("entry runs past 2^64"))?;
+        if end > file.metadata()?.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the stored entry runs past the end of the zip",
+            ));
+        }
+        file.seek(SeekFrom::Start(start))?;
+        Ok(Window {
+            file,
+            start,
+            len,
+            pos: 0,
+        })
+    }
+}
+
+impl Read for Window {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.len - self.pos;
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.file.read(&mut buf[..want])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for Window {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        }
+        .filter(|&n| n <= self.len)
+        .ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "seek outside the stored entry")
+        })?;
+        self.file.seek(SeekFrom::Start(self.start + target))?;
+        self.pos = target;
+        Ok(target)
+    }
 }
