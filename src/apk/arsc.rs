@@ -3,6 +3,8 @@
 //! the way `aapt dump badging` prints `application-label`. Pure and total like the XML decoder; it
 //! walks chunks in place and decodes only the strings it returns.
 
+use std::cell::Cell;
+
 use super::chunk::{Chunk, Chunks, FormatError, Problem, Value, kind, u8_at, u16_at, u32_at};
 use super::pool::StringPool;
 
@@ -13,6 +15,12 @@ const TYPE_FLAG_SPARSE: u8 = 0x01;
 const TYPE_FLAG_OFFSET16: u8 = 0x02;
 /// References that point at references: Android follows a handful; a cycle must not spin.
 const MAX_HOPS: usize = 8;
+/// Steps (chunks visited, sparse entries scanned) that all lookups in one table may take, on top
+/// of one per byte of the table. A lookup walks the package, so it costs up to the table's size;
+/// a manifest can ask for one per element, and ten thousand references into a table of a hundred
+/// thousand type chunks (both deflate to a few kilobytes) would take hours. Real manifests ask
+/// for a handful of labels and names, a few thousand steps each.
+const WORK_FLOOR: usize = 1 << 20;
 
 /// A resolved resource value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +32,8 @@ pub enum Resolved {
 pub struct ResourceTable<'a> {
     strings: StringPool<'a>,
     packages: Vec<Chunk<'a>>,
+    /// Steps left for lookups (see [`WORK_FLOOR`]); once spent, every lookup is an error.
+    work: Cell<usize>,
 }
 
 impl<'a> ResourceTable<'a> {
@@ -46,7 +56,11 @@ impl<'a> ResourceTable<'a> {
         }
         let strings =
             strings.ok_or_else(|| table.error(WHAT, Problem::Other("no value string pool")))?;
-        Ok(ResourceTable { strings, packages })
+        Ok(ResourceTable {
+            strings,
+            packages,
+            work: Cell::new(data.len().saturating_add(WORK_FLOOR)),
+        })
     }
 
     /// The value of resource `id` for a default device (no locale), following references.
@@ -67,6 +81,19 @@ impl<'a> ResourceTable<'a> {
         Ok(None)
     }
 
+    /// Takes `steps` from the work budget, or says the lookups have outgrown the table.
+    fn spend(&self, steps: usize) -> Result<(), FormatError> {
+        let left = self.work.get().checked_sub(steps).ok_or_else(|| {
+            FormatError::new(
+                WHAT,
+                0,
+                Problem::Other("lookups take more steps than the table's size allows"),
+            )
+        })?;
+        self.work.set(left);
+        Ok(())
+    }
+
     /// The best entry for `id` among all configurations, or `None`.
     fn lookup(&self, id: u32) -> Result<Option<Value>, FormatError> {
         let (pkg_id, type_id, entry) =
@@ -77,6 +104,7 @@ impl<'a> ResourceTable<'a> {
                 continue;
             }
             for chunk in Chunks::new(pkg.body(), pkg.offset + pkg.header_size, WHAT) {
+                self.spend(1)?;
                 let chunk = chunk?;
                 if chunk.kind != kind::TABLE_TYPE || u8_at(chunk.bytes, 8) != Some(type_id) {
                     continue;
@@ -87,7 +115,7 @@ impl<'a> ResourceTable<'a> {
                 if best.as_ref().is_some_and(|(r, _)| *r >= rank) {
                     continue;
                 }
-                if let Some(v) = entry_value(&chunk, entry)? {
+                if let Some(v) = entry_value(&chunk, entry, |n| self.spend(n))? {
                     best = Some((rank, v));
                 }
             }
@@ -98,7 +126,12 @@ impl<'a> ResourceTable<'a> {
 
 /// Reads entry `index` of a type chunk (`ResTable_type`): dense 32-bit offsets, 16-bit offsets,
 /// or sparse (index, offset) pairs, then the entry, compact or not. Bags (styles) have no value.
-fn entry_value(chunk: &Chunk<'_>, index: usize) -> Result<Option<Value>, FormatError> {
+/// A sparse scan reports the pairs it read to `spend`, which may stop it.
+fn entry_value(
+    chunk: &Chunk<'_>,
+    index: usize,
+    spend: impl Fn(usize) -> Result<(), FormatError>,
+) -> Result<Option<Value>, FormatError> {
     const WHAT: &str = "resource type";
     let b = chunk.bytes;
     let trunc = || chunk.error(WHAT, Problem::Truncated);
@@ -107,11 +140,16 @@ fn entry_value(chunk: &Chunk<'_>, index: usize) -> Result<Option<Value>, FormatE
     let entries_start = u32_at(b, 16).ok_or_else(trunc)? as usize;
     let table = chunk.header_size;
     let offset = if flags & TYPE_FLAG_SPARSE != 0 {
-        // Sorted by index; a linear scan is bounded by the chunk and fine for one lookup.
-        (0..count)
+        // Sorted by index; a linear scan is bounded by the chunk and fine for one lookup, and
+        // the pairs it reads count against the table's work budget.
+        let mut scanned = 0;
+        let found = (0..count)
             .map_while(|i| Some((u16_at(b, table + 4 * i)?, u16_at(b, table + 4 * i + 2)?)))
+            .inspect(|_| scanned += 1)
             .find(|(i, _)| usize::from(*i) == index)
-            .map(|(_, off)| usize::from(off) * 4)
+            .map(|(_, off)| usize::from(off) * 4);
+        spend(scanned)?;
+        found
     } else if index >= count {
         None
     } else if flags & TYPE_FLAG_OFFSET16 != 0 {
@@ -214,6 +252,48 @@ mod tests {
         let mut b = a.clone();
         b[24] = 21;
         assert!(ConfigRank::of(&b) > ConfigRank::of(&a));
+    }
+
+    /// A table whose one package holds `types` type chunks of type 4, each with no entries and
+    /// the default configuration: every lookup of 0x7f04xxxx walks all of them and finds nothing.
+    fn many_empty_types(types: usize) -> Vec<u8> {
+        let mut pkg = 0x200u16.to_le_bytes().to_vec();
+        pkg.extend(12u16.to_le_bytes());
+        pkg.extend((12 + 84 * types as u32).to_le_bytes());
+        pkg.extend(0x7fu32.to_le_bytes());
+        for _ in 0..types {
+            pkg.extend(0x201u16.to_le_bytes());
+            pkg.extend(84u16.to_le_bytes());
+            pkg.extend(84u32.to_le_bytes());
+            pkg.extend([4, 0, 0, 0]);
+            pkg.extend(0u32.to_le_bytes());
+            pkg.extend(84u32.to_le_bytes());
+            pkg.extend(64u32.to_le_bytes());
+            pkg.extend([0; 60]);
+        }
+        let mut body = crate::apk::pool::tests::pool_bytes(&["x"], false);
+        body.extend(pkg);
+        let mut v = 2u16.to_le_bytes().to_vec();
+        v.extend(12u16.to_le_bytes());
+        v.extend((12 + body.len() as u32).to_le_bytes());
+        v.extend(1u32.to_le_bytes());
+        v.extend(body);
+        v
+    }
+
+    #[test]
+    fn lookups_stop_when_the_work_outgrows_the_table() {
+        let bytes = many_empty_types(1000);
+        let table = ResourceTable::parse(&bytes).unwrap();
+        // Each miss walks 1000 chunks; the budget is about a thousand of those walks.
+        let budget = bytes.len() + WORK_FLOOR;
+        let mut misses = 0;
+        while let Ok(None) = table.resolve(0x7f04_0000 + misses) {
+            misses += 1;
+            assert!((misses as usize) < budget / 1000 + 2, "{misses} lookups");
+        }
+        assert!((misses as usize) >= budget / 1001 - 1, "{misses} lookups");
+        assert!(table.resolve(0x7f04_0000).is_err());
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub struct Document {
     strings: Vec<Option<Rc<str>>>,
     resource_ids: Vec<u32>,
     pub nodes: Vec<Node>,
+    /// Bytes of the file this came from: what the text forms in `render` may spend is measured
+    /// against it, since a string stored once can be printed at every node that names it.
+    source_len: usize,
 }
 
 const WHAT: &str = "binary XML";
@@ -105,6 +108,7 @@ impl Document {
             strings,
             resource_ids,
             nodes,
+            source_len: data.len(),
         };
         doc.check_refs()?;
         Ok(doc)
@@ -154,7 +158,13 @@ impl Document {
         Ok(())
     }
 
-    /// The namespace prefix declared for `uri` (by string content, as aapt prints it).
+    /// The size in bytes of the binary file the document was decoded from.
+    pub fn source_len(&self) -> usize {
+        self.source_len
+    }
+
+    /// The namespace prefix declared for `uri` (by string content, as aapt prints it). This scans
+    /// every node; `render` builds a map once instead, since it asks for every element.
     pub fn prefix_for(&self, uri: StrRef) -> Option<&str> {
         let want = self.opt_str(Some(uri))?;
         self.nodes.iter().find_map(|n| match n {

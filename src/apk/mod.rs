@@ -132,7 +132,8 @@ fn read_entry<R: std::io::Read + std::io::Seek>(
             limit,
         });
     }
-    let mut buf = Vec::with_capacity(size as usize);
+    // The header's size is a claim: reserve at most 1 MiB up front and let real bytes grow it.
+    let mut buf = Vec::with_capacity(size.min(1 << 20) as usize);
     (&mut file)
         .take(limit)
         .read_to_end(&mut buf)

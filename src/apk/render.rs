@@ -2,10 +2,98 @@
 //! (byte for byte, so it can be diffed against aapt itself), and plain XML text as androguard
 //! prints it, for people and for `xmllint`.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use super::axml::{Attribute, Document, Node, StrRef};
 use super::chunk::Value;
+
+/// Real manifests print about as many bytes of text as they hold in binary (the fixtures: 0.5x to
+/// 1.1x). A crafted one can print far more: a string stored once is printed at every node that
+/// names it, and indentation grows with depth, so 16 KB of deflated nesting would otherwise ask
+/// for hundreds of gigabytes. Output stops past this many times the file's size...
+const OUTPUT_FACTOR: usize = 16;
+/// ...plus this much, so no small manifest is ever cut.
+const OUTPUT_FLOOR: usize = 1 << 20;
+
+/// The text being built and the size past which it stops growing. Checked before every node,
+/// namespace declaration and attribute, each of which prints at most a few strings of the file,
+/// so the output ends within a few file sizes of the budget whatever the input.
+struct Out {
+    text: String,
+    budget: usize,
+}
+
+impl Out {
+    fn new(doc: &Document) -> Out {
+        Out {
+            text: String::new(),
+            budget: doc
+                .source_len()
+                .saturating_mul(OUTPUT_FACTOR)
+                .saturating_add(OUTPUT_FLOOR),
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.text.len() > self.budget
+    }
+
+    fn indent(&mut self, depth: usize) {
+        for _ in 0..depth {
+            self.text.push_str("  ");
+        }
+    }
+
+    /// Why the text ends early, worded for the form it is in (`comment` wraps it).
+    fn stopped(&self, doc: &Document, comment: (&str, &str)) -> String {
+        format!(
+            "{}output stopped at {} bytes: a {}-byte manifest cannot justify more{}\n",
+            comment.0,
+            self.budget,
+            doc.source_len(),
+            comment.1
+        )
+    }
+}
+
+/// The namespace prefix for each URI, found as [`Document::prefix_for`] finds it (the first
+/// declaration of that URI with a prefix), but built once: asking the document for every element
+/// and attribute scans all nodes each time, which thousands of namespace nodes and attributes
+/// turn into billions of comparisons.
+struct Prefixes<'d> {
+    doc: &'d Document,
+    by_uri: HashMap<&'d str, &'d str>,
+}
+
+impl<'d> Prefixes<'d> {
+    fn new(doc: &'d Document) -> Self {
+        let mut by_uri = HashMap::new();
+        for n in &doc.nodes {
+            if let Node::StartNamespace {
+                prefix,
+                uri: Some(u),
+                ..
+            } = n
+                && let Some(p) = doc.opt_str(*prefix)
+            {
+                by_uri.entry(doc.str(*u)).or_insert(p);
+            }
+        }
+        Prefixes { doc, by_uri }
+    }
+
+    fn ns_prefix(&self, ns: Option<StrRef>) -> String {
+        let doc = self.doc;
+        match ns {
+            None => String::new(),
+            Some(uri) => match doc.opt_str(Some(uri)).and_then(|u| self.by_uri.get(u)) {
+                Some(p) => format!("{p}:"),
+                None => format!("{}:", doc.str(uri)),
+            },
+        }
+    }
+}
 
 /// `ResTable::normalizeForOutput`, including its C-string stop at the first NUL.
 fn aapt_escape(s: &str) -> String {
@@ -22,27 +110,22 @@ fn aapt_escape(s: &str) -> String {
     out
 }
 
-fn ns_prefix(doc: &Document, ns: Option<StrRef>) -> String {
-    match ns {
-        None => String::new(),
-        Some(uri) => match doc.prefix_for(uri) {
-            Some(p) => format!("{p}:"),
-            None => format!("{}:", doc.str(uri)),
-        },
-    }
-}
-
-/// The listing `aapt dump xmltree APK AndroidManifest.xml` prints.
+/// The listing `aapt dump xmltree APK AndroidManifest.xml` prints. A crafted file that would
+/// print far more than its size justifies gets a listing cut short with a last line saying so.
 pub fn xmltree(doc: &Document) -> String {
-    let mut out = String::new();
+    let prefixes = Prefixes::new(doc);
+    let mut out = Out::new(doc);
     let mut depth = 0usize;
-    for node in &doc.nodes {
-        let indent = "  ".repeat(depth);
+    'nodes: for node in &doc.nodes {
+        if out.full() {
+            break;
+        }
         match node {
             Node::StartNamespace { prefix, uri, .. } => {
+                out.indent(depth);
                 let _ = writeln!(
-                    out,
-                    "{indent}N: {}={}",
+                    out.text,
+                    "N: {}={}",
                     doc.opt_str(*prefix).unwrap_or(""),
                     doc.opt_str(*uri).unwrap_or("")
                 );
@@ -50,9 +133,10 @@ pub fn xmltree(doc: &Document) -> String {
             }
             Node::EndNamespace | Node::EndElement => depth = depth.saturating_sub(1),
             Node::Text { text, .. } => {
+                out.indent(depth);
                 let _ = writeln!(
-                    out,
-                    "{indent}C: \"{}\"",
+                    out.text,
+                    "C: \"{}\"",
                     aapt_escape(doc.opt_str(*text).unwrap_or(""))
                 );
             }
@@ -62,26 +146,35 @@ pub fn xmltree(doc: &Document) -> String {
                 name,
                 attributes,
             } => {
+                out.indent(depth);
                 let _ = writeln!(
-                    out,
-                    "{indent}E: {}{} (line={line})",
-                    ns_prefix(doc, *ns),
+                    out.text,
+                    "E: {}{} (line={line})",
+                    prefixes.ns_prefix(*ns),
                     doc.str(*name)
                 );
                 for a in attributes {
-                    out.push_str(&indent);
-                    out.push_str("  A: ");
-                    xmltree_attribute(&mut out, doc, a);
+                    if out.full() {
+                        break 'nodes;
+                    }
+                    out.indent(depth);
+                    out.text.push_str("  A: ");
+                    xmltree_attribute(&mut out.text, &prefixes, a);
                 }
                 depth += 1;
             }
         }
     }
-    out
+    if out.full() {
+        let note = out.stopped(doc, ("", ""));
+        out.text.push_str(&note);
+    }
+    out.text
 }
 
-fn xmltree_attribute(out: &mut String, doc: &Document, a: &Attribute) {
-    out.push_str(&ns_prefix(doc, a.ns));
+fn xmltree_attribute(out: &mut String, prefixes: &Prefixes<'_>, a: &Attribute) {
+    let doc = prefixes.doc;
+    out.push_str(&prefixes.ns_prefix(a.ns));
     out.push_str(doc.str(a.name));
     if let Some(id) = doc.resource_id(a.name) {
         let _ = write!(out, "({id:#010x})");
@@ -161,13 +254,19 @@ fn xml_value(doc: &Document, a: &Attribute) -> String {
     }
 }
 
-/// The manifest as XML text, namespaces declared where the binary file declares them.
+/// The manifest as XML text, namespaces declared where the binary file declares them. A crafted
+/// file that would print far more than its size justifies gets text cut short, ending in a
+/// comment that says so (and, being cut, not closing the elements still open).
 pub fn xml(doc: &Document) -> String {
-    let mut out = String::new();
+    let prefixes = Prefixes::new(doc);
+    let mut out = Out::new(doc);
     let mut pending_ns: Vec<(Option<StrRef>, Option<StrRef>)> = Vec::new();
     // Whether the innermost open element has had children yet (to close "/>" or ">").
     let mut open: Vec<(String, bool)> = Vec::new();
-    for node in &doc.nodes {
+    'nodes: for node in &doc.nodes {
+        if out.full() {
+            break;
+        }
         match node {
             Node::StartNamespace { prefix, uri, .. } => pending_ns.push((*prefix, *uri)),
             Node::EndNamespace => {}
@@ -177,57 +276,69 @@ pub fn xml(doc: &Document) -> String {
                 attributes,
                 ..
             } => {
-                open_parent(&mut out, &mut open);
-                let tag = format!("{}{}", ns_prefix(doc, *ns), doc.str(*name));
-                out.push_str(&"  ".repeat(open.len()));
-                out.push('<');
-                out.push_str(&tag);
+                open_parent(&mut out.text, &mut open);
+                let tag = format!("{}{}", prefixes.ns_prefix(*ns), doc.str(*name));
+                out.indent(open.len());
+                out.text.push('<');
+                out.text.push_str(&tag);
                 for (prefix, uri) in pending_ns.drain(..) {
+                    if out.full() {
+                        break 'nodes;
+                    }
                     let p = doc.opt_str(prefix).unwrap_or("");
-                    out.push_str(if p.is_empty() { " xmlns" } else { " xmlns:" });
-                    out.push_str(p);
-                    out.push_str("=\"");
-                    xml_escape(doc.opt_str(uri).unwrap_or(""), &mut out);
-                    out.push('"');
+                    out.text
+                        .push_str(if p.is_empty() { " xmlns" } else { " xmlns:" });
+                    out.text.push_str(p);
+                    out.text.push_str("=\"");
+                    xml_escape(doc.opt_str(uri).unwrap_or(""), &mut out.text);
+                    out.text.push('"');
                 }
                 for a in attributes {
-                    out.push(' ');
-                    out.push_str(&ns_prefix(doc, a.ns));
-                    out.push_str(doc.str(a.name));
-                    out.push_str("=\"");
-                    xml_escape(&xml_value(doc, a), &mut out);
-                    out.push('"');
+                    if out.full() {
+                        break 'nodes;
+                    }
+                    out.text.push(' ');
+                    out.text.push_str(&prefixes.ns_prefix(a.ns));
+                    out.text.push_str(doc.str(a.name));
+                    out.text.push_str("=\"");
+                    xml_escape(&xml_value(doc, a), &mut out.text);
+                    out.text.push('"');
                 }
                 open.push((tag, false));
             }
             Node::EndElement => {
                 if let Some((tag, had_children)) = open.pop() {
-                    if had_children {
-                        out.push_str(&"  ".repeat(open.len()));
-                        let _ = writeln!(out, "</{tag}>");
-                    } else {
-                        out.push_str("/>\n");
-                    }
+                    close(&mut out, open.len(), &tag, had_children);
                 }
             }
             Node::Text { text, .. } => {
-                open_parent(&mut out, &mut open);
-                out.push_str(&"  ".repeat(open.len()));
-                xml_escape(doc.opt_str(*text).unwrap_or(""), &mut out);
-                out.push('\n');
+                open_parent(&mut out.text, &mut open);
+                out.indent(open.len());
+                xml_escape(doc.opt_str(*text).unwrap_or(""), &mut out.text);
+                out.text.push('\n');
             }
         }
     }
+    if out.full() {
+        let note = out.stopped(doc, ("\n<!-- ", " -->"));
+        out.text.push_str(&note);
+        return out.text;
+    }
     // A file that ends with elements still open is closed here so the text stays well-formed.
     while let Some((tag, had_children)) = open.pop() {
-        if had_children {
-            out.push_str(&"  ".repeat(open.len()));
-            let _ = writeln!(out, "</{tag}>");
-        } else {
-            out.push_str("/>\n");
-        }
+        close(&mut out, open.len(), &tag, had_children);
     }
-    out
+    out.text
+}
+
+/// Ends an element: a closing tag after children, else the start tag's "/>".
+fn close(out: &mut Out, depth: usize, tag: &str, had_children: bool) {
+    if had_children {
+        out.indent(depth);
+        let _ = writeln!(out.text, "</{tag}>");
+    } else {
+        out.text.push_str("/>\n");
+    }
 }
 
 fn open_parent(out: &mut String, open: &mut [(String, bool)]) {
@@ -236,5 +347,52 @@ fn open_parent(out: &mut String, open: &mut [(String, bool)]) {
     {
         out.push_str(">\n");
         parent.1 = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apk::pool::tests::pool_bytes;
+
+    /// A binary XML file of `depth` nested `<a>` elements, never closed: 36 bytes each.
+    fn nested(depth: usize) -> Vec<u8> {
+        let mut body = pool_bytes(&["a"], false);
+        for _ in 0..depth {
+            body.extend(0x102u16.to_le_bytes());
+            body.extend(16u16.to_le_bytes());
+            body.extend(36u32.to_le_bytes());
+            body.extend([1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+            body.extend(0xffff_ffffu32.to_le_bytes());
+            body.extend(0u32.to_le_bytes());
+            body.extend([20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        let mut file = 3u16.to_le_bytes().to_vec();
+        file.extend(8u16.to_le_bytes());
+        file.extend((8 + body.len() as u32).to_le_bytes());
+        file.extend(body);
+        file
+    }
+
+    #[test]
+    fn shallow_documents_print_whole() {
+        let doc = Document::parse(&nested(3)).unwrap();
+        assert_eq!(
+            xmltree(&doc),
+            "E: a (line=1)\n  E: a (line=1)\n    E: a (line=1)\n"
+        );
+        assert_eq!(xml(&doc), "<a>\n  <a>\n    <a/>\n  </a>\n</a>\n");
+    }
+
+    #[test]
+    fn deep_nesting_is_cut_not_quadratic() {
+        // 10,000 levels in 360 KB would indent to 100 MB of spaces in each form.
+        let bytes = nested(10_000);
+        let doc = Document::parse(&bytes).unwrap();
+        let limit = bytes.len() * OUTPUT_FACTOR + OUTPUT_FLOOR;
+        for text in [xmltree(&doc), xml(&doc)] {
+            assert!(text.len() < limit + bytes.len(), "{} bytes", text.len());
+            assert!(text.ends_with("cannot justify more\n") || text.ends_with("more -->\n"));
+        }
     }
 }

@@ -4,6 +4,7 @@ mod common;
 mod discovery;
 mod e2e;
 mod faults;
+mod fuzz_regressions;
 mod hostile;
 mod oracle;
 mod packaging;
