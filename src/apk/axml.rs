@@ -7,6 +7,7 @@
 //! reading manifest fields both walk it in order with a depth counter, so hostile nesting depth
 //! costs no recursion.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::chunk::{Chunk, Chunks, FormatError, Problem, Value, kind, u16_at, u32_at};
@@ -53,6 +54,8 @@ pub struct Document {
     strings: Vec<Option<Rc<str>>>,
     resource_ids: Vec<u32>,
     pub nodes: Vec<Node>,
+    /// Namespace URI → prefix, for [`Document::prefix_for`].
+    prefixes: HashMap<Rc<str>, Rc<str>>,
     /// Bytes of the file this came from: what the text forms in `render` may spend is measured
     /// against it, since a string stored once can be printed at every node that names it.
     source_len: usize,
@@ -104,10 +107,12 @@ impl Document {
         }
         // Decoded text can be at most 1.5x its UTF-16 bytes; twice the file is already generous.
         let strings = pool.decode_all(data.len().saturating_mul(2))?;
+        let prefixes = Document::prefix_map(&strings, &nodes);
         let doc = Document {
             strings,
             resource_ids,
             nodes,
+            prefixes,
             source_len: data.len(),
         };
         doc.check_refs()?;
@@ -163,18 +168,25 @@ impl Document {
         self.source_len
     }
 
-    /// The namespace prefix declared for `uri` (by string content, as aapt prints it). This scans
-    /// every node; `render` builds a map once instead, since it asks for every element.
+    /// The namespace prefix declared for `uri` (by string content, as aapt prints it): the first
+    /// declaration of that URI that has a prefix. Looked up in a map built once at parse time,
+    /// because printing asks for every element and attribute, and scanning the nodes each time
+    /// lets thousands of namespace nodes turn into billions of comparisons.
     pub fn prefix_for(&self, uri: StrRef) -> Option<&str> {
-        let want = self.opt_str(Some(uri))?;
-        self.nodes.iter().find_map(|n| match n {
-            Node::StartNamespace {
-                prefix,
-                uri: Some(u),
-                ..
-            } if self.str(*u) == want => self.opt_str(*prefix),
-            _ => None,
-        })
+        self.prefixes.get(self.opt_str(Some(uri))?).map(|p| &**p)
+    }
+
+    fn prefix_map(strings: &[Option<Rc<str>>], nodes: &[Node]) -> HashMap<Rc<str>, Rc<str>> {
+        let at = |i: Option<StrRef>| strings.get(i? as usize)?.clone();
+        let mut map = HashMap::new();
+        for n in nodes {
+            if let Node::StartNamespace { prefix, uri, .. } = n
+                && let (Some(u), Some(p)) = (at(*uri), at(*prefix))
+            {
+                map.entry(u).or_insert(p);
+            }
+        }
+        map
     }
 }
 

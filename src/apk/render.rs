@@ -2,7 +2,6 @@
 //! (byte for byte, so it can be diffed against aapt itself), and plain XML text as androguard
 //! prints it, for people and for `xmllint`.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 
 use super::axml::{Attribute, Document, Node, StrRef};
@@ -57,41 +56,14 @@ impl Out {
     }
 }
 
-/// The namespace prefix for each URI, found as [`Document::prefix_for`] finds it (the first
-/// declaration of that URI with a prefix), but built once: asking the document for every element
-/// and attribute scans all nodes each time, which thousands of namespace nodes and attributes
-/// turn into billions of comparisons.
-struct Prefixes<'d> {
-    doc: &'d Document,
-    by_uri: HashMap<&'d str, &'d str>,
-}
-
-impl<'d> Prefixes<'d> {
-    fn new(doc: &'d Document) -> Self {
-        let mut by_uri = HashMap::new();
-        for n in &doc.nodes {
-            if let Node::StartNamespace {
-                prefix,
-                uri: Some(u),
-                ..
-            } = n
-                && let Some(p) = doc.opt_str(*prefix)
-            {
-                by_uri.entry(doc.str(*u)).or_insert(p);
-            }
-        }
-        Prefixes { doc, by_uri }
-    }
-
-    fn ns_prefix(&self, ns: Option<StrRef>) -> String {
-        let doc = self.doc;
-        match ns {
-            None => String::new(),
-            Some(uri) => match doc.opt_str(Some(uri)).and_then(|u| self.by_uri.get(u)) {
-                Some(p) => format!("{p}:"),
-                None => format!("{}:", doc.str(uri)),
-            },
-        }
+/// `prefix:` for a namespace URI, or the URI itself where nothing declared a prefix for it.
+fn ns_prefix(doc: &Document, ns: Option<StrRef>) -> String {
+    match ns {
+        None => String::new(),
+        Some(uri) => match doc.prefix_for(uri) {
+            Some(p) => format!("{p}:"),
+            None => format!("{}:", doc.str(uri)),
+        },
     }
 }
 
@@ -113,7 +85,6 @@ fn aapt_escape(s: &str) -> String {
 /// The listing `aapt dump xmltree APK AndroidManifest.xml` prints. A crafted file that would
 /// print far more than its size justifies gets a listing cut short with a last line saying so.
 pub fn xmltree(doc: &Document) -> String {
-    let prefixes = Prefixes::new(doc);
     let mut out = Out::new(doc);
     let mut depth = 0usize;
     'nodes: for node in &doc.nodes {
@@ -150,7 +121,7 @@ pub fn xmltree(doc: &Document) -> String {
                 let _ = writeln!(
                     out.text,
                     "E: {}{} (line={line})",
-                    prefixes.ns_prefix(*ns),
+                    ns_prefix(doc, *ns),
                     doc.str(*name)
                 );
                 for a in attributes {
@@ -159,7 +130,7 @@ pub fn xmltree(doc: &Document) -> String {
                     }
                     out.indent(depth);
                     out.text.push_str("  A: ");
-                    xmltree_attribute(&mut out.text, &prefixes, a);
+                    xmltree_attribute(&mut out.text, doc, a);
                 }
                 depth += 1;
             }
@@ -172,9 +143,8 @@ pub fn xmltree(doc: &Document) -> String {
     out.text
 }
 
-fn xmltree_attribute(out: &mut String, prefixes: &Prefixes<'_>, a: &Attribute) {
-    let doc = prefixes.doc;
-    out.push_str(&prefixes.ns_prefix(a.ns));
+fn xmltree_attribute(out: &mut String, doc: &Document, a: &Attribute) {
+    out.push_str(&ns_prefix(doc, a.ns));
     out.push_str(doc.str(a.name));
     if let Some(id) = doc.resource_id(a.name) {
         let _ = write!(out, "({id:#010x})");
@@ -258,7 +228,6 @@ fn xml_value(doc: &Document, a: &Attribute) -> String {
 /// file that would print far more than its size justifies gets text cut short, ending in a
 /// comment that says so (and, being cut, not closing the elements still open).
 pub fn xml(doc: &Document) -> String {
-    let prefixes = Prefixes::new(doc);
     let mut out = Out::new(doc);
     let mut pending_ns: Vec<(Option<StrRef>, Option<StrRef>)> = Vec::new();
     // Whether the innermost open element has had children yet (to close "/>" or ">").
@@ -277,7 +246,7 @@ pub fn xml(doc: &Document) -> String {
                 ..
             } => {
                 open_parent(&mut out.text, &mut open);
-                let tag = format!("{}{}", prefixes.ns_prefix(*ns), doc.str(*name));
+                let tag = format!("{}{}", ns_prefix(doc, *ns), doc.str(*name));
                 out.indent(open.len());
                 out.text.push('<');
                 out.text.push_str(&tag);
@@ -298,7 +267,7 @@ pub fn xml(doc: &Document) -> String {
                         break 'nodes;
                     }
                     out.text.push(' ');
-                    out.text.push_str(&prefixes.ns_prefix(a.ns));
+                    out.text.push_str(&ns_prefix(doc, a.ns));
                     out.text.push_str(doc.str(a.name));
                     out.text.push_str("=\"");
                     xml_escape(&xml_value(doc, a), &mut out.text);
