@@ -45,22 +45,8 @@ done
 
 # --- tools -------------------------------------------------------------------------------------
 
-# Noted under the table when what was measured is not a fresh build of this tree.
-BINARY_NOTE=
-if [[ -n ${DOKSI_BIN:-} ]]; then
-    DOKSI=$(realpath "$DOKSI_BIN")
-    BINARY_NOTE=", binary $DOKSI_BIN"
-else
-    echo "== building doksi (release)" >&2
-    if ! cargo build --release --quiet; then
-        # A tree mid-edit need not stop a benchmark of code that built a moment ago, but say so.
-        [[ -x $DOKSI ]] || die "cargo build --release failed and there is no $DOKSI"
-        built=$(date -r "$DOKSI" '+%Y-%m-%d %H:%M')
-        echo "== WARNING: cargo build failed; measuring the existing $DOKSI (built $built)" >&2
-        BINARY_NOTE=", BUILD FAILED: measured the binary built $built"
-    fi
-fi
-[[ -x $DOKSI ]] || die "no binary at $DOKSI"
+# shellcheck source=bench/doksi-binary.sh
+source "$ROOT/bench/doksi-binary.sh"
 
 AAPT=$(command -v aapt) || die "aapt not found (Debian: apt-get install aapt)"
 

@@ -88,20 +88,8 @@ if ((${#need[@]})); then
     apt-get install -y "${need[@]}" >/dev/null 2>&1 || die "cannot install ${need[*]}"
 fi
 
-BINARY_NOTE=
-if [[ -n ${DOKSI_BIN:-} ]]; then
-    DOKSI=$(realpath "$DOKSI_BIN")
-    BINARY_NOTE=", binary $DOKSI_BIN"
-else
-    echo "== building doksi (release)" >&2
-    if ! cargo build --release --quiet; then
-        [[ -x $DOKSI ]] || die "cargo build --release failed and there is no $DOKSI"
-        built=$(date -r "$DOKSI" '+%Y-%m-%d %H:%M')
-        echo "== WARNING: cargo build failed; measuring the existing $DOKSI (built $built)" >&2
-        BINARY_NOTE=", BUILD FAILED: measured the binary built $built"
-    fi
-fi
-[[ -x $DOKSI ]] || die "no binary at $DOKSI"
+# shellcheck source=bench/doksi-binary.sh
+source "$ROOT/bench/doksi-binary.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/doksi-upload-bench.XXXXXX")
 SANDBOX_PID=
