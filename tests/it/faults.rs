@@ -25,6 +25,21 @@ fn target(sb: &Sandbox) -> String {
         .to_owned()
 }
 
+/// `doksi run` of one test on target `t`, with fast retries and `extra` flags.
+fn start_run(sb: &Sandbox, t: &str, extra: &[&str]) -> crate::common::Run {
+    let mut args = vec![
+        "run",
+        "--target",
+        t,
+        "--test",
+        "t_login",
+        "--retry-delay",
+        "10ms",
+    ];
+    args.extend(extra);
+    sb.run(&args)
+}
+
 #[test]
 fn rate_limits_are_waited_out_as_told() {
     let sb = Sandbox::start(&[]);
@@ -79,15 +94,7 @@ fn run_creation_refused_at_the_front_door_is_retried() {
     let t = target(&sb);
     sb.fault("POST /runs", "503", 1);
     sb.fault("POST /runs", "429:0", 1);
-    let r = sb.run(&[
-        "run",
-        "--target",
-        &t,
-        "--test",
-        "t_login",
-        "--retry-delay",
-        "10ms",
-    ]);
+    let r = start_run(&sb, &t, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(sb.count("POST /runs"), 3);
     assert_eq!(sb.runs_created(), 1);
@@ -99,17 +106,7 @@ fn a_run_created_without_an_answer_is_never_created_twice() {
         let sb = Sandbox::start(&[]);
         let t = target(&sb);
         sb.fault("POST /runs", fault, 1);
-        let r = sb.run(&[
-            "run",
-            "--target",
-            &t,
-            "--test",
-            "t_login",
-            "--retry-delay",
-            "10ms",
-            "--request-timeout",
-            "1s",
-        ]);
+        let r = start_run(&sb, &t, &["--request-timeout", "1s"]);
         assert_eq!(r.code, 3, "{fault}: {}", r.stderr);
         assert!(
             r.stderr.contains("the run may have been created"),
@@ -127,15 +124,7 @@ fn a_reset_before_any_answer_on_run_creation_is_not_guessed_at() {
     let sb = Sandbox::start(&[]);
     let t = target(&sb);
     sb.fault("POST /runs", "reset", 1);
-    let r = sb.run(&[
-        "run",
-        "--target",
-        &t,
-        "--test",
-        "t_login",
-        "--retry-delay",
-        "10ms",
-    ]);
+    let r = start_run(&sb, &t, &[]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert_eq!(sb.count("POST /runs"), 1);
     assert_eq!(sb.runs_created(), 0);
