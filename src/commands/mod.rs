@@ -39,6 +39,8 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error("no API key: set DOKSI_API_KEY (or pass --api-key)")]
     NoKey,
+    #[error("no cache folder: set DOKSI_CACHE_DIR (or pass --cache-dir), or HOME")]
+    NoCacheDir,
     #[error(transparent)]
     Runs(#[from] crate::runs::RunsError),
     #[error(transparent)]
@@ -166,11 +168,7 @@ fn cache_for(conn: &Connection, client: &Client) -> Result<(crate::cache::Cache,
 fn open_cache(conn: &Connection) -> Result<crate::cache::Cache, Error> {
     let dir = match &conn.cache_dir {
         Some(d) => d.clone(),
-        None => crate::cache::default_dir().ok_or_else(|| {
-            Error::Output(std::io::Error::other(
-                "no cache folder: set DOKSI_CACHE_DIR or HOME",
-            ))
-        })?,
+        None => crate::cache::default_dir().ok_or(Error::NoCacheDir)?,
     };
     Ok(crate::cache::Cache::open(dir)?)
 }
