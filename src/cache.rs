@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -450,18 +450,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
         path: path.to_owned(),
         source,
     };
-    let folder = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    // tempfile creates the file 0600 on unix, which the finished file keeps.
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .tempfile_in(folder)
-        .map_err(err)?;
-    temp.write_all(bytes).map_err(err)?;
-    // Without the sync, a crash soon after the rename can leave an empty file under the new name.
-    temp.as_file().sync_all().map_err(err)?;
-    temp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    crate::atomic::write(path, crate::atomic::Readers::Owner, bytes).map_err(err)
 }
 
 /// An exclusive lock on `path`, created if needed. [`Cache::trim_hash_locks`] may unlink a lock

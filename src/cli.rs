@@ -59,8 +59,26 @@ pub struct Connection {
     #[arg(long, global = true, help_heading = "Connection", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub attempts: u32,
     /// Log each request on stderr (-v), with headers (-vv); the key is shown redacted.
-    #[arg(short, long, global = true, help_heading = "Connection", action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, help_heading = "Output", action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Print errors only: no progress, no live results, no warnings, no run summary.
+    #[arg(
+        short,
+        long,
+        global = true,
+        help_heading = "Output",
+        conflicts_with = "verbose"
+    )]
+    pub quiet: bool,
+    /// The project file (default: the nearest doksi.toml in this folder or one above it).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Connection",
+        env = "DOKSI_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
     /// How long one API request may wait for its answer.
     #[arg(long, global = true, help_heading = "Connection", default_value = "60s", value_parser = parse_duration)]
     pub request_timeout: Duration,
@@ -99,6 +117,25 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Start the sandbox in-process and run `ci` on a bundled example build, twice.
     Demo,
+    /// Print the effective settings and where each came from (flag, environment, doksi.toml, default).
+    Config(ConfigArgs),
+    /// Print a shell completion script (e.g. `doksi completions bash > /etc/bash_completion.d/doksi`).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff), e.g. `doksi man > ~/.local/share/man/man1/doksi.1`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    #[command(flatten)]
+    pub tests: TestArgs,
+    #[command(flatten)]
+    pub waiting: WaitOptions,
+    /// Print a JSON object: setting → {value, source}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -123,30 +160,47 @@ pub struct UploadOptions {
     /// Upload even when the cache already knows the APK.
     #[arg(long)]
     pub force: bool,
+    /// Print what would be sent (upload names, cache hits, the run's matrix) and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Which tests each matrix entry runs, and how they sign in.
 #[derive(Debug, Clone, Default, Args)]
 pub struct TestArgs {
-    /// A test id (repeatable).
-    #[arg(long = "test", value_name = "ID")]
+    /// A test id (repeatable, or comma-separated).
+    #[arg(
+        long = "test",
+        value_name = "ID",
+        env = "DOKSI_TESTS",
+        value_delimiter = ','
+    )]
     pub tests: Vec<String>,
-    /// A category id: every non-hidden test in it (repeatable).
-    #[arg(long = "category", value_name = "ID")]
+    /// A category id: every non-hidden test in it (repeatable, or comma-separated).
+    #[arg(
+        long = "category",
+        value_name = "ID",
+        env = "DOKSI_CATEGORIES",
+        value_delimiter = ','
+    )]
     pub categories: Vec<String>,
     /// none, generated, or specific:acc_ID.
-    #[arg(long, default_value = "none")]
+    #[arg(long, default_value = "none", env = "DOKSI_AUTH")]
     pub auth: String,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct WaitOptions {
     /// Give up waiting after this long (e.g. 30m, 90s, 1h).
-    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    #[arg(long, default_value = "30m", value_parser = parse_duration, env = "DOKSI_TIMEOUT")]
     pub timeout: Duration,
     /// First poll interval; it grows gently up to 15s (e.g. 2s, 500ms).
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = parse_duration, env = "DOKSI_POLL_INTERVAL")]
     pub poll_interval: Duration,
+    /// Also write the results as a JUnit XML file (for GitHub, GitLab, Jenkins test reports),
+    /// whether the run passed, failed or timed out.
+    #[arg(long, value_name = "FILE", env = "DOKSI_JUNIT")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -279,13 +333,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[derive(Debug, Clone, Default, Args)]
 pub struct Selection {
     /// Only this variant (e.g. release, freeRelease).
-    #[arg(long)]
+    #[arg(long, env = "DOKSI_VARIANT")]
     pub variant: Option<String>,
     /// Only this module (e.g. app, or feature/login).
-    #[arg(long)]
+    #[arg(long, env = "DOKSI_MODULE")]
     pub module: Option<String>,
     /// Pick the split APK for this ABI (default: the universal APK when splits exist).
-    #[arg(long)]
+    #[arg(long, env = "DOKSI_ABI")]
     pub abi: Option<String>,
     /// Include instrumentation (androidTest) APKs.
     #[arg(long)]
@@ -337,6 +391,175 @@ impl From<Selection> for crate::discover::Selection {
             include_tests: s.include_tests,
         }
     }
+}
+
+/// The parsed command line, with the project file it read and where each setting came from.
+#[derive(Debug)]
+pub struct Parsed {
+    pub cli: Cli,
+    pub project: Option<crate::config::ProjectConfig>,
+    pub settings: Vec<Effective>,
+}
+
+/// One setting's effective value, for `doksi config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    /// The long flag's name, which is also the doksi.toml key.
+    pub key: &'static str,
+    pub values: Vec<String>,
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Flag,
+    Env(String),
+    File(PathBuf),
+    Default,
+    Unset,
+}
+
+/// The settings `doksi config` reports, as (clap id, flag name).
+const SETTINGS: &[(&str, &str)] = &[
+    ("base_url", "base-url"),
+    ("api_key", "api-key"),
+    ("cache_dir", "cache-dir"),
+    ("categories", "categories"),
+    ("tests", "tests"),
+    ("auth", "auth"),
+    ("variant", "variant"),
+    ("module", "module"),
+    ("abi", "abi"),
+    ("timeout", "timeout"),
+    ("poll_interval", "poll-interval"),
+    ("junit", "junit"),
+];
+
+/// Parses the process's arguments, with the nearest doksi.toml's values as defaults.
+pub fn parse() -> Result<Parsed, crate::config::ConfigError> {
+    parse_from(std::env::args_os(), std::env::current_dir().ok().as_deref())
+}
+
+/// Parses `args` (program name first) as run from `cwd`. clap prints usage errors and `--help`
+/// itself and exits; a bad doksi.toml is returned, to be reported like any other error.
+pub fn parse_from(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    cwd: Option<&std::path::Path>,
+) -> Result<Parsed, crate::config::ConfigError> {
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let named = explicit_config(&args).or_else(|| {
+        std::env::var_os("DOKSI_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    let project = match named {
+        Some(path) => Some(crate::config::load(&path)?),
+        None => cwd
+            .and_then(crate::config::find)
+            .map(|path| crate::config::load(&path))
+            .transpose()?,
+    };
+    let mut cmd = Cli::command();
+    for d in project.iter().flat_map(|p| &p.defaults) {
+        if matches!(d.arg, "timeout" | "poll_interval") {
+            let path = project.as_ref().map(|p| p.path.clone()).unwrap_or_default();
+            for v in &d.values {
+                parse_duration(v).map_err(|problem| crate::config::ConfigError::Invalid {
+                    path: path.clone(),
+                    problem: format!("`{}`: {problem}", d.key),
+                })?;
+            }
+        }
+        cmd = with_default(cmd, d.arg, &d.values);
+    }
+    let matches = cmd.clone().get_matches_from(&args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let settings = provenance(&cmd, &matches, project.as_ref());
+    Ok(Parsed {
+        cli,
+        project,
+        settings,
+    })
+}
+
+/// `--config FILE` has to be known before clap runs, because the file supplies clap's defaults.
+fn explicit_config(args: &[std::ffi::OsString]) -> Option<PathBuf> {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if a == "--config" {
+            return it.next().map(PathBuf::from);
+        }
+        if let Some(v) = a.to_str().and_then(|s| s.strip_prefix("--config=")) {
+            return Some(PathBuf::from(v));
+        }
+    }
+    None
+}
+
+/// Gives the argument `id` these defaults wherever it is defined, in every subcommand.
+fn with_default(cmd: clap::Command, id: &str, values: &[String]) -> clap::Command {
+    let owned: Vec<String> = values.to_vec();
+    cmd.mut_args(|a| {
+        if a.get_id() == id {
+            a.default_values(owned.clone())
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(|sub| with_default(sub, id, values))
+}
+
+fn provenance(
+    cmd: &clap::Command,
+    matches: &clap::ArgMatches,
+    project: Option<&crate::config::ProjectConfig>,
+) -> Vec<Effective> {
+    use clap::parser::ValueSource;
+    // The innermost subcommand's matches hold every argument, the global ones included.
+    let (mut leaf_cmd, mut leaf) = (cmd, matches);
+    while let Some((name, sub)) = leaf.subcommand() {
+        match leaf_cmd.find_subcommand(name) {
+            Some(c) => (leaf_cmd, leaf) = (c, sub),
+            None => break,
+        }
+    }
+    let env_of = |id: &str| {
+        [leaf_cmd, cmd]
+            .iter()
+            .flat_map(|c| c.get_arguments())
+            .find(|a| a.get_id() == id)
+            .and_then(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    SETTINGS
+        .iter()
+        .filter_map(|&(id, key)| {
+            let values: Vec<String> = leaf
+                .try_get_raw(id)
+                .ok()?
+                .map(|v| v.map(|s| s.to_string_lossy().into_owned()).collect())
+                .unwrap_or_default();
+            let source = match leaf.value_source(id) {
+                Some(ValueSource::CommandLine) => Source::Flag,
+                Some(ValueSource::EnvVariable) => Source::Env(env_of(id)),
+                Some(ValueSource::DefaultValue) => match project {
+                    Some(p) if p.value_of(id).is_some() => Source::File(p.path.clone()),
+                    _ => Source::Default,
+                },
+                _ => Source::Unset,
+            };
+            Some(Effective {
+                key,
+                values,
+                source,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

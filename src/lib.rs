@@ -4,11 +4,14 @@
 
 pub mod api;
 pub mod apk;
+pub mod atomic;
 pub mod cache;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod discover;
 pub mod package;
+pub mod report;
 pub mod runs;
 pub mod sandbox;
 pub mod timestamp;

@@ -1,13 +1,17 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = doksi::cli::Cli::parse();
-    match doksi::commands::run(cli) {
+    let parsed = match doksi::cli::parse() {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            doksi::commands::output::print_error(&e);
+            return ExitCode::from(2);
+        }
+    };
+    match doksi::commands::run(parsed) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("doksi: error: {e}");
+            doksi::commands::output::print_error(&e);
             ExitCode::from(e.exit_code())
         }
     }

@@ -177,10 +177,23 @@ pub fn read_matrix_file(path: &Path) -> Result<Vec<FileEntry>, RunsError> {
     let doc: MatrixDoc =
         serde_json::from_slice(&text).map_err(|e| fail(format!("not a matrix: {e}")))?;
     let (MatrixDoc::Body { matrix: raw } | MatrixDoc::Bare(raw)) = doc;
+    check_entries(raw, path.parent().unwrap_or(Path::new(".")), path)
+}
+
+/// Checks matrix entries read from `file` (a `--matrix` file or `doksi.toml`), resolving `apk`
+/// and `project` against `base`.
+pub fn check_entries(
+    raw: Vec<serde_json::Value>,
+    base: &Path,
+    file: &Path,
+) -> Result<Vec<FileEntry>, RunsError> {
+    let fail = |problem: String| RunsError::MatrixFile {
+        path: file.to_owned(),
+        problem,
+    };
     if raw.is_empty() {
         return Err(fail("the matrix is empty".into()));
     }
-    let base = path.parent().unwrap_or(Path::new("."));
     raw.into_iter()
         .enumerate()
         .map(|(i, v)| {

@@ -61,6 +61,13 @@ pub struct Uploader<'a> {
     pub notice: Option<&'a (dyn Fn(String) + Sync)>,
 }
 
+/// What an upload would take: nothing (the cache knows the target), or these requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Planned {
+    Cached { target_id: String },
+    Upload { name: String, zip_len: u64 },
+}
+
 /// One APK to upload: where it is, what it is, what its bytes hash to.
 pub struct Candidate<'a> {
     pub path: &'a Path,
@@ -75,6 +82,24 @@ impl Uploader<'_> {
             Reuse::Cached => self.cache.get(&self.scope, sha256),
             Reuse::Never => Ok(None),
         }
+    }
+
+    /// What [`Uploader::upload`] would do for `apk`, sending nothing: `--dry-run`'s answer.
+    pub fn plan(&self, apk: Candidate<'_>) -> Result<Planned, UploadError> {
+        if let Some(e) = self.cached(&apk.fingerprint.sha256)? {
+            return Ok(Planned::Cached {
+                target_id: e.target_id,
+            });
+        }
+        let name = apk
+            .name
+            .map(str::to_owned)
+            .unwrap_or_else(|| default_name(apk.path, apk.manifest));
+        let zip = UploadZip::new(apk.path, apk.fingerprint.clone())?;
+        Ok(Planned::Upload {
+            name,
+            zip_len: zip.len(),
+        })
     }
 
     /// Returns the target for `apk`, from the cache or by uploading it. `progress` hears the

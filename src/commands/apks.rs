@@ -33,7 +33,7 @@ pub fn select(paths: &[PathBuf], selection: Selection) -> Result<Vec<Listed>, Er
     };
     let found = discover::discover(paths)?;
     for w in &found.warnings {
-        eprintln!("doksi: warning: {w}");
+        super::output::warning!("{w}");
     }
     let candidates = selection.by_location(found.apks);
     let mut manifests = Vec::with_capacity(candidates.len());

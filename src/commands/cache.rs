@@ -23,7 +23,7 @@ pub fn run(conn: &Connection, command: CacheCommand) -> Result<(), Error> {
                     .collect();
                 print_json(&v)?;
             } else if entries.is_empty() {
-                eprintln!("the cache in {} is empty", cache.dir().display());
+                super::output::note!("the cache in {} is empty", cache.dir().display());
             } else {
                 for (scope, e) in entries {
                     let version = e.version_name.clone().unwrap_or_default();

@@ -3,7 +3,9 @@
 
 mod apks;
 mod cache;
+mod config;
 mod inspect;
+pub mod output;
 mod package;
 mod progress;
 mod run;
@@ -17,7 +19,9 @@ use std::sync::Arc;
 use crate::api::client::{ApiError, Client, Notice, Timeouts, Trace};
 use crate::api::retry::RetryPolicy;
 use crate::api::{ApiKey, BaseUrl, ConfigError, Transport};
-use crate::cli::{Cli, Command, Connection};
+use crate::cli::{Command, Connection, Parsed};
+
+use output::{note, warning};
 
 /// Every way a command can fail, each mapped to one exit code (see `cli::EXIT_CODES`).
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +67,8 @@ pub enum Error {
         waited: String,
         status: String,
     },
+    #[error(transparent)]
+    Junit(#[from] crate::report::junit::JunitError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error("cannot start the sandbox: {0}")]
@@ -102,20 +108,30 @@ impl Error {
     }
 }
 
-pub fn run(cli: Cli) -> Result<(), Error> {
+pub fn run(parsed: Parsed) -> Result<(), Error> {
+    let Parsed {
+        cli,
+        project,
+        settings,
+    } = parsed;
     let conn = cli.connection;
+    output::set_quiet(conn.quiet);
+    let project = project.as_ref();
     match cli.command {
         Command::Apks(args) => apks::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Package(args) => package::run(args),
         Command::Upload(args) => block_on(upload::run(&conn, args)),
-        Command::Run(args) => block_on(run::run(&conn, args)),
+        Command::Run(args) => block_on(run::run(&conn, args, project)),
         Command::Status(args) => block_on(run::status(&conn, args)),
         Command::Wait(args) => block_on(run::wait(&conn, args)),
-        Command::Ci(args) => block_on(run::ci(&conn, args)),
+        Command::Ci(args) => block_on(run::ci(&conn, args, project)),
         Command::Cache(args) => cache::run(&conn, args),
         Command::Sandbox(args) => block_on(sandbox::serve(args)),
         Command::Demo => block_on(sandbox::demo()),
+        Command::Config(args) => config::show(&settings, project, args.json),
+        Command::Completions { shell } => config::completions(shell),
+        Command::Man => config::man(),
     }
 }
 
@@ -143,7 +159,7 @@ fn client(conn: &Connection) -> Result<Client, Error> {
         base_delay: conn.retry_delay,
         ..RetryPolicy::default()
     };
-    let notice: Notice = Arc::new(|message| eprintln!("doksi: {message}"));
+    let notice: Notice = Arc::new(|message| note!("doksi: {message}"));
     let trace = match conn.verbose {
         0 => Trace::Off,
         1 => Trace::Requests,
@@ -186,12 +202,12 @@ fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Error> {
 /// Prints notes about a manifest (an unresolvable label, say) as warnings.
 fn warn_notes(path: &std::path::Path, notes: &[String]) {
     for note in notes {
-        eprintln!("doksi: warning: {}: {note}", path.display());
+        warning!("{}: {note}", path.display());
     }
 }
 
 fn warn_cache(cache: &crate::cache::Cache) {
     for w in cache.take_warnings() {
-        eprintln!("doksi: warning: {w}");
+        warning!("{w}");
     }
 }

@@ -1,5 +1,4 @@
-use std::io::Write;
-
+use crate::atomic::{Readers, replace};
 use crate::cli::PackageArgs;
 use crate::package::{Fingerprint, PackageError, UploadZip};
 
@@ -10,19 +9,15 @@ use super::Error;
 pub fn run(args: PackageArgs) -> Result<(), Error> {
     let fingerprint = Fingerprint::of(&args.apk)?;
     let zip = UploadZip::new(&args.apk, fingerprint)?;
-    let dir = match args.output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-    std::io::copy(&mut zip.reader()?, tmp.as_file_mut()).map_err(
-        |e| match PackageError::changed_in(&e) {
-            Some(changed) => Error::Package(changed),
-            None => Error::Output(e),
-        },
-    )?;
-    tmp.as_file_mut().flush()?;
-    tmp.persist(&args.output).map_err(|e| e.error)?;
+    replace(&args.output, Readers::Everyone, |file| {
+        let copied = std::io::copy(&mut zip.reader()?, file);
+        copied
+            .map(drop)
+            .map_err(|e| match PackageError::changed_in(&e) {
+                Some(changed) => Error::Package(changed),
+                None => Error::Output(e),
+            })
+    })?;
     println!(
         "{}\t{} bytes\tsha256 {}",
         args.output.display(),

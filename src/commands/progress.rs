@@ -22,7 +22,9 @@ pub enum Progress {
 
 impl Progress {
     pub fn new(name: &str) -> Progress {
-        if std::io::stderr().is_terminal() {
+        if super::output::quiet() {
+            Progress::Bar(ProgressBar::hidden())
+        } else if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(0);
             if let Ok(style) = ProgressStyle::with_template(
                 "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
@@ -54,7 +56,7 @@ impl Progress {
                     && *q <= 4
                     && sent.saturating_mul(4) >= total.saturating_mul(*q)
                 {
-                    eprintln!(
+                    super::output::note!(
                         "uploading {name}: {}% ({} of {})",
                         *q * 25,
                         human_size(sent),

@@ -11,10 +11,13 @@ use crate::api::model::{RunCreated, RunRequest, RunResult, Status};
 use crate::cli::{
     CiArgs, Connection, RunArgs, StatusArgs, TestArgs, UploadOptions, WaitArgs, WaitOptions,
 };
+use crate::config::ProjectConfig;
 use crate::discover::Selection;
+use crate::report::{self, Ending};
 use crate::runs::{self, Auth, Destination, Freshness, PollPolicy, Tests, WaitOutcome};
 use crate::upload::Uploaded;
 
+use super::output::{self, note, warning};
 use super::upload::{forget, upload_all};
 use super::{Error, client, print_json};
 
@@ -40,17 +43,24 @@ type Build<'a> = Box<
 
 /// Creates the run. If the server says a target is unknown (404) and targets came from the cache,
 /// those entries are stale (deleted server-side, or a cache copied between accounts): forget them,
-/// upload again, and try once more.
+/// upload again, and try once more. `None`: a dry run, which printed the request instead.
 async fn create(
     conn: &Connection,
     client: &Client,
     options: &UploadOptions,
     build: Build<'_>,
-) -> Result<RunCreated, Error> {
+) -> Result<Option<RunCreated>, Error> {
     let (request, uploaded) = build(options.clone()).await?;
+    if options.dry_run {
+        let body = serde_json::to_string_pretty(&request).map_err(std::io::Error::from)?;
+        println!("run");
+        println!("  POST {} {body}", client.base_url().join("runs"));
+        println!("dry run: nothing was sent");
+        return Ok(None);
+    }
     let created = match client.create_run(&request).await {
         Err(e) if e.root().status() == Some(404) && uploaded.iter().any(|u| u.cached) => {
-            eprintln!("doksi: {e}; the cached target may be stale, uploading again");
+            note!("doksi: {e}; the cached target may be stale, uploading again");
             forget(conn, client, &uploaded)?;
             let (request, _) = build(UploadOptions {
                 force: true,
@@ -62,20 +72,34 @@ async fn create(
         other => other?,
     };
     // The id is printed before any waiting, so it is never lost (Ctrl-C, a dead CI runner).
-    eprintln!(
+    note!(
         "started run {} ({} result(s))",
         created.run_id,
         created.results.len()
     );
-    Ok(created)
+    Ok(Some(created))
 }
 
-pub async fn run(conn: &Connection, args: RunArgs) -> Result<(), Error> {
+pub async fn run(
+    conn: &Connection,
+    args: RunArgs,
+    project: Option<&ProjectConfig>,
+) -> Result<(), Error> {
     let client = client(conn)?;
     let selection: Selection = args.selection.clone().into();
-    let build: Build<'_> = match &args.matrix {
-        Some(file) => {
-            let entries = runs::read_matrix_file(file)?;
+    let no_destination = args.targets.is_empty()
+        && args.apks.is_empty()
+        && args.projects.is_empty()
+        && args.binary_urls.is_empty()
+        && args.web_urls.is_empty();
+    let entries = match (&args.matrix, project) {
+        (Some(file), _) => Some(runs::read_matrix_file(file)?),
+        // doksi.toml's [[matrix]] stands in for destinations the command line did not give.
+        (None, Some(p)) if no_destination && !p.matrix.is_empty() => Some(p.matrix.clone()),
+        _ => None,
+    };
+    let build: Build<'_> = match entries {
+        Some(entries) => {
             let selection = selection.clone();
             Box::new(move |options| {
                 let entries = entries.clone();
@@ -135,7 +159,12 @@ pub async fn run(conn: &Connection, args: RunArgs) -> Result<(), Error> {
             })
         }
     };
-    let created = create(conn, &client, &args.upload, build).await?;
+    let targets = std::cell::Cell::default();
+    let Some(created) =
+        create(conn, &client, &args.upload, noting_targets(build, &targets)).await?
+    else {
+        return Ok(());
+    };
     if args.wait {
         return wait_and_report(
             &client,
@@ -143,6 +172,7 @@ pub async fn run(conn: &Connection, args: RunArgs) -> Result<(), Error> {
             &args.waiting,
             Freshness::JustCreated,
             args.json,
+            Targets::Matrix(targets.take()),
         )
         .await;
     }
@@ -158,7 +188,8 @@ pub async fn run(conn: &Connection, args: RunArgs) -> Result<(), Error> {
 pub async fn status(conn: &Connection, args: StatusArgs) -> Result<(), Error> {
     let client = client(conn)?;
     let (run, raw) = client.get_run(&args.run_id).await?;
-    print_final(&run, &raw, args.json)
+    let shape = if args.json { Shape::Json } else { Shape::Text };
+    print_final(&run, &raw, shape)
 }
 
 pub async fn wait(conn: &Connection, args: WaitArgs) -> Result<(), Error> {
@@ -169,15 +200,21 @@ pub async fn wait(conn: &Connection, args: WaitArgs) -> Result<(), Error> {
         &args.waiting,
         Freshness::Existing,
         args.json,
+        Targets::FromResults,
     )
     .await
 }
 
-pub async fn ci(conn: &Connection, args: CiArgs) -> Result<(), Error> {
+pub async fn ci(
+    conn: &Connection,
+    args: CiArgs,
+    project: Option<&ProjectConfig>,
+) -> Result<(), Error> {
     let client = client(conn)?;
     let (tests, auth) = tests_of(&args.tests)?;
     let paths = if args.paths.is_empty() {
-        vec![PathBuf::from(".")]
+        // The project doksi.toml stands for, wherever in it doksi was started.
+        vec![project.map_or_else(|| PathBuf::from("."), |p| p.root.clone())]
     } else {
         args.paths.clone()
     };
@@ -198,26 +235,56 @@ pub async fn ci(conn: &Connection, args: CiArgs) -> Result<(), Error> {
             Ok((runs::matrix(&destinations, &tests, &auth)?, uploaded))
         })
     });
-    let created = create(conn, &client, &args.upload, build).await?;
+    let targets = std::cell::Cell::default();
+    let Some(created) =
+        create(conn, &client, &args.upload, noting_targets(build, &targets)).await?
+    else {
+        return Ok(());
+    };
     wait_and_report(
         &client,
         &created.run_id,
         &args.waiting,
         Freshness::JustCreated,
         args.json,
+        Targets::Matrix(targets.take()),
     )
     .await
 }
 
-/// Waits, printing each result as it finishes, then prints the verdict and turns it into the
-/// exit code: passed → Ok, failed → [`Error::RunFailed`], deadline → [`Error::TimedOut`],
-/// Ctrl-C → [`Error::Interrupted`] (the run goes on server-side).
+/// Where the reports' `target_ids` come from.
+enum Targets {
+    /// The run was created here: the targets of the matrix sent.
+    Matrix(Vec<String>),
+    /// `doksi wait` on a run started elsewhere: the targets its results name.
+    FromResults,
+}
+
+/// `build`, noting the target ids of each request it builds. The last one noted is the matrix
+/// the run was created from: a stale cache makes `create` build twice, with new ids.
+fn noting_targets<'a>(build: Build<'a>, noted: &'a std::cell::Cell<Vec<String>>) -> Build<'a> {
+    Box::new(move |options| {
+        let built = build(options);
+        Box::pin(async move {
+            let (request, uploaded) = built.await?;
+            let ids = request.matrix.iter().filter_map(|e| e.target_id.clone());
+            noted.set(report::unique(ids));
+            Ok((request, uploaded))
+        })
+    })
+}
+
+/// Waits, printing each result as it finishes, then writes the reports and prints the verdict
+/// and turns it into the exit code: passed → Ok, failed → [`Error::RunFailed`], deadline →
+/// [`Error::TimedOut`], Ctrl-C → [`Error::Interrupted`] (the run goes on server-side, and no
+/// report is written: there is no last state worth one).
 async fn wait_and_report(
     client: &Client,
     run_id: &str,
     waiting: &WaitOptions,
     freshness: Freshness,
     json: bool,
+    targets: Targets,
 ) -> Result<(), Error> {
     let policy = PollPolicy {
         initial: waiting.poll_interval,
@@ -227,16 +294,21 @@ async fn wait_and_report(
     let mut last_status: Option<Status> = None;
     let on_update = |run: &crate::api::model::Run| {
         if last_status.as_ref() != Some(&run.status) {
-            eprintln!("run {}: {}", run.run_id, run.status.as_str());
+            let style = output::status_style(&run.status);
+            note!(
+                "run {}: {style}{}{style:#}",
+                run.run_id,
+                run.status.as_str()
+            );
             last_status = Some(run.status.clone());
         }
         for r in &run.results {
             if r.status.is_final() && reported.insert(r.result_id.clone()) {
-                eprintln!("  {}", result_line(r));
+                note!("  {}", result_line(r));
             }
         }
     };
-    let on_trouble = |e: &ApiError| eprintln!("doksi: polling run {run_id}: {e}; still waiting");
+    let on_trouble = |e: &ApiError| note!("doksi: polling run {run_id}: {e}; still waiting");
     let waited = runs::wait(
         client,
         run_id,
@@ -250,12 +322,28 @@ async fn wait_and_report(
         outcome = waited => outcome?,
         _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted { run_id: run_id.to_owned() }),
     };
-    match outcome {
-        WaitOutcome::Finished { run, raw } => print_final(&run, &raw, json),
-        WaitOutcome::TimedOut { run, raw } => {
+    let (run, raw, ending) = match outcome {
+        WaitOutcome::Finished { run, raw } => (run, raw, Ending::Finished),
+        WaitOutcome::TimedOut { run, raw } => (run, raw, Ending::TimedOut),
+    };
+    // Written before the verdict becomes an exit code: a failed or abandoned run is when CI
+    // needs the report most. A report's own failure outranks the verdict, which still prints.
+    let reported = write_reports(&run, ending, waiting, targets);
+    match ending {
+        Ending::Finished => {
+            // Under -q the summary is left out: the exit code and error line are the verdict.
+            let shape = match (json, output::quiet()) {
+                (true, _) => Shape::Json,
+                (false, true) => Shape::Nothing,
+                (false, false) => Shape::Text,
+            };
+            reported.and(print_final(&run, &raw, shape))
+        }
+        Ending::TimedOut => {
             if json {
                 print_json(&raw)?;
             }
+            reported?;
             Err(Error::TimedOut {
                 run_id: run.run_id,
                 waited: format!("{:?}", waiting.timeout),
@@ -265,27 +353,67 @@ async fn wait_and_report(
     }
 }
 
+/// The JUnit file, whose failure fails the command (the user asked for that file), and on GitHub
+/// Actions the step outputs, job summary and annotations, whose failures are only warnings.
+fn write_reports(
+    run: &crate::api::model::Run,
+    ending: Ending,
+    waiting: &WaitOptions,
+    targets: Targets,
+) -> Result<(), Error> {
+    if let Some(github) = report::github::Context::from_env() {
+        let target_ids = match targets {
+            Targets::Matrix(ids) => ids,
+            Targets::FromResults => report::target_ids(run),
+        };
+        for problem in report::github::publish(&github, run, ending, &target_ids) {
+            warning!("{problem}");
+        }
+        // Not silenced by -q: these are errors, addressed to GitHub rather than to a reader.
+        for line in report::github::annotations(run) {
+            eprintln!("{line}");
+        }
+    }
+    if let Some(path) = &waiting.junit {
+        report::junit::write(path, run)?;
+    }
+    Ok(())
+}
+
 fn result_line(r: &RunResult) -> String {
-    let name = r.test_name.clone().unwrap_or_else(|| r.test_id.clone());
+    // Names and URLs come from the API; a line break in one would start a log line of its own,
+    // which GitHub's runner could read as a workflow command.
+    let clean = |s: &str| s.replace(char::is_control, " ");
+    let style = output::status_style(&r.status);
     format!(
-        "{:<8} {name}  ({:.0}s)  {}",
+        "{style}{:<8}{style:#} {}  ({:.0}s)  {}",
         r.status.as_str(),
+        clean(report::test_name(r)),
         r.duration_seconds,
-        r.url.clone().unwrap_or_default()
+        clean(r.url.as_deref().unwrap_or_default())
     )
+}
+
+/// How the final run is printed: the API's object, a summary, or (under -q) not at all.
+#[derive(Clone, Copy)]
+enum Shape {
+    Json,
+    Text,
+    Nothing,
 }
 
 /// Prints the run and maps a finished-failed run to exit code 1.
 fn print_final(
     run: &crate::api::model::Run,
     raw: &serde_json::Value,
-    json: bool,
+    shape: Shape,
 ) -> Result<(), Error> {
-    if json {
+    if let Shape::Json = shape {
         print_json(raw)?;
-    } else {
-        println!(
-            "run {}: {} ({} test(s): {} passed, {} failed, {} running)",
+    } else if let Shape::Text = shape {
+        let style = output::status_style(&run.status);
+        anstream::println!(
+            "run {}: {style}{}{style:#} ({} test(s): {} passed, {} failed, {} running)",
             run.run_id,
             run.status.as_str(),
             run.tests_total,
@@ -294,7 +422,7 @@ fn print_final(
             run.tests_running
         );
         for r in &run.results {
-            println!("  {}", result_line(r));
+            anstream::println!("  {}", result_line(r));
         }
     }
     match run.status {

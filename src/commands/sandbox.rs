@@ -74,6 +74,8 @@ pub async fn demo() -> Result<(), Error> {
         allow_insecure_http: false,
         attempts: 5,
         verbose: 0,
+        quiet: false,
+        config: None,
         request_timeout: Duration::from_secs(60),
         retry_delay: Duration::from_millis(500),
     };
@@ -89,6 +91,7 @@ pub async fn demo() -> Result<(), Error> {
         waiting: WaitOptions {
             timeout: Duration::from_secs(60),
             poll_interval: Duration::from_millis(300),
+            junit: None,
         },
         json: false,
     };
@@ -100,11 +103,11 @@ pub async fn demo() -> Result<(), Error> {
     eprintln!(
         "== 1. doksi ci --category cat_smoke --auth generated   (uploads the APK, runs, waits)"
     );
-    super::run::ci(&conn, ci()).await?;
+    super::run::ci(&conn, ci(), None).await?;
     eprintln!(
         "== 2. the same again: the APK is unchanged, so the cache answers and nothing is uploaded"
     );
-    super::run::ci(&conn, ci()).await?;
+    super::run::ci(&conn, ci(), None).await?;
     eprintln!(
         "== done. Try it against your own build: doksi sandbox, then doksi ci <your project> --category cat_smoke"
     );

@@ -1,6 +1,7 @@
 //! Integration tests: the real `doksi` binary against real APKs and real project trees.
 
 mod common;
+mod config;
 mod discovery;
 mod e2e;
 mod faults;
@@ -8,6 +9,7 @@ mod fuzz_regressions;
 mod hostile;
 mod oracle;
 mod packaging;
+mod reports;
 mod resilience;
 mod s3;
 mod sandbox;

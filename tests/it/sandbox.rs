@@ -62,7 +62,15 @@ impl Sandbox {
     }
 
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.run_at(None, args, env)
+    }
+
+    /// Like [`Sandbox::run_with`], started in `dir` (where doksi looks for doksi.toml).
+    pub fn run_at(&self, dir: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = doksi(self.home.path());
+        if let Some(dir) = dir {
+            cmd.current_dir(dir);
+        }
         cmd.env("DOKSI_BASE_URL", &self.base_url)
             .env("DOKSI_API_KEY", &self.key)
             .env("DOKSI_CACHE_DIR", self.cache_dir());

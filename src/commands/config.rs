@@ -1,0 +1,142 @@
+//! `config`, `completions` and `man`: what doksi would use, and the shell's view of its flags.
+//! Completions and the man page come from the same clap definitions as the parser, so they
+//! cannot drift from it.
+
+use std::io::Write;
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Effective, Source};
+use crate::config::ProjectConfig;
+
+use super::{Error, print_json};
+
+/// Prints each setting, its value and where it came from. The key shows only its prefix and
+/// last four characters: enough to tell two keys apart, useless to anyone reading a CI log.
+pub fn show(
+    settings: &[Effective],
+    project: Option<&ProjectConfig>,
+    json: bool,
+) -> Result<(), Error> {
+    // An unset cache folder means the user's cache folder: show which one.
+    let filled: Vec<Effective> = settings
+        .iter()
+        .map(|e| match (&e.source, e.key, crate::cache::default_dir()) {
+            (Source::Unset, "cache-dir", Some(dir)) => Effective {
+                values: vec![dir.display().to_string()],
+                source: Source::Default,
+                ..e.clone()
+            },
+            _ => e.clone(),
+        })
+        .collect();
+    let settings = &filled;
+    let shown = |e: &Effective| -> String {
+        if e.values.is_empty() {
+            return String::new();
+        }
+        if e.key == "api-key" {
+            return e.values.iter().map(|k| redact(k)).collect();
+        }
+        e.values.join(",")
+    };
+    let from = |s: &Source| -> String {
+        match s {
+            Source::Flag => "flag".into(),
+            Source::Env(name) => format!("env {name}"),
+            Source::File(path) => path.display().to_string(),
+            Source::Default => "default".into(),
+            Source::Unset => "unset".into(),
+        }
+    };
+    if json {
+        let mut map = serde_json::Map::new();
+        for e in settings {
+            let value = match (e.key, e.values.len()) {
+                ("categories" | "tests", _) => serde_json::json!(e.values),
+                (_, 0) => serde_json::Value::Null,
+                _ => shown(e).into(),
+            };
+            map.insert(
+                e.key.into(),
+                serde_json::json!({"value": value, "source": from(&e.source)}),
+            );
+        }
+        let file = project.map(|p| p.path.display().to_string());
+        map.insert("config-file".into(), file.into());
+        let entries = project.map_or(0, |p| p.matrix.len());
+        map.insert("matrix-entries".into(), entries.into());
+        return print_json(&map);
+    }
+    let mut out = std::io::stdout().lock();
+    match project {
+        Some(p) => writeln!(out, "config file    {}", p.path.display())?,
+        None => writeln!(
+            out,
+            "config file    (none: no {} here or above)",
+            crate::config::FILE_NAME
+        )?,
+    }
+    for e in settings {
+        let value = match shown(e) {
+            v if v.is_empty() => "-".to_owned(),
+            v => v,
+        };
+        writeln!(out, "{:<14} {:<48} {}", e.key, value, from(&e.source))?;
+    }
+    if let Some(p) = project.filter(|p| !p.matrix.is_empty()) {
+        writeln!(
+            out,
+            "matrix         {} entr{} (used by `doksi run` without destinations)",
+            p.matrix.len(),
+            if p.matrix.len() == 1 { "y" } else { "ies" }
+        )?;
+    }
+    Ok(())
+}
+
+/// `dk_live_…1a2b`; a value too short to hide anything is hidden whole.
+fn redact(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() < 16 {
+        return "(set, too short to be a key)".into();
+    }
+    let last4: String = chars[chars.len() - 4..].iter().collect();
+    let prefix = if key.starts_with("dk_live_") {
+        "dk_live_"
+    } else {
+        ""
+    };
+    format!("{prefix}…{last4}")
+}
+
+pub fn completions(shell: clap_complete::Shell) -> Result<(), Error> {
+    let mut cmd = Cli::command();
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "doksi", &mut buf);
+    let mut out = std::io::stdout().lock();
+    out.write_all(&buf)?;
+    out.flush()?;
+    Ok(())
+}
+
+pub fn man() -> Result<(), Error> {
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&buf)?;
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn the_key_shows_its_last_four_only() {
+        let key = format!("dk_live_{}", "0123456789abcdef0123456789abcdef0123beef");
+        assert_eq!(redact(&key), "dk_live_…beef");
+        assert_eq!(redact("short"), "(set, too short to be a key)");
+    }
+}

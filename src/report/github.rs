@@ -1,0 +1,368 @@
+//! GitHub Actions' three ways for a step to speak to its workflow: step outputs (lines appended
+//! to `$GITHUB_OUTPUT`), the job summary (markdown appended to `$GITHUB_STEP_SUMMARY`) and
+//! annotations (`::error ...` workflow commands on a log line). This module renders and appends;
+//! printing the annotations is the caller's, on stderr, because the runner reads workflow
+//! commands from both streams and stdout must stay clean for `--json`.
+//!
+//! Formats: <https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-commands>.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::{Ending, Outcome, Tally, destination, test_name};
+use crate::api::model::{Run, RunResult, Status};
+
+/// Where the runner wants a step's outputs and summary, as it sets them in the environment.
+/// Either may be missing (an old runner, a container step): that part is then skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    pub output: Option<PathBuf>,
+    pub step_summary: Option<PathBuf>,
+}
+
+impl Context {
+    /// `None` unless `GITHUB_ACTIONS=true`, so a developer's shell that happens to export
+    /// `GITHUB_OUTPUT` gets nothing appended to it.
+    pub fn from_env() -> Option<Context> {
+        if std::env::var_os("GITHUB_ACTIONS").is_none_or(|v| v != "true") {
+            return None;
+        }
+        let path = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Some(Context {
+            output: path("GITHUB_OUTPUT"),
+            step_summary: path("GITHUB_STEP_SUMMARY"),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GithubError {
+    #[error("cannot append the {what} to {}: {source}", .path.display())]
+    Append {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Appends the step outputs and the job summary. What could not be written is returned for the
+/// caller to warn about, not raised: a reporting problem must not turn a passing build red.
+pub fn publish(
+    ctx: &Context,
+    run: &Run,
+    ending: Ending,
+    target_ids: &[String],
+) -> Vec<GithubError> {
+    let mut problems = Vec::new();
+    if let Some(path) = &ctx.output {
+        problems.extend(append(path, "step outputs", &outputs(run, target_ids)).err());
+    }
+    if let Some(path) = &ctx.step_summary {
+        problems.extend(append(path, "job summary", &summary(run, ending)).err());
+    }
+    problems
+}
+
+/// One `write` in append mode: what other steps wrote stays, and our lines land whole.
+fn append(path: &Path, what: &'static str, text: &str) -> Result<(), GithubError> {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .map_err(|source| GithubError::Append {
+            what,
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// `run_id`, `status` (the API's, so `queued`/`running` after a timeout) and `target_ids`
+/// (comma-separated), for later steps as `steps.<id>.outputs.<name>`.
+pub fn outputs(run: &Run, target_ids: &[String]) -> String {
+    let mut text = String::new();
+    output(&mut text, "run_id", &run.run_id);
+    output(&mut text, "status", run.status.as_str());
+    output(&mut text, "target_ids", &target_ids.join(","));
+    text
+}
+
+/// `name=value`, or the multi-line form `name<<DELIM` … `DELIM` when the value holds a line break
+/// (none of ours should, but they come from the API), with a delimiter the value does not contain.
+fn output(text: &mut String, name: &str, value: &str) {
+    if !value.contains(['\n', '\r']) {
+        text.push_str(&format!("{name}={value}\n"));
+        return;
+    }
+    let delimiter = (0u64..)
+        .map(|n| format!("ghadelimiter_doksi_{n}"))
+        .find(|d| !value.contains(d.as_str()))
+        .unwrap_or_default();
+    text.push_str(&format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"));
+}
+
+/// GitHub refuses a step summary over 1 MiB outright; rows past this budget are left out.
+const SUMMARY_LIMIT: usize = 1 << 20;
+/// Room kept for the closing note when rows are left out.
+const SUMMARY_TAIL: usize = 256;
+
+/// A markdown section: the verdict as a heading, the counts, and a row per result.
+pub fn summary(run: &Run, ending: Ending) -> String {
+    let id = cell(&run.run_id);
+    let heading = match (ending, &run.status) {
+        (Ending::TimedOut, status) => format!(
+            "⏱️ Doksi run {id}: timed out, still {}",
+            cell(status.as_str())
+        ),
+        (Ending::Finished, Status::Passed) => format!("✅ Doksi run {id} passed"),
+        (Ending::Finished, Status::Failed) => format!("❌ Doksi run {id} failed"),
+        (Ending::Finished, status) => format!("Doksi run {id}: {}", cell(status.as_str())),
+    };
+    let t = Tally::of(run);
+    let mut text = format!(
+        "## {heading}\n\n{} test(s): {} passed, {} failed, {} errored, {} unfinished; {:.0}s\n\n",
+        t.total(),
+        t.passed,
+        t.failed,
+        t.errored,
+        t.unfinished,
+        non_negative(run.duration_seconds)
+    );
+    text.push_str("| test | destination | status | duration | link |\n");
+    text.push_str("| --- | --- | --- | --- | --- |\n");
+    for (shown, r) in run.results.iter().enumerate() {
+        let row = row(r);
+        if text.len() + row.len() + SUMMARY_TAIL > SUMMARY_LIMIT {
+            text.push_str(&format!(
+                "\n{} more result(s) left out: a step summary may not exceed 1 MiB.\n",
+                run.results.len() - shown
+            ));
+            return text;
+        }
+        text.push_str(&row);
+    }
+    text.push('\n');
+    text
+}
+
+fn row(r: &RunResult) -> String {
+    let mark = match Outcome::of(&r.status) {
+        Outcome::Passed => "✅",
+        Outcome::Failed => "❌",
+        Outcome::Errored => "⚠️",
+        Outcome::Unfinished => "⏳",
+    };
+    let link = match r.url.as_deref() {
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+            format!("[result]({})", link_target(url))
+        }
+        Some(other) => cell(other),
+        None => String::new(),
+    };
+    format!(
+        "| {} | {} | {mark} {} | {:.0}s | {link} |\n",
+        cell(test_name(r)),
+        cell(&destination(r)),
+        cell(r.status.as_str()),
+        non_negative(r.duration_seconds)
+    )
+}
+
+fn non_negative(s: f64) -> f64 {
+    if s.is_finite() && s > 0.0 { s } else { 0.0 }
+}
+
+/// `s` as the text of one table cell: line breaks become `<br>` (a raw line break would end the
+/// row), other control characters go, and the characters markdown or the table would read as
+/// syntax are backslash-escaped, `|` first among them, so a test named `<b>*x*|y` shows as
+/// written.
+pub fn cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\r' | '\n' => out.push_str("<br>"),
+            '|' | '\\' | '`' | '*' | '_' | '~' | '[' | ']' | '<' | '>' | '&' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A URL as a markdown link destination: bytes outside the URL-safe set are percent-encoded,
+/// among them the space and parentheses that would end the link and the `|` that would end the
+/// cell.
+fn link_target(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    for b in url.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:/?#@!$&'*+,;=%".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One `::error` workflow command per failed result, so the failure shows on the run's page
+/// without opening the log.
+pub fn annotations(run: &Run) -> Vec<String> {
+    run.results
+        .iter()
+        .filter(|r| Outcome::of(&r.status) == Outcome::Failed)
+        .map(|r| {
+            let mut message = format!("{} failed on {}", test_name(r), destination(r));
+            if let Some(url) = &r.url {
+                message.push_str(": ");
+                message.push_str(url);
+            }
+            format!(
+                "::error title={}::{}",
+                command_property("Doksi test failed"),
+                command_data(&message)
+            )
+        })
+        .collect()
+}
+
+/// A workflow command's message: `%`, CR and LF encoded, as the runner decodes them; an
+/// unencoded line break would end the command and start a new log line that could itself be
+/// read as a command.
+pub fn command_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A workflow command's property value: as [`command_data`], plus `:` and `,`, which separate
+/// properties.
+pub fn command_property(s: &str) -> String {
+    command_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(status: &str, results: serde_json::Value) -> Run {
+        serde_json::from_value(json!({
+            "run_id": "run_1", "status": status, "duration_seconds": 7, "results": results,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn workflow_command_data_encodes_percent_and_line_breaks() {
+        assert_eq!(command_data("50% done\r\nnext"), "50%25 done%0D%0Anext");
+        assert_eq!(command_data("a: b, c"), "a: b, c");
+    }
+
+    #[test]
+    fn workflow_command_properties_also_encode_colon_and_comma() {
+        assert_eq!(command_property("a: b, c%\n"), "a%3A b%2C c%25%0A");
+    }
+
+    #[test]
+    fn table_cells_escape_pipes_markdown_and_line_breaks() {
+        assert_eq!(cell("a|b"), r"a\|b");
+        assert_eq!(
+            cell("one\r\ntwo\nthree\rfour"),
+            "one<br>two<br>three<br>four"
+        );
+        assert_eq!(cell("<b>*x*</b> & _y_"), r"\<b\>\*x\*\</b\> \& \_y\_");
+        assert_eq!(
+            cell(r"back\slash `code` [l](u) ~s~"),
+            r"back\\slash \`code\` \[l\](u) \~s\~"
+        );
+        assert_eq!(cell("bell\u{7}tab\t"), "belltab");
+    }
+
+    #[test]
+    fn link_targets_cannot_end_the_link_or_the_cell() {
+        assert_eq!(
+            link_target("https://x.example/a b(c)|d?q=1&r=é"),
+            "https://x.example/a%20b%28c%29%7Cd?q=1&r=%C3%A9"
+        );
+    }
+
+    #[test]
+    fn outputs_are_one_line_each_unless_a_value_breaks_lines() {
+        let r = run("failed", json!([]));
+        let ids = ["bin_1".to_owned(), "bin_2".to_owned()];
+        assert_eq!(
+            outputs(&r, &ids),
+            "run_id=run_1\nstatus=failed\ntarget_ids=bin_1,bin_2\n"
+        );
+        let mut text = String::new();
+        output(&mut text, "x", "a\nghadelimiter_doksi_0\nb");
+        assert_eq!(
+            text,
+            "x<<ghadelimiter_doksi_1\na\nghadelimiter_doksi_0\nb\nghadelimiter_doksi_1\n"
+        );
+    }
+
+    #[test]
+    fn the_summary_has_a_heading_and_a_row_per_result() {
+        let r = run(
+            "failed",
+            json!([
+                {"result_id": "r1", "test_id": "t1", "test_name": "Lo|gin", "status": "passed",
+                 "duration_seconds": 3, "url": "https://x.example/r1",
+                 "destination": {"platform": "android", "target_id": "bin_1"}},
+                {"result_id": "r2", "test_id": "t2", "status": "failed"},
+            ]),
+        );
+        let text = summary(&r, Ending::Finished);
+        assert!(
+            text.starts_with("## ❌ Doksi run run\\_1 failed\n"),
+            "{text}"
+        );
+        assert!(text.contains("2 test(s): 1 passed, 1 failed, 0 errored, 0 unfinished; 7s"));
+        assert!(text.contains(
+            "| Lo\\|gin | android:bin\\_1 | ✅ passed | 3s | [result](https://x.example/r1) |\n"
+        ));
+        assert!(text.contains("| t2 | doksi | ❌ failed | 0s |  |\n"));
+        let late = summary(&run("running", json!([])), Ending::TimedOut);
+        assert!(late.starts_with("## ⏱️ Doksi run run\\_1: timed out, still running\n"));
+    }
+
+    #[test]
+    fn a_huge_summary_stops_under_the_limit() {
+        let name = "n".repeat(10_000);
+        let results: Vec<_> = (0..200)
+            .map(|i| json!({"result_id": format!("r{i}"), "test_id": name, "status": "passed"}))
+            .collect();
+        let text = summary(&run("passed", json!(results)), Ending::Finished);
+        assert!(text.len() <= SUMMARY_LIMIT);
+        assert!(text.ends_with("more result(s) left out: a step summary may not exceed 1 MiB.\n"));
+    }
+
+    #[test]
+    fn annotations_name_only_failed_tests() {
+        let r = run(
+            "failed",
+            json!([
+                {"result_id": "r1", "test_id": "t1", "status": "passed"},
+                {"result_id": "r2", "test_id": "t2", "test_name": "Pay\n100%", "status": "failed",
+                 "url": "https://x.example/r2",
+                 "destination": {"platform": "web", "web_url": "https://shop.example"}},
+            ]),
+        );
+        assert_eq!(
+            annotations(&r),
+            [
+                "::error title=Doksi test failed::Pay%0A100%25 failed on https://shop.example: https://x.example/r2"
+            ]
+        );
+    }
+}

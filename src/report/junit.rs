@@ -1,0 +1,259 @@
+//! A run as a JUnit XML file, the one test-report format GitHub (dorny/test-reporter,
+//! mikepenz/action-junit-report), GitLab (`artifacts:reports:junit`) and Jenkins (`junit`) all
+//! read. Hand-written rather than through an XML crate: the document is four elements deep and
+//! the only hard part, escaping, is a dozen lines tested below.
+//!
+//! One `<testsuite>` per run, not one per destination: the run is what has an id, a start time
+//! and a duration, and each testcase's `classname` already names its destination, which is what
+//! GitLab and Jenkins group by. Counts come from the results themselves, so they always agree
+//! with the testcases listed.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::{Outcome, Tally, destination, test_name};
+use crate::api::model::{Run, RunResult};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JunitError {
+    #[error("cannot write the JUnit report {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Writes through a temporary file beside `path` and renames it into place, so a reader (or a
+/// crash) never sees half a report; missing parent folders are created, since CI configs name
+/// paths like `build/test-results/doksi.xml` before anything made them.
+pub fn write(path: &Path, run: &Run) -> Result<(), JunitError> {
+    let err = |source| JunitError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(folder).map_err(err)?;
+    let xml = render(run);
+    crate::atomic::write(path, crate::atomic::Readers::Everyone, xml.as_bytes()).map_err(err)
+}
+
+/// The count attributes `<testsuites>` and `<testsuite>` share.
+fn counts(t: Tally) -> String {
+    format!(
+        r#"tests="{}" failures="{}" errors="{}" skipped="{}""#,
+        t.total(),
+        t.failed,
+        t.errored,
+        t.unfinished
+    )
+}
+
+/// The whole document.
+pub fn render(run: &Run) -> String {
+    let counts = counts(Tally::of(run));
+    let time = seconds(run.duration_seconds);
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    // `write!` into a String cannot fail.
+    let _ = writeln!(xml, r#"<testsuites name="doksi" {counts} time="{time}">"#);
+    let timestamp = timestamp(run)
+        .map(|t| format!(r#" timestamp="{t}""#))
+        .unwrap_or_default();
+    let _ = writeln!(
+        xml,
+        r#"  <testsuite name="doksi run {}" {counts} time="{time}"{timestamp}>"#,
+        escape(&run.run_id)
+    );
+    xml.push_str("    <properties>\n");
+    property(&mut xml, "run_id", &run.run_id);
+    property(&mut xml, "run_status", run.status.as_str());
+    if let Some(url) = run.extra.get("url").and_then(Value::as_str) {
+        property(&mut xml, "run_url", url);
+    }
+    xml.push_str("    </properties>\n");
+    for r in &run.results {
+        testcase(&mut xml, r);
+    }
+    xml.push_str("  </testsuite>\n</testsuites>\n");
+    xml
+}
+
+fn property(xml: &mut String, name: &str, value: &str) {
+    let _ = writeln!(
+        xml,
+        r#"      <property name="{}" value="{}"/>"#,
+        escape(name),
+        escape(value)
+    );
+}
+
+fn testcase(xml: &mut String, r: &RunResult) {
+    let name = test_name(r);
+    let at = destination(r);
+    let _ = write!(
+        xml,
+        r#"    <testcase classname="{}" name="{}" time="{}""#,
+        escape(&at),
+        escape(name),
+        seconds(r.duration_seconds)
+    );
+    let url = escape(r.url.as_deref().unwrap_or_default());
+    let status = escape(r.status.as_str());
+    let inner = match Outcome::of(&r.status) {
+        Outcome::Passed => None,
+        Outcome::Failed => Some(format!(
+            r#"<failure message="{} failed on {}" type="failed">{url}</failure>"#,
+            escape(name),
+            escape(&at)
+        )),
+        Outcome::Errored => Some(format!(
+            r#"<error message="ended with status {status}" type="{status}">{url}</error>"#
+        )),
+        Outcome::Unfinished => Some(format!(
+            r#"<skipped message="still {status} when doksi stopped waiting"/>"#
+        )),
+    };
+    match inner {
+        None => xml.push_str("/>\n"),
+        Some(inner) => {
+            let _ = write!(xml, ">\n      {inner}\n    </testcase>\n");
+        }
+    }
+}
+
+/// JUnit's `time`: seconds as a decimal. A negative or absent duration is 0, never `NaN`, which
+/// Jenkins refuses.
+fn seconds(s: f64) -> String {
+    let s = if s.is_finite() && s > 0.0 { s } else { 0.0 };
+    format!("{s:.3}")
+}
+
+/// The run's `created_at` in the form the JUnit schema's `timestamp` takes: ISO 8601 without a
+/// zone (`2026-04-14T14:22:10`); the API's times are UTC. Left out when the API sent none or
+/// something else.
+fn timestamp(run: &Run) -> Option<&str> {
+    let at = run.extra.get("created_at")?.as_str()?.get(..19)?;
+    let shape = at.bytes().enumerate().all(|(i, b)| match i {
+        4 | 7 => b == b'-',
+        10 => b == b'T',
+        13 | 16 => b == b':',
+        _ => b.is_ascii_digit(),
+    });
+    shape.then_some(at)
+}
+
+/// `s` as safe XML text or attribute value: the five markup characters as entities, tab and
+/// line breaks as character references (an attribute would otherwise turn them into spaces), and
+/// characters XML 1.0 forbids outright (other C0 controls, U+FFFE, U+FFFF) dropped, since no
+/// escape makes them legal and one would make every parser refuse the whole file.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(results: Value) -> Run {
+        serde_json::from_value(json!({
+            "run_id": "run_1", "status": "failed", "duration_seconds": 12,
+            "created_at": "2026-04-14T14:22:10.000Z", "results": results,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn markup_characters_become_entities() {
+        assert_eq!(
+            escape(r#"a<b>&"c"'d'"#),
+            "a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;"
+        );
+        assert_eq!(escape("plain ünïcode ✓"), "plain ünïcode ✓");
+    }
+
+    #[test]
+    fn whitespace_survives_attribute_normalisation() {
+        assert_eq!(escape("a\tb\nc\r"), "a&#9;b&#10;c&#13;");
+    }
+
+    #[test]
+    fn characters_xml_forbids_are_dropped() {
+        assert_eq!(escape("a\u{0}b\u{1b}[0mc\u{8}\u{fffe}\u{ffff}d"), "ab[0mcd");
+        // Legal, if odd: kept.
+        assert_eq!(escape("\u{7f}\u{85}\u{10ffff}"), "\u{7f}\u{85}\u{10ffff}");
+    }
+
+    #[test]
+    fn durations_are_decimals_and_never_negative() {
+        assert_eq!(seconds(22.0), "22.000");
+        assert_eq!(seconds(0.25), "0.250");
+        assert_eq!(seconds(-3.0), "0.000");
+        assert_eq!(seconds(f64::NAN), "0.000");
+    }
+
+    #[test]
+    fn the_timestamp_drops_the_zone_and_refuses_other_shapes() {
+        let mut r = run(json!([]));
+        assert_eq!(timestamp(&r), Some("2026-04-14T14:22:10"));
+        r.extra.insert("created_at".into(), json!("yesterday"));
+        assert_eq!(timestamp(&r), None);
+        r.extra
+            .insert("created_at".into(), json!("2026-04-14 14:22:10"));
+        assert_eq!(timestamp(&r), None);
+        r.extra.remove("created_at");
+        assert_eq!(timestamp(&r), None);
+    }
+
+    #[test]
+    fn each_outcome_gets_its_element_and_the_counts_agree() {
+        let xml = render(&run(json!([
+            {"result_id": "r1", "test_id": "t_login", "test_name": "Login", "status": "passed",
+             "duration_seconds": 2, "destination": {"platform": "android", "target_id": "bin_1"}},
+            {"result_id": "r2", "test_id": "fail_pay", "status": "failed", "url": "https://x/r2?a=1&b=2"},
+            {"result_id": "r3", "test_id": "t_odd", "status": "cancelled"},
+            {"result_id": "r4", "test_id": "t_slow", "status": "running"},
+        ])));
+        assert!(xml.contains(
+            r#"tests="4" failures="1" errors="1" skipped="1" time="12.000" timestamp="2026-04-14T14:22:10">"#
+        ), "{xml}");
+        assert!(xml.contains(r#"<testcase classname="android:bin_1" name="Login" time="2.000"/>"#));
+        assert!(xml.contains(
+            r#"<failure message="fail_pay failed on doksi" type="failed">https://x/r2?a=1&amp;b=2</failure>"#
+        ));
+        assert!(xml.contains(r#"<error message="ended with status cancelled" type="cancelled">"#));
+        assert!(xml.contains(r#"<skipped message="still running when doksi stopped waiting"/>"#));
+        assert!(xml.contains(r#"<property name="run_id" value="run_1"/>"#));
+        assert!(!xml.contains("run_url"));
+    }
+
+    #[test]
+    fn a_run_url_becomes_a_property() {
+        let mut r = run(json!([]));
+        r.extra
+            .insert("url".into(), json!("https://app.example/runs/run_1"));
+        assert!(
+            render(&r)
+                .contains(r#"<property name="run_url" value="https://app.example/runs/run_1"/>"#)
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! Reports of how a run ended, for CI systems rather than a person at a terminal: a JUnit XML
+//! file (`junit`) and GitHub Actions' step outputs, job summary and annotations (`github`).
+//! They render the last state `runs::wait` saw and nothing more: this module neither polls nor
+//! prints to stdout (that is `commands`), so a finished and a timed-out run go through the same
+//! code and differ only in which results are still unfinished.
+
+pub mod github;
+pub mod junit;
+
+use serde_json::Value;
+
+use crate::api::model::{Run, RunResult, Status};
+
+/// How waiting ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Finished,
+    TimedOut,
+}
+
+/// What one result counts as in a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    Failed,
+    /// Queued or running when doksi stopped looking: not a verdict on the app.
+    Unfinished,
+    /// A status the docs do not list ("error", "cancelled"): it did not pass, but nor did the
+    /// test find a bug, so it is reported as an error rather than a failure. An unknown status is
+    /// never taken for "still running", because a run whose results never leave it would then
+    /// look like a clean timeout.
+    Errored,
+}
+
+impl Outcome {
+    pub fn of(status: &Status) -> Outcome {
+        match status {
+            Status::Passed => Outcome::Passed,
+            Status::Failed => Outcome::Failed,
+            Status::Queued | Status::Running => Outcome::Unfinished,
+            Status::Other(_) => Outcome::Errored,
+        }
+    }
+}
+
+/// How many results ended each way; counted from the results rather than taken from the run's
+/// `tests_*` fields, so a report's totals always agree with the rows it lists.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: usize,
+    pub failed: usize,
+    pub errored: usize,
+    pub unfinished: usize,
+}
+
+impl Tally {
+    pub fn of(run: &Run) -> Tally {
+        let mut t = Tally::default();
+        for r in &run.results {
+            match Outcome::of(&r.status) {
+                Outcome::Passed => t.passed += 1,
+                Outcome::Failed => t.failed += 1,
+                Outcome::Errored => t.errored += 1,
+                Outcome::Unfinished => t.unfinished += 1,
+            }
+        }
+        t
+    }
+
+    pub fn total(&self) -> usize {
+        self.passed + self.failed + self.errored + self.unfinished
+    }
+}
+
+/// A result's test as people know it: its name, or its id when the API gave no name.
+pub fn test_name(result: &RunResult) -> &str {
+    result
+        .test_name
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or(&result.test_id)
+}
+
+/// Where a result ran, readable on its own: the web URL, `android:<target_id>`,
+/// `android:<binary_url>`, or "doksi" when the API sent no destination (it is optional).
+pub fn destination(result: &RunResult) -> String {
+    let Some(d) = &result.destination else {
+        return "doksi".to_owned();
+    };
+    let field = |key: &str| d.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+    if let Some(url) = field("web_url") {
+        return url.to_owned();
+    }
+    let platform = field("platform");
+    match (platform, field("target_id").or_else(|| field("binary_url"))) {
+        (p, Some(what)) => format!("{}:{what}", p.unwrap_or("android")),
+        (Some(p), None) => p.to_owned(),
+        (None, None) => "doksi".to_owned(),
+    }
+}
+
+/// The target ids the results ran on, first seen first, for a run doksi did not create here.
+pub fn target_ids(run: &Run) -> Vec<String> {
+    unique(run.results.iter().filter_map(|r| {
+        r.destination
+            .as_ref()?
+            .get("target_id")?
+            .as_str()
+            .map(str::to_owned)
+    }))
+}
+
+/// `ids` without repeats, in their first order: a target with several entries in the matrix
+/// (one per auth strategy, say) is still one target.
+pub fn unique(ids: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    ids.into_iter()
+        .filter(|id| seen.insert(id.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn result(destination: Option<Value>) -> RunResult {
+        RunResult {
+            result_id: "res_1".into(),
+            test_id: "t_login".into(),
+            test_name: Some("Login".into()),
+            status: Status::Passed,
+            duration_seconds: 1.0,
+            url: None,
+            destination,
+        }
+    }
+
+    #[test]
+    fn destinations_read_as_url_or_platform_and_id() {
+        let at = |d| destination(&result(d));
+        assert_eq!(
+            at(Some(
+                json!({"platform": "web", "web_url": "https://x.example"})
+            )),
+            "https://x.example"
+        );
+        assert_eq!(
+            at(Some(json!({"platform": "android", "target_id": "bin_1"}))),
+            "android:bin_1"
+        );
+        assert_eq!(
+            at(Some(
+                json!({"platform": "android", "binary_url": "https://b.example/a.apk"})
+            )),
+            "android:https://b.example/a.apk"
+        );
+        assert_eq!(at(Some(json!({"platform": "ios"}))), "ios");
+        assert_eq!(at(Some(json!("odd"))), "doksi");
+        assert_eq!(at(None), "doksi");
+    }
+
+    #[test]
+    fn unknown_statuses_are_errors_not_unfinished() {
+        assert_eq!(Outcome::of(&Status::Running), Outcome::Unfinished);
+        assert_eq!(Outcome::of(&Status::Queued), Outcome::Unfinished);
+        assert_eq!(
+            Outcome::of(&Status::Other("cancelled".into())),
+            Outcome::Errored
+        );
+    }
+
+    #[test]
+    fn a_blank_name_falls_back_to_the_id() {
+        let mut r = result(None);
+        assert_eq!(test_name(&r), "Login");
+        r.test_name = Some(" ".into());
+        assert_eq!(test_name(&r), "t_login");
+    }
+}

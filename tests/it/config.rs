@@ -1,0 +1,291 @@
+//! doksi.toml and its precedence (flag > environment > file > default), `doksi config`,
+//! `--dry-run` (the sandbox must see nothing), `-q`, completions and the man page.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::{fixtures, run_in};
+use crate::sandbox::{Sandbox, path_str, unlock_apk};
+
+/// A project tree with one APK (the shop fixture's wear module) and this doksi.toml at its root;
+/// returns the temp dir and a subfolder to start doksi in.
+fn project(toml: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let from = fixtures().join("projects/shop/wear/build/outputs/apk/release");
+    let to = dir.path().join("wear/build/outputs/apk/release");
+    std::fs::create_dir_all(&to).unwrap();
+    std::fs::copy(from.join("wear-release.apk"), to.join("wear-release.apk")).unwrap();
+    std::fs::write(dir.path().join("doksi.toml"), toml).unwrap();
+    let sub = dir.path().join("wear/src/main");
+    std::fs::create_dir_all(&sub).unwrap();
+    (dir, sub)
+}
+
+fn config_json(sb: &Sandbox, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Value {
+    let mut all = vec!["config", "--json"];
+    all.extend(args);
+    let r = sb.run_at(Some(dir), &all, env);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    serde_json::from_str(&r.stdout).unwrap()
+}
+
+#[test]
+fn flags_beat_environment_beats_doksi_toml_beats_defaults() {
+    let sb = Sandbox::start(&[]);
+    let (dir, sub) =
+        project("categories = [\"cat_failing\"]\ntimeout = \"7m\"\nvariant = \"release\"\n");
+    let file = dir.path().join("doksi.toml");
+    let file = file.to_str().unwrap();
+
+    let c = config_json(&sb, &sub, &[], &[]);
+    assert_eq!(c["config-file"], file);
+    assert_eq!(c["categories"]["value"], serde_json::json!(["cat_failing"]));
+    assert_eq!(c["categories"]["source"], file);
+    assert_eq!(c["timeout"]["value"], "7m");
+    assert_eq!(c["poll-interval"]["source"], "default");
+    assert_eq!(c["base-url"]["source"], "env DOKSI_BASE_URL");
+
+    let env = [("DOKSI_CATEGORIES", "cat_smoke"), ("DOKSI_TIMEOUT", "3m")];
+    let c = config_json(&sb, &sub, &[], &env);
+    assert_eq!(c["categories"]["value"], serde_json::json!(["cat_smoke"]));
+    assert_eq!(c["categories"]["source"], "env DOKSI_CATEGORIES");
+    assert_eq!(c["timeout"]["source"], "env DOKSI_TIMEOUT");
+    assert_eq!(c["variant"]["source"], file);
+
+    let c = config_json(&sb, &sub, &["--timeout", "90s", "--variant", "debug"], &env);
+    assert_eq!(c["timeout"]["value"], "90s");
+    assert_eq!(c["timeout"]["source"], "flag");
+    assert_eq!(c["variant"]["value"], "debug");
+
+    // The key: its source, and never more of it than the last four characters.
+    let key = sb.key.clone();
+    let c = config_json(&sb, &sub, &[], &[]);
+    assert_eq!(c["api-key"]["source"], "env DOKSI_API_KEY");
+    let shown = c["api-key"]["value"].as_str().unwrap();
+    assert_eq!(shown, format!("dk_live_…{}", &key[key.len() - 4..]));
+    let text = sb.run_at(Some(&sub), &["config"], &[]);
+    assert!(!text.stdout.contains(&key[8..20]), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("categories     cat_failing"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn the_precedence_decides_what_really_runs() {
+    let sb = Sandbox::start(&[]);
+    // The file asks for a failing category; run from a subfolder, `ci` takes the project root.
+    let (_dir, sub) = project("categories = [\"cat_failing\"]\npoll-interval = \"100ms\"\n");
+    let r = sb.run_at(Some(&sub), &["ci"], &[]);
+    assert_eq!(
+        r.code, 1,
+        "the file's category should run and fail: {}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("Payment declined"), "{}", r.stdout);
+
+    let r = sb.run_at(Some(&sub), &["ci"], &[("DOKSI_CATEGORIES", "cat_smoke")]);
+    assert_eq!(r.code, 0, "the environment beats the file: {}", r.stderr);
+
+    let env = [("DOKSI_CATEGORIES", "cat_failing")];
+    let r = sb.run_at(Some(&sub), &["ci", "--category", "cat_smoke"], &env);
+    assert_eq!(r.code, 0, "the flag beats the environment: {}", r.stderr);
+    assert_eq!(sb.runs_created(), 3);
+}
+
+#[test]
+fn a_matrix_in_doksi_toml_stands_in_for_destinations() {
+    let sb = Sandbox::start(&[]);
+    let toml = "poll-interval = \"100ms\"\n\n[[matrix]]\nplatform = \"android\"\nproject = \".\"\ncategory_ids = [\"cat_smoke\"]\n\n[[matrix]]\nplatform = \"web\"\nweb_url = \"https://staging.example.com\"\ncategory_ids = [\"cat_smoke\"]\n";
+    let (_dir, sub) = project(toml);
+    let r = sb.run_at(Some(&sub), &["run", "--wait", "--json"], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let run: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(run["status"], "passed");
+    assert_eq!(run["tests_total"], 4, "two tests on each of two entries");
+    assert_eq!(sb.count("POST /uploads"), 1);
+}
+
+#[test]
+fn a_bad_doksi_toml_is_one_line_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("doksi.toml");
+    for (text, expect) in [
+        ("categorys = [\"x\"]", "categorys"),
+        ("timeout = \"soon\"", "`timeout`"),
+        (
+            "api-key = \"dk_live_0123456789abcdef0123456789abcdef01234567\"",
+            "DOKSI_API_KEY",
+        ),
+        ("variant = [", "doksi.toml"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let r = run_in(Some(dir.path()), &["apks"]);
+        assert_eq!(r.code, 2, "{text}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{text}: {}", r.stderr);
+        assert!(r.stderr.contains(expect), "{text}: {}", r.stderr);
+        assert!(r.stderr.contains(file.to_str().unwrap()), "{}", r.stderr);
+        assert!(!r.stderr.contains("0123456789abcdef"), "{}", r.stderr);
+    }
+    // An explicit --config that does not exist is an error, not a silent default.
+    let r = run_in(Some(dir.path()), &["--config", "nope.toml", "config"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("nope.toml"), "{}", r.stderr);
+}
+
+#[test]
+fn dry_run_sends_nothing_and_shows_every_request() {
+    let sb = Sandbox::start(&[]);
+    let apk = unlock_apk();
+    let r = sb.run(&["ci", path_str(&apk), "--category", "cat_smoke", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        sb.total(),
+        0,
+        "the sandbox saw a request: {}",
+        sb.requests()
+    );
+    assert!(
+        r.stdout.contains("/uploads {\"name\":\"io.appium.unlock"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("no Authorization header"), "{}", r.stdout);
+    let json_at = r.stdout.find("/runs {").expect("the run request") + "/runs ".len();
+    let body = &r.stdout[json_at..r.stdout.rfind('}').unwrap() + 1];
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["matrix"][0]["category_ids"][0], "cat_smoke");
+    assert_eq!(
+        body["matrix"][0]["target_id"],
+        "<target of appium-unlock-2.0.0-debug.apk>"
+    );
+
+    // Once uploaded for real, a dry run shows the cache hit and the real target id.
+    let up = sb.run(&["upload", path_str(&apk), "--json"]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let target = serde_json::from_str::<Value>(&up.stdout).unwrap()[0]["target_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = sb.total();
+    for args in [
+        vec!["upload", path_str(&apk), "--dry-run"],
+        vec![
+            "run",
+            "--apk",
+            path_str(&apk),
+            "--category",
+            "cat_smoke",
+            "--dry-run",
+        ],
+        vec!["ci", path_str(&apk), "--category", "cat_smoke", "--dry-run"],
+    ] {
+        let r = sb.run(&args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stdout.contains(&format!("→ target {target}")),
+            "{}",
+            r.stdout
+        );
+        assert!(r.stdout.contains("nothing was sent"), "{}", r.stdout);
+    }
+    assert_eq!(sb.total(), before, "{}", sb.requests());
+}
+
+#[test]
+fn quiet_prints_errors_only() {
+    let sb = Sandbox::start(&[]);
+    let apk = unlock_apk();
+    let fast = ["--poll-interval", "100ms"];
+    let mut args = vec!["-q", "ci", path_str(&apk), "--category", "cat_smoke"];
+    args.extend(fast);
+    let r = sb.run(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr, "", "quiet success should say nothing on stderr");
+    assert_eq!(r.stdout, "", "nor a summary on stdout");
+
+    let mut args = vec!["-q", "ci", path_str(&apk), "--category", "cat_failing"];
+    args.extend(fast);
+    let r = sb.run(&args);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.starts_with("doksi: error: run "), "{}", r.stderr);
+    // No terminal here: no escape sequences, even in the error line.
+    assert!(!r.stderr.contains('\x1b'), "{:?}", r.stderr);
+}
+
+#[test]
+fn colour_only_when_forced_and_never_with_no_color() {
+    let sb = Sandbox::start(&[]);
+    let apk = unlock_apk();
+    let args = [
+        "ci",
+        path_str(&apk),
+        "--category",
+        "cat_failing",
+        "--poll-interval",
+        "100ms",
+    ];
+    let r = sb.run_with(&args, &[("CLICOLOR_FORCE", "1")]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("\x1b["), "forced colour: {:?}", r.stderr);
+    assert!(r.stdout.contains("\x1b["), "forced colour: {:?}", r.stdout);
+    let r = sb.run_with(&args, &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert_eq!(r.code, 1);
+    assert!(
+        !r.stderr.contains('\x1b') && !r.stdout.contains('\x1b'),
+        "{:?}",
+        r.stderr
+    );
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_flag_definitions() {
+    let r = run_in(None, &["completions", "bash"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for flag in ["--dry-run", "--category", "--poll-interval", "--junit"] {
+        assert!(r.stdout.contains(flag), "bash completion lacks {flag}");
+    }
+    // bash itself accepts the script, when there is a bash.
+    if let Ok(out) = std::process::Command::new("bash")
+        .args(["-n", "-c", &r.stdout])
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let r = run_in(None, &["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        assert!(r.stdout.contains("doksi"), "{shell}");
+    }
+    let r = run_in(None, &["completions", "tcsh"]);
+    assert_eq!(r.code, 2);
+
+    let r = run_in(None, &["man"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with(".ie") || r.stdout.contains(".TH doksi"),
+        "{}",
+        &r.stdout[..200]
+    );
+    assert!(
+        r.stdout.contains("completions"),
+        "the man page lists subcommands"
+    );
+    // man(1) renders it without complaint, when installed.
+    let page = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(page.path(), &r.stdout).unwrap();
+    let rendered = std::process::Command::new("man")
+        .args(["--warnings", "-l", "-Tutf8"])
+        .arg(page.path())
+        .output();
+    if let Some(out) = rendered.ok().filter(|o| o.status.success()) {
+        assert!(String::from_utf8_lossy(&out.stdout).contains("doksi"));
+    }
+}
