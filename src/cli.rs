@@ -460,7 +460,7 @@ pub fn parse_from(
             .map(|path| crate::config::load(&path))
             .transpose()?,
     };
-    let mut cmd = Cli::command();
+    let mut cmd = ignore_empty_env(Cli::command());
     for d in project.iter().flat_map(|p| &p.defaults) {
         if matches!(d.arg, "timeout" | "poll_interval") {
             let path = project.as_ref().map(|p| p.path.clone()).unwrap_or_default();
@@ -498,6 +498,18 @@ fn explicit_config(args: &[std::ffi::OsString]) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// An empty variable counts as unset, as shells and CI templates (`DOKSI_VARIANT: ""`) mean it;
+/// clap would take it as an empty value, which no setting accepts.
+fn ignore_empty_env(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| {
+        let empty = a
+            .get_env()
+            .is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()));
+        if empty { a.env(None::<&str>) } else { a }
+    })
+    .mut_subcommands(ignore_empty_env)
 }
 
 /// Gives the argument `id` these defaults wherever it is defined, in every subcommand.

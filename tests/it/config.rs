@@ -46,6 +46,16 @@ fn flags_beat_environment_beats_doksi_toml_beats_defaults() {
     assert_eq!(c["poll-interval"]["source"], "default");
     assert_eq!(c["base-url"]["source"], "env DOKSI_BASE_URL");
 
+    // An empty variable is unset (CI templates export them), not an empty value.
+    let c = config_json(
+        &sb,
+        &sub,
+        &[],
+        &[("DOKSI_CATEGORIES", ""), ("DOKSI_TIMEOUT", "")],
+    );
+    assert_eq!(c["categories"]["source"], file);
+    assert_eq!(c["timeout"]["value"], "7m");
+
     let env = [("DOKSI_CATEGORIES", "cat_smoke"), ("DOKSI_TIMEOUT", "3m")];
     let c = config_json(&sb, &sub, &[], &env);
     assert_eq!(c["categories"]["value"], serde_json::json!(["cat_smoke"]));
