@@ -16,3 +16,4 @@ pub mod runs;
 pub mod sandbox;
 pub mod timestamp;
 pub mod upload;
+pub mod xml;

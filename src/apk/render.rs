@@ -163,23 +163,6 @@ fn xmltree_attribute(out: &mut String, doc: &Document, a: &Attribute) {
     out.push('\n');
 }
 
-fn xml_escape(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' => out.push_str("&#9;"),
-            // XML 1.0 cannot carry other control characters at all.
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
-        }
-    }
-}
-
 const DIMENSION_UNITS: [&str; 6] = ["px", "dip", "sp", "pt", "in", "mm"];
 const RADIX_MULTS: [f64; 4] = [
     1.0 / 256.0,
@@ -259,7 +242,7 @@ pub fn xml(doc: &Document) -> String {
                         .push_str(if p.is_empty() { " xmlns" } else { " xmlns:" });
                     out.text.push_str(p);
                     out.text.push_str("=\"");
-                    xml_escape(doc.opt_str(uri).unwrap_or(""), &mut out.text);
+                    crate::xml::escape_into(doc.opt_str(uri).unwrap_or(""), &mut out.text);
                     out.text.push('"');
                 }
                 for a in attributes {
@@ -270,7 +253,7 @@ pub fn xml(doc: &Document) -> String {
                     out.text.push_str(&ns_prefix(doc, a.ns));
                     out.text.push_str(doc.str(a.name));
                     out.text.push_str("=\"");
-                    xml_escape(&xml_value(doc, a), &mut out.text);
+                    crate::xml::escape_into(&xml_value(doc, a), &mut out.text);
                     out.text.push('"');
                 }
                 open.push((tag, false));
@@ -283,7 +266,7 @@ pub fn xml(doc: &Document) -> String {
             Node::Text { text, .. } => {
                 open_parent(&mut out.text, &mut open);
                 out.indent(open.len());
-                xml_escape(doc.opt_str(*text).unwrap_or(""), &mut out.text);
+                crate::xml::escape_into(doc.opt_str(*text).unwrap_or(""), &mut out.text);
                 out.text.push('\n');
             }
         }

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::{Outcome, Tally, destination, test_name};
 use crate::api::model::{Run, RunResult};
+use crate::xml::escape;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JunitError {
@@ -146,29 +147,6 @@ fn timestamp(run: &Run) -> Option<&str> {
     shape.then_some(at)
 }
 
-/// `s` as safe XML text or attribute value: the five markup characters as entities, tab and
-/// line breaks as character references (an attribute would otherwise turn them into spaces), and
-/// characters XML 1.0 forbids outright (other C0 controls, U+FFFE, U+FFFF) dropped, since no
-/// escape makes them legal and one would make every parser refuse the whole file.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' => out.push_str("&#9;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,27 +158,6 @@ mod tests {
             "created_at": "2026-04-14T14:22:10.000Z", "results": results,
         }))
         .unwrap()
-    }
-
-    #[test]
-    fn markup_characters_become_entities() {
-        assert_eq!(
-            escape(r#"a<b>&"c"'d'"#),
-            "a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;"
-        );
-        assert_eq!(escape("plain ünïcode ✓"), "plain ünïcode ✓");
-    }
-
-    #[test]
-    fn whitespace_survives_attribute_normalisation() {
-        assert_eq!(escape("a\tb\nc\r"), "a&#9;b&#10;c&#13;");
-    }
-
-    #[test]
-    fn characters_xml_forbids_are_dropped() {
-        assert_eq!(escape("a\u{0}b\u{1b}[0mc\u{8}\u{fffe}\u{ffff}d"), "ab[0mcd");
-        // Legal, if odd: kept.
-        assert_eq!(escape("\u{7f}\u{85}\u{10ffff}"), "\u{7f}\u{85}\u{10ffff}");
     }
 
     #[test]
