@@ -121,8 +121,26 @@ pub enum Command {
     Config(ConfigArgs),
     /// Print a shell completion script (e.g. `doksi completions bash > /etc/bash_completion.d/doksi`).
     Completions { shell: clap_complete::Shell },
-    /// Print the man page (roff), e.g. `doksi man > ~/.local/share/man/man1/doksi.1`.
-    Man,
+    /// Print the man page (roff), or with DIR write doksi.1 and a page per subcommand there.
+    Man {
+        /// e.g. ~/.local/share/man/man1
+        dir: Option<PathBuf>,
+    },
+}
+
+impl Command {
+    /// Whether the command uses settings a doksi.toml may give (connection, selection, tests).
+    pub fn reads_settings(&self) -> bool {
+        !matches!(
+            self,
+            Command::Inspect(_)
+                | Command::Package(_)
+                | Command::Sandbox(_)
+                | Command::Demo
+                | Command::Completions { .. }
+                | Command::Man { .. }
+        )
+    }
 }
 
 #[derive(Debug, Args)]
@@ -161,7 +179,7 @@ pub struct UploadOptions {
     #[arg(long)]
     pub force: bool,
     /// Print what would be sent (upload names, cache hits, the run's matrix) and send nothing.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     pub dry_run: bool,
 }
 
@@ -173,7 +191,8 @@ pub struct TestArgs {
         long = "test",
         value_name = "ID",
         env = "DOKSI_TESTS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = parse_id
     )]
     pub tests: Vec<String>,
     /// A category id: every non-hidden test in it (repeatable, or comma-separated).
@@ -181,7 +200,8 @@ pub struct TestArgs {
         long = "category",
         value_name = "ID",
         env = "DOKSI_CATEGORIES",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = parse_id
     )]
     pub categories: Vec<String>,
     /// none, generated, or specific:acc_ID.
@@ -223,7 +243,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub tests: TestArgs,
     /// A JSON matrix file, as in the API docs; entries may use "apk" or "project" in place of "target_id".
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["targets", "apks", "projects", "binary_urls", "web_urls", "tests", "categories"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["targets", "apks", "projects", "binary_urls", "web_urls"])]
     pub matrix: Option<PathBuf>,
     #[command(flatten)]
     pub selection: Selection,
@@ -304,6 +324,15 @@ pub struct SandboxArgs {
     /// How long each step of a simulated run takes (queued → running → each result).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub run_step: Duration,
+}
+
+/// A test or category id: surrounding spaces dropped (`a, b` in a variable), blanks refused here
+/// rather than by the server after the upload.
+pub fn parse_id(s: &str) -> Result<String, String> {
+    match s.trim() {
+        "" => Err("an id cannot be blank (a stray comma?)".into()),
+        id => Ok(id.to_owned()),
+    }
 }
 
 /// `90`, `90s`, `500ms`, `30m`, `1h`.
@@ -453,14 +482,48 @@ pub fn parse_from(
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     });
-    let project = match named {
-        Some(path) => Some(crate::config::load(&path)?),
+    let loaded = match named {
+        Some(path) if path.as_os_str().is_empty() => Err(crate::config::ConfigError::EmptyPath),
+        Some(path) => crate::config::load(&path).map(Some),
         None => cwd
             .and_then(crate::config::find)
             .map(|path| crate::config::load(&path))
-            .transpose()?,
+            .transpose(),
     };
-    let mut cmd = ignore_empty_env(Cli::command());
+    let plain = ignore_empty_env(Cli::command());
+    let (cmd, project) = match loaded.and_then(|p| with_project(plain.clone(), p)) {
+        Ok(ok) => ok,
+        Err(e) => {
+            // A broken file must not stand between the user and `--help`, nor break commands
+            // that never read settings; the ones that do report it.
+            let matches = plain.clone().get_matches_from(&args);
+            let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+            if cli.command.reads_settings() {
+                return Err(e);
+            }
+            let settings = provenance(&plain, &matches, None);
+            return Ok(Parsed {
+                cli,
+                project: None,
+                settings,
+            });
+        }
+    };
+    let matches = cmd.clone().get_matches_from(&args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let settings = provenance(&cmd, &matches, project.as_ref());
+    Ok(Parsed {
+        cli,
+        project,
+        settings,
+    })
+}
+
+/// The command with the project file's values as defaults, each checked as its flag would be.
+fn with_project(
+    mut cmd: clap::Command,
+    project: Option<crate::config::ProjectConfig>,
+) -> Result<(clap::Command, Option<crate::config::ProjectConfig>), crate::config::ConfigError> {
     for d in project.iter().flat_map(|p| &p.defaults) {
         if matches!(d.arg, "timeout" | "poll_interval") {
             let path = project.as_ref().map(|p| p.path.clone()).unwrap_or_default();
@@ -473,14 +536,7 @@ pub fn parse_from(
         }
         cmd = with_default(cmd, d.arg, &d.values);
     }
-    let matches = cmd.clone().get_matches_from(&args);
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let settings = provenance(&cmd, &matches, project.as_ref());
-    Ok(Parsed {
-        cli,
-        project,
-        settings,
-    })
+    Ok((cmd, project))
 }
 
 /// `--config FILE` has to be known before clap runs, because the file supplies clap's defaults.

@@ -27,6 +27,8 @@ pub enum ConfigError {
     },
     #[error("{}: {problem}", .path.display())]
     Invalid { path: PathBuf, problem: String },
+    #[error("--config is empty: name a doksi.toml")]
+    EmptyPath,
 }
 
 /// The settings a file may give: each key is a long flag's name, each value its default.
@@ -113,7 +115,7 @@ fn parse(text: &str, path: &Path) -> Result<ProjectConfig, ConfigError> {
         path: path.to_owned(),
         problem,
     };
-    let table: toml::Table = toml::from_str(text).map_err(|e| invalid(one_line(&e)))?;
+    let table: toml::Table = toml::from_str(text).map_err(|e| invalid(one_line(&e, text)))?;
     for secret in ["api-key", "api_key", "key", "token"] {
         if table.contains_key(secret) {
             return Err(invalid(format!(
@@ -123,7 +125,7 @@ fn parse(text: &str, path: &Path) -> Result<ProjectConfig, ConfigError> {
     }
     let raw: Raw = toml::Value::Table(table)
         .try_into()
-        .map_err(|e: toml::de::Error| invalid(one_line(&e)))?;
+        .map_err(|e: toml::de::Error| invalid(one_line(&e, text)))?;
     let root = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -201,18 +203,21 @@ fn parse(text: &str, path: &Path) -> Result<ProjectConfig, ConfigError> {
 }
 
 /// toml's messages span several lines (with a caret under the spot); an error here is one line.
-fn one_line(e: &toml::de::Error) -> String {
-    let message = e.message().trim();
-    match e.span() {
-        Some(span) => format!("{message} (at byte {})", span.start),
-        None => message.to_owned(),
-    }
+fn one_line(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim().replace('\n', "; ");
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    format!("line {line}, column {column}: {message}")
 }
 
 /// A matrix error names its file already; the config error does too.
 fn strip_path(e: &crate::runs::RunsError, path: &Path) -> String {
     let text = e.to_string();
-    let prefix = format!("{}: ", path.display());
+    let prefix = format!("matrix file {}: ", path.display());
     text.strip_prefix(&prefix).unwrap_or(&text).to_owned()
 }
 
@@ -278,8 +283,10 @@ category_ids = ["cat_smoke"]
         assert!(e.contains("`variant` is empty"), "{e}");
         let e = parsed("[[matrix]]\nplatform = \"web\"\ncategory_ids = [\"c\"]").unwrap_err();
         assert!(e.contains("web_url"), "{e}");
-        let e = parsed("base-url = ").unwrap_err();
-        assert!(!e.contains('\n'), "{e}");
+        let e = parsed("variant = \"x\"\nbase-url = ").unwrap_err();
+        assert!(!e.contains('\n') && e.contains("line 2, column"), "{e}");
+        let e = parsed("[[matrix]]\nplatform = \"android\"").unwrap_err();
+        assert_eq!(e.matches("doksi.toml").count(), 1, "{e}");
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub struct FoundApk {
     pub kind: OutputKind,
     /// An instrumentation APK by its location or metadata (the manifest may say so too).
     pub test: bool,
+    /// Named on the command line (or in a matrix) rather than found in a folder: the module and
+    /// variant filters, meant for searching, do not drop a file someone picked by name.
+    pub named: bool,
 }
 
 #[derive(Debug, Default)]
@@ -108,6 +111,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, DiscoverError> {
                 abi: None,
                 kind: OutputKind::Single,
                 test: layout.is_some_and(|l| l.test) || is_test_file_name(path),
+                named: true,
             });
         } else {
             return Err(DiscoverError::NotApk(path.clone()));
@@ -202,6 +206,7 @@ fn walk_project(root: &Path, found: &mut Discovery) {
                 for path in files {
                     found.apks.push(FoundApk {
                         test: layout.as_ref().is_some_and(|l| l.test) || is_test_file_name(&path),
+                        named: false,
                         path,
                         module: layout.as_ref().and_then(|l| l.module.clone()),
                         variant: layout.as_ref().and_then(|l| l.variant.clone()),
@@ -371,6 +376,7 @@ fn read_metadata(path: &Path, root: &Path) -> Result<(Vec<FoundApk>, Vec<String>
             .map(|f| f.value.clone());
         apks.push(FoundApk {
             test: test || is_test_file_name(&apk),
+            named: false,
             path: apk,
             module: layout.as_ref().and_then(|l| l.module.clone()),
             variant: variant.clone(),
@@ -408,14 +414,17 @@ impl Selection {
         have.eq_ignore_ascii_case(want) || have.eq_ignore_ascii_case(&format!("{want}AndroidTest"))
     }
 
+    fn location_matches(&self, a: &FoundApk) -> bool {
+        a.named
+            || (self.module_matches(a.module.as_deref())
+                && self.variant_matches(a.variant.as_deref()))
+    }
+
     /// The APKs whose module and variant match, before any manifest is read: the cheap cut, so
     /// a damaged APK in a module nobody asked for stops nothing.
     pub fn by_location(&self, apks: Vec<FoundApk>) -> Vec<FoundApk> {
         apks.into_iter()
-            .filter(|a| {
-                self.module_matches(a.module.as_deref())
-                    && self.variant_matches(a.variant.as_deref())
-            })
+            .filter(|a| self.location_matches(a))
             .collect()
     }
 
@@ -429,10 +438,7 @@ impl Selection {
     ) -> Vec<FoundApk> {
         let kept: Vec<FoundApk> = apks
             .into_iter()
-            .filter(|a| {
-                self.module_matches(a.module.as_deref())
-                    && self.variant_matches(a.variant.as_deref())
-            })
+            .filter(|a| self.location_matches(a))
             .filter(|a| self.include_tests || !(a.test || instrumentation(a)))
             .collect();
         // Group split outputs by (module, variant, folder) and pick within each group.

@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     };
     match doksi::commands::run(parsed) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
             doksi::commands::output::print_error(&e);
             ExitCode::from(e.exit_code())

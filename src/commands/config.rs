@@ -3,6 +3,7 @@
 //! cannot drift from it.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
 
@@ -120,12 +121,39 @@ pub fn completions(shell: clap_complete::Shell) -> Result<(), Error> {
     Ok(())
 }
 
-pub fn man() -> Result<(), Error> {
-    let mut buf = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
+/// Without `dir`, the top page on stdout; with it, that page and one per subcommand (the top
+/// page lists them as `doksi-ci(1)` and so on), each written whole or not at all.
+pub fn man(dir: Option<&Path>) -> Result<(), Error> {
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let Some(dir) = dir else {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut buf)?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(&buf)?;
+        out.flush()?;
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    write_pages(&cmd, dir, &mut written)?;
     let mut out = std::io::stdout().lock();
-    out.write_all(&buf)?;
-    out.flush()?;
+    for path in written {
+        writeln!(out, "{}", path.display())?;
+    }
+    Ok(())
+}
+
+fn write_pages(cmd: &clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> Result<(), Error> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_pages(sub, dir, written)?;
+    }
+    let page = clap_mangen::Man::new(cmd.clone());
+    let mut buf = Vec::new();
+    page.render(&mut buf)?;
+    let path = dir.join(page.get_filename());
+    crate::atomic::write(&path, crate::atomic::Readers::Everyone, &buf)?;
+    written.push(path);
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::api::client::{ApiError, Client, Notice, Timeouts, Trace};
 use crate::api::retry::RetryPolicy;
 use crate::api::{ApiKey, BaseUrl, ConfigError, Transport};
-use crate::cli::{Command, Connection, Parsed};
+use crate::cli::{Command, Connection, Parsed, Source};
 
 use output::{note, warning};
 
@@ -41,6 +41,8 @@ pub enum Error {
     Output(#[from] std::io::Error),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("{0}")]
+    Usage(String),
     #[error("no API key: set DOKSI_API_KEY (or pass --api-key)")]
     NoKey,
     #[error("no cache folder: set DOKSI_CACHE_DIR (or pass --cache-dir), or HOME")]
@@ -93,6 +95,12 @@ fn api_exit_code(e: &ApiError) -> u8 {
 }
 
 impl Error {
+    /// The reader of stdout went away (`doksi man | head`): nothing is wrong that a message
+    /// could help with, so main exits quietly, as `cat` and `rg` do.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::RunFailed { .. } => 1,
@@ -122,7 +130,14 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
         Command::Inspect(args) => inspect::run(args),
         Command::Package(args) => package::run(args),
         Command::Upload(args) => block_on(upload::run(&conn, args)),
-        Command::Run(args) => block_on(run::run(&conn, args, project)),
+        Command::Run(args) => {
+            let flagged = |key: &str| {
+                settings
+                    .iter()
+                    .any(|e| e.key == key && e.source == Source::Flag)
+            };
+            block_on(run::run(&conn, args, project, &flagged))
+        }
         Command::Status(args) => block_on(run::status(&conn, args)),
         Command::Wait(args) => block_on(run::wait(&conn, args)),
         Command::Ci(args) => block_on(run::ci(&conn, args, project)),
@@ -131,7 +146,7 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
         Command::Demo => block_on(sandbox::demo()),
         Command::Config(args) => config::show(&settings, project, args.json),
         Command::Completions { shell } => config::completions(shell),
-        Command::Man => config::man(),
+        Command::Man { dir } => config::man(dir.as_deref()),
     }
 }
 

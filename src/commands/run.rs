@@ -84,8 +84,14 @@ pub async fn run(
     conn: &Connection,
     args: RunArgs,
     project: Option<&ProjectConfig>,
+    flagged: &dyn Fn(&str) -> bool,
 ) -> Result<(), Error> {
     let client = client(conn)?;
+    if args.waiting.junit.is_some() && !args.wait && flagged("junit") {
+        return Err(Error::Usage(
+            "--junit needs --wait: without waiting there is no verdict to report".into(),
+        ));
+    }
     let selection: Selection = args.selection.clone().into();
     let no_destination = args.targets.is_empty()
         && args.apks.is_empty()
@@ -98,6 +104,27 @@ pub async fn run(
         (None, Some(p)) if no_destination && !p.matrix.is_empty() => Some(p.matrix.clone()),
         _ => None,
     };
+    // A matrix's entries name their own tests. Flags that would be dropped are an error; the
+    // environment's and doksi.toml's values are defaults, and a matrix is more specific.
+    let dropped: Vec<&str> = [
+        ("tests", "--test"),
+        ("categories", "--category"),
+        ("auth", "--auth"),
+    ]
+    .into_iter()
+    .filter(|(key, _)| entries.is_some() && flagged(key))
+    .map(|(_, flag)| flag)
+    .collect();
+    if !dropped.is_empty() {
+        let from = match &args.matrix {
+            Some(file) => format!("--matrix {}", file.display()),
+            None => "the [[matrix]] in doksi.toml".to_owned(),
+        };
+        return Err(Error::Usage(format!(
+            "{} cannot be combined with {from}: its entries name their own tests (give a destination such as --apk to use flags)",
+            dropped.join(", ")
+        )));
+    }
     let build: Build<'_> = match entries {
         Some(entries) => {
             let selection = selection.clone();
@@ -327,9 +354,10 @@ async fn wait_and_report(
         WaitOutcome::TimedOut { run, raw } => (run, raw, Ending::TimedOut),
     };
     // Written before the verdict becomes an exit code: a failed or abandoned run is when CI
-    // needs the report most. A report's own failure outranks the verdict, which still prints.
+    // needs the report most. A report that cannot be written is an error of its own; it does not
+    // hide the verdict, whose exit code (1, 4) is what a pipeline branches on.
     let reported = write_reports(&run, ending, waiting, targets);
-    match ending {
+    let verdict = match ending {
         Ending::Finished => {
             // Under -q the summary is left out: the exit code and error line are the verdict.
             let shape = match (json, output::quiet()) {
@@ -337,19 +365,25 @@ async fn wait_and_report(
                 (false, true) => Shape::Nothing,
                 (false, false) => Shape::Text,
             };
-            reported.and(print_final(&run, &raw, shape))
+            print_final(&run, &raw, shape)
         }
         Ending::TimedOut => {
             if json {
                 print_json(&raw)?;
             }
-            reported?;
             Err(Error::TimedOut {
-                run_id: run.run_id,
+                run_id: run.run_id.clone(),
                 waited: format!("{:?}", waiting.timeout),
                 status: run.status.as_str().to_owned(),
             })
         }
+    };
+    match (reported, verdict) {
+        (Err(report), Err(verdict)) => {
+            output::print_error(&report);
+            Err(verdict)
+        }
+        (reported, verdict) => reported.and(verdict),
     }
 }
 

@@ -299,3 +299,117 @@ fn completions_and_man_page_come_from_the_flag_definitions() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("doksi"));
     }
 }
+
+#[test]
+fn flags_a_matrix_would_drop_are_refused_and_blank_ids_never_sent() {
+    let sb = Sandbox::start(&[]);
+    let toml = "[[matrix]]\nplatform = \"web\"\nweb_url = \"https://staging.example.com\"\ncategory_ids = [\"cat_smoke\"]\n";
+    let (dir, sub) = project(toml);
+    let r = sb.run_at(
+        Some(&sub),
+        &["run", "--category", "cat_failing", "--dry-run"],
+        &[],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--category cannot be combined with the [[matrix]] in doksi.toml"),
+        "{}",
+        r.stderr
+    );
+    // The environment is a default, which a matrix overrides; it does not break --matrix.
+    let matrix = dir.path().join("m.json");
+    std::fs::write(
+        &matrix,
+        r#"[{"platform":"web","web_url":"https://x.example","category_ids":["cat_smoke"]}]"#,
+    )
+    .unwrap();
+    let env = [("DOKSI_CATEGORIES", "cat_failing")];
+    for args in [
+        vec!["run", "--dry-run"],
+        vec!["run", "--matrix", path_str(&matrix), "--dry-run"],
+    ] {
+        let r = sb.run_at(Some(&sub), &args, &env);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stdout.contains("cat_smoke") && !r.stdout.contains("cat_failing"),
+            "{}",
+            r.stdout
+        );
+    }
+    let r = sb.run_at(
+        Some(&sub),
+        &["run", "--matrix", path_str(&matrix), "--test", "t_login"],
+        &[],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+
+    // Spaces around ids are dropped; a blank id is a usage error before anything is sent.
+    let apk = unlock_apk();
+    let r = sb.run_with(
+        &["ci", path_str(&apk), "--dry-run"],
+        &[("DOKSI_CATEGORIES", "cat_smoke, cat_regression")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("\"cat_regression\""), "{}", r.stdout);
+    for (args, env) in [
+        (vec!["ci", path_str(&apk), "--category="], vec![]),
+        (
+            vec!["ci", path_str(&apk)],
+            vec![("DOKSI_CATEGORIES", "cat_smoke,")],
+        ),
+    ] {
+        let r = sb.run_with(&args, &env);
+        assert_eq!(r.code, 2, "{args:?} {env:?}: {}", r.stderr);
+        assert!(r.stderr.contains("blank"), "{}", r.stderr);
+    }
+    assert_eq!(sb.total(), 0, "{}", sb.requests());
+}
+
+#[test]
+fn a_broken_doksi_toml_does_not_block_help_or_commands_that_ignore_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("doksi.toml"), "variant = ").unwrap();
+    let apk = unlock_apk();
+    for args in [
+        vec!["--help"],
+        vec!["--version"],
+        vec!["completions", "bash"],
+        vec!["inspect", path_str(&apk)],
+    ] {
+        let r = run_in(Some(dir.path()), &args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    }
+    let r = run_in(Some(dir.path()), &["apks"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("doksi.toml"), "{}", r.stderr);
+}
+
+#[test]
+fn the_file_selection_filters_searched_folders_not_named_apks() {
+    let sb = Sandbox::start(&[]);
+    let (_dir, sub) = project("variant = \"debug\"\n");
+    let r = sb.run_at(Some(&sub), &["apks"], &[]);
+    assert_eq!(
+        r.code, 2,
+        "the project has a release APK only: {}",
+        r.stdout
+    );
+    let apk = unlock_apk();
+    let r = sb.run_at(Some(&sub), &["apks", path_str(&apk)], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("io.appium.unlock"), "{}", r.stdout);
+}
+
+#[test]
+fn man_pages_for_every_subcommand_with_their_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_in(None, &["man", path_str(dir.path())]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ci = std::fs::read_to_string(dir.path().join("doksi-ci.1")).unwrap();
+    for flag in ["dry\\-run", "junit", "category", "poll\\-interval"] {
+        assert!(ci.contains(flag), "doksi-ci.1 lacks {flag}");
+    }
+    assert!(dir.path().join("doksi.1").is_file());
+    assert!(dir.path().join("doksi-cache-list.1").is_file());
+}

@@ -270,6 +270,24 @@ fn an_unwritable_junit_path_is_exit_code_2_naming_the_file() {
     );
     // The run's own verdict was still printed.
     assert_eq!(run_json(&r)["status"], "passed");
+
+    // A failed run keeps its exit code 1 and its error line; the report's error comes first.
+    let r = ci(
+        &sb,
+        &["--category", "cat_failing", "--junit", path_str(&file)],
+        &[],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let errors: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("doksi: error:"))
+        .collect();
+    assert_eq!(errors.len(), 2, "{}", r.stderr);
+    assert!(
+        errors[0].contains("JUnit") && errors[1].contains("failed: 1 of 1"),
+        "{errors:?}"
+    );
 }
 
 fn github_env<'a>(output: &'a Path, summary: &'a Path) -> [(&'a str, &'a str); 3] {
