@@ -6,6 +6,7 @@ mod discovery;
 mod e2e;
 mod faults;
 mod fuzz_regressions;
+mod gradle;
 mod hostile;
 mod oracle;
 mod packaging;

@@ -1,0 +1,190 @@
+// doksi.gradle.kts: run Doksi UI tests on the APK a variant builds, and fail the build on the
+// verdict. The Kotlin DSL twin of doksi.gradle; see README.md beside it.
+//
+// Apply it in the application module's build.gradle.kts, below the Android plugin:
+//     apply(from = "doksi.gradle.kts")
+// It adds one task per application variant, `doksiSmoke<Variant>`, which depends on
+// `assemble<Variant>` and runs
+//     doksi ci <projectDir> --variant <variant> --category C1 ... [--test T] [--auth A] [--timeout T]
+// Without the Android application plugin it adds doksiSmokeRelease and doksiSmokeDebug.
+//
+// Settings: a Gradle property (-Pdoksi.categories=cat_a,cat_b), else the environment variable:
+// doksi.categories/DOKSI_CATEGORIES, doksi.tests/DOKSI_TESTS, doksi.auth/DOKSI_AUTH,
+// doksi.timeout/DOKSI_TIMEOUT, doksi.pollInterval/DOKSI_POLL_INTERVAL,
+// doksi.extraArgs/DOKSI_EXTRA_ARGS, doksi.executable/DOKSI_EXECUTABLE, doksi.skip/DOKSI_SKIP.
+// The API key is never passed by this script: doksi reads DOKSI_API_KEY from the environment.
+//
+// Needs a Gradle with a working Kotlin DSL (6.x or later; 7.x or later for the configuration
+// cache). Every setting is read while configuring; the task action uses only local values it
+// captured, never `project` or anything else of this script.
+
+import java.io.File
+import org.gradle.api.Action
+import org.gradle.api.DomainObjectCollection
+import org.gradle.api.GradleException
+import org.gradle.kotlin.dsl.withGroovyBuilder
+
+fun doksiSetting(property: String, variable: String): String? =
+    (project.findProperty(property)?.toString() ?: System.getenv(variable))?.trim()
+
+fun doksiList(value: String?): List<String> =
+    value?.split(',')?.map { it.trim() }?.filter { it.isNotEmpty() } ?: emptyList()
+
+val doksiCategories: List<String> = doksiList(doksiSetting("doksi.categories", "DOKSI_CATEGORIES"))
+val doksiTests: List<String> = doksiList(doksiSetting("doksi.tests", "DOKSI_TESTS"))
+val doksiAuth: String? = doksiSetting("doksi.auth", "DOKSI_AUTH")
+val doksiTimeout: String? = doksiSetting("doksi.timeout", "DOKSI_TIMEOUT")
+val doksiPollInterval: String? = doksiSetting("doksi.pollInterval", "DOKSI_POLL_INTERVAL")
+val doksiExtraArgs: List<String> = (doksiSetting("doksi.extraArgs", "DOKSI_EXTRA_ARGS") ?: "")
+    .split(Regex("\\s+")).filter { it.isNotEmpty() }
+// `-Pdoksi.skip` alone (an empty property) means true; an empty DOKSI_SKIP does not.
+val doksiSkip: Boolean = doksiSetting("doksi.skip", "DOKSI_SKIP").let { v ->
+    v != null && ((v.isEmpty() && project.findProperty("doksi.skip") != null) ||
+        listOf("true", "1", "yes").any { it.equals(v, ignoreCase = true) })
+}
+
+// How to start doksi: the named executable, else the project's doksiw wrapper, else PATH.
+val doksiLauncher: List<String> = doksiSetting("doksi.executable", "DOKSI_EXECUTABLE")
+    ?.takeIf { it.isNotEmpty() }
+    ?.let { exe -> listOf(if (exe.contains('/') && !File(exe).isAbsolute) project.file(exe).absolutePath else exe) }
+    ?: listOf(project.file("doksiw"), project.rootProject.file("doksiw")).firstOrNull { it.isFile }
+        ?.let { listOf("sh", it.absolutePath) }
+    ?: listOf("doksi")
+val doksiProjectDir: String = project.projectDir.absolutePath
+
+// What doksi's exit codes mean, for the build failure's message.
+val doksiMeanings: Map<Int, String> = mapOf(
+    1 to "Doksi tests failed",
+    2 to "doksi usage or input error: a bad flag or key, or no APK found",
+    3 to "Doksi API or network error",
+    4 to "Timed out waiting for the Doksi verdict; the run goes on",
+    5 to "Doksi test-credit quota exceeded",
+    127 to "doksi could not be started: not installed?",
+    130 to "doksi was interrupted; the run goes on"
+)
+
+val doksiRegistered: MutableSet<String> = mutableSetOf()
+
+fun doksiRegister(variant: String, needAssemble: Boolean) {
+    val suffix = "" + Character.toUpperCase(variant[0]) + variant.substring(1)
+    val taskName = "doksiSmoke$suffix"
+    if (!doksiRegistered.add(taskName)) return
+    val assembleName = "assemble$suffix"
+    val hasAssemble = needAssemble || tasks.names.contains(assembleName)
+
+    // The whole command line, fixed now; the key is not on it. Only these locals reach doLast.
+    val command: List<String> = ArrayList<String>().apply {
+        addAll(doksiLauncher)
+        addAll(listOf("ci", doksiProjectDir, "--variant", variant))
+        doksiCategories.forEach { addAll(listOf("--category", it)) }
+        doksiTests.forEach { addAll(listOf("--test", it)) }
+        doksiAuth?.takeIf { it.isNotEmpty() }?.let { addAll(listOf("--auth", it)) }
+        doksiTimeout?.takeIf { it.isNotEmpty() }?.let { addAll(listOf("--timeout", it)) }
+        doksiPollInterval?.takeIf { it.isNotEmpty() }?.let { addAll(listOf("--poll-interval", it)) }
+        addAll(doksiExtraArgs)
+    }
+    // The key belongs in DOKSI_API_KEY, never on a command line that logs and `ps` can show.
+    val keyOnCommandLine = doksiExtraArgs.any { it.startsWith("--api-key") }
+    val chosen = doksiCategories.isNotEmpty() || doksiTests.isNotEmpty()
+    val skip = doksiSkip
+    val projectDir = doksiProjectDir
+    val meanings = HashMap(doksiMeanings)
+
+    tasks.register(taskName) {
+        group = "verification"
+        description = "Runs Doksi UI tests on the $variant APK (doksi ci) and fails on their verdict."
+        if (hasAssemble) {
+            dependsOn(assembleName)
+        }
+        enabled = !skip
+        doLast {
+            if (keyOnCommandLine) {
+                throw GradleException("Do not pass --api-key in doksi.extraArgs: set the DOKSI_API_KEY environment variable.")
+            }
+            if (!chosen) {
+                // A doksi.toml in the project (or above) may name them instead.
+                var dir: File? = File(projectDir)
+                var configured = false
+                while (dir != null && !configured) {
+                    configured = File(dir, "doksi.toml").isFile
+                    dir = dir.parentFile
+                }
+                if (!configured) {
+                    throw GradleException(
+                        "No Doksi tests chosen for $taskName. Pass -Pdoksi.categories=cat_a,cat_b " +
+                            "(or set DOKSI_CATEGORIES), or -Pdoksi.tests=ID, or skip with -Pdoksi.skip=true."
+                    )
+                }
+            }
+            val process = try {
+                ProcessBuilder(command).directory(File(projectDir)).start()
+            } catch (e: java.io.IOException) {
+                throw GradleException(
+                    "Cannot run ${command[0]}: ${e.message}. Install doksi (cargo install doksi), " +
+                        "add the doksiw wrapper, or pass -Pdoksi.executable=PATH.",
+                    e
+                )
+            }
+            process.outputStream.close()
+            // doksi's stdout goes to the build log as it comes; its stderr too, and its last
+            // `doksi:` line (the reason it gives) is kept for the failure message.
+            val said = java.util.Collections.synchronizedList(ArrayList<String>())
+            val errors = Thread {
+                process.errorStream.bufferedReader(Charsets.UTF_8).forEachLine { line ->
+                    System.err.println(line)
+                    if (line.isNotBlank()) said.add(line.trim())
+                }
+            }
+            errors.start()
+            val code = try {
+                process.inputStream.copyTo(System.out)
+                System.out.flush()
+                val exit = process.waitFor()
+                errors.join()
+                exit
+            } catch (e: InterruptedException) {
+                process.destroy()
+                throw GradleException("Interrupted: doksi was stopped, the Doksi run goes on.", e)
+            }
+            if (code != 0) {
+                val lines = ArrayList(said)
+                val reason = lines.lastOrNull { it.startsWith("doksi") } ?: lines.lastOrNull()
+                val meaning = meanings[code] ?: "doksi failed with exit code $code"
+                throw GradleException("$meaning (doksi exit code $code)" + (reason?.let { ": $it" } ?: ""))
+            }
+        }
+    }
+}
+
+var doksiAndroid = false
+plugins.withId("com.android.application") {
+    doksiAndroid = true
+    // No Android Gradle plugin types here: a script plugin does not see them, so its API is
+    // reached through Groovy's dynamic calls.
+    val components = extensions.findByName("androidComponents")
+    if (components != null) {
+        // Android Gradle plugin 7 and later.
+        components.withGroovyBuilder {
+            val all = "selector"()!!.withGroovyBuilder { "all"() }
+            "onVariants"(all, object : Action<Any> {
+                override fun execute(variant: Any) {
+                    doksiRegister(variant.withGroovyBuilder { getProperty("name") } as String, true)
+                }
+            })
+        }
+    } else {
+        @Suppress("UNCHECKED_CAST")
+        val variants = extensions.getByName("android")
+            .withGroovyBuilder { getProperty("applicationVariants") } as DomainObjectCollection<Any>
+        variants.all(object : Action<Any> {
+            override fun execute(variant: Any) {
+                doksiRegister(variant.withGroovyBuilder { getProperty("name") } as String, true)
+            }
+        })
+    }
+}
+afterEvaluate {
+    if (!doksiAndroid) {
+        listOf("release", "debug").forEach { doksiRegister(it, false) }
+    }
+}

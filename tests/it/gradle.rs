@@ -1,0 +1,648 @@
+//! The Gradle hook in gradle-wrapper-snippet/: the Groovy snippet run by a real `gradle` against
+//! `doksi sandbox`, the Kotlin snippet checked as far as this machine allows, and the `doksiw`
+//! wrapper with stand-ins for PATH's doksi and for cargo.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::tool;
+use crate::sandbox::{Sandbox, path_str, unlock_apk};
+
+fn snippets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("gradle-wrapper-snippet")
+}
+
+fn read_snippet(name: &str) -> String {
+    std::fs::read_to_string(snippets().join(name)).unwrap()
+}
+
+/// A Groovy single-quoted string literal.
+fn groovy_str(p: &Path) -> String {
+    format!(
+        "'{}'",
+        path_str(p).replace('\\', "\\\\").replace('\'', "\\'")
+    )
+}
+
+struct Output {
+    code: Option<i32>,
+    /// stdout then stderr.
+    text: String,
+}
+
+/// Runs `cmd` to its end, or kills it after `limit`.
+fn run_limited(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} still running after {limit:?}; output so far:\n{}\n{}",
+                out.join().unwrap(),
+                err.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        code: status.code(),
+        text: format!("{}\n{}", out.join().unwrap(), err.join().unwrap()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Groovy snippet on a real Gradle.
+
+/// A plain Gradle project whose `assembleRelease` produces what AGP would: the APK and its
+/// output-metadata.json under build/outputs/apk/release.
+fn gradle_project(root: &Path) -> PathBuf {
+    let project = root.join("shop");
+    let made = root.join("made");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::create_dir_all(&made).unwrap();
+    std::fs::copy(unlock_apk(), made.join("app-release.apk")).unwrap();
+    let metadata = serde_json::json!({
+        "version": 3,
+        "artifactType": {"type": "APK", "kind": "Directory"},
+        "applicationId": "io.appium.unlock",
+        "variantName": "release",
+        "elements": [{
+            "type": "SINGLE",
+            "filters": [],
+            "attributes": [],
+            "versionCode": 2,
+            "versionName": "2.0.0",
+            "outputFile": "app-release.apk"
+        }],
+        "elementType": "File"
+    });
+    std::fs::write(
+        made.join("output-metadata.json"),
+        serde_json::to_string_pretty(&metadata).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("settings.gradle"),
+        "rootProject.name = 'shop'\n",
+    )
+    .unwrap();
+    let build = format!(
+        "task assembleRelease {{
+    doLast {{
+        def out = file('build/outputs/apk/release')
+        out.mkdirs()
+        ['app-release.apk', 'output-metadata.json'].each {{
+            java.nio.file.Files.copy(new File({made}, it).toPath(), new File(out, it).toPath(),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING)
+        }}
+    }}
+}}
+apply from: {snippet}
+",
+        made = groovy_str(&made),
+        snippet = groovy_str(&snippets().join("doksi.gradle")),
+    );
+    std::fs::write(project.join("build.gradle"), build).unwrap();
+    project
+}
+
+/// `gradle --offline --no-daemon -q ARGS` in `project`, with the sandbox's URL, key and cache in
+/// the environment and nothing else of ours.
+fn gradle(gradle: &Path, project: &Path, home: &Path, sb: &Sandbox, args: &[&str]) -> Output {
+    let mut cmd = Command::new(gradle);
+    cmd.env_clear();
+    for var in ["PATH", "JAVA_HOME", "LANG"] {
+        if let Some(v) = std::env::var_os(var) {
+            cmd.env(var, v);
+        }
+    }
+    cmd.env("HOME", home)
+        .env("GRADLE_USER_HOME", home.join("gradle-user-home"))
+        .env("DOKSI_BASE_URL", &sb.base_url)
+        .env("DOKSI_API_KEY", &sb.key)
+        .env("DOKSI_CACHE_DIR", sb.cache_dir())
+        .current_dir(project)
+        .args([
+            "--offline",
+            "--no-daemon",
+            "-Dorg.gradle.daemon=false",
+            "-q",
+        ])
+        .args(args);
+    run_limited(cmd, Duration::from_secs(300))
+}
+
+#[test]
+fn the_groovy_snippet_gates_a_gradle_build_on_the_verdict() {
+    let Some(gradle_bin) = tool("gradle") else {
+        eprintln!("skipped: gradle not installed");
+        return;
+    };
+    let sb = Sandbox::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let project = gradle_project(dir.path());
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let executable = format!("-Pdoksi.executable={}", env!("CARGO_BIN_EXE_doksi"));
+    let run = |args: &[&str]| gradle(&gradle_bin, &project, &home, &sb, args);
+
+    // Passing tests: the build passes, after assembleRelease, with one run created.
+    let passed = run(&[
+        "doksiSmokeRelease",
+        "-Pdoksi.categories=cat_smoke",
+        &executable,
+        "-Pdoksi.pollInterval=100ms",
+    ]);
+    assert_eq!(passed.code, Some(0), "{}", passed.text);
+    assert!(
+        project
+            .join("build/outputs/apk/release/app-release.apk")
+            .is_file(),
+        "doksiSmokeRelease did not run assembleRelease first"
+    );
+    assert_eq!(sb.runs_created(), 1, "{}", passed.text);
+    assert!(passed.text.contains("passed"), "{}", passed.text);
+
+    // A failing test: the build fails with the test's message and the snippet's.
+    let failed = run(&[
+        "doksiSmokeRelease",
+        "-Pdoksi.categories=cat_failing",
+        &executable,
+        "-Pdoksi.pollInterval=100ms",
+    ]);
+    assert_ne!(failed.code, Some(0), "{}", failed.text);
+    assert_eq!(sb.runs_created(), 2, "{}", failed.text);
+    for expected in [
+        "Payment declined",
+        "Doksi tests failed (doksi exit code 1): doksi: error: run",
+        "1 of 1 test(s) failed",
+    ] {
+        assert!(
+            failed.text.contains(expected),
+            "no {expected:?} in:\n{}",
+            failed.text
+        );
+    }
+
+    // Skipped, and with no categories: passes without a request, so configuring without
+    // categories does not break a build.
+    let before = sb.total();
+    let skipped = run(&["doksiSmokeRelease", "-Pdoksi.skip=true", &executable]);
+    assert_eq!(skipped.code, Some(0), "{}", skipped.text);
+    assert_eq!(sb.total(), before, "a skipped task sent requests");
+
+    // No categories: the task fails when it runs, saying what to pass; nothing is sent.
+    let unchosen = run(&["doksiSmokeRelease", &executable]);
+    assert_ne!(unchosen.code, Some(0), "{}", unchosen.text);
+    assert!(
+        unchosen
+            .text
+            .contains("No Doksi tests chosen for doksiSmokeRelease")
+            && unchosen.text.contains("-Pdoksi.categories="),
+        "{}",
+        unchosen.text
+    );
+    assert_eq!(sb.total(), before);
+
+    for out in [&passed, &failed, &skipped, &unchosen] {
+        assert!(
+            !out.text.contains(&sb.key),
+            "the API key reached the build log"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Kotlin snippet: no Gradle here runs Kotlin build scripts, so it is checked statically.
+
+/// Brackets balanced and properly nested outside string literals and comments (Kotlin and
+/// Groovy agree on `"…"`, `'…'`, `//` and `/* */`, which is all the snippets use).
+fn check_brackets(name: &str, src: &str) {
+    let mut stack: Vec<(char, usize)> = Vec::new();
+    let chars: Vec<char> = src.chars().collect();
+    let mut line = 1;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        match c {
+            '\n' => line += 1,
+            '/' if next == Some('/') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            '/' if next == Some('*') => {
+                i += 2;
+                while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
+                    if chars[i] == '\n' {
+                        line += 1;
+                    }
+                    i += 1;
+                }
+                i += 2;
+                continue;
+            }
+            '"' | '\'' => {
+                i += 1;
+                while i < chars.len() && chars[i] != c {
+                    assert_ne!(chars[i], '\n', "{name}:{line}: string runs past the line");
+                    if chars[i] == '\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            '(' | '{' | '[' => stack.push((c, line)),
+            ')' | '}' | ']' => {
+                let want = match c {
+                    ')' => '(',
+                    '}' => '{',
+                    _ => '[',
+                };
+                let open = stack.pop();
+                assert_eq!(
+                    open.map(|o| o.0),
+                    Some(want),
+                    "{name}:{line}: {c} closes {open:?}"
+                );
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    assert!(stack.is_empty(), "{name}: unclosed {stack:?}");
+}
+
+/// The text of the block that `doLast {` opens.
+fn do_last_block(src: &str) -> &str {
+    let start = src.find("doLast {").expect("a doLast block") + "doLast ".len();
+    let mut depth = 0;
+    for (i, c) in src[start..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &src[start..start + i + 1];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("doLast block never closes");
+}
+
+fn mentions_word(src: &str, word: &str) -> bool {
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    src.match_indices(word).any(|(at, _)| {
+        !src[..at].chars().next_back().is_some_and(ident)
+            && !src[at + word.len()..].chars().next().is_some_and(ident)
+    })
+}
+
+/// Exit code → message, from lines like `    1  : 'Doksi tests failed',` (Groovy) or
+/// `    1 to "Doksi tests failed",` (Kotlin).
+fn meanings(src: &str, separator: &str) -> Vec<(u32, String)> {
+    src.lines()
+        .filter_map(|l| {
+            let (code, rest) = l.trim().split_once(separator)?;
+            let code: u32 = code.trim().parse().ok()?;
+            let msg = rest.trim().trim_end_matches(',');
+            Some((code, msg.trim_matches(|c| c == '\'' || c == '"').to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_kotlin_snippet_is_well_formed_and_mirrors_the_groovy_one() {
+    let kts = read_snippet("doksi.gradle.kts");
+    let groovy = read_snippet("doksi.gradle");
+    check_brackets("doksi.gradle.kts", &kts);
+    check_brackets("doksi.gradle", &groovy);
+    for needle in [
+        "doksiSmoke",
+        "\"assemble",
+        "dependsOn(assembleName)",
+        "\"ci\"",
+        "\"--variant\"",
+        "\"--category\"",
+        "\"--test\"",
+        "\"--auth\"",
+        "\"--timeout\"",
+        "\"--poll-interval\"",
+        "\"doksi.categories\"",
+        "\"DOKSI_CATEGORIES\"",
+        "\"doksi.tests\"",
+        "\"DOKSI_TESTS\"",
+        "\"doksi.auth\"",
+        "\"DOKSI_AUTH\"",
+        "\"doksi.timeout\"",
+        "\"DOKSI_TIMEOUT\"",
+        "\"doksi.pollInterval\"",
+        "\"doksi.extraArgs\"",
+        "\"doksi.executable\"",
+        "\"DOKSI_EXECUTABLE\"",
+        "\"doksi.skip\"",
+        "\"DOKSI_SKIP\"",
+        "\"doksiw\"",
+        "\"release\", \"debug\"",
+        "com.android.application",
+        "enabled = !skip",
+        "tasks.register(taskName",
+        "No Doksi tests chosen for",
+    ] {
+        assert!(kts.contains(needle), "doksi.gradle.kts lacks {needle}");
+        let in_groovy = needle.replace('"', "'");
+        assert!(
+            groovy.contains(&in_groovy) || groovy.contains(needle),
+            "doksi.gradle lacks {in_groovy}"
+        );
+    }
+    // The same message for every exit code.
+    let kotlin_meanings = meanings(&kts, " to ");
+    assert_eq!(kotlin_meanings, meanings(&groovy, ":"));
+    let codes: Vec<u32> = kotlin_meanings.iter().map(|m| m.0).collect();
+    assert_eq!(codes, [1, 2, 3, 4, 5, 127, 130]);
+    assert_eq!(kotlin_meanings[0].1, "Doksi tests failed");
+    // Configuration cache: the task action touches no project; the key is never passed.
+    for (name, src) in [("doksi.gradle.kts", &kts), ("doksi.gradle", &groovy)] {
+        let action: String = do_last_block(src)
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            !mentions_word(&action, "project"),
+            "{name}: the task action uses `project`"
+        );
+        assert!(action.contains("ProcessBuilder(command)"), "{name}");
+        assert!(
+            !src.contains("DOKSI_API_KEY\")") && !src.contains("DOKSI_API_KEY')"),
+            "{name} reads the key"
+        );
+    }
+}
+
+/// With Debian's `kotlin` and `libgradle-kotlin-dsl-java`: compile the Kotlin snippet against
+/// the Gradle 4.4.1 API (plus a stub for `tasks.register`, Gradle 4.9+). `kotlinc -script`
+/// compiles, then fails to run the script for want of a Project, which is the expected end.
+#[test]
+fn the_kotlin_snippet_type_checks_against_the_gradle_api() {
+    let lib = Path::new("/usr/share/gradle/lib");
+    let groovy = Path::new("/usr/share/java/groovy-all.jar");
+    let Some(kotlinc) = tool("kotlinc") else {
+        eprintln!("skipped: kotlinc not installed (Debian package kotlin)");
+        return;
+    };
+    if !lib.join("gradle-kotlin-dsl.jar").is_file() || !groovy.is_file() {
+        eprintln!("skipped: Gradle's Kotlin DSL jar not installed (libgradle-kotlin-dsl-java)");
+        return;
+    }
+    let mut jars: Vec<PathBuf> = Vec::new();
+    for dir in [lib.to_path_buf(), lib.join("plugins")] {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "jar") {
+                jars.push(p);
+            }
+        }
+    }
+    jars.sort();
+    jars.push(groovy.to_path_buf());
+    let classpath = std::env::join_paths(&jars).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("check.gradle.kts");
+    std::fs::write(
+        &script,
+        format!(
+            "{}\n// Gradle 4.9+ API, absent from the 4.4.1 jars compiled against.\n\
+             fun org.gradle.api.tasks.TaskContainer.register(name: String, \
+             configure: org.gradle.api.Task.() -> Unit): Unit = TODO(name + configure)\n",
+            read_snippet("doksi.gradle.kts")
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(kotlinc);
+    cmd.current_dir(dir.path())
+        .arg("-script-templates")
+        .arg("org.gradle.kotlin.dsl.KotlinBuildScript")
+        .arg("-cp")
+        .arg(classpath)
+        .arg("-script")
+        .arg(&script);
+    let out = run_limited(cmd, Duration::from_secs(300));
+    let errors: Vec<&str> = out.text.lines().filter(|l| l.contains("error:")).collect();
+    assert!(errors.is_empty(), "kotlinc:\n{}", out.text);
+    assert!(
+        out.text
+            .contains("unable to find appropriate constructor for class Check_gradle"),
+        "kotlinc did not get as far as running the compiled script:\n{}",
+        out.text
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// doksiw.
+
+fn sh() -> PathBuf {
+    tool("sh").unwrap_or_else(|| PathBuf::from("/bin/sh"))
+}
+
+/// `sh doksiw ARGS` with PATH set to exactly `path` and nothing else inherited.
+fn doksiw(script: &Path, path: &[&Path], env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(sh());
+    cmd.env_clear()
+        .env("PATH", std::env::join_paths(path).unwrap())
+        .envs(env.iter().copied())
+        .arg(script)
+        .args(args);
+    run_limited(cmd, Duration::from_secs(60))
+}
+
+/// An executable shell script.
+fn write_script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!{}\n{body}", path_str(&sh()))).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn doksiw_pins_this_crates_version_and_is_executable() {
+    use std::os::unix::fs::PermissionsExt;
+    let path = snippets().join("doksiw");
+    let pin = format!("DOKSI_VERSION={}\n", env!("CARGO_PKG_VERSION"));
+    assert!(
+        read_snippet("doksiw").contains(&pin),
+        "doksiw must pin {pin}"
+    );
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o111, 0o111, "doksiw is not executable: {mode:o}");
+    let syntax = Command::new(sh()).arg("-n").arg(&path).output().unwrap();
+    assert!(
+        syntax.status.success(),
+        "sh -n doksiw: {}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+}
+
+#[test]
+fn doksiw_runs_the_doksi_on_path() {
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_doksi"), bin.path().join("doksi")).unwrap();
+    let script = snippets().join("doksiw");
+    let out = doksiw(&script, &[bin.path()], &[], &["--version"]);
+    assert_eq!(out.code, Some(0), "{}", out.text);
+    assert_eq!(
+        out.text.trim(),
+        format!("doksi {}", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(
+        !snippets().join(".doksi").exists(),
+        "doksiw installed beside itself"
+    );
+}
+
+#[test]
+fn doksiw_without_doksi_or_cargo_fails_in_one_line() {
+    let empty = tempfile::tempdir().unwrap();
+    let script = snippets().join("doksiw");
+    let out = doksiw(&script, &[empty.path()], &[], &["--version"]);
+    assert_eq!(out.code, Some(127), "{}", out.text);
+    let lines: Vec<&str> = out.text.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{}", out.text);
+    assert!(
+        lines[0].starts_with("doksiw: doksi 0.1.0 is not installed (PATH has no doksi)")
+            && lines[0].contains("cargo is missing"),
+        "{}",
+        lines[0]
+    );
+}
+
+#[test]
+fn doksiw_takes_another_doksi_version_only_when_told() {
+    let bin = tempfile::tempdir().unwrap();
+    write_script(
+        &bin.path().join("doksi"),
+        "if [ \"$1\" = --version ]; then echo 'doksi 0.0.9'; else echo \"old doksi ran: $*\"; fi\n",
+    );
+    let script = snippets().join("doksiw");
+    let refused = doksiw(&script, &[bin.path()], &[], &["ci", "."]);
+    assert_eq!(refused.code, Some(127), "{}", refused.text);
+    assert!(
+        refused
+            .text
+            .contains("(PATH has doksi 0.0.9) and cargo is missing"),
+        "{}",
+        refused.text
+    );
+    let taken = doksiw(
+        &script,
+        &[bin.path()],
+        &[("DOKSI_ANY_VERSION", "1")],
+        &["ci", "."],
+    );
+    assert_eq!(taken.code, Some(0), "{}", taken.text);
+    assert_eq!(taken.text.trim(), "old doksi ran: ci .");
+}
+
+/// A stand-in `cargo` that logs its arguments and "installs" the real binary under --root.
+fn fake_cargo(dir: &Path, log: &Path) {
+    let mkdir = tool("mkdir").expect("mkdir");
+    let ln = tool("ln").expect("ln");
+    write_script(
+        &dir.join("cargo"),
+        &format!(
+            "printf '%s\\n' \"$@\" > '{log}'\n\
+             while [ $# -gt 0 ]; do [ \"$1\" = --root ] && root=$2; shift; done\n\
+             '{mkdir}' -p \"$root/bin\" && '{ln}' -s '{doksi}' \"$root/bin/doksi\"\n",
+            log = path_str(log),
+            mkdir = path_str(&mkdir),
+            ln = path_str(&ln),
+            doksi = env!("CARGO_BIN_EXE_doksi"),
+        ),
+    );
+}
+
+#[test]
+fn doksiw_installs_the_pinned_version_once_with_cargo() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    for (case, install_args, expected_source) in [
+        ("registry", None, vec!["doksi", "--version", version]),
+        (
+            "path",
+            Some("--path /src/doksi"),
+            vec!["--path", "/src/doksi"],
+        ),
+    ] {
+        let project = root.join(case);
+        let bin = root.join(format!("{case}-bin"));
+        std::fs::create_dir_all(&project).unwrap();
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::copy(snippets().join("doksiw"), project.join("doksiw")).unwrap();
+        let log = root.join(format!("{case}-cargo.log"));
+        fake_cargo(&bin, &log);
+        let env: Vec<(&str, &str)> = install_args
+            .map(|a| vec![("DOKSIW_INSTALL_ARGS", a)])
+            .unwrap_or_default();
+
+        let first = doksiw(&project.join("doksiw"), &[&bin], &env, &["--version"]);
+        assert_eq!(first.code, Some(0), "{case}: {}", first.text);
+        assert!(
+            first.text.contains(&format!("doksi {version}\n")),
+            "{case}: {}",
+            first.text
+        );
+        assert!(
+            first
+                .text
+                .contains(&format!("doksiw: installing doksi {version} into")),
+            "{case}: {}",
+            first.text
+        );
+        let install_root = project.join(".doksi").join(version);
+        let mut expected = vec![
+            "install".to_owned(),
+            "--locked".to_owned(),
+            "--root".to_owned(),
+            path_str(&install_root).to_owned(),
+        ];
+        expected.extend(expected_source.iter().map(|s| s.to_string()));
+        let logged: Vec<String> = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(logged, expected, "{case}");
+
+        // Second use: the installed binary, no cargo at all.
+        std::fs::remove_file(bin.join("cargo")).unwrap();
+        let second = doksiw(&project.join("doksiw"), &[&bin], &env, &["--version"]);
+        assert_eq!(second.code, Some(0), "{case}: {}", second.text);
+        assert_eq!(second.text.trim(), format!("doksi {version}"), "{case}");
+    }
+}
