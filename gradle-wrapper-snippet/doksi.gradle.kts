@@ -51,6 +51,9 @@ val doksiLauncher: List<String> = doksiSetting("doksi.executable", "DOKSI_EXECUT
         ?.let { listOf("sh", it.absolutePath) }
     ?: listOf("doksi")
 val doksiProjectDir: String = project.projectDir.absolutePath
+// Each task's JUnit report goes where Gradle's own test tasks put theirs, so CI globs such as
+// `**/build/test-results/**/*.xml` (Jenkins, GitLab, Bitrise) pick it up with the unit tests.
+val doksiResultsDir: String = File(project.layout.buildDirectory.get().asFile, "test-results").absolutePath
 
 // What doksi's exit codes mean, for the build failure's message.
 val doksiMeanings: Map<Int, String> = mapOf(
@@ -81,6 +84,7 @@ fun doksiRegister(variant: String, needAssemble: Boolean) {
         doksiAuth?.takeIf { it.isNotEmpty() }?.let { addAll(listOf("--auth", it)) }
         doksiTimeout?.takeIf { it.isNotEmpty() }?.let { addAll(listOf("--timeout", it)) }
         doksiPollInterval?.takeIf { it.isNotEmpty() }?.let { addAll(listOf("--poll-interval", it)) }
+        addAll(listOf("--junit", "$doksiResultsDir/$taskName/TEST-doksi.xml"))
         addAll(doksiExtraArgs)
     }
     // The key belongs in DOKSI_API_KEY, never on a command line that logs and `ps` can show.

@@ -183,6 +183,10 @@ fn the_groovy_snippet_gates_a_gradle_build_on_the_verdict() {
     );
     assert_eq!(sb.runs_created(), 1, "{}", passed.text);
     assert!(passed.text.contains("passed"), "{}", passed.text);
+    // The JUnit report sits where Gradle's test tasks put theirs.
+    let report = project.join("build/test-results/doksiSmokeRelease/TEST-doksi.xml");
+    let xml = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("{report:?}: {e}"));
+    assert!(xml.contains(r#"name="Checkout flow""#), "{xml}");
 
     // A failing test: the build fails with the test's message and the snippet's.
     let failed = run(&[
