@@ -251,6 +251,38 @@ fn colour_only_when_forced_and_never_with_no_color() {
     );
 }
 
+/// On a real terminal (a pty from util-linux's `script`) doksi colours its error line, unless
+/// NO_COLOR is set; skipped where there is no `script`.
+#[test]
+fn colour_on_a_terminal_unless_no_color() {
+    let on_tty = |env: &str| {
+        let home = tempfile::tempdir().unwrap();
+        let shell = format!(
+            "{env} {} --config /nonexistent apks",
+            env!("CARGO_BIN_EXE_doksi")
+        );
+        std::process::Command::new("script")
+            .args(["-qec", &shell, "/dev/null"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("TERM", "xterm-256color")
+            .output()
+    };
+    let Ok(plain) = on_tty("") else {
+        eprintln!("skipped: no `script` to give doksi a terminal");
+        return;
+    };
+    let text = String::from_utf8_lossy(&plain.stdout);
+    assert!(text.contains("error") && text.contains("\x1b["), "{text:?}");
+    let no_color = on_tty("NO_COLOR=1").unwrap();
+    let text = String::from_utf8_lossy(&no_color.stdout);
+    assert!(
+        text.contains("doksi: error: ") && !text.contains('\x1b'),
+        "{text:?}"
+    );
+}
+
 #[test]
 fn completions_and_man_page_come_from_the_flag_definitions() {
     let r = run_in(None, &["completions", "bash"]);
