@@ -1,17 +1,22 @@
 // doksi.gradle.kts: run Doksi UI tests on the APK a variant builds, and fail the build on the
 // verdict. The Kotlin DSL twin of doksi.gradle; see README.md beside it.
 //
-// Apply it in the application module's build.gradle.kts, below the Android plugin:
+// Apply it in the application module's build.gradle.kts (not the root project, not a library
+// module), below the Android plugin:
 //     apply(from = "doksi.gradle.kts")
 // It adds one task per application variant, `doksiSmoke<Variant>`, which depends on
 // `assemble<Variant>` and runs
 //     doksi ci <projectDir> --variant <variant> --category C1 ... [--test T] [--auth A] [--timeout T]
-// Without the Android application plugin it adds doksiSmokeRelease and doksiSmokeDebug.
+// In an Android library, dynamic-feature or test module it adds nothing and logs a warning. In a
+// project without the Android plugins it adds doksiSmoke<Variant> for the variants named by
+// doksi.variants, else for those of release and debug whose assemble<Variant> task this very
+// project has (so a multi-project root gets none).
 //
 // Settings: a Gradle property (-Pdoksi.categories=cat_a,cat_b), else the environment variable:
 // doksi.categories/DOKSI_CATEGORIES, doksi.tests/DOKSI_TESTS, doksi.auth/DOKSI_AUTH,
 // doksi.timeout/DOKSI_TIMEOUT, doksi.pollInterval/DOKSI_POLL_INTERVAL,
-// doksi.extraArgs/DOKSI_EXTRA_ARGS, doksi.executable/DOKSI_EXECUTABLE, doksi.skip/DOKSI_SKIP.
+// doksi.extraArgs/DOKSI_EXTRA_ARGS, doksi.executable/DOKSI_EXECUTABLE, doksi.skip/DOKSI_SKIP,
+// doksi.variants/DOKSI_VARIANTS.
 // The API key is never passed by this script: doksi reads DOKSI_API_KEY from the environment.
 //
 // Needs a Gradle with a working Kotlin DSL (6.x or later; 7.x or later for the configuration
@@ -19,6 +24,7 @@
 // captured, never `project` or anything else of this script.
 
 import java.io.File
+import java.util.concurrent.TimeUnit
 import org.gradle.api.Action
 import org.gradle.api.DomainObjectCollection
 import org.gradle.api.GradleException
@@ -37,17 +43,24 @@ val doksiTimeout: String? = doksiSetting("doksi.timeout", "DOKSI_TIMEOUT")
 val doksiPollInterval: String? = doksiSetting("doksi.pollInterval", "DOKSI_POLL_INTERVAL")
 val doksiExtraArgs: List<String> = (doksiSetting("doksi.extraArgs", "DOKSI_EXTRA_ARGS") ?: "")
     .split(Regex("\\s+")).filter { it.isNotEmpty() }
+val doksiVariants: List<String> = doksiList(doksiSetting("doksi.variants", "DOKSI_VARIANTS"))
 // `-Pdoksi.skip` alone (an empty property) means true; an empty DOKSI_SKIP does not.
 val doksiSkip: Boolean = doksiSetting("doksi.skip", "DOKSI_SKIP").let { v ->
     v != null && ((v.isEmpty() && project.findProperty("doksi.skip") != null) ||
         listOf("true", "1", "yes").any { it.equals(v, ignoreCase = true) })
 }
 
-// How to start doksi: the named executable, else the project's doksiw wrapper, else PATH.
+// How to start doksi: the named executable, else the project's doksiw wrapper (not on Windows,
+// which has no `sh`), else PATH.
+val doksiWindows: Boolean = File.separatorChar == '\\'
 val doksiLauncher: List<String> = doksiSetting("doksi.executable", "DOKSI_EXECUTABLE")
     ?.takeIf { it.isNotEmpty() }
-    ?.let { exe -> listOf(if (exe.contains('/') && !File(exe).isAbsolute) project.file(exe).absolutePath else exe) }
-    ?: listOf(project.file("doksiw"), project.rootProject.file("doksiw")).firstOrNull { it.isFile }
+    ?.let { exe ->
+        val relativePath = (exe.contains('/') || exe.contains(File.separator)) && !File(exe).isAbsolute
+        listOf(if (relativePath) project.file(exe).absolutePath else exe)
+    }
+    ?: listOf(project.file("doksiw"), project.rootProject.file("doksiw"))
+        .firstOrNull { !doksiWindows && it.isFile }
         ?.let { listOf("sh", it.absolutePath) }
     ?: listOf("doksi")
 val doksiProjectDir: String = project.projectDir.absolutePath
@@ -68,14 +81,17 @@ val doksiMeanings: Map<Int, String> = mapOf(
 
 val doksiRegistered: MutableSet<String> = mutableSetOf()
 
+fun doksiSuffix(variant: String): String = "" + Character.toUpperCase(variant[0]) + variant.substring(1)
+
 fun doksiRegister(variant: String, needAssemble: Boolean) {
-    val suffix = "" + Character.toUpperCase(variant[0]) + variant.substring(1)
+    val suffix = doksiSuffix(variant)
     val taskName = "doksiSmoke$suffix"
     if (!doksiRegistered.add(taskName)) return
     val assembleName = "assemble$suffix"
     val hasAssemble = needAssemble || tasks.names.contains(assembleName)
 
     // The whole command line, fixed now; the key is not on it. Only these locals reach doLast.
+    val report = "$doksiResultsDir/$taskName/TEST-doksi.xml"
     val command: List<String> = ArrayList<String>().apply {
         addAll(doksiLauncher)
         addAll(listOf("ci", doksiProjectDir, "--variant", variant))
@@ -84,11 +100,13 @@ fun doksiRegister(variant: String, needAssemble: Boolean) {
         doksiAuth?.takeIf { it.isNotEmpty() }?.let { addAll(listOf("--auth", it)) }
         doksiTimeout?.takeIf { it.isNotEmpty() }?.let { addAll(listOf("--timeout", it)) }
         doksiPollInterval?.takeIf { it.isNotEmpty() }?.let { addAll(listOf("--poll-interval", it)) }
-        addAll(listOf("--junit", "$doksiResultsDir/$taskName/TEST-doksi.xml"))
+        addAll(listOf("--junit", report))
         addAll(doksiExtraArgs)
     }
     // The key belongs in DOKSI_API_KEY, never on a command line that logs and `ps` can show.
     val keyOnCommandLine = doksiExtraArgs.any { it.startsWith("--api-key") }
+    // Without categories or tests from here, doksi takes them from DOKSI_CONFIG, --config or
+    // doksi.toml, or refuses with exit code 2; the failure then says where to name them.
     val chosen = doksiCategories.isNotEmpty() || doksiTests.isNotEmpty()
     val skip = doksiSkip
     val projectDir = doksiProjectDir
@@ -102,23 +120,14 @@ fun doksiRegister(variant: String, needAssemble: Boolean) {
         }
         enabled = !skip
         doLast {
+            // An earlier run's report must not outlive this run: if this one fails before doksi
+            // writes its own, or is cancelled, CI would show the old results.
+            val oldReport = File(report)
+            if (oldReport.exists() && !oldReport.delete()) {
+                throw GradleException("Cannot delete the previous Doksi report $report")
+            }
             if (keyOnCommandLine) {
                 throw GradleException("Do not pass --api-key in doksi.extraArgs: set the DOKSI_API_KEY environment variable.")
-            }
-            if (!chosen) {
-                // A doksi.toml in the project (or above) may name them instead.
-                var dir: File? = File(projectDir)
-                var configured = false
-                while (dir != null && !configured) {
-                    configured = File(dir, "doksi.toml").isFile
-                    dir = dir.parentFile
-                }
-                if (!configured) {
-                    throw GradleException(
-                        "No Doksi tests chosen for $taskName. Pass -Pdoksi.categories=cat_a,cat_b " +
-                            "(or set DOKSI_CATEGORIES), or -Pdoksi.tests=ID, or skip with -Pdoksi.skip=true."
-                    )
-                }
             }
             val process = try {
                 ProcessBuilder(command).directory(File(projectDir)).start()
@@ -129,32 +138,69 @@ fun doksiRegister(variant: String, needAssemble: Boolean) {
                     e
                 )
             }
-            process.outputStream.close()
-            // doksi's stdout goes to the build log as it comes; its stderr too, and its last
-            // `doksi:` line (the reason it gives) is kept for the failure message.
-            val said = java.util.Collections.synchronizedList(ArrayList<String>())
-            val errors = Thread {
-                process.errorStream.bufferedReader(Charsets.UTF_8).forEachLine { line ->
-                    System.err.println(line)
-                    if (line.isNotBlank()) said.add(line.trim())
+            // Cancelling the build must stop doksi rather than orphan it. A daemon that gives up
+            // on a cancelled build exits, which runs this hook; an interrupt of this thread ends
+            // the wait below. The Doksi run itself goes on either way.
+            val stopper = Thread({ process.destroy() }, "doksi-stop")
+            Runtime.getRuntime().addShutdownHook(stopper)
+            try {
+                process.outputStream.close()
+                // doksi's stdout goes to the build log as it comes; its stderr too, and its last
+                // `doksi:` line (the reason it gives) is kept for the failure message. Each is
+                // read on a thread of its own, so that this one only waits, interruptibly.
+                val said = java.util.Collections.synchronizedList(ArrayList<String>())
+                val errors = Thread {
+                    process.errorStream.bufferedReader(Charsets.UTF_8).forEachLine { line ->
+                        System.err.println(line)
+                        if (line.isNotBlank()) said.add(line.trim())
+                    }
                 }
-            }
-            errors.start()
-            val code = try {
-                process.inputStream.copyTo(System.out)
-                System.out.flush()
-                val exit = process.waitFor()
-                errors.join()
-                exit
-            } catch (e: InterruptedException) {
-                process.destroy()
-                throw GradleException("Interrupted: doksi was stopped, the Doksi run goes on.", e)
-            }
-            if (code != 0) {
-                val lines = ArrayList(said)
-                val reason = lines.lastOrNull { it.startsWith("doksi") } ?: lines.lastOrNull()
-                val meaning = meanings[code] ?: "doksi failed with exit code $code"
-                throw GradleException("$meaning (doksi exit code $code)" + (reason?.let { ": $it" } ?: ""))
+                val output = Thread {
+                    val buffer = ByteArray(8192)
+                    val out = process.inputStream
+                    while (true) {
+                        val n = out.read(buffer)
+                        if (n < 0) break
+                        System.out.write(buffer, 0, n)
+                        System.out.flush()
+                    }
+                }
+                errors.start()
+                output.start()
+                val code = try {
+                    while (!process.waitFor(1, TimeUnit.SECONDS)) {
+                        // Waking up each second, an interrupt (a cancelled build) is seen.
+                    }
+                    val exit = process.exitValue()
+                    errors.join()
+                    output.join()
+                    exit
+                } catch (e: InterruptedException) {
+                    process.destroy()
+                    throw GradleException(
+                        "Build interrupted; the Doksi run goes on: doksi was stopped " +
+                            "(doksi wait RUN_ID picks the run up).",
+                        e
+                    )
+                }
+                if (code != 0) {
+                    val lines = ArrayList(said)
+                    val reason = lines.lastOrNull { it.startsWith("doksi") } ?: lines.lastOrNull()
+                    val meaning = meanings[code] ?: "doksi failed with exit code $code"
+                    val hint = if (code == 2 && !chosen)
+                        " (pass -Pdoksi.categories=cat_a,cat_b or set DOKSI_CATEGORIES, or name them in doksi.toml)"
+                    else ""
+                    throw GradleException("$meaning (doksi exit code $code)" + (reason?.let { ": $it" } ?: "") + hint)
+                }
+            } finally {
+                if (process.isAlive) {
+                    process.destroy()
+                }
+                try {
+                    Runtime.getRuntime().removeShutdownHook(stopper)
+                } catch (ignored: IllegalStateException) {
+                    // The JVM is shutting down; the hook has run or is running.
+                }
             }
         }
     }
@@ -187,8 +233,26 @@ plugins.withId("com.android.application") {
         })
     }
 }
+// Other Android modules have no APK of their own to test: nothing is added there.
+var doksiOtherAndroid: String? = null
+listOf("com.android.library", "com.android.dynamic-feature", "com.android.test").forEach { id ->
+    plugins.withId(id) { doksiOtherAndroid = id }
+}
 afterEvaluate {
-    if (!doksiAndroid) {
-        listOf("release", "debug").forEach { doksiRegister(it, false) }
+    val other = doksiOtherAndroid
+    if (doksiAndroid) {
+        // The variants come from the Android plugin.
+    } else if (other != null) {
+        project.logger.warn(
+            "doksi.gradle.kts adds no doksiSmoke tasks to ${project.path}, a $other " +
+                "module: apply it in the application module (com.android.application) instead."
+        )
+    } else if (doksiVariants.isNotEmpty()) {
+        // A plain project: the variants named, else release and debug where this project assembles them.
+        doksiVariants.forEach { doksiRegister(it, false) }
+    } else {
+        listOf("release", "debug")
+            .filter { tasks.names.contains("assemble" + doksiSuffix(it)) }
+            .forEach { doksiRegister(it, true) }
     }
 }

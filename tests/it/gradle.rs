@@ -74,12 +74,42 @@ fn run_limited(mut cmd: Command, limit: Duration) -> Output {
 // ---------------------------------------------------------------------------------------------
 // The Groovy snippet on a real Gradle.
 
-/// A plain Gradle project whose `assembleRelease` produces what AGP would: the APK and its
-/// output-metadata.json under build/outputs/apk/release.
-fn gradle_project(root: &Path) -> PathBuf {
+/// A multi-project Gradle build, `shop`, whose root applies the snippet to every project with
+/// `allprojects { apply from: ... }`, and has three subprojects:
+/// - `app`, plain, whose `assembleRelease` produces what AGP would: the APK and its
+///   output-metadata.json under app/build/outputs/apk/release;
+/// - `lib`, with an `assembleRelease` and a plugin applied by the id `com.android.library` (a
+///   stand-in: Gradle's own `base` plugin registered under that id by a plugin descriptor);
+/// - `tool`, plain, with no assemble task and `doksi.variants=staging, qa` in its
+///   gradle.properties.
+///
+/// Returns the root and the app folders.
+fn gradle_project(root: &Path) -> (PathBuf, PathBuf) {
     let project = root.join("shop");
+    let app = project.join("app");
     let made = root.join("made");
-    std::fs::create_dir_all(&project).unwrap();
+    std::fs::create_dir_all(&app).unwrap();
+    let descriptors = project.join("fake-android/META-INF/gradle-plugins");
+    std::fs::create_dir_all(&descriptors).unwrap();
+    std::fs::write(
+        descriptors.join("com.android.library.properties"),
+        "implementation-class=org.gradle.api.plugins.BasePlugin\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(project.join("lib")).unwrap();
+    std::fs::write(
+        project.join("lib/build.gradle"),
+        "buildscript { dependencies { classpath files('../fake-android') } }\n\
+         apply plugin: 'com.android.library'\n\
+         task assembleRelease\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(project.join("tool")).unwrap();
+    std::fs::write(
+        project.join("tool/gradle.properties"),
+        "doksi.variants=staging, qa\n",
+    )
+    .unwrap();
     std::fs::create_dir_all(&made).unwrap();
     std::fs::copy(unlock_apk(), made.join("app-release.apk")).unwrap();
     let metadata = serde_json::json!({
@@ -104,7 +134,15 @@ fn gradle_project(root: &Path) -> PathBuf {
     .unwrap();
     std::fs::write(
         project.join("settings.gradle"),
-        "rootProject.name = 'shop'\n",
+        "rootProject.name = 'shop'\ninclude 'app', 'lib', 'tool'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("build.gradle"),
+        format!(
+            "allprojects {{\n    apply from: {}\n}}\n",
+            groovy_str(&snippets().join("doksi.gradle"))
+        ),
     )
     .unwrap();
     let build = format!(
@@ -118,18 +156,16 @@ fn gradle_project(root: &Path) -> PathBuf {
         }}
     }}
 }}
-apply from: {snippet}
 ",
         made = groovy_str(&made),
-        snippet = groovy_str(&snippets().join("doksi.gradle")),
     );
-    std::fs::write(project.join("build.gradle"), build).unwrap();
-    project
+    std::fs::write(app.join("build.gradle"), build).unwrap();
+    (project, app)
 }
 
 /// `gradle --offline --no-daemon -q ARGS` in `project`, with the sandbox's URL, key and cache in
-/// the environment and nothing else of ours.
-fn gradle(gradle: &Path, project: &Path, home: &Path, sb: &Sandbox, args: &[&str]) -> Output {
+/// the environment (when there is one) and nothing else of ours.
+fn gradle_command(gradle: &Path, project: &Path, home: &Path, sb: Option<&Sandbox>) -> Command {
     let mut cmd = Command::new(gradle);
     cmd.env_clear();
     for var in ["PATH", "JAVA_HOME", "LANG"] {
@@ -139,18 +175,28 @@ fn gradle(gradle: &Path, project: &Path, home: &Path, sb: &Sandbox, args: &[&str
     }
     cmd.env("HOME", home)
         .env("GRADLE_USER_HOME", home.join("gradle-user-home"))
-        .env("DOKSI_BASE_URL", &sb.base_url)
-        .env("DOKSI_API_KEY", &sb.key)
-        .env("DOKSI_CACHE_DIR", sb.cache_dir())
         .current_dir(project)
         .args([
             "--offline",
             "--no-daemon",
             "-Dorg.gradle.daemon=false",
             "-q",
-        ])
-        .args(args);
-    run_limited(cmd, Duration::from_secs(300))
+        ]);
+    if let Some(sb) = sb {
+        cmd.env("DOKSI_BASE_URL", &sb.base_url)
+            .env("DOKSI_API_KEY", &sb.key)
+            .env("DOKSI_CACHE_DIR", sb.cache_dir());
+    }
+    cmd
+}
+
+fn gradle(gradle: &Path, project: &Path, home: &Path, sb: &Sandbox, args: &[&str]) -> Output {
+    let mut cmd = gradle_command(gradle, project, home, Some(sb));
+    cmd.args(args);
+    let start = Instant::now();
+    let out = run_limited(cmd, Duration::from_secs(300));
+    eprintln!("gradle {args:?}: {:?}", start.elapsed());
+    out
 }
 
 #[test]
@@ -161,13 +207,14 @@ fn the_groovy_snippet_gates_a_gradle_build_on_the_verdict() {
     };
     let sb = Sandbox::start(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let project = gradle_project(dir.path());
+    let (project, app) = gradle_project(dir.path());
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     let executable = format!("-Pdoksi.executable={}", env!("CARGO_BIN_EXE_doksi"));
     let run = |args: &[&str]| gradle(&gradle_bin, &project, &home, &sb, args);
 
-    // Passing tests: the build passes, after assembleRelease, with one run created.
+    // Passing tests: the build passes, after :app:assembleRelease, with one run created (so
+    // the root project, which has no assembleRelease, did not run doksi too).
     let passed = run(&[
         "doksiSmokeRelease",
         "-Pdoksi.categories=cat_smoke",
@@ -176,17 +223,37 @@ fn the_groovy_snippet_gates_a_gradle_build_on_the_verdict() {
     ]);
     assert_eq!(passed.code, Some(0), "{}", passed.text);
     assert!(
-        project
-            .join("build/outputs/apk/release/app-release.apk")
+        app.join("build/outputs/apk/release/app-release.apk")
             .is_file(),
         "doksiSmokeRelease did not run assembleRelease first"
     );
     assert_eq!(sb.runs_created(), 1, "{}", passed.text);
     assert!(passed.text.contains("passed"), "{}", passed.text);
     // The JUnit report sits where Gradle's test tasks put theirs.
-    let report = project.join("build/test-results/doksiSmokeRelease/TEST-doksi.xml");
+    let report = app.join("build/test-results/doksiSmokeRelease/TEST-doksi.xml");
     let xml = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("{report:?}: {e}"));
     assert!(xml.contains(r#"name="Checkout flow""#), "{xml}");
+
+    // No categories: doksi refuses (exit 2, nothing sent) and the failure says where to name
+    // them. The passing run's report is gone, so CI cannot show its green results for this run.
+    let before = sb.total();
+    let unchosen = run(&["doksiSmokeRelease", &executable]);
+    assert_ne!(unchosen.code, Some(0), "{}", unchosen.text);
+    for expected in [
+        "(doksi exit code 2): doksi: error: nothing to run",
+        "(pass -Pdoksi.categories=cat_a,cat_b or set DOKSI_CATEGORIES, or name them in doksi.toml)",
+    ] {
+        assert!(
+            unchosen.text.contains(expected),
+            "no {expected:?} in:\n{}",
+            unchosen.text
+        );
+    }
+    assert_eq!(sb.total(), before, "{}", unchosen.text);
+    assert!(
+        !report.exists(),
+        "the passing run's report outlived a failed run"
+    );
 
     // A failing test: the build fails with the test's message and the snippet's.
     let failed = run(&[
@@ -208,33 +275,133 @@ fn the_groovy_snippet_gates_a_gradle_build_on_the_verdict() {
             failed.text
         );
     }
+    assert!(
+        !failed.text.contains("-Pdoksi.categories=cat_a"),
+        "a hint about categories though they were given:\n{}",
+        failed.text
+    );
 
     // Skipped, and with no categories: passes without a request, so configuring without
-    // categories does not break a build.
+    // categories does not break a build. The same build lists the tasks (and shows warnings):
+    // `app` (which has assembleRelease) has doksiSmokeRelease, not doksiSmokeDebug (no
+    // assembleDebug); `tool` has the variants its doksi.variants names; `lib` (an Android
+    // library) has none, said in one warning; the root (no assemble task at all) has none.
     let before = sb.total();
-    let skipped = run(&["doksiSmokeRelease", "-Pdoksi.skip=true", &executable]);
+    let skipped = run(&[
+        "doksiSmokeRelease",
+        "-Pdoksi.skip=true",
+        &executable,
+        "--warn",
+        "tasks",
+        "--all",
+    ]);
     assert_eq!(skipped.code, Some(0), "{}", skipped.text);
     assert_eq!(sb.total(), before, "a skipped task sent requests");
-
-    // No categories: the task fails when it runs, saying what to pass; nothing is sent.
-    let unchosen = run(&["doksiSmokeRelease", &executable]);
-    assert_ne!(unchosen.code, Some(0), "{}", unchosen.text);
-    assert!(
-        unchosen
-            .text
-            .contains("No Doksi tests chosen for doksiSmokeRelease")
-            && unchosen.text.contains("-Pdoksi.categories="),
+    let mut listed: Vec<&str> = skipped
+        .text
+        .lines()
+        .filter(|l| l.contains("doksiSmoke"))
+        .map(|l| l.split(" - ").next().unwrap().trim())
+        .collect();
+    listed.sort();
+    let warning = "doksi.gradle adds no doksiSmoke tasks to :lib, a com.android.library module: \
+                   apply it in the application module (com.android.application) instead.";
+    assert_eq!(
+        listed,
+        [
+            "app:doksiSmokeRelease",
+            warning,
+            "tool:doksiSmokeQa",
+            "tool:doksiSmokeStaging"
+        ],
         "{}",
-        unchosen.text
+        skipped.text
     );
-    assert_eq!(sb.total(), before);
 
-    for out in [&passed, &failed, &skipped, &unchosen] {
+    for out in [&passed, &unchosen, &failed, &skipped] {
         assert!(
             !out.text.contains(&sb.key),
             "the API key reached the build log"
         );
     }
+}
+
+/// Cancelling the build stops doksi: a JVM that ends (as a Gradle daemon does when it gives up
+/// on a cancelled build, or a `--no-daemon` Gradle on SIGTERM) takes doksi with it instead of
+/// leaving it running with PPID 1. The doksi here is a stand-in that writes its pid, then sleeps.
+#[test]
+fn the_groovy_snippet_stops_doksi_when_gradle_ends() {
+    let Some(gradle_bin) = tool("gradle") else {
+        eprintln!("skipped: gradle not installed");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (project, _app) = gradle_project(dir.path());
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let pid_file = dir.path().join("doksi.pid");
+    let stand_in = dir.path().join("slow-doksi");
+    write_script(
+        &stand_in,
+        &format!(
+            "echo $$ > '{pid}.tmp' && '{mv}' '{pid}.tmp' '{pid}'\nexec '{sleep}' 300\n",
+            pid = path_str(&pid_file),
+            mv = path_str(&tool("mv").expect("mv")),
+            sleep = path_str(&tool("sleep").expect("sleep")),
+        ),
+    );
+    let mut cmd = gradle_command(&gradle_bin, &project, &home, None);
+    cmd.args([
+        "doksiSmokeRelease",
+        "-Pdoksi.categories=cat_smoke",
+        &format!("-Pdoksi.executable={}", path_str(&stand_in)),
+    ]);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let doksi_pid = loop {
+        if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+            break pid.trim().to_owned();
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("gradle ended ({status}) before starting doksi");
+        }
+        if start.elapsed() > Duration::from_secs(300) {
+            let _ = child.kill();
+            panic!("gradle did not start doksi in 5 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let alive = |pid: &str| {
+        // A process that ended but was not reaped yet (a zombie) counts as ended.
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(") ")
+                .next()
+                .is_some_and(|s| !s.starts_with('Z'))
+        })
+    };
+    assert!(alive(&doksi_pid), "the stand-in doksi is not running");
+    let term = Command::new(tool("kill").expect("kill"))
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = child.wait().unwrap();
+    let gone = Instant::now();
+    while alive(&doksi_pid) && gone.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let still = alive(&doksi_pid);
+    if still {
+        let _ = Command::new(tool("kill").expect("kill"))
+            .args(["-KILL", &doksi_pid])
+            .status();
+    }
+    assert!(!still, "doksi (pid {doksi_pid}) outlived gradle ({status})");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -373,10 +540,27 @@ fn the_kotlin_snippet_is_well_formed_and_mirrors_the_groovy_one() {
         "\"DOKSI_SKIP\"",
         "\"doksiw\"",
         "\"release\", \"debug\"",
+        "\"doksi.variants\"",
+        "\"DOKSI_VARIANTS\"",
         "com.android.application",
+        "\"com.android.library\", \"com.android.dynamic-feature\", \"com.android.test\"",
+        "logger.warn(",
+        "apply it in the application module (com.android.application) instead.",
         "enabled = !skip",
         "tasks.register(taskName",
-        "No Doksi tests chosen for",
+        "File.separatorChar ==",
+        "!doksiWindows",
+        "/TEST-doksi.xml\"",
+        "oldReport.exists() && !oldReport.delete()",
+        "addShutdownHook(stopper)",
+        "removeShutdownHook(stopper)",
+        "IllegalStateException",
+        "process.waitFor(1, ",
+        "TimeUnit.SECONDS)",
+        "Build interrupted; the Doksi run goes on",
+        "if (process.isAlive",
+        "code == 2 && !chosen",
+        "(pass -Pdoksi.categories=cat_a,cat_b or set DOKSI_CATEGORIES, or name them in doksi.toml)",
     ] {
         assert!(kts.contains(needle), "doksi.gradle.kts lacks {needle}");
         let in_groovy = needle.replace('"', "'");
@@ -411,7 +595,7 @@ fn the_kotlin_snippet_is_well_formed_and_mirrors_the_groovy_one() {
 }
 
 /// With Debian's `kotlin` and `libgradle-kotlin-dsl-java`: compile the Kotlin snippet against
-/// the Gradle 4.4.1 API (plus a stub for `tasks.register`, Gradle 4.9+). `kotlinc -script`
+/// the Gradle 4.4.1 API (and SLF4J's, which Gradle's `Logger` extends) (plus a stub for `tasks.register`, Gradle 4.9+). `kotlinc -script`
 /// compiles, then fails to run the script for want of a Project, which is the expected end.
 #[test]
 fn the_kotlin_snippet_type_checks_against_the_gradle_api() {
@@ -436,6 +620,11 @@ fn the_kotlin_snippet_type_checks_against_the_gradle_api() {
     }
     jars.sort();
     jars.push(groovy.to_path_buf());
+    // Gradle's Logger extends SLF4J's (Debian's gradle depends on libslf4j-java for it).
+    let slf4j = Path::new("/usr/share/java/slf4j-api.jar");
+    if slf4j.is_file() {
+        jars.push(slf4j.to_path_buf());
+    }
     let classpath = std::env::join_paths(&jars).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("check.gradle.kts");
@@ -548,9 +737,15 @@ fn doksiw_without_doksi_or_cargo_fails_in_one_line() {
 #[test]
 fn doksiw_takes_another_doksi_version_only_when_told() {
     let bin = tempfile::tempdir().unwrap();
+    // It logs each call, to count how often doksiw asks its version.
+    let calls = bin.path().join("calls.log");
     write_script(
         &bin.path().join("doksi"),
-        "if [ \"$1\" = --version ]; then echo 'doksi 0.0.9'; else echo \"old doksi ran: $*\"; fi\n",
+        &format!(
+            "echo \"$*\" >> '{}'\n\
+             if [ \"$1\" = --version ]; then echo 'doksi 0.0.9'; else echo \"old doksi ran: $*\"; fi\n",
+            path_str(&calls)
+        ),
     );
     let script = snippets().join("doksiw");
     let refused = doksiw(&script, &[bin.path()], &[], &["ci", "."]);
@@ -561,6 +756,11 @@ fn doksiw_takes_another_doksi_version_only_when_told() {
             .contains("(PATH has doksi 0.0.9) and cargo is missing"),
         "{}",
         refused.text
+    );
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap(),
+        "--version\n",
+        "doksiw ran PATH's doksi other than once for its version"
     );
     let taken = doksiw(
         &script,
@@ -602,6 +802,8 @@ fn doksiw_installs_the_pinned_version_once_with_cargo() {
             Some("--path /src/doksi"),
             vec!["--path", "/src/doksi"],
         ),
+        // Split at spaces, but not globbed: `/*` would otherwise become /bin /etc ...
+        ("glob", Some("--path /*"), vec!["--path", "/*"]),
     ] {
         let project = root.join(case);
         let bin = root.join(format!("{case}-bin"));
@@ -649,4 +851,30 @@ fn doksiw_installs_the_pinned_version_once_with_cargo() {
         assert_eq!(second.code, Some(0), "{case}: {}", second.text);
         assert_eq!(second.text.trim(), format!("doksi {version}"), "{case}");
     }
+}
+
+/// With CDPATH set, `cd sub` may go to another folder named `sub` and print its name; doksiw
+/// still finds its own folder, and the doksi installed there.
+#[test]
+fn doksiw_finds_its_folder_whatever_cdpath_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    let project = root.join("proj");
+    let installed = project.join(".doksi").join(version).join("bin");
+    std::fs::create_dir_all(&installed).unwrap();
+    std::fs::create_dir_all(root.join("decoy").join("proj")).unwrap();
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    std::fs::copy(snippets().join("doksiw"), project.join("doksiw")).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_doksi"), installed.join("doksi")).unwrap();
+    let mut cmd = Command::new(sh());
+    cmd.env_clear()
+        .env("PATH", root.join("empty"))
+        .env("CDPATH", root.join("decoy"))
+        .current_dir(&root)
+        .arg("proj/doksiw")
+        .arg("--version");
+    let out = run_limited(cmd, Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{}", out.text);
+    assert_eq!(out.text.trim(), format!("doksi {version}"));
 }
