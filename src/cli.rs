@@ -178,8 +178,9 @@ pub struct UploadOptions {
     /// Upload even when the cache already knows the APK.
     #[arg(long)]
     pub force: bool,
-    /// Print what would be sent (upload names, cache hits, the run's matrix) and send nothing.
-    #[arg(long, conflicts_with = "json")]
+    /// Print what would be sent (upload names, cache hits, the run's matrix) and send nothing;
+    /// with --json, as one JSON document.
+    #[arg(long)]
     pub dry_run: bool,
 }
 

@@ -18,7 +18,7 @@ use crate::runs::{self, Auth, Destination, Freshness, PollPolicy, Tests, WaitOut
 use crate::upload::Uploaded;
 
 use super::output::{self, note, warning};
-use super::upload::{forget, upload_all};
+use super::upload::{Plan, forget, upload_all};
 use super::{Error, client, print_json};
 
 fn tests_of(args: &TestArgs) -> Result<(Tests, Auth), Error> {
@@ -49,13 +49,11 @@ async fn create(
     client: &Client,
     options: &UploadOptions,
     build: Build<'_>,
+    plan: &Plan,
 ) -> Result<Option<RunCreated>, Error> {
     let (request, uploaded) = build(options.clone()).await?;
     if options.dry_run {
-        let body = serde_json::to_string_pretty(&request).map_err(std::io::Error::from)?;
-        println!("run");
-        println!("  POST {} {body}", client.base_url().join("runs"));
-        println!("dry run: nothing was sent");
+        plan.finish(client.base_url(), Some(&request))?;
         return Ok(None);
     }
     let created = match client.create_run(&request).await {
@@ -93,6 +91,8 @@ pub async fn run(
         ));
     }
     let selection: Selection = args.selection.clone().into();
+    let plan = Plan::new(args.json);
+    let plan = &plan;
     let no_destination = args.targets.is_empty()
         && args.apks.is_empty()
         && args.projects.is_empty()
@@ -140,7 +140,8 @@ pub async fn run(
                             continue;
                         };
                         // A project with several APKs becomes one entry per APK.
-                        let ups = upload_all(conn, &[path], selection.clone(), &options).await?;
+                        let ups =
+                            upload_all(conn, &[path], selection.clone(), &options, plan).await?;
                         for u in &ups {
                             matrix.push(e.clone().into_entry(Some(u.target_id.clone())));
                         }
@@ -171,7 +172,7 @@ pub async fn run(
                     let uploaded = if local.is_empty() {
                         Vec::new()
                     } else {
-                        upload_all(conn, &local, selection, &options).await?
+                        upload_all(conn, &local, selection, &options, plan).await?
                     };
                     destinations.extend(
                         uploaded
@@ -187,8 +188,14 @@ pub async fn run(
         }
     };
     let targets = std::cell::Cell::default();
-    let Some(created) =
-        create(conn, &client, &args.upload, noting_targets(build, &targets)).await?
+    let Some(created) = create(
+        conn,
+        &client,
+        &args.upload,
+        noting_targets(build, &targets),
+        plan,
+    )
+    .await?
     else {
         return Ok(());
     };
@@ -246,6 +253,8 @@ pub async fn ci(
         args.paths.clone()
     };
     let selection: Selection = args.selection.clone().into();
+    let plan = Plan::new(args.json);
+    let plan = &plan;
     let build: Build<'_> = Box::new(move |options| {
         let (tests, auth, paths, selection) = (
             tests.clone(),
@@ -254,7 +263,7 @@ pub async fn ci(
             selection.clone(),
         );
         Box::pin(async move {
-            let uploaded = upload_all(conn, &paths, selection, &options).await?;
+            let uploaded = upload_all(conn, &paths, selection, &options, plan).await?;
             let destinations: Vec<Destination> = uploaded
                 .iter()
                 .map(|u| Destination::Target(u.target_id.clone()))
@@ -263,8 +272,14 @@ pub async fn ci(
         })
     });
     let targets = std::cell::Cell::default();
-    let Some(created) =
-        create(conn, &client, &args.upload, noting_targets(build, &targets)).await?
+    let Some(created) = create(
+        conn,
+        &client,
+        &args.upload,
+        noting_targets(build, &targets),
+        plan,
+    )
+    .await?
     else {
         return Ok(());
     };

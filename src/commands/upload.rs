@@ -16,6 +16,7 @@ pub(super) async fn upload_all(
     paths: &[PathBuf],
     selection: Selection,
     options: &UploadOptions,
+    plan: &Plan,
 ) -> Result<Vec<Uploaded>, Error> {
     // Flags and key are checked before any file is read or request sent.
     let client = client(conn)?;
@@ -27,7 +28,7 @@ pub(super) async fn upload_all(
         Reuse::Cached
     };
     if options.dry_run {
-        return plan_all(&client, &listed, &cache, scope, reuse, options);
+        return plan_all(&client, &listed, &cache, scope, reuse, options, plan);
     }
     let notice = |message: String| note!("doksi: {message}");
     let uploader = Uploader {
@@ -73,6 +74,7 @@ fn plan_all(
     scope: String,
     reuse: Reuse,
     options: &UploadOptions,
+    plan: &Plan,
 ) -> Result<Vec<Uploaded>, Error> {
     let uploader = Uploader {
         client,
@@ -81,7 +83,6 @@ fn plan_all(
         reuse,
         notice: None,
     };
-    let mut out = std::io::stdout().lock();
     let mut planned = Vec::with_capacity(listed.len());
     for l in listed {
         let candidate = Candidate {
@@ -90,26 +91,83 @@ fn plan_all(
             fingerprint: &l.fingerprint,
             name: options.name.as_deref(),
         };
-        let plan = uploader.plan(candidate)?;
+        let step = uploader.plan(candidate)?;
         warn_cache(cache);
         let file = l
             .path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (target_id, cached) = match plan {
-            Planned::Cached { target_id } => {
-                writeln!(
-                    out,
-                    "cached   {} → target {target_id} (nothing to send)",
-                    l.path.display()
-                )?;
-                (target_id, true)
+        let (target_id, cached) = match &step {
+            Planned::Cached { target_id } => (target_id.clone(), true),
+            Planned::Upload { .. } => (format!("<target of {file}>"), false),
+        };
+        plan.upload(client.base_url(), l, &step, &target_id)?;
+        planned.push(Uploaded {
+            path: l.path.clone(),
+            sha256: l.fingerprint.sha256.clone(),
+            target_id,
+            cached,
+        });
+    }
+    Ok(planned)
+}
+
+/// A dry run's account of what it would send: printed step by step for a person, or gathered
+/// into one JSON document (`--json`) printed at the end.
+pub(super) struct Plan {
+    json: bool,
+    uploads: std::sync::Mutex<Vec<serde_json::Value>>,
+}
+
+impl Plan {
+    pub(super) fn new(json: bool) -> Plan {
+        Plan {
+            json,
+            uploads: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn upload(
+        &self,
+        base: &crate::api::BaseUrl,
+        l: &Listed,
+        step: &Planned,
+        target_id: &str,
+    ) -> Result<(), Error> {
+        let path = l.path.display().to_string();
+        let entry = match step {
+            Planned::Cached { target_id } => serde_json::json!({
+                "path": path, "sha256": l.fingerprint.sha256, "cached": true,
+                "target_id": target_id, "requests": [],
+            }),
+            Planned::Upload { name, zip_len } => serde_json::json!({
+                "path": path, "sha256": l.fingerprint.sha256, "cached": false,
+                "target_id": target_id, "name": name, "zip_bytes": zip_len,
+                "requests": [
+                    {"method": "POST", "url": base.join("uploads"), "body": {"name": name}},
+                    {"method": "PUT", "url": "<upload_url from POST /uploads>",
+                     "content_type": "application/zip", "bytes": zip_len, "authorization": false},
+                    {"method": "POST", "url": base.join("targets"),
+                     "body": {"upload_id": "<upload_id from POST /uploads>"}},
+                ],
+            }),
+        };
+        if self.json {
+            if let Ok(mut uploads) = self.uploads.lock() {
+                uploads.push(entry);
             }
+            return Ok(());
+        }
+        let mut out = std::io::stdout().lock();
+        match step {
+            Planned::Cached { target_id } => writeln!(
+                out,
+                "cached   {path} → target {target_id} (nothing to send)"
+            )?,
             Planned::Upload { name, zip_len } => {
-                let base = client.base_url();
+                writeln!(out, "upload   {path}")?;
                 let body = serde_json::json!({ "name": name });
-                writeln!(out, "upload   {}", l.path.display())?;
                 writeln!(out, "  POST {} {body}", base.join("uploads"))?;
                 writeln!(
                     out,
@@ -120,17 +178,36 @@ fn plan_all(
                     "  POST {} {{\"upload_id\":\"<upload_id from that answer>\"}}",
                     base.join("targets")
                 )?;
-                (format!("<target of {file}>"), false)
             }
-        };
-        planned.push(Uploaded {
-            path: l.path.clone(),
-            sha256: l.fingerprint.sha256.clone(),
-            target_id,
-            cached,
-        });
+        }
+        Ok(())
     }
-    Ok(planned)
+
+    /// Prints the end of the plan: the run's request, if there is one, and that nothing was sent.
+    pub(super) fn finish(
+        &self,
+        base: &crate::api::BaseUrl,
+        run: Option<&crate::api::model::RunRequest>,
+    ) -> Result<(), Error> {
+        if self.json {
+            let uploads = self.uploads.lock().map(|u| u.clone()).unwrap_or_default();
+            let mut doc = serde_json::json!({ "dry_run": true, "uploads": uploads });
+            if let Some(request) = run {
+                doc["run"] = serde_json::json!({
+                    "method": "POST", "url": base.join("runs"), "body": request,
+                });
+            }
+            return print_json(&doc);
+        }
+        let mut out = std::io::stdout().lock();
+        if let Some(request) = run {
+            let body = serde_json::to_string_pretty(request).map_err(std::io::Error::from)?;
+            writeln!(out, "run")?;
+            writeln!(out, "  POST {} {body}", base.join("runs"))?;
+        }
+        writeln!(out, "dry run: nothing was sent")?;
+        Ok(())
+    }
 }
 
 /// Drops the cache entries behind `uploaded` that came from the cache (the server said it does
@@ -149,10 +226,11 @@ pub(super) fn forget(
 }
 
 pub async fn run(conn: &Connection, args: UploadArgs) -> Result<(), Error> {
-    let done = upload_all(conn, &args.paths, args.selection.into(), &args.upload).await?;
+    let plan = Plan::new(args.json);
+    let selection = args.selection.into();
+    let done = upload_all(conn, &args.paths, selection, &args.upload, &plan).await?;
     if args.upload.dry_run {
-        println!("dry run: nothing was sent");
-        return Ok(());
+        return plan.finish(client(conn)?.base_url(), None);
     }
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -201,6 +201,32 @@ fn dry_run_sends_nothing_and_shows_every_request() {
         );
         assert!(r.stdout.contains("nothing was sent"), "{}", r.stdout);
     }
+    // --json: one document a script can read, the same facts.
+    let r = sb.run(&[
+        "ci",
+        path_str(&apk),
+        "--category",
+        "cat_smoke",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["uploads"][0]["cached"], true);
+    assert_eq!(plan["uploads"][0]["target_id"], target.as_str());
+    assert_eq!(
+        plan["run"]["body"]["matrix"][0]["target_id"],
+        target.as_str()
+    );
+    let r = sb.run(&["upload", path_str(&apk), "--dry-run", "--json", "--force"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap();
+    let requests = plan["uploads"][0]["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 3, "{plan}");
+    assert_eq!(requests[1]["method"], "PUT");
+    assert_eq!(requests[1]["authorization"], false);
+    assert!(plan.get("run").is_none(), "{plan}");
     assert_eq!(sb.total(), before, "{}", sb.requests());
 }
 
