@@ -1,6 +1,7 @@
 //! The Gradle hook in gradle-wrapper-snippet/: the Groovy snippet run by a real `gradle` against
-//! `doksi sandbox`, the Kotlin snippet checked as far as this machine allows, and the `doksiw`
-//! wrapper with stand-ins for PATH's doksi and for cargo.
+//! `doksi sandbox` (its Android paths against a stand-in Android Gradle plugin), the Kotlin
+//! snippet checked as far as this machine allows, and the `doksiw` wrapper with stand-ins for
+//! PATH's doksi and for cargo.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -402,6 +403,470 @@ fn the_groovy_snippet_stops_doksi_when_gradle_ends() {
             .status();
     }
     assert!(!still, "doksi (pid {doksi_pid}) outlived gradle ({status})");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Groovy snippet's Android paths, against a stand-in Android Gradle plugin.
+
+/// A stand-in for the Android Gradle plugin (AGP), in Groovy, which Gradle compiles in the test
+/// build's `buildSrc/`: the `android` DSL (build types, product flavors of one dimension), the
+/// variants they make, and per variant an `assemble<Variant>` task that copies a fixture APK
+/// where AGP writes its own, with AGP's aggregates (`assemble<BuildType>`, `assemble<Flavor>`,
+/// `assemble`). Its two variant APIs, each from a plugin class of its own:
+/// - `OldAppPlugin`, AGP 4.1: `android.applicationVariants`, a `DomainObjectSet` filled after
+///   the build script is evaluated, after the variants' tasks exist;
+/// - `NewAppPlugin`, AGP 7 and later (4.2 had the same calls, incubating):
+///   `androidComponents.selector()` and `onVariants(VariantSelector, Action)` (beside an overload
+///   for Kotlin's function type), whose callbacks run after evaluation, before the variants'
+///   tasks exist, and which refuses a callback registered once they ran, with AGP's message.
+///   Its `android` has no `applicationVariants`, as in AGP 9 (7 and 8 keep the old API beside
+///   the new), so nothing but `androidComponents` gives the snippet any variant there.
+const FAKE_AGP: [(&str, &str); 3] = [
+    (
+        "FakeAndroid.groovy",
+        r#"package fakeagp
+
+import groovy.json.JsonOutput
+import org.gradle.api.NamedDomainObjectContainer
+import org.gradle.api.Project
+
+class BuildType {
+    final String name
+    BuildType(String name) { this.name = name }
+}
+
+class ProductFlavor {
+    final String name
+    String dimension
+    ProductFlavor(String name) { this.name = name }
+    void dimension(String dimension) { this.dimension = dimension }
+}
+
+// The `android { }` block both generations share.
+class AndroidDsl {
+    final NamedDomainObjectContainer<BuildType> buildTypes
+    final NamedDomainObjectContainer<ProductFlavor> productFlavors
+    final List<String> flavorDimensionList = []
+
+    AndroidDsl(Project project) {
+        buildTypes = project.container(BuildType)
+        productFlavors = project.container(ProductFlavor)
+        buildTypes.create('debug')
+        buildTypes.create('release')
+    }
+
+    void buildTypes(Closure configure) { buildTypes.configure(configure) }
+    void productFlavors(Closure configure) { productFlavors.configure(configure) }
+    void flavorDimensions(String... names) { flavorDimensionList.addAll(names) }
+}
+
+// A variant: a flavor (or none) and a build type.
+class VariantInfo {
+    final String name
+    final String flavorName
+    final String buildType
+
+    VariantInfo(String flavorName, String buildType) {
+        this.flavorName = flavorName
+        this.buildType = buildType
+        name = flavorName ? flavorName + FakeAndroid.capitalize(buildType) : buildType
+    }
+
+    // Where AGP puts its APKs: build/outputs/apk/[<flavor>/]<buildType>/.
+    String getDirName() { flavorName ? flavorName + '/' + buildType : buildType }
+}
+
+class FakeAndroid {
+    static String capitalize(String s) { s.substring(0, 1).toUpperCase() + s.substring(1) }
+
+    static List<VariantInfo> variants(AndroidDsl dsl) {
+        if (dsl.productFlavors.empty) {
+            return dsl.buildTypes.collect { new VariantInfo(null, it.name) }
+        }
+        if (dsl.flavorDimensionList.size() != 1) {
+            throw new IllegalStateException('the fake AGP knows exactly one flavor dimension')
+        }
+        List<VariantInfo> all = []
+        dsl.productFlavors.each { f -> dsl.buildTypes.each { b -> all.add(new VariantInfo(f.name, b.name)) } }
+        all
+    }
+
+    // assemble<Variant> "builds" <module>-<flavor>-<buildType>.apk (a copy of the root's
+    // fixture.apk) and output-metadata.json as `metadata` says.
+    static void createTasks(Project project, List<VariantInfo> variants, Closure metadata) {
+        File fixture = project.rootProject.file('fixture.apk')
+        Map<String, List<String>> aggregates = [:]
+        variants.each { VariantInfo v ->
+            String name = 'assemble' + capitalize(v.name)
+            project.tasks.create(name) { t ->
+                t.group = 'build'
+                t.description = 'Assembles main output for variant ' + v.name
+                t.doLast {
+                    File out = project.file('build/outputs/apk/' + v.dirName)
+                    out.mkdirs()
+                    String apk = [project.name, v.flavorName, v.buildType].findAll { it }.join('-') + '.apk'
+                    java.nio.file.Files.copy(fixture.toPath(), new File(out, apk).toPath(),
+                        java.nio.file.StandardCopyOption.REPLACE_EXISTING)
+                    new File(out, 'output-metadata.json').text =
+                        JsonOutput.prettyPrint(JsonOutput.toJson(metadata(v, apk)))
+                }
+            }
+            [v.buildType, v.flavorName].findAll { it }.each { String part ->
+                aggregates.get('assemble' + capitalize(part), []).add(name)
+            }
+        }
+        aggregates.each { String name, List<String> parts ->
+            project.tasks.create(name) { it.group = 'build'; it.dependsOn(parts) }
+        }
+        project.tasks.getByName('assemble').dependsOn(aggregates.keySet())
+    }
+}
+"#,
+    ),
+    (
+        "OldAppPlugin.groovy",
+        r#"package fakeagp
+
+import org.gradle.api.DomainObjectSet
+import org.gradle.api.Plugin
+import org.gradle.api.Project
+import org.gradle.api.internal.DefaultDomainObjectSet
+
+// com.android.build.gradle.api.ApplicationVariant, the part build scripts read most.
+class OldApplicationVariant {
+    private final VariantInfo info
+    OldApplicationVariant(VariantInfo info) { this.info = info }
+    String getName() { info.name }
+    String getFlavorName() { info.flavorName ?: '' }
+    String getDirName() { info.dirName }
+}
+
+// com.android.build.gradle.AppExtension
+class AppExtension extends AndroidDsl {
+    final DomainObjectSet<OldApplicationVariant> applicationVariants =
+        new DefaultDomainObjectSet<OldApplicationVariant>(OldApplicationVariant)
+
+    AppExtension(Project project) { super(project) }
+}
+
+// com.android.application of AGP 4.1: no androidComponents yet.
+class OldAppPlugin implements Plugin<Project> {
+    void apply(Project project) {
+        project.plugins.apply('base')
+        AppExtension android = project.extensions.create('android', AppExtension, project)
+        // As AGP's createAndroidTasks, after evaluation: the variants' tasks, then their API
+        // objects.
+        project.afterEvaluate {
+            List<VariantInfo> variants = FakeAndroid.variants(android)
+            FakeAndroid.createTasks(project, variants) { VariantInfo v, String apk ->
+                // AGP 4.1's output-metadata.json, version 1, with a task name for the variant.
+                [
+                    version      : 1,
+                    artifactType : [type: 'APK', kind: 'Directory'],
+                    applicationId: 'io.appium.unlock',
+                    variantName  : 'process' + FakeAndroid.capitalize(v.name) + 'Resources',
+                    elements     : [[type: 'SINGLE', filters: [], versionCode: 2, versionName: '2.0.0',
+                                     outputFile: apk]],
+                ]
+            }
+            variants.each { android.applicationVariants.add(new OldApplicationVariant(it)) }
+        }
+    }
+}
+"#,
+    ),
+    (
+        "NewAppPlugin.groovy",
+        r#"package fakeagp
+
+import org.gradle.api.Action
+import org.gradle.api.Plugin
+import org.gradle.api.Project
+
+// Stands for kotlin.jvm.functions.Function1 (Kotlin is not on this classpath), the parameter
+// type Kotlin gives `(VariantT) -> Unit`.
+interface Function1<P1, R> {
+    R invoke(P1 p1)
+}
+
+// com.android.build.api.variant.ApplicationVariant, its ComponentIdentity part.
+class ApplicationVariant {
+    private final VariantInfo info
+    ApplicationVariant(VariantInfo info) { this.info = info }
+    String getName() { info.name }
+    String getFlavorName() { info.flavorName }
+    String getBuildType() { info.buildType }
+}
+
+// com.android.build.api.variant.VariantSelector (as AGP's VariantSelectorImpl: all variants
+// unless narrowed).
+class VariantSelector {
+    private final String buildType
+    VariantSelector(String buildType) { this.buildType = buildType }
+    VariantSelector all() { this }
+    VariantSelector withBuildType(String buildType) { new VariantSelector(buildType) }
+    boolean appliesTo(ApplicationVariant v) { buildType == null || buildType == v.buildType }
+}
+
+// com.android.build.api.dsl.ApplicationExtension
+class ApplicationExtension extends AndroidDsl {
+    ApplicationExtension(Project project) { super(project) }
+}
+
+// com.android.build.api.variant.ApplicationAndroidComponentsExtension
+class ApplicationAndroidComponentsExtension {
+    private final List<List> operations = []
+    private boolean executed
+
+    VariantSelector selector() { new VariantSelector(null) }
+
+    void onVariants(VariantSelector selector, Function1<? super ApplicationVariant, Object> callback) {
+        onVariants(selector, { callback.invoke(it) } as Action<ApplicationVariant>)
+    }
+
+    void onVariants(VariantSelector selector, Action<? super ApplicationVariant> callback) {
+        if (executed) {
+            throw new RuntimeException('It is too late to add actions as the callbacks already executed.')
+        }
+        operations.add([selector, callback])
+    }
+
+    void execute(ApplicationVariant variant) {
+        executed = true
+        operations.each { VariantSelector s, Action a -> if (s.appliesTo(variant)) { a.execute(variant) } }
+    }
+}
+
+// com.android.application of AGP 7 and later.
+class NewAppPlugin implements Plugin<Project> {
+    void apply(Project project) {
+        project.plugins.apply('base')
+        ApplicationExtension android = project.extensions.create('android', ApplicationExtension, project)
+        ApplicationAndroidComponentsExtension components =
+            project.extensions.create('androidComponents', ApplicationAndroidComponentsExtension)
+        // After evaluation: the variants, their onVariants callbacks, then their tasks.
+        project.afterEvaluate {
+            List<VariantInfo> variants = FakeAndroid.variants(android)
+            variants.each { components.execute(new ApplicationVariant(it)) }
+            FakeAndroid.createTasks(project, variants) { VariantInfo v, String apk ->
+                [
+                    version      : 3,
+                    artifactType : [type: 'APK', kind: 'Directory'],
+                    applicationId: 'io.appium.unlock',
+                    variantName  : v.name,
+                    elements     : [[type: 'SINGLE', filters: [], attributes: [], versionCode: 2,
+                                     versionName: '2.0.0', outputFile: apk]],
+                    elementType  : 'File',
+                ]
+            }
+        }
+    }
+}
+"#,
+    ),
+];
+
+/// A multi-project build, `fleet`, with the fake AGP above in `buildSrc/` and two application
+/// modules, each with flavors `free` and `paid` (so the variants freeDebug, freeRelease,
+/// paidDebug, paidRelease):
+/// - `old`, on the AGP 4.1 fake, the snippet applied by the root build script, before the
+///   module applies the plugin (as `allprojects { apply from: ... }` does);
+/// - `agp7`, on the AGP 7+ fake, the snippet applied below the plugin (as the README says).
+///
+/// Each module takes `com.android.application` from a plugin descriptor on its own buildscript
+/// classpath, as a real build takes AGP from its buildscript dependencies.
+/// Returns the (canonical) root folder.
+fn android_gradle_project(root: &Path) -> PathBuf {
+    let project = root.canonicalize().unwrap().join("fleet");
+    let sources = project.join("buildSrc/src/main/groovy/fakeagp");
+    std::fs::create_dir_all(&sources).unwrap();
+    for (name, text) in FAKE_AGP {
+        std::fs::write(sources.join(name), text).unwrap();
+    }
+    // Compiled in Gradle's JVM rather than a compiler daemon of its own: one JVM start less.
+    std::fs::write(
+        project.join("buildSrc/build.gradle"),
+        "tasks.withType(GroovyCompile) { groovyOptions.fork = false }\n",
+    )
+    .unwrap();
+    std::fs::copy(unlock_apk(), project.join("fixture.apk")).unwrap();
+    let snippet = groovy_str(&snippets().join("doksi.gradle"));
+    for (module, agp, class, snippet_below) in [
+        ("old", "agp-4.1", "OldAppPlugin", ""),
+        (
+            "agp7",
+            "agp-7",
+            "NewAppPlugin",
+            &*format!("apply from: {snippet}\n"),
+        ),
+    ] {
+        let descriptors = project.join(agp).join("META-INF/gradle-plugins");
+        std::fs::create_dir_all(&descriptors).unwrap();
+        std::fs::write(
+            descriptors.join("com.android.application.properties"),
+            format!("implementation-class=fakeagp.{class}\n"),
+        )
+        .unwrap();
+        std::fs::create_dir_all(project.join(module)).unwrap();
+        std::fs::write(
+            project.join(module).join("build.gradle"),
+            format!(
+                "buildscript {{ dependencies {{ classpath files('../{agp}') }} }}
+apply plugin: 'com.android.application'
+{snippet_below}
+android {{
+    flavorDimensions 'tier'
+    productFlavors {{
+        free {{ dimension 'tier' }}
+        paid {{ dimension 'tier' }}
+    }}
+}}
+"
+            ),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        project.join("settings.gradle"),
+        "rootProject.name = 'fleet'\ninclude 'old', 'agp7'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("build.gradle"),
+        format!("project(':old') {{\n    apply from: {snippet}\n}}\n"),
+    )
+    .unwrap();
+    project
+}
+
+#[test]
+fn the_groovy_snippet_adds_a_task_per_variant_from_either_android_variant_api() {
+    let Some(gradle_bin) = tool("gradle") else {
+        eprintln!("skipped: gradle not installed");
+        return;
+    };
+    let sb = Sandbox::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let project = android_gradle_project(dir.path());
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let executable = format!("-Pdoksi.executable={}", env!("CARGO_BIN_EXE_doksi"));
+    // One build: list the tasks; build another variant's APK in each module first (tasks named
+    // on the command line run in that order), so that doksi must pick its variant's APK; then
+    // one doksiSmoke task per module.
+    let out = gradle(
+        &gradle_bin,
+        &project,
+        &home,
+        &sb,
+        &[
+            "tasks",
+            "--all",
+            ":old:assemblePaidDebug",
+            ":agp7:assembleFreeRelease",
+            ":old:doksiSmokeFreeRelease",
+            ":agp7:doksiSmokePaidDebug",
+            "-Pdoksi.categories=cat_smoke",
+            &executable,
+            "-Pdoksi.pollInterval=100ms",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.text);
+
+    // A task for each variant, from the Android plugin, and none from the plain-project
+    // fallback, though the fakes, like AGP, have assembleRelease and assembleDebug.
+    let listed = |what: &str| -> Vec<String> {
+        let mut v: Vec<String> = out
+            .text
+            .lines()
+            .filter(|l| l.contains(what))
+            .map(|l| l.split(" - ").next().unwrap().trim().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    for module in ["old", "agp7"] {
+        for aggregate in ["assembleRelease", "assembleDebug"] {
+            let task = format!("{module}:{aggregate}");
+            assert!(
+                listed(aggregate).contains(&task),
+                "no {task} in:\n{}",
+                out.text
+            );
+        }
+    }
+    let mut expected: Vec<String> = ["old", "agp7"]
+        .iter()
+        .flat_map(|m| {
+            ["FreeDebug", "FreeRelease", "PaidDebug", "PaidRelease"]
+                .map(|v| format!("{m}:doksiSmoke{v}"))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(listed("doksiSmoke"), expected, "{}", out.text);
+
+    // Each task assembled its variant first (and only that: no other variant was built), and
+    // doksi, told `--variant`, took that variant's APK from the flavor's folder, although the
+    // module had another variant's APK too.
+    let apk = |module: &str, flavor: &str, build_type: &str| {
+        project
+            .join(module)
+            .join("build/outputs/apk")
+            .join(flavor)
+            .join(build_type)
+            .join(format!("{module}-{flavor}-{build_type}.apk"))
+    };
+    let (old_apk, agp7_apk) = (apk("old", "free", "release"), apk("agp7", "paid", "debug"));
+    for (module, flavor, build_type, built) in [
+        ("old", "free", "release", true),
+        ("old", "paid", "debug", true),
+        ("old", "free", "debug", false),
+        ("old", "paid", "release", false),
+        ("agp7", "paid", "debug", true),
+        ("agp7", "free", "release", true),
+        ("agp7", "free", "debug", false),
+        ("agp7", "paid", "release", false),
+    ] {
+        let path = apk(module, flavor, build_type);
+        assert_eq!(path.is_file(), built, "{path:?}\n{}", out.text);
+    }
+    let sent: Vec<&str> = out
+        .text
+        .lines()
+        .filter_map(|l| {
+            l.split_once(" uploaded: target ")
+                .or_else(|| l.split_once(" cached: target "))
+                .map(|(path, _)| path.trim())
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [path_str(&old_apk), path_str(&agp7_apk)],
+        "{}",
+        out.text
+    );
+    assert_eq!(sb.runs_created(), 2, "{}", out.text);
+    for (module, task) in [
+        ("old", "doksiSmokeFreeRelease"),
+        ("agp7", "doksiSmokePaidDebug"),
+    ] {
+        let report = project
+            .join(module)
+            .join("build/test-results")
+            .join(task)
+            .join("TEST-doksi.xml");
+        let xml = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("{report:?}: {e}"));
+        assert!(xml.contains(r#"name="Checkout flow""#), "{xml}");
+        let results: Vec<_> = std::fs::read_dir(project.join(module).join("build/test-results"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(results, [task], "{module}: other doksiSmoke tasks ran");
+    }
+    assert!(
+        !out.text.contains(&sb.key),
+        "the API key reached the build log"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
