@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::api::client::{ApiError, Client};
-use crate::api::model::{RunCreated, RunRequest, RunResult, Status};
+use crate::api::model::{RunRequest, RunResult, Status};
 use crate::cli::{
     CiArgs, Connection, RunArgs, StatusArgs, TestArgs, UploadOptions, WaitArgs, WaitOptions,
 };
@@ -41,6 +41,13 @@ type Build<'a> = Box<
         > + 'a,
 >;
 
+/// A run this command created, with the targets of the matrix it was created from (for the
+/// reports' `target_ids`).
+struct Started {
+    run_id: String,
+    target_ids: Vec<String>,
+}
+
 /// Creates the run. If the server says a target is unknown (404) and targets came from the cache,
 /// those entries are stale (deleted server-side, or a cache copied between accounts): forget them,
 /// upload again, and try once more. `None`: a dry run, which printed the request instead.
@@ -50,13 +57,13 @@ async fn create(
     options: &UploadOptions,
     build: Build<'_>,
     plan: &Plan,
-) -> Result<Option<RunCreated>, Error> {
+) -> Result<Option<Started>, Error> {
     let (request, uploaded) = build(options.clone()).await?;
     if options.dry_run {
         plan.finish(client.base_url(), Some(&request))?;
         return Ok(None);
     }
-    let created = match client.create_run(&request).await {
+    let (created, sent) = match client.create_run(&request).await {
         Err(e) if e.root().status() == Some(404) && uploaded.iter().any(|u| u.cached) => {
             note!("doksi: {e}; the cached target may be stale, uploading again");
             forget(conn, client, &uploaded)?;
@@ -65,9 +72,9 @@ async fn create(
                 ..options.clone()
             })
             .await?;
-            client.create_run(&request).await?
+            (client.create_run(&request).await?, request)
         }
-        other => other?,
+        other => (other?, request),
     };
     // The id is printed before any waiting, so it is never lost (Ctrl-C, a dead CI runner).
     note!(
@@ -75,7 +82,11 @@ async fn create(
         created.run_id,
         created.results.len()
     );
-    Ok(Some(created))
+    let ids = sent.matrix.iter().filter_map(|e| e.target_id.clone());
+    Ok(Some(Started {
+        run_id: created.run_id,
+        target_ids: report::unique(ids),
+    }))
 }
 
 pub async fn run(
@@ -187,34 +198,18 @@ pub async fn run(
             })
         }
     };
-    let targets = std::cell::Cell::default();
-    let Some(created) = create(
-        conn,
-        &client,
-        &args.upload,
-        noting_targets(build, &targets),
-        plan,
-    )
-    .await?
-    else {
+    let Some(started) = create(conn, &client, &args.upload, build, plan).await? else {
         return Ok(());
     };
     if args.wait {
-        return wait_and_report(
-            &client,
-            &created.run_id,
-            &args.waiting,
-            Freshness::JustCreated,
-            args.json,
-            Targets::Matrix(targets.take()),
-        )
-        .await;
+        let origin = Origin::Created(started.target_ids);
+        return wait_and_report(&client, &started.run_id, &args.waiting, args.json, origin).await;
     }
     if args.json {
-        let (_, raw) = client.get_run(&created.run_id).await?;
+        let (_, raw) = client.get_run(&started.run_id).await?;
         print_json(&raw)
     } else {
-        println!("{}", created.run_id);
+        println!("{}", started.run_id);
         Ok(())
     }
 }
@@ -232,9 +227,8 @@ pub async fn wait(conn: &Connection, args: WaitArgs) -> Result<(), Error> {
         &client,
         &args.run_id,
         &args.waiting,
-        Freshness::Existing,
         args.json,
-        Targets::FromResults,
+        Origin::Existing,
     )
     .await
 }
@@ -271,49 +265,20 @@ pub async fn ci(
             Ok((runs::matrix(&destinations, &tests, &auth)?, uploaded))
         })
     });
-    let targets = std::cell::Cell::default();
-    let Some(created) = create(
-        conn,
-        &client,
-        &args.upload,
-        noting_targets(build, &targets),
-        plan,
-    )
-    .await?
-    else {
+    let Some(started) = create(conn, &client, &args.upload, build, plan).await? else {
         return Ok(());
     };
-    wait_and_report(
-        &client,
-        &created.run_id,
-        &args.waiting,
-        Freshness::JustCreated,
-        args.json,
-        Targets::Matrix(targets.take()),
-    )
-    .await
+    let origin = Origin::Created(started.target_ids);
+    wait_and_report(&client, &started.run_id, &args.waiting, args.json, origin).await
 }
 
-/// Where the reports' `target_ids` come from.
-enum Targets {
-    /// The run was created here: the targets of the matrix sent.
-    Matrix(Vec<String>),
+/// Whose run is waited for, which decides how early 404s are read and where the reports'
+/// `target_ids` come from.
+enum Origin {
+    /// Created by this command: the targets of the matrix it sent.
+    Created(Vec<String>),
     /// `doksi wait` on a run started elsewhere: the targets its results name.
-    FromResults,
-}
-
-/// `build`, noting the target ids of each request it builds. The last one noted is the matrix
-/// the run was created from: a stale cache makes `create` build twice, with new ids.
-fn noting_targets<'a>(build: Build<'a>, noted: &'a std::cell::Cell<Vec<String>>) -> Build<'a> {
-    Box::new(move |options| {
-        let built = build(options);
-        Box::pin(async move {
-            let (request, uploaded) = built.await?;
-            let ids = request.matrix.iter().filter_map(|e| e.target_id.clone());
-            noted.set(report::unique(ids));
-            Ok((request, uploaded))
-        })
-    })
+    Existing,
 }
 
 /// Waits, printing each result as it finishes, then writes the reports and prints the verdict
@@ -324,10 +289,13 @@ async fn wait_and_report(
     client: &Client,
     run_id: &str,
     waiting: &WaitOptions,
-    freshness: Freshness,
     json: bool,
-    targets: Targets,
+    origin: Origin,
 ) -> Result<(), Error> {
+    let freshness = match origin {
+        Origin::Created(_) => Freshness::JustCreated,
+        Origin::Existing => Freshness::Existing,
+    };
     let policy = PollPolicy {
         initial: waiting.poll_interval,
         max: Duration::from_secs(15).max(waiting.poll_interval),
@@ -371,7 +339,7 @@ async fn wait_and_report(
     // Written before the verdict becomes an exit code: a failed or abandoned run is when CI
     // needs the report most. A report that cannot be written is an error of its own; it does not
     // hide the verdict, whose exit code (1, 4) is what a pipeline branches on.
-    let reported = write_reports(&run, ending, waiting, targets);
+    let reported = write_reports(&run, ending, waiting, origin);
     let verdict = match ending {
         Ending::Finished => {
             // Under -q the summary is left out: the exit code and error line are the verdict.
@@ -408,12 +376,12 @@ fn write_reports(
     run: &crate::api::model::Run,
     ending: Ending,
     waiting: &WaitOptions,
-    targets: Targets,
+    origin: Origin,
 ) -> Result<(), Error> {
     if let Some(github) = report::github::Context::from_env() {
-        let target_ids = match targets {
-            Targets::Matrix(ids) => ids,
-            Targets::FromResults => report::target_ids(run),
+        let target_ids = match origin {
+            Origin::Created(ids) => ids,
+            Origin::Existing => report::target_ids(run),
         };
         for problem in report::github::publish(&github, run, ending, &target_ids) {
             warning!("{problem}");
