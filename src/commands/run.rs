@@ -137,65 +137,39 @@ pub async fn run(
         )));
     }
     let build: Build<'_> = match entries {
-        Some(entries) => {
+        Some(entries) => Box::new(move |options| {
+            let entries = entries.clone();
             let selection = selection.clone();
-            Box::new(move |options| {
-                let entries = entries.clone();
-                let selection = selection.clone();
-                Box::pin(async move {
-                    let mut matrix = Vec::with_capacity(entries.len());
-                    let mut all = Vec::new();
-                    for e in entries {
-                        let Some(path) = e.apk.clone().or_else(|| e.project.clone()) else {
-                            matrix.push(e.into_entry(None));
-                            continue;
-                        };
-                        // A project with several APKs becomes one entry per APK.
-                        let ups =
-                            upload_all(conn, &[path], selection.clone(), &options, plan).await?;
-                        for u in &ups {
-                            matrix.push(e.clone().into_entry(Some(u.target_id.clone())));
-                        }
-                        all.extend(ups);
+            Box::pin(async move {
+                let mut matrix = Vec::with_capacity(entries.len());
+                let mut all = Vec::new();
+                for e in entries {
+                    let Some(path) = e.apk.clone().or_else(|| e.project.clone()) else {
+                        matrix.push(e.into_entry(None));
+                        continue;
+                    };
+                    // A project with several APKs becomes one entry per APK.
+                    let ups = upload_all(conn, &[path], selection.clone(), &options, plan).await?;
+                    for u in &ups {
+                        matrix.push(e.clone().into_entry(Some(u.target_id.clone())));
                     }
-                    Ok((RunRequest { matrix }, all))
-                })
+                    all.extend(ups);
+                }
+                Ok((RunRequest { matrix }, all))
             })
-        }
+        }),
         None => {
             let (tests, auth) = tests_of(&args.tests)?;
             let local: Vec<PathBuf> = args.apks.iter().chain(&args.projects).cloned().collect();
-            let args = &args;
-            Box::new(move |options| {
-                let (tests, auth, local, selection) = (
-                    tests.clone(),
-                    auth.clone(),
-                    local.clone(),
-                    selection.clone(),
-                );
-                Box::pin(async move {
-                    let mut destinations: Vec<Destination> = args
-                        .targets
-                        .iter()
-                        .cloned()
-                        .map(Destination::Target)
-                        .collect();
-                    let uploaded = if local.is_empty() {
-                        Vec::new()
-                    } else {
-                        upload_all(conn, &local, selection, &options, plan).await?
-                    };
-                    destinations.extend(
-                        uploaded
-                            .iter()
-                            .map(|u| Destination::Target(u.target_id.clone())),
-                    );
-                    destinations
-                        .extend(args.binary_urls.iter().cloned().map(Destination::BinaryUrl));
-                    destinations.extend(args.web_urls.iter().cloned().map(Destination::WebUrl));
-                    Ok((runs::matrix(&destinations, &tests, &auth)?, uploaded))
-                })
-            })
+            let targets = args.targets.iter().cloned().map(Destination::Target);
+            let binaries = args.binary_urls.iter().cloned().map(Destination::BinaryUrl);
+            let webs = args.web_urls.iter().cloned().map(Destination::WebUrl);
+            let destinations = Destinations {
+                before: targets.collect(),
+                local,
+                after: binaries.chain(webs).collect(),
+            };
+            from_flags(conn, plan, selection, destinations, tests, auth)
         }
     };
     let Some(started) = create(conn, &client, &args.upload, build, plan).await? else {
@@ -249,27 +223,60 @@ pub async fn ci(
     let selection: Selection = args.selection.clone().into();
     let plan = Plan::new(args.json);
     let plan = &plan;
-    let build: Build<'_> = Box::new(move |options| {
-        let (tests, auth, paths, selection) = (
-            tests.clone(),
-            auth.clone(),
-            paths.clone(),
-            selection.clone(),
-        );
-        Box::pin(async move {
-            let uploaded = upload_all(conn, &paths, selection, &options, plan).await?;
-            let destinations: Vec<Destination> = uploaded
-                .iter()
-                .map(|u| Destination::Target(u.target_id.clone()))
-                .collect();
-            Ok((runs::matrix(&destinations, &tests, &auth)?, uploaded))
-        })
-    });
+    let destinations = Destinations {
+        local: paths,
+        ..Destinations::default()
+    };
+    let build = from_flags(conn, plan, selection, destinations, tests, auth);
     let Some(started) = create(conn, &client, &args.upload, build, plan).await? else {
         return Ok(());
     };
     let origin = Origin::Created(started.target_ids);
     wait_and_report(&client, &started.run_id, &args.waiting, args.json, origin).await
+}
+
+/// A run's destinations from flags, in matrix order: those given as ids, then the APKs found
+/// in `local` (uploaded, or from the cache), then URLs.
+#[derive(Default)]
+struct Destinations {
+    before: Vec<Destination>,
+    local: Vec<PathBuf>,
+    after: Vec<Destination>,
+}
+
+/// The request for `destinations` × the same tests, uploading the local APKs first; for `ci` and
+/// for `run` without a matrix.
+fn from_flags<'a>(
+    conn: &'a Connection,
+    plan: &'a Plan,
+    selection: Selection,
+    destinations: Destinations,
+    tests: Tests,
+    auth: Auth,
+) -> Build<'a> {
+    Box::new(move |options| {
+        let (tests, auth, selection) = (tests.clone(), auth.clone(), selection.clone());
+        let Destinations {
+            before,
+            local,
+            after,
+        } = &destinations;
+        let (mut all, local, after) = (before.clone(), local.clone(), after.clone());
+        Box::pin(async move {
+            let uploaded = if local.is_empty() {
+                Vec::new()
+            } else {
+                upload_all(conn, &local, selection, &options, plan).await?
+            };
+            all.extend(
+                uploaded
+                    .iter()
+                    .map(|u| Destination::Target(u.target_id.clone())),
+            );
+            all.extend(after);
+            Ok((runs::matrix(&all, &tests, &auth)?, uploaded))
+        })
+    })
 }
 
 /// Whose run is waited for, which decides how early 404s are read and where the reports'
