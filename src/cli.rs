@@ -476,7 +476,7 @@ pub fn parse_from(
     args: impl IntoIterator<Item = std::ffi::OsString>,
     cwd: Option<&std::path::Path>,
 ) -> Result<Parsed, crate::config::ConfigError> {
-    use clap::{CommandFactory, FromArgMatches};
+    use clap::FromArgMatches;
     let args: Vec<std::ffi::OsString> = args.into_iter().collect();
     let named = explicit_config(&args).or_else(|| {
         std::env::var_os("DOKSI_CONFIG")
@@ -491,27 +491,20 @@ pub fn parse_from(
             .map(|path| crate::config::load(&path))
             .transpose(),
     };
-    let plain = ignore_empty_env(Cli::command());
-    let (cmd, project) = match loaded.and_then(|p| with_project(plain.clone(), p)) {
-        Ok(ok) => ok,
-        Err(e) => {
-            // A broken file must not stand between the user and `--help`, nor break commands
-            // that never read settings; the ones that do report it.
-            let matches = plain.clone().get_matches_from(&args);
-            let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-            if cli.command.reads_settings() {
-                return Err(e);
-            }
-            let settings = provenance(&plain, &matches, None);
-            return Ok(Parsed {
-                cli,
-                project: None,
-                settings,
-            });
-        }
+    // A broken file must not stand between the user and `--help`, nor break commands that
+    // never read settings; the ones that do report it once the command is known.
+    let (project, broken) = match loaded.and_then(checked_durations) {
+        Ok(project) => (project, None),
+        Err(e) => (None, Some(e)),
     };
-    let matches = cmd.clone().get_matches_from(&args);
+    let mut cmd = command_for(project.as_ref());
+    let matches = cmd
+        .try_get_matches_from_mut(&args)
+        .unwrap_or_else(|e| e.exit());
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some(e) = broken.filter(|_| cli.command.reads_settings()) {
+        return Err(e);
+    }
     let settings = provenance(&cmd, &matches, project.as_ref());
     Ok(Parsed {
         cli,
@@ -520,24 +513,46 @@ pub fn parse_from(
     })
 }
 
-/// The command with the project file's values as defaults, each checked as its flag would be.
-fn with_project(
-    mut cmd: clap::Command,
+/// The file's durations, checked as their flags would be, so the error names the file.
+fn checked_durations(
     project: Option<crate::config::ProjectConfig>,
-) -> Result<(clap::Command, Option<crate::config::ProjectConfig>), crate::config::ConfigError> {
-    for d in project.iter().flat_map(|p| &p.defaults) {
-        if matches!(d.arg, "timeout" | "poll_interval") {
-            let path = project.as_ref().map(|p| p.path.clone()).unwrap_or_default();
+) -> Result<Option<crate::config::ProjectConfig>, crate::config::ConfigError> {
+    if let Some(p) = &project {
+        for d in p
+            .defaults
+            .iter()
+            .filter(|d| matches!(d.arg, "timeout" | "poll_interval"))
+        {
             for v in &d.values {
                 parse_duration(v).map_err(|problem| crate::config::ConfigError::Invalid {
-                    path: path.clone(),
+                    path: p.path.clone(),
                     problem: format!("`{}`: {problem}", d.key),
                 })?;
             }
         }
-        cmd = with_default(cmd, d.arg, &d.values);
     }
-    Ok((cmd, project))
+    Ok(project)
+}
+
+/// The clap command, in one pass over every argument of every subcommand: an empty variable
+/// counts as unset (as shells and CI templates, `DOKSI_VARIANT: ""`, mean it; clap would take it
+/// as an empty value, which no setting accepts), and the project file's values become defaults.
+fn command_for(project: Option<&crate::config::ProjectConfig>) -> clap::Command {
+    use clap::CommandFactory;
+    map_args(Cli::command(), &|a: clap::Arg| {
+        let empty = a
+            .get_env()
+            .is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()));
+        let a = if empty { a.env(None::<&str>) } else { a };
+        match project.and_then(|p| p.value_of(a.get_id().as_str())) {
+            Some(values) => a.default_values(values.to_vec()),
+            None => a,
+        }
+    })
+}
+
+fn map_args(cmd: clap::Command, f: &impl Fn(clap::Arg) -> clap::Arg) -> clap::Command {
+    cmd.mut_args(f).mut_subcommands(|sub| map_args(sub, f))
 }
 
 /// `--config FILE` has to be known before clap runs, because the file supplies clap's defaults.
@@ -555,31 +570,6 @@ fn explicit_config(args: &[std::ffi::OsString]) -> Option<PathBuf> {
         }
     }
     None
-}
-
-/// An empty variable counts as unset, as shells and CI templates (`DOKSI_VARIANT: ""`) mean it;
-/// clap would take it as an empty value, which no setting accepts.
-fn ignore_empty_env(cmd: clap::Command) -> clap::Command {
-    cmd.mut_args(|a| {
-        let empty = a
-            .get_env()
-            .is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()));
-        if empty { a.env(None::<&str>) } else { a }
-    })
-    .mut_subcommands(ignore_empty_env)
-}
-
-/// Gives the argument `id` these defaults wherever it is defined, in every subcommand.
-fn with_default(cmd: clap::Command, id: &str, values: &[String]) -> clap::Command {
-    let owned: Vec<String> = values.to_vec();
-    cmd.mut_args(|a| {
-        if a.get_id() == id {
-            a.default_values(owned.clone())
-        } else {
-            a
-        }
-    })
-    .mut_subcommands(|sub| with_default(sub, id, values))
 }
 
 fn provenance(
