@@ -10,7 +10,7 @@ use clap::CommandFactory;
 use crate::cli::{Cli, Effective, Source};
 use crate::config::ProjectConfig;
 
-use super::{Error, print_json};
+use super::{Error, print_bytes, print_json};
 
 /// Prints each setting, its value and where it came from. The key shows only its prefix and
 /// last four characters: enough to tell two keys apart, useless to anyone reading a CI log.
@@ -115,10 +115,7 @@ pub fn completions(shell: clap_complete::Shell) -> Result<(), Error> {
     let mut cmd = Cli::command();
     let mut buf = Vec::new();
     clap_complete::generate(shell, &mut cmd, "doksi", &mut buf);
-    let mut out = std::io::stdout().lock();
-    out.write_all(&buf)?;
-    out.flush()?;
-    Ok(())
+    print_bytes(&buf)
 }
 
 /// Without `dir`, the top page on stdout; with it, that page and one per subcommand (the top
@@ -129,10 +126,7 @@ pub fn man(dir: Option<&Path>) -> Result<(), Error> {
     let Some(dir) = dir else {
         let mut buf = Vec::new();
         clap_mangen::Man::new(cmd).render(&mut buf)?;
-        let mut out = std::io::stdout().lock();
-        out.write_all(&buf)?;
-        out.flush()?;
-        return Ok(());
+        return print_bytes(&buf);
     };
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();

@@ -208,8 +208,13 @@ fn open_cache(conn: &Connection) -> Result<crate::cache::Cache, Error> {
 fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Error> {
     let mut text = serde_json::to_vec_pretty(value).map_err(std::io::Error::from)?;
     text.push(b'\n');
+    print_bytes(&text)
+}
+
+/// Prints a finished document on stdout in one write.
+fn print_bytes(bytes: &[u8]) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
-    std::io::Write::write_all(&mut out, &text)?;
+    std::io::Write::write_all(&mut out, bytes)?;
     std::io::Write::flush(&mut out)?;
     Ok(())
 }
