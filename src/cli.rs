@@ -182,6 +182,10 @@ pub struct UploadOptions {
     /// with --json, as one JSON document.
     #[arg(long)]
     pub dry_run: bool,
+    /// Content hashes whose cached targets the server said it does not know: uploaded again
+    /// whatever the cache says. Not a flag; set by the stale-target recovery.
+    #[arg(skip)]
+    pub stale: Vec<String>,
 }
 
 /// Which tests each matrix entry runs, and how they sign in.
@@ -262,6 +266,7 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    #[arg(value_parser = parse_run_id)]
     pub run_id: String,
     /// Print the run object from the API as JSON.
     #[arg(long)]
@@ -270,6 +275,7 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
+    #[arg(value_parser = parse_run_id)]
     pub run_id: String,
     #[command(flatten)]
     pub waiting: WaitOptions,
@@ -329,6 +335,15 @@ pub struct SandboxArgs {
 
 /// A test or category id: surrounding spaces dropped (`a, b` in a variable), blanks refused here
 /// rather than by the server after the upload.
+/// A run id from the command line: it goes into a URL path, where `.` and `..` would name
+/// another resource however they are escaped. Anything else is percent-encoded when sent.
+pub fn parse_run_id(s: &str) -> Result<String, String> {
+    match parse_id(s)?.as_str() {
+        "." | ".." => Err(format!("{s:?} is not a run id")),
+        id => Ok(id.to_owned()),
+    }
+}
+
 pub fn parse_id(s: &str) -> Result<String, String> {
     match s.trim() {
         "" => Err("an id cannot be blank (a stray comma?)".into()),

@@ -269,11 +269,17 @@ impl Default for PollPolicy {
     }
 }
 
-/// The end of a wait: the final run, or the last one seen when the deadline came.
+/// The end of a wait: the final run, or the last one seen (if any poll succeeded) when the
+/// deadline came.
 #[derive(Debug)]
 pub enum WaitOutcome {
-    Finished { run: Run, raw: serde_json::Value },
-    TimedOut { run: Run, raw: serde_json::Value },
+    Finished {
+        run: Run,
+        raw: serde_json::Value,
+    },
+    TimedOut {
+        last: Option<(Run, serde_json::Value)>,
+    },
 }
 
 /// Whether the run was created a moment ago: right after `POST /runs` a read replica may not know
@@ -287,9 +293,18 @@ pub enum Freshness {
 /// How long a just-created run may answer 404 before that is believed.
 const NEW_RUN_GRACE: Duration = Duration::from_secs(30);
 
+/// The longest pause a server's `Retry-After` buys while waiting; anything longer is a server
+/// bug or a gateway's default, and must not freeze a job until its deadline.
+pub const MAX_POLL_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// The time the poll made at the deadline may take: long enough for one answer, short enough
+/// that `--timeout` stays the promise it is.
+const FINAL_POLL: Duration = Duration::from_secs(3);
+
 /// Polls `GET /runs/{id}` until the run is passed or failed, or `timeout` has passed.
 /// `on_update` sees every state fetched, to print results as they finish; `on_trouble` hears
 /// about polls that failed in a way worth riding out (the client has already retried them).
+/// No poll, retry or pause outlives the deadline by more than the one final poll made at it.
 pub async fn wait(
     client: &Client,
     run_id: &str,
@@ -305,7 +320,8 @@ pub async fn wait(
     let mut last: Option<(Run, serde_json::Value)> = None;
     loop {
         let mut pause = interval;
-        match client.get_run(run_id).await {
+        let until = deadline.max(Instant::now() + FINAL_POLL);
+        match client.get_run_until(run_id, Some(until)).await {
             Ok((run, raw)) => {
                 on_update(&run);
                 if run.status.is_final() {
@@ -314,17 +330,15 @@ pub async fn wait(
                 last = Some((run, raw));
             }
             Err(e) => {
-                let root = e.root();
                 let young =
                     freshness == Freshness::JustCreated && started.elapsed() < NEW_RUN_GRACE;
-                let transient = retry::decide(root, Effect::Repeatable) != Decision::Stop
-                    || (young && root.status() == Some(404));
-                if !transient {
+                if !worth_riding_out(e.root(), young) {
                     return Err(e);
                 }
                 on_trouble(&e);
-                // Told to slow down: do, for the rest of the wait.
-                if let Some(after) = root.retry_after() {
+                // Told to slow down: do, for the rest of the wait, within reason.
+                if let Some(after) = e.root().retry_after() {
+                    let after = after.min(MAX_POLL_RETRY_AFTER);
                     interval = interval.max(after);
                     pause = after;
                 }
@@ -332,16 +346,25 @@ pub async fn wait(
         }
         let now = Instant::now();
         if now >= deadline {
-            return match last {
-                Some((run, raw)) => Ok(WaitOutcome::TimedOut { run, raw }),
-                None => Err(ApiError::Local {
-                    what: format!("waiting for run {run_id}"),
-                    detail: "no poll succeeded before the deadline".into(),
-                }),
-            };
+            return Ok(WaitOutcome::TimedOut { last });
         }
         tokio::time::sleep(pause.min(deadline - now)).await;
-        interval = (interval * 3 / 2).min(policy.max);
+        interval = (interval.saturating_mul(3) / 2).min(policy.max.max(interval));
+    }
+}
+
+/// Whether a failed poll is weather rather than an answer: what the client retries, a 404 for a
+/// run created a moment ago, and a success whose body was not the run (a proxy's page, a cut-off
+/// body). Looking again costs nothing, and the run goes on regardless.
+fn worth_riding_out(error: &ApiError, young: bool) -> bool {
+    if retry::decide(error, Effect::Repeatable) != Decision::Stop {
+        return true;
+    }
+    match error {
+        ApiError::NotJson { status, .. } | ApiError::BadAnswer { status, .. } => {
+            (200..300).contains(status)
+        }
+        _ => young && error.status() == Some(404),
     }
 }
 

@@ -97,7 +97,7 @@ pub enum ApiError {
     #[error("{what}: {detail}")]
     Local { what: String, detail: String },
     #[error(
-        "POST /runs was sent but no complete answer came ({detail}); the run may have been created, so doksi did not send it again (each run costs test credits): look for it in the Doksi dashboard before re-running"
+        "{detail}; the run may have been created, so doksi did not send it again (each run costs test credits): look for it in the Doksi dashboard before re-running"
     )]
     RunMayExist { detail: String },
     #[error("{last} (gave up after {attempts} attempts)")]
@@ -233,7 +233,7 @@ fn transport_error(what: &str, url: &str, e: &reqwest::Error, timeout: Duration)
         };
     }
     let detail = if e.is_timeout() {
-        format!("no answer within {}s", timeout.as_secs())
+        format!("no answer within {timeout:.1?}")
     } else {
         detail
     };
@@ -353,6 +353,7 @@ impl Client {
                 name: name.to_owned(),
             }),
             Effect::Repeatable,
+            None,
         )
         .await
     }
@@ -361,47 +362,70 @@ impl Client {
         let body = TargetRequest {
             upload_id: upload_id.to_owned(),
         };
-        self.call(Method::POST, "targets", Some(&body), Effect::Repeatable)
-            .await
+        self.call(
+            Method::POST,
+            "targets",
+            Some(&body),
+            Effect::Repeatable,
+            None,
+        )
+        .await
     }
 
-    /// Creates a run. Retried only while the run cannot exist yet; see [`retry::decide`].
+    /// Creates a run. Retried only while the run cannot exist yet; any failure after which it
+    /// may exist becomes [`ApiError::RunMayExist`]. See [`retry::decide`].
     pub async fn create_run(&self, request: &RunRequest) -> Result<RunCreated, ApiError> {
-        self.call(Method::POST, "runs", Some(request), Effect::CreatesRun)
-            .await
-            .map_err(|e| match e.root() {
-                ApiError::NoAnswer { detail, .. } | ApiError::CutOff { detail, .. } => {
-                    ApiError::RunMayExist {
-                        detail: detail.clone(),
-                    }
+        self.call(
+            Method::POST,
+            "runs",
+            Some(request),
+            Effect::CreatesRun,
+            None,
+        )
+        .await
+        .map_err(|e| {
+            if retry::may_have_created_run(&e) {
+                ApiError::RunMayExist {
+                    detail: e.to_string(),
                 }
-                _ => e,
-            })
+            } else {
+                e
+            }
+        })
     }
 
     /// The run, and the API's JSON object as it came (for `--json`).
     pub async fn get_run(&self, run_id: &str) -> Result<(Run, serde_json::Value), ApiError> {
+        self.get_run_until(run_id, None).await
+    }
+
+    /// [`Client::get_run`], with every attempt and retry over by `until`: a poll never holds a
+    /// wait past its deadline.
+    pub async fn get_run_until(
+        &self,
+        run_id: &str,
+        until: Option<Instant>,
+    ) -> Result<(Run, serde_json::Value), ApiError> {
+        // The id goes into the path as one segment, whatever it holds (`../uploads`, `x?y=1`).
+        let route = format!("runs/{}", path_segment(run_id));
         let raw: serde_json::Value = self
-            .call::<_, ()>(
-                Method::GET,
-                &format!("runs/{run_id}"),
-                None,
-                Effect::Repeatable,
-            )
+            .call::<_, ()>(Method::GET, &route, None, Effect::Repeatable, until)
             .await?;
         let run = serde_json::from_value(raw.clone()).map_err(|e| ApiError::BadAnswer {
-            what: format!("GET /runs/{run_id}"),
+            what: format!("GET /{route}"),
             status: 200,
             detail: e.to_string(),
         })?;
         Ok((run, raw))
     }
 
-    /// Runs `attempt` until it succeeds, [`retry::decide`] says stop, or the policy runs out.
+    /// Runs `attempt` until it succeeds, [`retry::decide`] says stop, or the policy runs out;
+    /// no retry starts that could not finish its wait before `until`.
     async fn with_retries<T, F, Fut>(
         &self,
         what: &str,
         effect: Effect,
+        until: Option<Instant>,
         mut attempt: F,
     ) -> Result<T, ApiError>
     where
@@ -409,6 +433,9 @@ impl Client {
         Fut: std::future::Future<Output = Result<T, ApiError>>,
     {
         let started = Instant::now();
+        let end = until.map_or(started + self.retry.budget, |u| {
+            u.min(started + self.retry.budget)
+        });
         let mut n = 0;
         loop {
             n += 1;
@@ -418,7 +445,7 @@ impl Client {
             };
             let decision = retry::decide(&error, effect);
             let wait = self.retry.delay(decision, n);
-            let out_of_time = started.elapsed() + wait > self.retry.budget;
+            let out_of_time = Instant::now() + wait >= end;
             if decision == Decision::Stop || n >= self.retry.attempts || out_of_time {
                 return Err(if n > 1 {
                     ApiError::GaveUp {
@@ -447,15 +474,23 @@ impl Client {
         route: &str,
         body: Option<&B>,
         effect: Effect,
+        until: Option<Instant>,
     ) -> Result<T, ApiError> {
         let url = self.base.join(route);
         let what = format!("{method} /{route}");
-        self.with_retries(&what, effect, || async {
+        self.with_retries(&what, effect, until, || async {
             let http = self.http()?;
+            // A request may take its usual time, or what is left before `until`, if less.
+            let timeout = until.map_or(self.timeouts.request, |u| {
+                let left = u.saturating_duration_since(Instant::now());
+                self.timeouts
+                    .request
+                    .min(left.max(Duration::from_millis(1)))
+            });
             let mut req = http
                 .request(method.clone(), &url)
                 .header(AUTHORIZATION, self.key.bearer())
-                .timeout(self.timeouts.request);
+                .timeout(timeout);
             if let Some(b) = body {
                 req = req.json(b);
             }
@@ -468,7 +503,7 @@ impl Client {
             let resp = http
                 .execute(request)
                 .await
-                .map_err(|e| transport_error(&what, &url, &e, self.timeouts.request))?;
+                .map_err(|e| transport_error(&what, &url, &e, timeout))?;
             let status = resp.status();
             self.trace_response(&what, &resp, sent);
             let wait = retry_after(resp.headers());
@@ -494,7 +529,7 @@ impl Client {
         zip: &UploadZip,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<(), ApiError> {
-        self.with_retries("PUT upload", Effect::Repeatable, || {
+        self.with_retries("PUT upload", Effect::Repeatable, None, || {
             self.put_once(url, zip, progress)
         })
         .await
@@ -598,6 +633,25 @@ impl Client {
             detail: storage_error(&body),
             retry_after: wait,
         })
+    }
+}
+
+/// `segment` percent-encoded so that it stays one path segment: every byte outside RFC 3986's
+/// unreserved set is escaped.
+fn path_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    // `.` and `..` alone are still dot segments, which URL parsers resolve away.
+    match out.as_str() {
+        "." => "%2E".into(),
+        ".." => "%2E%2E".into(),
+        _ => out,
     }
 }
 

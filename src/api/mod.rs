@@ -98,13 +98,19 @@ impl BaseUrl {
     pub fn parse(raw: &str, transport: Transport) -> Result<BaseUrl, ConfigError> {
         let url = raw.trim().trim_end_matches('/');
         let bad = |why| ConfigError::BadBaseUrl {
-            url: raw.to_owned(),
+            url: redact_secrets(raw),
             why,
         };
         let (scheme, rest) = url
             .split_once("://")
             .ok_or(bad("it has no scheme (https://…)"))?;
         let host_port = rest.split('/').next().unwrap_or("");
+        // Credentials in a URL end up in logs, proxies and error messages.
+        if host_port.contains('@') {
+            return Err(bad(
+                "it has credentials in it (user:password@); the key belongs in DOKSI_API_KEY",
+            ));
+        }
         let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
         if host.is_empty() {
             return Err(bad("it has no host"));
@@ -135,6 +141,53 @@ impl fmt::Display for BaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// `text` with anything shaped like an API key (`dk_live_` and the hex after it) and any URL's
+/// user-info (`https://user:secret@host`) replaced, for every message doksi prints: a key can
+/// land where it does not belong (in `DOKSI_BASE_URL`, in doksi.toml, in a URL), and the
+/// message about that must not repeat it.
+pub fn redact_secrets(text: &str) -> String {
+    const PREFIX: &str = "dk_live_";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(PREFIX) {
+        let after = &rest[at + PREFIX.len()..];
+        let hex = after
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(after.len());
+        out.push_str(&rest[..at]);
+        out.push_str(if hex == 0 {
+            PREFIX
+        } else {
+            "dk_live_…(redacted)"
+        });
+        rest = &after[hex..];
+    }
+    out.push_str(rest);
+    redact_userinfo(&out)
+}
+
+/// `scheme://user:secret@host` → `scheme://…@host`, wherever it stands in `text`.
+fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let authority_end = after
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
+            .unwrap_or(after.len());
+        match after[..authority_end].rfind('@') {
+            Some(amp) => {
+                out.push_str("…@");
+                rest = &after[amp + 1..];
+            }
+            None => rest = after,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -196,5 +249,26 @@ mod tests {
         assert!(BaseUrl::parse("ftp://x", Transport::HttpsOnly).is_err());
         assert!(BaseUrl::parse("api.doksi.ai", Transport::HttpsOnly).is_err());
         assert!(BaseUrl::parse("https://", Transport::HttpsOnly).is_err());
+        let with_key = format!("https://user:{KEY}@api.doksi.ai/x");
+        let err = BaseUrl::parse(&with_key, Transport::HttpsOnly)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("credentials"), "{err}");
+        assert!(!err.contains(&KEY[8..]), "{err}");
+        let err = BaseUrl::parse(KEY, Transport::HttpsOnly)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains(&KEY[8..]), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_wherever_they_stand() {
+        let text = format!("a {KEY}, b https://u:pw@h.example/p?q=1 c dk_live_ d");
+        let shown = redact_secrets(&text);
+        assert_eq!(
+            shown,
+            "a dk_live_…(redacted), b https://…@h.example/p?q=1 c dk_live_ d"
+        );
+        assert_eq!(redact_secrets("plain"), "plain");
     }
 }

@@ -1,9 +1,14 @@
 //! When to try a request again, decided in exactly one function ([`decide`]), and how long to
 //! wait ([`RetryPolicy::delay`]). Transient means the server did not act on the request, or acting
-//! twice is harmless: connection failures before anything was sent, 408, 429 and the gateway
-//! errors 502/503/504. Never TLS failures or other 4xx. A request that creates a run is repeated
-//! only when the run cannot exist; after it was sent and no answer came, repeating could start
-//! (and bill) a second run, so the error says so instead.
+//! twice is harmless: connection failures before anything was sent, 408, 429 and 5xx for requests
+//! that are safe to repeat. Never TLS failures or other 4xx.
+//!
+//! `POST /runs` is different: each run costs test credits, and a gateway in front of the API
+//! answers 502/504 (or its own HTML page, or nothing) when the backend was merely slow, after
+//! the run was created. So run creation is repeated only when it provably was not received: the
+//! connection was refused before anything was sent, or the API itself (a JSON error body, not a
+//! gateway's page) said 429 or 503. Everything else after sending may have created the run
+//! ([`may_have_created_run`]), and the error says so instead of trying again.
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
@@ -56,19 +61,48 @@ pub enum Decision {
 
 /// The one place that decides whether a failed attempt may be repeated.
 pub fn decide(error: &ApiError, effect: Effect) -> Decision {
-    match error {
-        ApiError::Connect { tls: false, .. } => Decision::Backoff,
-        ApiError::NoAnswer { .. } | ApiError::CutOff { .. } => match effect {
-            Effect::Repeatable => Decision::Backoff,
-            Effect::CreatesRun => Decision::Stop,
+    let told = |e: &ApiError| e.retry_after().map_or(Decision::Backoff, Decision::After);
+    match (error, effect) {
+        (ApiError::Connect { tls, .. }, _) => match tls {
+            false => Decision::Backoff,
+            true => Decision::Stop,
         },
-        _ => match error.status() {
-            Some(429) => error
-                .retry_after()
-                .map_or(Decision::Backoff, Decision::After),
-            Some(408 | 502 | 503 | 504) => Decision::Backoff,
-            Some(500..=599) if effect == Effect::Repeatable => Decision::Backoff,
+        // Only the service's own JSON refusal proves the run was not created.
+        (
+            ApiError::Api {
+                status: 429 | 503, ..
+            },
+            Effect::CreatesRun,
+        ) => told(error),
+        (_, Effect::CreatesRun) => Decision::Stop,
+        (ApiError::NoAnswer { .. } | ApiError::CutOff { .. }, Effect::Repeatable) => {
+            Decision::Backoff
+        }
+        (_, Effect::Repeatable) => match error.status() {
+            Some(429) => told(error),
+            Some(408 | 500..=599) => Decision::Backoff,
             _ => Decision::Stop,
+        },
+    }
+}
+
+/// Whether a failed `POST /runs` may nonetheless have created the run: the request went out and
+/// no definite refusal came back. A 4xx other than 408 (and a 429/503 from the API itself) is
+/// a refusal; a 5xx, a 408, a gateway's page, a reset, a timeout, or a success whose body is cut
+/// off or not the documented JSON is not.
+pub fn may_have_created_run(error: &ApiError) -> bool {
+    let error = error.root();
+    match error {
+        ApiError::Connect { .. } | ApiError::Local { .. } | ApiError::Package(_) => false,
+        ApiError::Quota { .. } => false,
+        ApiError::NoAnswer { .. } | ApiError::CutOff { .. } | ApiError::RunMayExist { .. } => true,
+        ApiError::Api {
+            status: 429 | 503, ..
+        } => false,
+        _ => match error.status() {
+            Some(408) => true,
+            Some(400..=499) => false,
+            _ => true,
         },
     }
 }
@@ -116,30 +150,63 @@ mod tests {
         }
     }
 
+    fn page(code: u16) -> ApiError {
+        ApiError::NotJson {
+            what: "x".into(),
+            status: code,
+            first_line: "<html>".into(),
+            retry_after: None,
+        }
+    }
+
     #[test]
     fn the_set_of_retried_statuses() {
-        for effect in [Effect::Repeatable, Effect::CreatesRun] {
-            for code in [408, 429, 502, 503, 504] {
-                assert_eq!(
-                    decide(&status(code), effect),
-                    Decision::Backoff,
-                    "{code} {effect:?}"
-                );
-            }
-            for code in [400, 401, 403, 404, 409, 422, 402] {
-                assert_eq!(
-                    decide(&status(code), effect),
-                    Decision::Stop,
-                    "{code} {effect:?}"
-                );
+        for code in [408, 429, 500, 502, 503, 504] {
+            assert_eq!(
+                decide(&status(code), Effect::Repeatable),
+                Decision::Backoff,
+                "{code}"
+            );
+            assert_eq!(decide(&page(code), Effect::Repeatable), Decision::Backoff);
+        }
+        for code in [400, 401, 402, 403, 404, 409, 422] {
+            for effect in [Effect::Repeatable, Effect::CreatesRun] {
+                assert_eq!(decide(&status(code), effect), Decision::Stop, "{code}");
             }
         }
-        assert_eq!(decide(&status(500), Effect::Repeatable), Decision::Backoff);
-        assert_eq!(
-            decide(&status(500), Effect::CreatesRun),
-            Decision::Stop,
-            "a 500 may have created the run"
-        );
+        // A run is asked for again only when the API itself said it is busy.
+        for code in [429, 503] {
+            assert_eq!(
+                decide(&status(code), Effect::CreatesRun),
+                Decision::Backoff,
+                "{code}"
+            );
+            assert!(!may_have_created_run(&status(code)));
+        }
+        for code in [408, 500, 502, 504] {
+            assert_eq!(
+                decide(&status(code), Effect::CreatesRun),
+                Decision::Stop,
+                "{code} may have created the run"
+            );
+            assert!(may_have_created_run(&status(code)), "{code}");
+        }
+        // A gateway's page, even a 503 or 429, says nothing about what the backend did.
+        for code in [429, 502, 503, 504] {
+            assert_eq!(decide(&page(code), Effect::CreatesRun), Decision::Stop);
+        }
+        for code in [500, 502, 503, 504, 200] {
+            assert!(may_have_created_run(&page(code)), "{code}");
+        }
+        for code in [400, 401, 403, 404, 422] {
+            assert!(!may_have_created_run(&status(code)), "{code}");
+        }
+        let cut = ApiError::BadAnswer {
+            what: "POST /runs".into(),
+            status: 200,
+            detail: "missing field run_id".into(),
+        };
+        assert!(may_have_created_run(&cut));
     }
 
     #[test]
@@ -150,6 +217,7 @@ mod tests {
             detail: String::new(),
         };
         assert_eq!(decide(&sent, Effect::CreatesRun), Decision::Stop);
+        assert!(may_have_created_run(&sent));
         assert_eq!(decide(&sent, Effect::Repeatable), Decision::Backoff);
         let refused = ApiError::Connect {
             what: "POST /runs".into(),

@@ -39,7 +39,7 @@ pub fn show(
         if e.key == "api-key" {
             return e.values.iter().map(|k| redact(k)).collect();
         }
-        e.values.join(",")
+        crate::api::redact_secrets(&e.values.join(","))
     };
     let from = |s: &Source| -> String {
         match s {

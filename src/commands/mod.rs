@@ -5,6 +5,7 @@ mod apks;
 mod cache;
 mod config;
 mod inspect;
+mod interrupt;
 pub mod output;
 mod package;
 mod progress;
@@ -75,10 +76,46 @@ pub enum Error {
     Runtime(std::io::Error),
     #[error("cannot start the sandbox: {0}")]
     Sandbox(std::io::Error),
+    #[error("interrupted by {}; {during}", .signal.name())]
+    Interrupted {
+        signal: interrupt::Signal,
+        during: During,
+    },
+    /// The server refused the run for cached targets it no longer knows, and uploading them
+    /// again failed: both halves are said, since requests were sent and nothing was started.
     #[error(
-        "interrupted; run {run_id} goes on without us: `doksi wait {run_id}` picks it up, `doksi status {run_id}` shows it"
+        "{refused}; no run was started, and uploading the cached target(s) again failed: {then}"
     )]
-    Interrupted { run_id: String },
+    Reupload {
+        refused: Box<ApiError>,
+        then: Box<Error>,
+    },
+}
+
+/// What doksi was doing when a signal stopped it, which decides what the server may hold.
+#[derive(Debug)]
+pub enum During {
+    /// Reading, uploading: targets already registered stay cached, no run exists.
+    Working,
+    /// `POST /runs` was sent and no answer had come.
+    CreatingRun,
+    /// Waiting for this run, which goes on server-side.
+    Waiting { run_id: String },
+}
+
+impl std::fmt::Display for During {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            During::Working => f.write_str("no run was started"),
+            During::CreatingRun => f.write_str(
+                "POST /runs was in flight: the run may have been created; look for it in the Doksi dashboard before re-running",
+            ),
+            During::Waiting { run_id } => write!(
+                f,
+                "run {run_id} goes on without us: `doksi wait {run_id}` picks it up, `doksi status {run_id}` shows it"
+            ),
+        }
+    }
 }
 
 fn looked_in(paths: &[PathBuf]) -> String {
@@ -107,8 +144,8 @@ impl Error {
             Error::Api(e) => api_exit_code(e),
             Error::Upload(crate::upload::UploadError::Api { source, .. }) => api_exit_code(source),
             Error::TimedOut { .. } => 4,
-            // 128 + SIGINT, what shells report for a Ctrl-C'd program.
-            Error::Interrupted { .. } => 130,
+            Error::Interrupted { signal, .. } => signal.exit_code(),
+            Error::Reupload { then, .. } => then.exit_code(),
             Error::Runtime(_) => 3,
             // Local problems: flags, files, the cache folder, nothing found.
             _ => 2,
@@ -151,13 +188,23 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
 }
 
 /// Network commands run on a small multi-threaded runtime (two workers: this tool waits on I/O).
+/// A signal the command did not handle itself ends it here, with the signal's exit code.
 fn block_on<F: std::future::Future<Output = Result<(), Error>>>(f: F) -> Result<(), Error> {
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(Error::Runtime)?
-        .block_on(f)
+        .map_err(Error::Runtime)?;
+    runtime.block_on(async {
+        interrupt::listen();
+        tokio::select! {
+            done = f => done,
+            signal = interrupt::unclaimed() => Err(Error::Interrupted {
+                signal,
+                during: During::Working,
+            }),
+        }
+    })
 }
 
 /// The API client for these flags; the key is checked before anything is sent.

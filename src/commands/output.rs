@@ -56,5 +56,6 @@ pub fn status_style(status: &crate::api::model::Status) -> Style {
 
 /// The error line main prints: `doksi: error: …`, the word red on a terminal.
 pub fn print_error(message: &dyn std::fmt::Display) {
+    let message = crate::api::redact_secrets(&message.to_string());
     anstream::eprintln!("doksi: {ERROR}error{ERROR:#}: {message}");
 }

@@ -2,12 +2,13 @@
 //! verdict as an exit code. Progress (each result as it finishes) goes to stderr; the final
 //! summary, or the API's run object with `--json`, to stdout.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::api::client::{ApiError, Client};
-use crate::api::model::{RunRequest, RunResult, Status};
+use crate::api::model::{CreatedResult, Run, RunCreated, RunRequest, RunResult, Status};
 use crate::cli::{
     CiArgs, Connection, RunArgs, StatusArgs, TestArgs, UploadOptions, WaitArgs, WaitOptions,
 };
@@ -17,9 +18,10 @@ use crate::report::{self, Ending};
 use crate::runs::{self, Auth, Destination, Freshness, PollPolicy, Tests, WaitOutcome};
 use crate::upload::Uploaded;
 
+use super::interrupt;
 use super::output::{self, note, warning};
 use super::upload::{Plan, forget, upload_all};
-use super::{Error, client, print_json};
+use super::{During, Error, client, print_json};
 
 fn tests_of(args: &TestArgs) -> Result<(Tests, Auth), Error> {
     let auth: Auth = args.auth.parse()?;
@@ -42,15 +44,17 @@ type Build<'a> = Box<
 >;
 
 /// A run this command created, with the targets of the matrix it was created from (for the
-/// reports' `target_ids`).
+/// reports' `target_ids`) and the results `POST /runs` announced (the state to report if no
+/// poll ever succeeds).
 struct Started {
     run_id: String,
     target_ids: Vec<String>,
+    results: Vec<CreatedResult>,
 }
 
-/// Creates the run. If the server says a target is unknown (404) and targets came from the cache,
-/// those entries are stale (deleted server-side, or a cache copied between accounts): forget them,
-/// upload again, and try once more. `None`: a dry run, which printed the request instead.
+/// Creates the run. If the server answers 404 about targets that came from the cache, those
+/// entries are stale (deleted server-side, or a cache copied between accounts): forget them,
+/// upload them again, and try once more. `None`: a dry run, which printed the request instead.
 async fn create(
     conn: &Connection,
     client: &Client,
@@ -63,16 +67,27 @@ async fn create(
         plan.finish(client.base_url(), Some(&request))?;
         return Ok(None);
     }
-    let (created, sent) = match client.create_run(&request).await {
-        Err(e) if e.root().status() == Some(404) && uploaded.iter().any(|u| u.cached) => {
-            note!("doksi: {e}; the cached target may be stale, uploading again");
-            forget(conn, client, &uploaded)?;
+    let (created, sent) = match post_run(client, &request).await {
+        Err(Error::Api(e)) if !stale_targets(&e, &uploaded).is_empty() => {
+            let stale = stale_targets(&e, &uploaded);
+            let ids: Vec<&str> = stale.iter().map(|u| u.target_id.as_str()).collect();
+            note!(
+                "doksi: {e}; the server does not know cached target(s) {}: uploading again",
+                ids.join(", ")
+            );
+            forget(conn, client, &stale);
+            // The forgotten entries miss the cache now; the others are still hits.
+            let stale_hashes = stale.iter().map(|u| u.sha256.clone()).collect();
             let (request, _) = build(UploadOptions {
-                force: true,
+                stale: stale_hashes,
                 ..options.clone()
             })
-            .await?;
-            (client.create_run(&request).await?, request)
+            .await
+            .map_err(|then| Error::Reupload {
+                refused: Box::new(e),
+                then: Box::new(then),
+            })?;
+            (post_run(client, &request).await?, request)
         }
         other => (other?, request),
     };
@@ -86,7 +101,43 @@ async fn create(
     Ok(Some(Started {
         run_id: created.run_id,
         target_ids: report::unique(ids),
+        results: created.results,
     }))
+}
+
+/// `POST /runs`, during which a signal means the run may exist.
+async fn post_run(client: &Client, request: &RunRequest) -> Result<RunCreated, Error> {
+    let claim = interrupt::Claim::take();
+    tokio::select! {
+        created = client.create_run(request) => Ok(created?),
+        signal = claim.interrupted() => Err(Error::Interrupted {
+            signal,
+            during: During::CreatingRun,
+        }),
+    }
+}
+
+/// The cached targets a 404 from `POST /runs` plausibly refers to: those its message names, or
+/// every cached one when the answer says nothing. A 404 that names something else (an unknown
+/// category or test) is the server's answer about the input, and nothing is uploaded again.
+fn stale_targets(e: &ApiError, uploaded: &[Uploaded]) -> Vec<Uploaded> {
+    let root = e.root();
+    if root.status() != Some(404) {
+        return Vec::new();
+    }
+    let said = match root {
+        ApiError::Api { message, .. } => message.trim(),
+        ApiError::NotJson { first_line, .. } if first_line == "(empty body)" => "",
+        _ => return Vec::new(),
+    };
+    let cached = uploaded.iter().filter(|u| u.cached);
+    if said.is_empty() || said == "{}" {
+        return cached.cloned().collect();
+    }
+    cached
+        .filter(|u| said.contains(u.target_id.as_str()))
+        .cloned()
+        .collect()
 }
 
 pub async fn run(
@@ -176,8 +227,7 @@ pub async fn run(
         return Ok(());
     };
     if args.wait {
-        let origin = Origin::Created(started.target_ids);
-        return wait_and_report(&client, &started.run_id, &args.waiting, args.json, origin).await;
+        return wait_and_report(&client, &args.waiting, args.json, Origin::Created(started)).await;
     }
     if args.json {
         let (_, raw) = client.get_run(&started.run_id).await?;
@@ -199,10 +249,9 @@ pub async fn wait(conn: &Connection, args: WaitArgs) -> Result<(), Error> {
     let client = client(conn)?;
     wait_and_report(
         &client,
-        &args.run_id,
         &args.waiting,
         args.json,
-        Origin::Existing,
+        Origin::Existing(args.run_id),
     )
     .await
 }
@@ -231,8 +280,7 @@ pub async fn ci(
     let Some(started) = create(conn, &client, &args.upload, build, plan).await? else {
         return Ok(());
     };
-    let origin = Origin::Created(started.target_ids);
-    wait_and_report(&client, &started.run_id, &args.waiting, args.json, origin).await
+    wait_and_report(&client, &args.waiting, args.json, Origin::Created(started)).await
 }
 
 /// A run's destinations from flags, in matrix order: those given as ids, then the APKs found
@@ -283,25 +331,69 @@ fn from_flags<'a>(
 /// `target_ids` come from.
 enum Origin {
     /// Created by this command: the targets of the matrix it sent.
-    Created(Vec<String>),
+    Created(Started),
     /// `doksi wait` on a run started elsewhere: the targets its results name.
-    Existing,
+    Existing(String),
+}
+
+impl Origin {
+    fn run_id(&self) -> &str {
+        match self {
+            Origin::Created(s) => &s.run_id,
+            Origin::Existing(id) => id,
+        }
+    }
+
+    /// What is known of the run before any poll answered: the results `POST /runs` announced,
+    /// all still queued, or nothing at all.
+    fn unseen(&self) -> Run {
+        let (status, results) = match self {
+            Origin::Created(s) => (
+                Status::Queued,
+                s.results
+                    .iter()
+                    .map(|r| RunResult {
+                        result_id: r.result_id.clone(),
+                        test_id: r.test_id.clone(),
+                        test_name: None,
+                        status: Status::Queued,
+                        duration_seconds: 0.0,
+                        url: r.url.clone(),
+                        destination: None,
+                    })
+                    .collect(),
+            ),
+            Origin::Existing(_) => (Status::Other("unknown".into()), Vec::new()),
+        };
+        Run {
+            run_id: self.run_id().to_owned(),
+            status,
+            tests_total: results.len() as u64,
+            tests_passed: 0,
+            tests_failed: 0,
+            tests_running: 0,
+            duration_seconds: 0.0,
+            results,
+            extra: Default::default(),
+        }
+    }
 }
 
 /// Waits, printing each result as it finishes, then writes the reports and prints the verdict
 /// and turns it into the exit code: passed → Ok, failed → [`Error::RunFailed`], deadline →
-/// [`Error::TimedOut`], Ctrl-C → [`Error::Interrupted`] (the run goes on server-side, and no
-/// report is written: there is no last state worth one).
+/// [`Error::TimedOut`], Ctrl-C or SIGTERM → [`Error::Interrupted`]. The run goes on server-side
+/// in the last two, and the reports show its last known state, unfinished tests as skipped.
 async fn wait_and_report(
     client: &Client,
-    run_id: &str,
     waiting: &WaitOptions,
     json: bool,
     origin: Origin,
 ) -> Result<(), Error> {
+    let run_id = origin.run_id().to_owned();
+    let run_id = run_id.as_str();
     let freshness = match origin {
         Origin::Created(_) => Freshness::JustCreated,
-        Origin::Existing => Freshness::Existing,
+        Origin::Existing(_) => Freshness::Existing,
     };
     let policy = PollPolicy {
         initial: waiting.poll_interval,
@@ -309,7 +401,10 @@ async fn wait_and_report(
     };
     let mut reported: HashSet<String> = HashSet::new();
     let mut last_status: Option<Status> = None;
-    let on_update = |run: &crate::api::model::Run| {
+    // The latest state seen, kept outside the wait so that a signal, which drops it, still
+    // leaves something to report.
+    let seen: RefCell<Option<Run>> = RefCell::new(None);
+    let on_update = |run: &Run| {
         if last_status.as_ref() != Some(&run.status) {
             let style = output::status_style(&run.status);
             note!(
@@ -324,8 +419,10 @@ async fn wait_and_report(
                 note!("  {}", result_line(r));
             }
         }
+        *seen.borrow_mut() = Some(run.clone());
     };
     let on_trouble = |e: &ApiError| note!("doksi: polling run {run_id}: {e}; still waiting");
+    let claim = interrupt::Claim::take();
     let waited = runs::wait(
         client,
         run_id,
@@ -336,27 +433,38 @@ async fn wait_and_report(
         on_trouble,
     );
     let outcome = tokio::select! {
-        outcome = waited => outcome?,
-        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted { run_id: run_id.to_owned() }),
+        outcome = waited => Ok(outcome?),
+        signal = claim.interrupted() => Err(signal),
     };
     let (run, raw, ending) = match outcome {
-        WaitOutcome::Finished { run, raw } => (run, raw, Ending::Finished),
-        WaitOutcome::TimedOut { run, raw } => (run, raw, Ending::TimedOut),
+        Ok(WaitOutcome::Finished { run, raw }) => (run, raw, Ending::Finished),
+        Ok(WaitOutcome::TimedOut {
+            last: Some((run, raw)),
+        }) => (run, raw, Ending::TimedOut),
+        Ok(WaitOutcome::TimedOut { last: None }) => {
+            let run = origin.unseen();
+            let raw = serde_json::to_value(&run).unwrap_or_default();
+            (run, raw, Ending::TimedOut)
+        }
+        Err(signal) => {
+            let run = seen.take().unwrap_or_else(|| origin.unseen());
+            let stopped = Error::Interrupted {
+                signal,
+                during: During::Waiting {
+                    run_id: run_id.to_owned(),
+                },
+            };
+            if let Err(report) = write_reports(&run, Ending::Interrupted, waiting, origin) {
+                output::print_error(&report);
+            }
+            return Err(stopped);
+        }
     };
     // Written before the verdict becomes an exit code: a failed or abandoned run is when CI
     // needs the report most. A report that cannot be written is an error of its own; it does not
     // hide the verdict, whose exit code (1, 4) is what a pipeline branches on.
     let reported = write_reports(&run, ending, waiting, origin);
     let verdict = match ending {
-        Ending::Finished => {
-            // Under -q the summary is left out: the exit code and error line are the verdict.
-            let shape = match (json, output::quiet()) {
-                (true, _) => Shape::Json,
-                (false, true) => Shape::Nothing,
-                (false, false) => Shape::Text,
-            };
-            print_final(&run, &raw, shape)
-        }
         Ending::TimedOut => {
             if json {
                 print_json(&raw)?;
@@ -366,6 +474,15 @@ async fn wait_and_report(
                 waited: format!("{:?}", waiting.timeout),
                 status: run.status.as_str().to_owned(),
             })
+        }
+        _ => {
+            // Under -q the summary is left out: the exit code and error line are the verdict.
+            let shape = match (json, output::quiet()) {
+                (true, _) => Shape::Json,
+                (false, true) => Shape::Nothing,
+                (false, false) => Shape::Text,
+            };
+            print_final(&run, &raw, shape)
         }
     };
     match (reported, verdict) {
@@ -380,15 +497,15 @@ async fn wait_and_report(
 /// The JUnit file, whose failure fails the command (the user asked for that file), and on GitHub
 /// Actions the step outputs, job summary and annotations, whose failures are only warnings.
 fn write_reports(
-    run: &crate::api::model::Run,
+    run: &Run,
     ending: Ending,
     waiting: &WaitOptions,
     origin: Origin,
 ) -> Result<(), Error> {
     if let Some(github) = report::github::Context::from_env() {
         let target_ids = match origin {
-            Origin::Created(ids) => ids,
-            Origin::Existing => report::target_ids(run),
+            Origin::Created(started) => started.target_ids,
+            Origin::Existing(_) => report::target_ids(run),
         };
         for problem in report::github::publish(&github, run, ending, &target_ids) {
             warning!("{problem}");
@@ -427,11 +544,7 @@ enum Shape {
 }
 
 /// Prints the run and maps a finished-failed run to exit code 1.
-fn print_final(
-    run: &crate::api::model::Run,
-    raw: &serde_json::Value,
-    shape: Shape,
-) -> Result<(), Error> {
+fn print_final(run: &Run, raw: &serde_json::Value, shape: Shape) -> Result<(), Error> {
     if let Shape::Json = shape {
         print_json(raw)?;
     } else if let Shape::Text = shape {

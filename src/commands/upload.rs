@@ -6,7 +6,7 @@ use crate::discover::Selection;
 use crate::upload::{Candidate, Planned, Reuse, Uploaded, Uploader};
 
 use super::apks::{Listed, select};
-use super::output::note;
+use super::output::{note, warning};
 use super::progress::Progress;
 use super::{Error, cache_for, client, print_json, warn_cache};
 
@@ -31,15 +31,19 @@ pub(super) async fn upload_all(
         return plan_all(&client, &listed, &cache, scope, reuse, options, plan);
     }
     let notice = |message: String| note!("doksi: {message}");
-    let uploader = Uploader {
-        client: &client,
-        cache: &cache,
-        scope,
-        reuse,
-        notice: Some(&notice),
-    };
     let mut done = Vec::with_capacity(listed.len());
     for l in &listed {
+        let reuse = match options.stale.contains(&l.fingerprint.sha256) {
+            true => Reuse::Never,
+            false => reuse,
+        };
+        let uploader = Uploader {
+            client: &client,
+            cache: &cache,
+            scope: scope.clone(),
+            reuse,
+            notice: Some(&notice),
+        };
         let name = l
             .path
             .file_name()
@@ -211,18 +215,22 @@ impl Plan {
 }
 
 /// Drops the cache entries behind `uploaded` that came from the cache (the server said it does
-/// not know them), so the next upload really uploads.
+/// not know them). Only a warning if that fails: the caller uploads them again regardless.
 pub(super) fn forget(
     conn: &Connection,
     client: &crate::api::client::Client,
     uploaded: &[Uploaded],
-) -> Result<(), Error> {
-    let (cache, scope) = cache_for(conn, client)?;
-    for u in uploaded.iter().filter(|u| u.cached) {
-        cache.remove(&scope, &u.sha256)?;
+) {
+    let forgotten = cache_for(conn, client).and_then(|(cache, scope)| {
+        for u in uploaded.iter().filter(|u| u.cached) {
+            cache.remove(&scope, &u.sha256)?;
+        }
+        warn_cache(&cache);
+        Ok(())
+    });
+    if let Err(e) = forgotten {
+        warning!("could not drop the stale cache entries: {e}");
     }
-    warn_cache(&cache);
-    Ok(())
 }
 
 pub async fn run(conn: &Connection, args: UploadArgs) -> Result<(), Error> {

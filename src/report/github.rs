@@ -118,6 +118,10 @@ pub fn summary(run: &Run, ending: Ending) -> String {
             "⏱️ Doksi run {id}: timed out, still {}",
             cell(status.as_str())
         ),
+        (Ending::Interrupted, status) => format!(
+            "⏹️ Doksi run {id}: doksi was stopped while it was still {}",
+            cell(status.as_str())
+        ),
         (Ending::Finished, Status::Passed) => format!("✅ Doksi run {id} passed"),
         (Ending::Finished, Status::Failed) => format!("❌ Doksi run {id} failed"),
         (Ending::Finished, status) => format!("Doksi run {id}: {}", cell(status.as_str())),

@@ -16,6 +16,8 @@ use crate::api::model::{Run, RunResult, Status};
 pub enum Ending {
     Finished,
     TimedOut,
+    /// doksi was stopped (Ctrl-C, SIGTERM) while the run went on.
+    Interrupted,
 }
 
 /// What one result counts as in a report.

@@ -58,6 +58,10 @@ pub enum Fault {
     StallAfterCreate,
     /// `reset-after-create`: the request is handled, then the connection is reset.
     ResetAfterCreate,
+    /// `serve-then-N` (N a 4xx or 5xx status): the request is handled (a run is created), then
+    /// a gateway's HTML page with status N comes back, as nginx or a cloud load balancer sends
+    /// when the backend answered too late or hung up.
+    ServeThen(u16),
     /// `truncate`: the request is handled; the answer's headers promise more body than comes
     /// before the connection closes.
     Truncate,
@@ -95,7 +99,7 @@ pub enum FaultSpecError {
 
 const ROUTES: &str = "POST /uploads, PUT /uploads, POST /targets, POST /runs, GET /runs";
 const FAULTS: &str = "429[:SECS], a 4xx or 5xx status, 502-html, reset, stall-after-create, \
-     reset-after-create, truncate, not-json, 404 (GET /runs), expire or reset-mid-body (PUT /uploads)";
+     reset-after-create, serve-then-N, truncate, not-json, 404 (GET /runs), expire or reset-mid-body (PUT /uploads)";
 
 impl Route {
     const ALL: [Route; 5] = [
@@ -196,6 +200,7 @@ impl fmt::Display for Fault {
             Fault::Reset => f.write_str("reset"),
             Fault::StallAfterCreate => f.write_str("stall-after-create"),
             Fault::ResetAfterCreate => f.write_str("reset-after-create"),
+            Fault::ServeThen(code) => write!(f, "serve-then-{code}"),
             Fault::Truncate => f.write_str("truncate"),
             Fault::NotJson => f.write_str("not-json"),
             Fault::NotFound => f.write_str("404"),
@@ -229,10 +234,15 @@ impl FromStr for Fault {
                         .map_err(|_| FaultSpecError::RetryAfter(secs.to_owned()))?;
                     return Ok(Fault::TooMany { retry_after_secs });
                 }
-                let code = other.parse::<u16>().ok();
-                match code.filter(|c| (400..600).contains(c)) {
-                    Some(code) => Fault::Status(code),
-                    None => return Err(FaultSpecError::Fault(other.to_owned())),
+                let (then, code) = match other.strip_prefix("serve-then-") {
+                    Some(code) => (true, code),
+                    None => (false, other),
+                };
+                let code = code.parse::<u16>().ok().filter(|c| (400..600).contains(c));
+                match (code, then) {
+                    (Some(code), true) => Fault::ServeThen(code),
+                    (Some(code), false) => Fault::Status(code),
+                    (None, _) => return Err(FaultSpecError::Fault(other.to_owned())),
                 }
             }
         };

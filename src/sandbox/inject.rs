@@ -31,10 +31,6 @@ const MID_BODY: u64 = 16 << 10;
 /// what it has while the body is pending, so the client gets the head and the part.
 const TRUNCATE_FLUSH: Duration = Duration::from_millis(50);
 
-/// A small nginx error page, what a load balancer in front of the API sends when it is down.
-const NGINX_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
-    <center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
-
 /// Answers `req` as `fault` says, running the real handler (`next`) only for the faults that
 /// let the request take effect.
 pub(super) async fn inflict(fault: Fault, req: Request, next: Next) -> Response {
@@ -51,12 +47,8 @@ pub(super) async fn inflict(fault: Fault, req: Request, next: Next) -> Response 
             let reason = status.canonical_reason().unwrap_or("sandbox fault");
             ApiError::new(status, reason.to_ascii_lowercase()).into_response()
         }
-        Fault::HtmlBadGateway => (
-            StatusCode::BAD_GATEWAY,
-            [(header::CONTENT_TYPE, "text/html")],
-            NGINX_502,
-        )
-            .into_response(),
+        // What a load balancer in front of the API sends when it is down.
+        Fault::HtmlBadGateway => gateway_page(502),
         Fault::NotJson => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain")],
@@ -72,6 +64,10 @@ pub(super) async fn inflict(fault: Fault, req: Request, next: Next) -> Response 
         Fault::ResetMidBody => {
             let _partly_read = read_part(req).await;
             hang_up(connection).await
+        }
+        Fault::ServeThen(code) => {
+            drop(next.run(req).await);
+            gateway_page(code)
         }
         Fault::ResetAfterCreate => {
             drop(next.run(req).await);
@@ -90,6 +86,20 @@ pub(super) async fn inflict(fault: Fault, req: Request, next: Next) -> Response 
         }
         Fault::Truncate => truncate(next.run(req).await).await,
     }
+}
+
+/// A load balancer's own error page for `code`, in nginx's shape.
+fn gateway_page(code: u16) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+    let title = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error")
+    );
+    let page = format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    );
+    (status, [(header::CONTENT_TYPE, "text/html")], page).into_response()
 }
 
 /// Resets the request's connection; the answer never comes, since the connection task drops

@@ -5,6 +5,7 @@ mod config;
 mod discovery;
 mod e2e;
 mod faults;
+mod field_faults;
 mod fuzz_regressions;
 mod gradle;
 mod hostile;

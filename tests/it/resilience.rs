@@ -143,8 +143,8 @@ fn a_run_request_refused_with_503_is_retried() {
     let (base, hits) = serve(vec![
         answer(
             "503 Service Unavailable",
-            "text/html",
-            "<html>down for maintenance</html>",
+            "application/json",
+            r#"{"error":"service unavailable, try again"}"#,
         ),
         answer(
             "200 OK",
@@ -259,7 +259,7 @@ fn a_cached_target_the_server_forgot_is_uploaded_again_once() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr
-            .contains("the cached target may be stale, uploading again"),
+            .contains("the server does not know cached target(s) bin_"),
         "{}",
         r.stderr
     );
@@ -295,23 +295,30 @@ fn ctrl_c_while_waiting_leaves_the_run_going_and_says_how_to_find_it() {
     let mut cmd = doksi(&sb.cache_dir());
     cmd.env("DOKSI_BASE_URL", &sb.base_url)
         .env("DOKSI_API_KEY", &sb.key);
-    let child = cmd
+    let mut child = cmd
         .args(["wait", &run_id, "--poll-interval", "100ms"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // Interrupted once it is surely waiting: it has printed the run's first state.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains(&format!("run {run_id}: ")) {
+        let before = seen.len();
+        std::io::BufRead::read_line(&mut stderr, &mut seen).unwrap();
+        assert!(seen.len() > before, "doksi ended before waiting: {seen}");
+    }
     let killed = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
     assert!(
-        stderr.contains(&format!("interrupted; run {run_id} goes on")),
-        "{stderr}"
+        seen.contains(&format!("interrupted by SIGINT; run {run_id} goes on")),
+        "{seen}"
     );
     let status = sb.run(&["status", &run_id, "--json"]);
     assert_eq!(status.code, 0, "the run still exists: {}", status.stderr);

@@ -51,6 +51,10 @@ fn fault_specs_parse_with_their_counts_and_print_back() {
             spec(Route::Runs, Fault::StallAfterCreate, 1),
         ),
         (
+            "POST /runs=serve-then-504x5",
+            spec(Route::Runs, Fault::ServeThen(504), 5),
+        ),
+        (
             "POST /runs=reset-after-createx2",
             spec(Route::Runs, Fault::ResetAfterCreate, 2),
         ),

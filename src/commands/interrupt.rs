@@ -1,0 +1,116 @@
+//! Ctrl-C and SIGTERM (how GitLab, Jenkins and Gradle cancel a job) as values a command can
+//! select on. Listening replaces the default action, dying silently, for the rest of the
+//! process; so `commands::block_on` listens from the start and turns a signal no step
+//! closer to the work claimed into an exit, while the steps where a signal changes what must
+//! be said (creating a run, waiting for one) listen too and say it.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::watch;
+
+/// Which signal stopped doksi.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Int,
+    Term,
+}
+
+impl Signal {
+    /// 128 + the signal's number, what shells report for a program it killed.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Signal::Int => 130,
+            Signal::Term => 143,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Int => "SIGINT",
+            Signal::Term => "SIGTERM",
+        }
+    }
+}
+
+/// The first signal that arrived, for every listener, however late it starts listening.
+static ARRIVED: OnceLock<watch::Sender<Option<Signal>>> = OnceLock::new();
+
+/// Starts listening, before any work: a signal that came before a step began to listen must
+/// not be lost, nor kill doksi silently. Needs the runtime (it spawns the listener).
+pub fn listen() {
+    let arrived = ARRIVED.get_or_init(|| watch::channel(None).0);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Registered here, synchronously: from now on the signals are ours.
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let signal = tokio::select! {
+                _ = int.recv() => Signal::Int,
+                _ = term.recv() => Signal::Term,
+            };
+            arrived.send_replace(Some(signal));
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            arrived.send_replace(Some(Signal::Int));
+        }
+    });
+}
+
+/// Resolves when SIGINT or SIGTERM has arrived since [`listen`]; never, without it.
+async fn arrived() -> Signal {
+    let Some(arrived) = ARRIVED.get() else {
+        return std::future::pending().await;
+    };
+    let mut seen = arrived.subscribe();
+    loop {
+        if let Some(signal) = *seen.borrow_and_update() {
+            return signal;
+        }
+        if seen.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+/// How many steps have said they will answer a signal themselves.
+static CLAIMS: AtomicUsize = AtomicUsize::new(0);
+
+/// A step's promise to answer a signal itself, taken before the step starts (so no signal can
+/// fall between the step beginning and its listening) and given back when it is dropped.
+pub struct Claim(());
+
+impl Claim {
+    pub fn take() -> Claim {
+        CLAIMS.fetch_add(1, Ordering::SeqCst);
+        Claim(())
+    }
+
+    pub async fn interrupted(&self) -> Signal {
+        arrived().await
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        CLAIMS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Resolves with a signal that no step claimed: the fallback for the whole command.
+pub async fn unclaimed() -> Signal {
+    let signal = arrived().await;
+    if CLAIMS.load(Ordering::SeqCst) > 0 {
+        return std::future::pending().await;
+    }
+    signal
+}
