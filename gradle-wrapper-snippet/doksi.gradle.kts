@@ -76,7 +76,8 @@ val doksiMeanings: Map<Int, String> = mapOf(
     4 to "Timed out waiting for the Doksi verdict; the run goes on",
     5 to "Doksi test-credit quota exceeded",
     127 to "doksi could not be started: not installed?",
-    130 to "doksi was interrupted; the run goes on"
+    130 to "doksi was interrupted; the run goes on",
+    143 to "doksi was terminated; the run may go on"
 )
 
 val doksiRegistered: MutableSet<String> = mutableSetOf()

@@ -10,10 +10,11 @@ Exit codes:
     0  success (run passed)
     1  the run finished and failed
     2  usage error, bad input, or nothing found
-    3  API or network error
+    3  API or network error (when POST /runs was sent, the message says if the run may exist)
     4  gave up waiting (timeout)
     5  test-credit quota exceeded
-  130  interrupted (Ctrl-C) while waiting; the run goes on";
+  130  interrupted (Ctrl-C); the message says what the server holds
+  143  terminated (SIGTERM); likewise";
 
 #[derive(Debug, Parser)]
 #[command(
