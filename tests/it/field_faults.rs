@@ -557,3 +557,31 @@ fn a_key_where_it_does_not_belong_is_never_printed() {
         assert!(!all.contains(&KEY[8..]), "{args:?}: {all}");
     }
 }
+
+#[test]
+fn a_failed_upload_after_a_stale_404_says_what_the_server_answered() {
+    let home = tempfile::tempdir().unwrap();
+    let apk = home.path().join("app.apk");
+    std::fs::copy(unlock_apk(), &apk).unwrap();
+    let apk_in_handler = apk.clone();
+    let (base, log) = uploading_server(move |_| {
+        // The server has forgotten the cached target, and the APK is gone bad meanwhile.
+        std::fs::write(&apk_in_handler, b"not a zip any more").unwrap();
+        reply(404, r#"{"error":"target bin_1 not found"}"#)
+    });
+    doksi_at(&base, home.path(), &["upload", apk.to_str().unwrap()]);
+    let r = doksi_at(
+        &base,
+        home.path(),
+        &["run", "--apk", apk.to_str().unwrap(), "--test", "t_login"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let last = r.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("POST /runs: HTTP 404: target bin_1 not found; no run was started, and uploading the cached target(s) again failed:")
+            && last.contains("is not an APK"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(log.count("POST /api/runs"), 1);
+}
