@@ -81,10 +81,10 @@ pub struct Connection {
     )]
     pub config: Option<PathBuf>,
     /// How long one API request may wait for its answer.
-    #[arg(long, global = true, help_heading = "Connection", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, global = true, help_heading = "Connection", default_value = "60s", value_parser = parse_request_timeout)]
     pub request_timeout: Duration,
     /// The first retry delay; it doubles, with jitter, up to 10s.
-    #[arg(long, global = true, help_heading = "Connection", default_value = "500ms", value_parser = parse_duration)]
+    #[arg(long, global = true, help_heading = "Connection", default_value = "500ms", value_parser = parse_retry_delay)]
     pub retry_delay: Duration,
 }
 
@@ -218,10 +218,10 @@ pub struct TestArgs {
 #[derive(Debug, Clone, Args)]
 pub struct WaitOptions {
     /// Give up waiting after this long (e.g. 30m, 90s, 1h).
-    #[arg(long, default_value = "30m", value_parser = parse_duration, env = "DOKSI_TIMEOUT")]
+    #[arg(long, default_value = "30m", value_parser = parse_timeout, env = "DOKSI_TIMEOUT")]
     pub timeout: Duration,
     /// First poll interval; it grows gently up to 15s (e.g. 2s, 500ms).
-    #[arg(long, default_value = "2s", value_parser = parse_duration, env = "DOKSI_POLL_INTERVAL")]
+    #[arg(long, default_value = "2s", value_parser = parse_poll_interval, env = "DOKSI_POLL_INTERVAL")]
     pub poll_interval: Duration,
     /// Also write the results as a JUnit XML file (for GitHub, GitLab, Jenkins test reports),
     /// whether the run passed, failed or timed out.
@@ -330,7 +330,7 @@ pub struct SandboxArgs {
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<crate::sandbox::FaultSpec>,
     /// How long each step of a simulated run takes (queued → running → each result).
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = parse_run_step)]
     pub run_step: Duration,
 }
 
@@ -352,27 +352,58 @@ pub fn parse_id(s: &str) -> Result<String, String> {
     }
 }
 
-/// `90`, `90s`, `500ms`, `30m`, `1h`.
+/// A duration as people write it (`90s`, `5m30s`, `1h30m`, `2min`, `500ms`); a bare number is
+/// seconds, as it always was here.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 90s, 30m, 1h"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
-    };
-    if !secs.is_finite() || !(0.0..=7.0 * 86400.0).contains(&secs) {
-        return Err(format!("{s:?} is out of range"));
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("{t:?} is out of range"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    humantime::parse_duration(t)
+        .map_err(|e| format!("{t:?} is not a duration like 90s, 5m30s or 1h30m: {e}"))
+}
+
+/// A duration for a setting whose sensible values lie between `min` and `max`: zero or a year
+/// would send thousands of requests, or none, before anyone noticed.
+fn duration_in(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < min || d > max {
+        return Err(format!(
+            "{:?} is out of range: give {} to {}",
+            s.trim(),
+            crate::timestamp::duration(min),
+            crate::timestamp::duration(max)
+        ));
+    }
+    Ok(d)
+}
+
+/// `--timeout`: how long to wait for a verdict.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    duration_in(s, Duration::from_secs(1), Duration::from_secs(7 * 86400))
+}
+
+/// `--poll-interval`: the first pause between polls.
+pub fn parse_poll_interval(s: &str) -> Result<Duration, String> {
+    duration_in(s, Duration::from_millis(100), Duration::from_secs(3600))
+}
+
+/// `--request-timeout`: one request's wait for its answer.
+pub fn parse_request_timeout(s: &str) -> Result<Duration, String> {
+    duration_in(s, Duration::from_secs(1), Duration::from_secs(3600))
+}
+
+/// `--retry-delay`: the first backoff.
+pub fn parse_retry_delay(s: &str) -> Result<Duration, String> {
+    duration_in(s, Duration::from_millis(1), Duration::from_secs(60))
+}
+
+/// `--run-step`: the sandbox's clock.
+pub fn parse_run_step(s: &str) -> Result<Duration, String> {
+    duration_in(s, Duration::from_millis(1), Duration::from_secs(3600))
 }
 
 /// Which APKs of a project to take; shared by every command that discovers APKs.
@@ -539,8 +570,12 @@ fn checked_durations(
             .iter()
             .filter(|d| matches!(d.arg, "timeout" | "poll_interval"))
         {
+            let parse = match d.arg {
+                "timeout" => parse_timeout,
+                _ => parse_poll_interval,
+            };
             for v in &d.values {
-                parse_duration(v).map_err(|problem| crate::config::ConfigError::Invalid {
+                parse(v).map_err(|problem| crate::config::ConfigError::Invalid {
                     path: p.path.clone(),
                     problem: format!("`{}`: {problem}", d.key),
                 })?;
@@ -648,7 +683,34 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5d").is_err());
+        for (text, secs) in [
+            ("1h30m", 5400),
+            ("5m30s", 330),
+            ("90sec", 90),
+            ("2min", 120),
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_secs(secs)),
+                "{text}"
+            );
+        }
+        for zero in ["0", "0s", "0ms"] {
+            for parse in [
+                parse_timeout,
+                parse_poll_interval,
+                parse_request_timeout,
+                parse_retry_delay,
+            ] {
+                assert!(parse(zero).unwrap_err().contains("out of range"), "{zero}");
+            }
+        }
+        assert!(parse_timeout("400d").is_err());
+        assert_eq!(crate::timestamp::duration(Duration::ZERO), "0s");
+        assert_eq!(
+            crate::timestamp::duration(Duration::from_secs(90)),
+            "1m 30s"
+        );
     }
 
     #[test]

@@ -45,6 +45,11 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
+/// A duration as doksi prints it, in the units people write: `30m`, `1m 30s`, `0s`.
+pub fn duration(d: std::time::Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

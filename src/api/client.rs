@@ -233,7 +233,7 @@ fn transport_error(what: &str, url: &str, e: &reqwest::Error, timeout: Duration)
         };
     }
     let detail = if e.is_timeout() {
-        format!("no answer within {timeout:.1?}")
+        format!("no answer within {}", crate::timestamp::duration(timeout))
     } else {
         detail
     };

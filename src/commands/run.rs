@@ -471,7 +471,7 @@ async fn wait_and_report(
             }
             Err(Error::TimedOut {
                 run_id: run.run_id.clone(),
-                waited: format!("{:?}", waiting.timeout),
+                waited: crate::timestamp::duration(waiting.timeout),
                 status: run.status.as_str().to_owned(),
             })
         }

@@ -328,6 +328,22 @@ fn bad_input_is_a_one_line_error_with_exit_2_and_nothing_sent() {
             vec!["wait", "run_1", "--timeout", "banana"],
             "not a duration",
         ),
+        (
+            vec!["ci", path_str(&apk), "--category", "c", "--timeout", "0"],
+            "out of range: give 1s to 7days",
+        ),
+        (
+            vec!["wait", "run_1", "--poll-interval", "0"],
+            "out of range: give 100ms to 1h",
+        ),
+        (
+            vec!["status", "run_1", "--request-timeout", "0s"],
+            "out of range",
+        ),
+        (
+            vec!["status", "run_1", "--retry-delay", "2h"],
+            "out of range",
+        ),
     ];
     for (args, want) in cases {
         let r = sb.run(&args);
