@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -8,6 +7,7 @@ use crate::cli::ApksArgs;
 use crate::discover::{self, FoundApk, Selection};
 use crate::package::Fingerprint;
 
+use super::output::outln;
 use super::{Error, print_json, warn_notes};
 
 /// One APK as `doksi apks --json` prints it.
@@ -70,7 +70,6 @@ pub fn select(paths: &[PathBuf], selection: Selection) -> Result<Vec<Listed>, Er
 
 pub fn run(args: ApksArgs) -> Result<(), Error> {
     let listed = select(&args.paths, args.selection.into())?;
-    let mut out = std::io::stdout().lock();
     if args.json {
         print_json(&listed)?;
         return Ok(());
@@ -117,9 +116,9 @@ pub fn run(args: ApksArgs) -> Result<(), Error> {
         }
         s
     };
-    writeln!(out, "{}", line(&header.map(String::from)))?;
+    outln!("{}", line(&header.map(String::from)));
     for r in &rows {
-        writeln!(out, "{}", line(r))?;
+        outln!("{}", line(r));
     }
     Ok(())
 }

@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::path::PathBuf;
 
 use crate::cli::{Connection, UploadArgs, UploadOptions};
@@ -6,7 +5,7 @@ use crate::discover::Selection;
 use crate::upload::{Candidate, Planned, Reuse, Uploaded, Uploader};
 
 use super::apks::{Listed, select};
-use super::output::note;
+use super::output::{note, outln};
 use super::progress::Progress;
 use super::{Error, cache_for, client, print_json, warn_cache};
 
@@ -159,25 +158,22 @@ impl Plan {
             }
             return Ok(());
         }
-        let mut out = std::io::stdout().lock();
+        let path = l.path.display();
         match step {
-            Planned::Cached { target_id } => writeln!(
-                out,
-                "cached   {path} → target {target_id} (nothing to send)"
-            )?,
+            Planned::Cached { target_id } => {
+                outln!("cached   {path} → target {target_id} (nothing to send)")
+            }
             Planned::Upload { name, zip_len } => {
-                writeln!(out, "upload   {path}")?;
+                outln!("upload   {path}");
                 let body = serde_json::json!({ "name": name });
-                writeln!(out, "  POST {} {body}", base.join("uploads"))?;
-                writeln!(
-                    out,
+                outln!("  POST {} {body}", base.join("uploads"));
+                outln!(
                     "  PUT  <upload_url from that answer> (application/zip, {zip_len} bytes, no Authorization header)"
-                )?;
-                writeln!(
-                    out,
+                );
+                outln!(
                     "  POST {} {{\"upload_id\":\"<upload_id from that answer>\"}}",
                     base.join("targets")
-                )?;
+                );
             }
         }
         Ok(())
@@ -199,13 +195,12 @@ impl Plan {
             }
             return print_json(&doc);
         }
-        let mut out = std::io::stdout().lock();
         if let Some(request) = run {
             let body = serde_json::to_string_pretty(request).map_err(std::io::Error::from)?;
-            writeln!(out, "run")?;
-            writeln!(out, "  POST {} {body}", base.join("runs"))?;
+            outln!("run");
+            outln!("  POST {} {body}", base.join("runs"));
         }
-        writeln!(out, "dry run: nothing was sent")?;
+        outln!("dry run: nothing was sent");
         Ok(())
     }
 }
@@ -232,12 +227,11 @@ pub async fn run(conn: &Connection, args: UploadArgs) -> Result<(), Error> {
     if args.upload.dry_run {
         return plan.finish(client(conn)?.base_url(), None);
     }
-    let mut out = std::io::stdout().lock();
     if args.json {
         print_json(&done)?;
     } else {
         for u in &done {
-            writeln!(out, "{}\t{}", u.target_id, u.path.display())?;
+            outln!("{}\t{}", u.target_id, u.path.display());
         }
     }
     Ok(())

@@ -1,4 +1,6 @@
 //! Integration tests: the real `doksi` binary against real APKs and real project trees.
+// Tests say on stderr which checks they skipped for want of a tool; no user reads doksi there.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod common;
 mod config;
@@ -9,6 +11,7 @@ mod fuzz_regressions;
 mod gradle;
 mod hostile;
 mod oracle;
+mod output_faults;
 mod packaging;
 mod reports;
 mod resilience;
