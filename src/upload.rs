@@ -29,6 +29,7 @@ pub enum Reuse {
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Uploaded {
+    #[serde(serialize_with = "crate::path_text::serialize")]
     pub path: PathBuf,
     pub sha256: String,
     pub target_id: String,

@@ -13,6 +13,7 @@ use super::{Error, print_json, warn_notes};
 /// One APK as `doksi apks --json` prints it.
 #[derive(Debug, Serialize)]
 pub struct Listed {
+    #[serde(serialize_with = "crate::path_text::serialize")]
     pub path: PathBuf,
     pub module: Option<String>,
     pub variant: Option<String>,

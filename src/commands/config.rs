@@ -63,7 +63,7 @@ pub fn show(
                 serde_json::json!({"value": value, "source": from(&e.source)}),
             );
         }
-        let file = project.map(|p| p.path.display().to_string());
+        let file = project.map(|p| crate::path_text::escaped(&p.path));
         map.insert("config-file".into(), file.into());
         let entries = project.map_or(0, |p| p.matrix.len());
         map.insert("matrix-entries".into(), entries.into());

@@ -134,7 +134,7 @@ impl Plan {
         step: &Planned,
         target_id: &str,
     ) -> Result<(), Error> {
-        let path = l.path.display().to_string();
+        let path = crate::path_text::escaped(&l.path);
         let entry = match step {
             Planned::Cached { target_id } => serde_json::json!({
                 "path": path, "sha256": l.fingerprint.sha256, "cached": true,

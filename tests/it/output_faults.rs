@@ -96,3 +96,50 @@ fn every_command_that_prints_survives_a_full_disk() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn upload_json_of_a_path_that_is_not_utf8_escapes_it() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let sb = Sandbox::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join(OsStr::from_bytes(b"caf\xe9"));
+    std::fs::create_dir(&folder).unwrap();
+    let apk = folder.join("app.apk");
+    std::fs::copy(unlock_apk(), &apk).unwrap();
+    let escaped = format!("{}/caf\\xE9/app.apk", path_str(dir.path()));
+
+    let out = sb
+        .command()
+        .arg("upload")
+        .arg("--json")
+        .arg(&apk)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let target = v[0]["target_id"].as_str().unwrap();
+    assert!(target.starts_with("bin_"), "{v}");
+    assert_eq!(v[0]["path"], escaped.as_str());
+    assert_eq!(v[0]["cached"], false);
+
+    // Text shows it as the terminal would (U+FFFD); `apks --json` escapes it as upload does.
+    let out = sb.command().arg("upload").arg(&apk).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{target}\t{}/caf\u{FFFD}/app.apk\n", path_str(dir.path()))
+    );
+    let out = sb
+        .command()
+        .arg("apks")
+        .arg("--json")
+        .arg(&apk)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["path"], escaped.as_str());
+}
