@@ -413,6 +413,11 @@ fn load(path: &Path) -> Result<Load, CacheError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Load::Entries(Entries::new())),
+        // A folder where the file belongs (a careless `mkdir -p`, a restore gone wrong) is set
+        // aside like any unreadable file, instead of failing every command until removed by hand.
+        Err(_) if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) => {
+            return Ok(Load::Corrupt("it is a folder, not a file".into()));
+        }
         Err(source) => {
             return Err(CacheError::Read {
                 path: path.to_owned(),
@@ -522,8 +527,13 @@ fn read_names(folder: &Path) -> Result<Vec<OsString>, CacheError> {
         .collect()
 }
 
+/// Removes a file, or a folder that took a file's name (see [`load`]) with what it holds.
 fn remove_if_present(path: &Path) -> Result<(), CacheError> {
-    match fs::remove_file(path) {
+    let removed = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
+        _ => fs::remove_file(path),
+    };
+    match removed {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(CacheError::Remove {
             path: path.to_owned(),
             source: e,
@@ -923,6 +933,40 @@ mod tests {
         );
         drop(newcomer);
         drop(waiter.join().unwrap());
+    }
+
+    #[test]
+    fn a_folder_in_place_of_a_scope_file_is_set_aside_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let s = scope_a();
+        let path = cache.data_path(&s);
+        fs::create_dir_all(path.join("inside")).unwrap();
+
+        assert_eq!(cache.get(&s, &sha(1)).unwrap(), None);
+        let warnings = cache.take_warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("it is a folder"), "{warnings:?}");
+        assert!(path.is_dir(), "reading moves nothing");
+
+        cache.put(&s, entry(&sha(1), "t")).unwrap();
+        assert_eq!(cache.get(&s, &sha(1)).unwrap().unwrap().target_id, "t");
+        assert!(path.is_file());
+        let aside: Vec<PathBuf> = read_names(&cache.targets_dir())
+            .unwrap()
+            .into_iter()
+            .filter(|n| n.to_string_lossy().contains(".json.corrupt-"))
+            .map(|n| cache.targets_dir().join(n))
+            .collect();
+        assert_eq!(aside.len(), 1, "{aside:?}");
+        assert!(aside[0].join("inside").is_dir());
+
+        // `clear` removes the set-aside folder and, were it back, the folder in the file's place.
+        fs::remove_file(&path).unwrap();
+        fs::create_dir(&path).unwrap();
+        assert_eq!(cache.clear().unwrap(), 0);
+        assert!(!path.exists());
+        assert!(!aside[0].exists());
     }
 
     #[test]
