@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::api::client::{ApiError, Client};
 use crate::apk::Manifest;
-use crate::cache::{Cache, CacheError, Entry};
+use crate::cache::{Cache, CacheError, Entry, HashLock, Holder, LockWait, Locked};
 use crate::package::{Fingerprint, PackageError, UploadZip};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,15 @@ pub enum Reuse {
     Cached,
     /// `--force`: upload even when the cache knows the APK.
     Never,
+}
+
+/// What an upload tells its caller on the way; the caller decides where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remark {
+    /// Progress worth a line: a refused upload URL replaced, a wait for another doksi.
+    Note(String),
+    /// The cache could not help (a wait given up); the upload went on without it.
+    Warning(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -58,8 +67,10 @@ pub struct Uploader<'a> {
     pub cache: &'a Cache,
     pub scope: String,
     pub reuse: Reuse,
-    /// Hears about recoveries (a refused upload URL replaced), as the client's retries are.
-    pub notice: Option<&'a (dyn Fn(String) + Sync)>,
+    /// How long to wait for another process uploading the same APK before uploading it too.
+    pub lock_wait: LockWait,
+    /// Hears what the upload has to say on the way: waits, recoveries, the cache failing.
+    pub remark: &'a (dyn Fn(Remark) + Sync),
 }
 
 /// What an upload would take: nothing (the cache knows the target), or these requests.
@@ -78,10 +89,44 @@ pub struct Candidate<'a> {
 }
 
 impl Uploader<'_> {
+    fn warn(&self, message: String) {
+        (self.remark)(Remark::Warning(message));
+    }
+
     fn cached(&self, sha256: &str) -> Result<Option<Entry>, CacheError> {
         match self.reuse {
             Reuse::Cached => self.cache.get(&self.scope, sha256),
             Reuse::Never => Ok(None),
+        }
+    }
+
+    /// Waits (up to [`Uploader::lock_wait`]) for any other process uploading the same bytes.
+    /// `None`: a holder that outlasted the wait; the upload then goes on unguarded, which at
+    /// worst sends the APK twice.
+    fn lock(&self, apk: &Path, sha256: &str) -> Result<Option<HashLock>, CacheError> {
+        let limit = self.lock_wait.limit;
+        let waiting = |h: &Holder| {
+            (self.remark)(Remark::Note(format!(
+                "waiting for {} uploading the same APK ({}); uploading anyway after {limit:?}",
+                who(h),
+                h.lock_file.display()
+            )))
+        };
+        let locked = tokio::task::block_in_place(|| {
+            self.cache
+                .lock_hash(&self.scope, sha256, self.lock_wait, &waiting)
+        })?;
+        match locked {
+            Locked::Acquired(lock) => Ok(Some(lock)),
+            Locked::GaveUp(h) => {
+                self.warn(format!(
+                    "{} still holds {} after {limit:?}; uploading {} anyway",
+                    who(&h),
+                    h.lock_file.display(),
+                    apk.display()
+                ));
+                Ok(None)
+            }
         }
     }
 
@@ -121,7 +166,7 @@ impl Uploader<'_> {
             return Ok(hit(e));
         }
         // Another process may be uploading the same bytes: wait for it, then look again.
-        let _lock = tokio::task::block_in_place(|| self.cache.lock_hash(&self.scope, sha))?;
+        let _lock = self.lock(apk.path, sha)?;
         if let Some(e) = self.cached(sha)? {
             return Ok(hit(e));
         }
@@ -145,12 +190,10 @@ impl Uploader<'_> {
             if e.root().status() != Some(403) {
                 return Err(api(e));
             }
-            if let Some(notice) = self.notice {
-                notice(format!(
-                    "{}: {e}; minting a fresh upload URL",
-                    apk.path.display()
-                ));
-            }
+            (self.remark)(Remark::Note(format!(
+                "{}: {e}; minting a fresh upload URL",
+                apk.path.display()
+            )));
             minted = self.client.mint_upload(&name).await.map_err(api)?;
             self.client
                 .put_upload(&minted.upload_url, &zip, progress)
@@ -163,23 +206,29 @@ impl Uploader<'_> {
             .await
             .map_err(api)?;
         let m = apk.manifest;
-        self.cache.put(
-            &self.scope,
-            Entry {
-                sha256: sha.clone(),
-                target_id: target.target_id.clone(),
-                package: m.package.clone(),
-                version_name: m.version_name.clone(),
-                version_code: m.version_code,
-                size: apk.fingerprint.size,
-                uploaded_at: crate::timestamp::rfc3339(std::time::SystemTime::now()),
-            },
-        )?;
+        let entry = Entry {
+            sha256: sha.clone(),
+            target_id: target.target_id.clone(),
+            package: m.package.clone(),
+            version_name: m.version_name.clone(),
+            version_code: m.version_code,
+            size: apk.fingerprint.size,
+            uploaded_at: crate::timestamp::rfc3339(std::time::SystemTime::now()),
+        };
+        self.cache.put(&self.scope, entry)?;
         Ok(Uploaded {
             path: apk.path.to_owned(),
             sha256: sha.clone(),
             target_id: target.target_id,
             cached: false,
         })
+    }
+}
+
+/// `another doksi (pid 1234)`, or without the pid when the lock file does not tell it.
+fn who(holder: &Holder) -> String {
+    match holder.pid {
+        Some(pid) => format!("another doksi (pid {pid})"),
+        None => "another doksi".to_owned(),
     }
 }

@@ -1,13 +1,22 @@
 use std::path::PathBuf;
 
+use crate::cache::LockWait;
 use crate::cli::{Connection, UploadArgs, UploadOptions};
 use crate::discover::Selection;
-use crate::upload::{Candidate, Planned, Reuse, Uploaded, Uploader};
+use crate::upload::{Candidate, Planned, Remark, Reuse, Uploaded, Uploader};
 
 use super::apks::{Listed, select};
-use super::output::{note, outln};
+use super::output::{note, outln, warning};
 use super::progress::Progress;
 use super::{Error, cache_for, client, print_json, warn_cache};
+
+/// Shows what an upload remarks: notes as notes, warnings as warnings.
+fn remark(remark: Remark) {
+    match remark {
+        Remark::Note(message) => note!("doksi: {message}"),
+        Remark::Warning(message) => warning!("{message}"),
+    }
+}
 
 /// Uploads (or finds in the cache) every APK `paths` selects, printing one line each to stderr.
 pub(super) async fn upload_all(
@@ -29,13 +38,13 @@ pub(super) async fn upload_all(
     if options.dry_run {
         return plan_all(&client, &listed, &cache, scope, reuse, options, plan);
     }
-    let notice = |message: String| note!("doksi: {message}");
     let uploader = Uploader {
         client: &client,
         cache: &cache,
         scope,
         reuse,
-        notice: Some(&notice),
+        lock_wait: LockWait::default(),
+        remark: &remark,
     };
     let mut done = Vec::with_capacity(listed.len());
     for l in &listed {
@@ -80,7 +89,8 @@ fn plan_all(
         cache,
         scope,
         reuse,
-        notice: None,
+        lock_wait: LockWait::default(),
+        remark: &remark,
     };
     let mut planned = Vec::with_capacity(listed.len());
     for l in listed {

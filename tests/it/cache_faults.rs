@@ -6,7 +6,14 @@
 //! everyone: a file where a folder belongs, a folder where a file belongs.
 
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use doksi::cache::{Cache, HashLock, LockWait, Locked};
+use doksi::upload::{Candidate, Remark, Reuse, Uploader};
 
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 
@@ -72,4 +79,152 @@ fn set_aside(scope: &Path) -> Vec<PathBuf> {
                 .starts_with(&format!("{name}.corrupt-"))
         })
         .collect()
+}
+
+/// Takes the unlock APK's upload lock in `sb`'s cache as another doksi would, through the library,
+/// which writes this process's pid into the lock file.
+fn hold_upload_lock(sb: &Sandbox) -> (HashLock, String) {
+    let cache = Cache::open(sb.cache_dir()).unwrap();
+    let scope = scope_of(sb);
+    let sha256 = doksi::package::Fingerprint::of(&unlock_apk())
+        .unwrap()
+        .sha256;
+    match cache
+        .lock_hash(&scope, &sha256, LockWait::default(), &|_| {})
+        .unwrap()
+    {
+        Locked::Acquired(lock) => (lock, scope),
+        Locked::GaveUp(h) => panic!("held already: {h:?}"),
+    }
+}
+
+/// The scope doksi derives for `sb`'s URL and key.
+fn scope_of(sb: &Sandbox) -> String {
+    let base = doksi::api::BaseUrl::parse(&sb.base_url, doksi::api::Transport::HttpsOnly).unwrap();
+    let key = doksi::api::ApiKey::parse(&sb.key).unwrap();
+    doksi::cache::scope(base.as_str(), &key.fingerprint())
+}
+
+#[test]
+fn a_held_upload_lock_is_waited_for_naming_its_holder() {
+    let sb = Sandbox::start(&[]);
+    let (held, _) = hold_upload_lock(&sb);
+    let mut child = sb
+        .command()
+        .args(["upload", "--json", path_str(&unlock_apk())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, heard) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            let _ = lines.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let expected = format!(
+        "doksi: waiting for another doksi (pid {}) uploading the same APK",
+        std::process::id()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match heard.recv_timeout(left) {
+            Ok(line) if line.starts_with(&expected) => break,
+            Ok(_) => continue,
+            Err(e) => panic!("no waiting line ({e}); expected {expected:?}"),
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "it waits");
+    assert_eq!(sb.count("POST /uploads"), 0, "and sends nothing meanwhile");
+
+    drop(held);
+    let out = child.wait_with_output().unwrap();
+    let stderr = reader.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("waiting for").count(),
+        1,
+        "said once: {stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v[0]["target_id"].as_str().unwrap().starts_with("bin_"));
+    assert_eq!(sb.count("PUT /uploads"), 1);
+}
+
+#[test]
+fn a_lock_held_past_the_wait_limit_is_given_up_and_the_apk_uploaded() {
+    let sb = Sandbox::start(&[]);
+    let (_held, scope) = hold_upload_lock(&sb);
+    let apk = unlock_apk();
+    let manifest = doksi::apk::inspect(&apk).unwrap().manifest;
+    let fingerprint = doksi::package::Fingerprint::of(&apk).unwrap();
+    let base = doksi::api::BaseUrl::parse(&sb.base_url, doksi::api::Transport::HttpsOnly).unwrap();
+    let key = doksi::api::ApiKey::parse(&sb.key).unwrap();
+    let client = doksi::api::client::Client::new(
+        base,
+        key,
+        doksi::api::client::Timeouts::default(),
+        doksi::api::retry::RetryPolicy::default(),
+    )
+    .unwrap();
+    let cache = Cache::open(sb.cache_dir()).unwrap();
+    let remarks = Mutex::new(Vec::new());
+    let remark = |r: Remark| remarks.lock().unwrap().push(r);
+    let limit = Duration::from_millis(600);
+    let uploader = Uploader {
+        client: &client,
+        cache: &cache,
+        scope: scope.clone(),
+        reuse: Reuse::Cached,
+        lock_wait: LockWait {
+            limit,
+            poll: Duration::from_millis(50),
+        },
+        remark: &remark,
+    };
+    let candidate = Candidate {
+        path: &apk,
+        manifest: &manifest,
+        fingerprint: &fingerprint,
+        name: None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let up = runtime
+        .block_on(uploader.upload(candidate, &|_, _| {}))
+        .unwrap();
+    assert!(started.elapsed() >= limit);
+    assert!(!up.cached);
+    assert_eq!(sb.count("PUT /uploads"), 1, "uploaded without the lock");
+
+    let pid = std::process::id();
+    let remarks = remarks.into_inner().unwrap();
+    assert_eq!(remarks.len(), 2, "{remarks:?}");
+    assert!(
+        matches!(&remarks[0], Remark::Note(n)
+            if n.starts_with(&format!("waiting for another doksi (pid {pid}) uploading the same APK"))
+            && n.ends_with("uploading anyway after 600ms")),
+        "{remarks:?}"
+    );
+    assert!(
+        matches!(&remarks[1], Remark::Warning(w)
+            if w.starts_with(&format!("another doksi (pid {pid}) still holds"))
+            && w.ends_with(&format!("after 600ms; uploading {} anyway", apk.display()))),
+        "{remarks:?}"
+    );
+    // What it uploaded is cached all the same.
+    let entry = cache.get(&scope, &fingerprint.sha256).unwrap().unwrap();
+    assert_eq!(entry.target_id, up.target_id);
 }
