@@ -1,20 +1,22 @@
 //! mint → PUT → register, behind the target cache: an APK whose content hash is cached under this
 //! base URL and key makes no request at all. Concurrent doksi processes uploading the same APK
 //! serialise on a per-hash lock, and the later ones find the target the first one cached.
+//!
+//! The cache is only an optimisation: a folder that cannot be read, locked or written (full,
+//! read-only, missing) becomes a warning and an upload that goes on without it, never a failed
+//! command — least of all after the server already registered the target.
 
 use std::path::{Path, PathBuf};
 
 use crate::api::client::{ApiError, Client};
 use crate::apk::Manifest;
-use crate::cache::{Cache, CacheError, Entry, HashLock, Holder, LockWait, Locked};
+use crate::cache::{Cache, Entry, HashLock, Holder, LockWait, Locked};
 use crate::package::{Fingerprint, PackageError, UploadZip};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
     #[error("{path}: {source}")]
     Api { path: PathBuf, source: ApiError },
-    #[error(transparent)]
-    Cache(#[from] CacheError),
     #[error(transparent)]
     Package(#[from] PackageError),
 }
@@ -32,7 +34,8 @@ pub enum Reuse {
 pub enum Remark {
     /// Progress worth a line: a refused upload URL replaced, a wait for another doksi.
     Note(String),
-    /// The cache could not help (a wait given up); the upload went on without it.
+    /// The cache could not help (a wait given up, a folder that cannot be read or written); the
+    /// upload went on without it.
     Warning(String),
 }
 
@@ -64,7 +67,8 @@ pub fn default_name(path: &Path, manifest: &Manifest) -> String {
 
 pub struct Uploader<'a> {
     pub client: &'a Client,
-    pub cache: &'a Cache,
+    /// `None` when no cache folder could be opened: every APK is uploaded and nothing is kept.
+    pub cache: Option<&'a Cache>,
     pub scope: String,
     pub reuse: Reuse,
     /// How long to wait for another process uploading the same APK before uploading it too.
@@ -93,17 +97,20 @@ impl Uploader<'_> {
         (self.remark)(Remark::Warning(message));
     }
 
-    fn cached(&self, sha256: &str) -> Result<Option<Entry>, CacheError> {
-        match self.reuse {
-            Reuse::Cached => self.cache.get(&self.scope, sha256),
-            Reuse::Never => Ok(None),
-        }
+    /// The cached entry, if the cache may be used, can be read, and knows the APK.
+    fn cached(&self, sha256: &str) -> Option<Entry> {
+        let cache = self.cache.filter(|_| self.reuse == Reuse::Cached)?;
+        cache.get(&self.scope, sha256).unwrap_or_else(|e| {
+            self.warn(format!("{e}; uploading as if nothing were cached"));
+            None
+        })
     }
 
     /// Waits (up to [`Uploader::lock_wait`]) for any other process uploading the same bytes.
-    /// `None`: a holder that outlasted the wait; the upload then goes on unguarded, which at
-    /// worst sends the APK twice.
-    fn lock(&self, apk: &Path, sha256: &str) -> Result<Option<HashLock>, CacheError> {
+    /// `None`: no cache, a lock that cannot be taken, or a holder that outlasted the wait; the
+    /// upload then goes on unguarded, which at worst sends the APK twice.
+    fn lock(&self, apk: &Path, sha256: &str) -> Option<HashLock> {
+        let cache = self.cache?;
         let limit = self.lock_wait.limit;
         let waiting = |h: &Holder| {
             (self.remark)(Remark::Note(format!(
@@ -113,26 +120,31 @@ impl Uploader<'_> {
             )))
         };
         let locked = tokio::task::block_in_place(|| {
-            self.cache
-                .lock_hash(&self.scope, sha256, self.lock_wait, &waiting)
-        })?;
+            cache.lock_hash(&self.scope, sha256, self.lock_wait, &waiting)
+        });
         match locked {
-            Locked::Acquired(lock) => Ok(Some(lock)),
-            Locked::GaveUp(h) => {
+            Ok(Locked::Acquired(lock)) => Some(lock),
+            Ok(Locked::GaveUp(h)) => {
                 self.warn(format!(
                     "{} still holds {} after {limit:?}; uploading {} anyway",
                     who(&h),
                     h.lock_file.display(),
                     apk.display()
                 ));
-                Ok(None)
+                None
+            }
+            Err(e) => {
+                self.warn(format!(
+                    "{e}; uploading without it (another doksi may upload the same APK meanwhile)"
+                ));
+                None
             }
         }
     }
 
     /// What [`Uploader::upload`] would do for `apk`, sending nothing: `--dry-run`'s answer.
     pub fn plan(&self, apk: Candidate<'_>) -> Result<Planned, UploadError> {
-        if let Some(e) = self.cached(&apk.fingerprint.sha256)? {
+        if let Some(e) = self.cached(&apk.fingerprint.sha256) {
             return Ok(Planned::Cached {
                 target_id: e.target_id,
             });
@@ -162,12 +174,12 @@ impl Uploader<'_> {
             target_id: e.target_id,
             cached: true,
         };
-        if let Some(e) = self.cached(sha)? {
+        if let Some(e) = self.cached(sha) {
             return Ok(hit(e));
         }
         // Another process may be uploading the same bytes: wait for it, then look again.
-        let _lock = self.lock(apk.path, sha)?;
-        if let Some(e) = self.cached(sha)? {
+        let _lock = self.lock(apk.path, sha);
+        if let Some(e) = self.cached(sha) {
             return Ok(hit(e));
         }
         let api = |source| UploadError::Api {
@@ -215,7 +227,15 @@ impl Uploader<'_> {
             size: apk.fingerprint.size,
             uploaded_at: crate::timestamp::rfc3339(std::time::SystemTime::now()),
         };
-        self.cache.put(&self.scope, entry)?;
+        // The target exists on the server now: a cache that cannot keep it costs the next run an
+        // upload, not this one its result.
+        if let Some(Err(e)) = self.cache.map(|c| c.put(&self.scope, entry)) {
+            self.warn(format!(
+                "target {} was not cached: {e}; the next run will upload {} again",
+                target.target_id,
+                apk.path.display()
+            ));
+        }
         Ok(Uploaded {
             path: apk.path.to_owned(),
             sha256: sha.clone(),

@@ -191,11 +191,21 @@ fn client(conn: &Connection) -> Result<Client, Error> {
     Ok(client.with_trace(trace, notice))
 }
 
-/// The target cache and the scope (base URL × key fingerprint) entries live under.
-fn cache_for(conn: &Connection, client: &Client) -> Result<(crate::cache::Cache, String), Error> {
-    let cache = open_cache(conn)?;
-    let scope = crate::cache::scope(client.base_url().as_str(), &client.key_fingerprint());
-    Ok((cache, scope))
+/// Where the target cache entries of this server and key live (see [`crate::cache::scope`]).
+fn cache_scope(client: &Client) -> String {
+    crate::cache::scope(client.base_url().as_str(), &client.key_fingerprint())
+}
+
+/// The cache for an upload, or `None` with a warning: uploading without the cache costs time,
+/// failing costs the pipeline its run.
+fn upload_cache(conn: &Connection) -> Option<crate::cache::Cache> {
+    open_cache(conn)
+        .map_err(|e| {
+            output::warning_once(format!(
+                "{e}; uploading without the cache (every APK is uploaded, none is remembered)"
+            ))
+        })
+        .ok()
 }
 
 /// The cache folder from `--cache-dir`/`DOKSI_CACHE_DIR`, else the user's cache folder.

@@ -23,6 +23,9 @@ static QUIET: AtomicBool = AtomicBool::new(false);
 /// The first stdout write that failed, if any.
 static STDOUT_FAILURE: Mutex<Option<io::Error>> = Mutex::new(None);
 
+/// Warnings already shown by [`warning_once`].
+static SHOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
 /// Set once, from `-q`, before any command runs.
 pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
@@ -92,6 +95,16 @@ pub fn status_style(status: &crate::api::model::Status) -> Style {
 /// The error line main prints: `doksi: error: …`, the word red on a terminal.
 pub fn print_error(message: &dyn fmt::Display) {
     stderr_line(format_args!("doksi: {ERROR}error{ERROR:#}: {message}"));
+}
+
+/// A warning the same command might otherwise give several times (a cache folder that cannot
+/// be used, met by each of a matrix's uploads); silent under `-q`.
+pub fn warning_once(message: String) {
+    let mut shown = lock(&SHOWN);
+    if !shown.contains(&message) {
+        warning!("{message}");
+        shown.push(message);
+    }
 }
 
 /// One line on stderr in one write, so lines from two threads do not interleave.

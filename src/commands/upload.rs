@@ -1,20 +1,28 @@
 use std::path::PathBuf;
 
-use crate::cache::LockWait;
+use crate::cache::{Cache, LockWait};
 use crate::cli::{Connection, UploadArgs, UploadOptions};
 use crate::discover::Selection;
 use crate::upload::{Candidate, Planned, Remark, Reuse, Uploaded, Uploader};
 
 use super::apks::{Listed, select};
-use super::output::{note, outln, warning};
+use super::output::{self, note, outln};
 use super::progress::Progress;
-use super::{Error, cache_for, client, print_json, warn_cache};
+use super::{Error, cache_scope, client, print_json, upload_cache, warn_cache};
 
-/// Shows what an upload remarks: notes as notes, warnings as warnings.
+/// Shows what an upload remarks: notes as notes, and warnings once each (a folder that cannot be
+/// read is met again by the next APK, and the next matrix entry).
 fn remark(remark: Remark) {
     match remark {
         Remark::Note(message) => note!("doksi: {message}"),
-        Remark::Warning(message) => warning!("{message}"),
+        Remark::Warning(message) => output::warning_once(message),
+    }
+}
+
+/// The cache's own warnings (a corrupt file set aside), if there is a cache.
+fn warn_cache_of(cache: Option<&Cache>) {
+    if let Some(cache) = cache {
+        warn_cache(cache);
     }
 }
 
@@ -29,18 +37,27 @@ pub(super) async fn upload_all(
     // Flags and key are checked before any file is read or request sent.
     let client = client(conn)?;
     let listed: Vec<Listed> = select(paths, selection)?;
-    let (cache, scope) = cache_for(conn, &client)?;
+    let cache = upload_cache(conn);
+    let scope = cache_scope(&client);
     let reuse = if options.force {
         Reuse::Never
     } else {
         Reuse::Cached
     };
     if options.dry_run {
-        return plan_all(&client, &listed, &cache, scope, reuse, options, plan);
+        return plan_all(
+            &client,
+            &listed,
+            cache.as_ref(),
+            scope,
+            reuse,
+            options,
+            plan,
+        );
     }
     let uploader = Uploader {
         client: &client,
-        cache: &cache,
+        cache: cache.as_ref(),
         scope,
         reuse,
         lock_wait: LockWait::default(),
@@ -64,7 +81,7 @@ pub(super) async fn upload_all(
             .upload(candidate, &|sent, total| progress.update(sent, total))
             .await;
         progress.finish();
-        warn_cache(&cache);
+        warn_cache_of(cache.as_ref());
         let up = result?;
         let how = if up.cached { "cached" } else { "uploaded" };
         note!("{} {how}: target {}", l.path.display(), up.target_id);
@@ -78,7 +95,7 @@ pub(super) async fn upload_all(
 fn plan_all(
     client: &crate::api::client::Client,
     listed: &[Listed],
-    cache: &crate::cache::Cache,
+    cache: Option<&Cache>,
     scope: String,
     reuse: Reuse,
     options: &UploadOptions,
@@ -101,7 +118,7 @@ fn plan_all(
             name: options.name.as_deref(),
         };
         let step = uploader.plan(candidate)?;
-        warn_cache(cache);
+        warn_cache_of(cache);
         let file = l
             .path
             .file_name()
@@ -216,15 +233,21 @@ impl Plan {
 }
 
 /// Drops the cache entries behind `uploaded` that came from the cache (the server said it does
-/// not know them), so the next upload really uploads.
+/// not know them), so the next upload really uploads. Never fails: the forced upload that follows
+/// does not read the cache, and its entry replaces the stale one.
 pub(super) fn forget(
     conn: &Connection,
     client: &crate::api::client::Client,
     uploaded: &[Uploaded],
 ) -> Result<(), Error> {
-    let (cache, scope) = cache_for(conn, client)?;
+    let Some(cache) = upload_cache(conn) else {
+        return Ok(());
+    };
+    let scope = cache_scope(client);
     for u in uploaded.iter().filter(|u| u.cached) {
-        cache.remove(&scope, &u.sha256)?;
+        if let Err(e) = cache.remove(&scope, &u.sha256) {
+            output::warning_once(format!("{e}; the stale entry stays until replaced"));
+        }
     }
     warn_cache(&cache);
     Ok(())

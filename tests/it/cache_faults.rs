@@ -32,6 +32,122 @@ fn upload_once(sb: &Sandbox) -> String {
     r.stdout.split('\t').next().unwrap().to_owned()
 }
 
+fn ci_smoke(sb: &Sandbox, extra: &[&str]) -> crate::common::Run {
+    let apk = unlock_apk();
+    let mut args = vec![
+        "ci",
+        path_str(&apk),
+        "--category",
+        "cat_smoke",
+        "--poll-interval",
+        "100ms",
+    ];
+    args.extend(extra);
+    sb.run(&args)
+}
+
+#[test]
+fn a_target_the_cache_cannot_keep_is_still_printed_and_run() {
+    let sb = Sandbox::start(&[]);
+    let first = upload_once(&sb);
+    // The scope's lock file turned into a folder: no one, root included, can open it to write,
+    // so storing any entry fails after the target is registered, as on a full disk.
+    let lock = PathBuf::from(format!("{}.lock", scope_file(&sb).display()));
+    fs::remove_file(&lock).unwrap();
+    fs::create_dir(&lock).unwrap();
+
+    let r = sb.run(&["upload", "--force", path_str(&unlock_apk())]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (target, path) = r.stdout.trim_end().split_once('\t').unwrap();
+    assert!(
+        target.starts_with("bin_") && target != first,
+        "{}",
+        r.stdout
+    );
+    assert_eq!(path, path_str(&unlock_apk()));
+    let warning = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("doksi: warning: "))
+        .unwrap_or_else(|| panic!("no warning: {}", r.stderr));
+    assert!(
+        warning.contains(&format!(
+            "target {target} was not cached: cannot lock cache file"
+        )) && warning.contains(&lock.display().to_string())
+            && warning.contains("the next run will upload"),
+        "{warning}"
+    );
+    assert_eq!(sb.count("PUT /uploads"), 2);
+
+    let r = ci_smoke(&sb, &["--force"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("was not cached"), "{}", r.stderr);
+    assert!(r.stdout.contains(": passed"), "{}", r.stdout);
+    assert_eq!(sb.runs_created(), 1);
+    assert_eq!(sb.count("PUT /uploads"), 3);
+}
+
+#[test]
+fn an_unusable_cache_folder_is_one_warning_and_ci_still_runs() {
+    let sb = Sandbox::start(&[]);
+    let targets = sb.cache_dir().join("targets-v1");
+    fs::create_dir_all(sb.cache_dir()).unwrap();
+    fs::write(&targets, "a file where the folder belongs").unwrap();
+
+    let r = ci_smoke(&sb, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let warnings: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("doksi: warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", r.stderr);
+    assert!(
+        warnings[0].contains(&format!("cannot create cache folder {}", targets.display()))
+            && warnings[0].contains("uploading without the cache"),
+        "{}",
+        warnings[0]
+    );
+    assert_eq!(sb.runs_created(), 1);
+    assert_eq!(sb.count("PUT /uploads"), 1);
+
+    // The cache's own commands have nothing to fall back on: they fail, and say why.
+    for args in [&["cache", "list"][..], &["cache", "clear"]] {
+        let r = sb.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!(
+                "error: cannot create cache folder {}",
+                targets.display()
+            )),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn without_any_cache_folder_upload_warns_and_uploads() {
+    let sb = Sandbox::start(&[]);
+    let out = sb
+        .command()
+        .env_remove("DOKSI_CACHE_DIR")
+        .env_remove("HOME")
+        .env_remove("XDG_CACHE_HOME")
+        .args(["upload", "--json", path_str(&unlock_apk())])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v[0]["target_id"].as_str().unwrap().starts_with("bin_"));
+    assert!(
+        stderr.contains("doksi: warning: no cache folder: set DOKSI_CACHE_DIR"),
+        "{stderr}"
+    );
+    assert_eq!(sb.count("PUT /uploads"), 1);
+}
+
 #[test]
 fn a_folder_in_place_of_the_scope_file_is_set_aside_and_cleared() {
     let sb = Sandbox::start(&[]);
@@ -181,7 +297,7 @@ fn a_lock_held_past_the_wait_limit_is_given_up_and_the_apk_uploaded() {
     let limit = Duration::from_millis(600);
     let uploader = Uploader {
         client: &client,
-        cache: &cache,
+        cache: Some(&cache),
         scope: scope.clone(),
         reuse: Reuse::Cached,
         lock_wait: LockWait {
