@@ -11,7 +11,7 @@
 //!     ├── <scope>.json.lock           held while <scope>.json is rewritten
 //!     ├── <scope>.json.corrupt-<secs> an unreadable <scope>.json, set aside at that unix time
 //!     └── locks/
-//!         └── <scope>-<sha256>.lock   held while one APK is uploaded
+//!         └── <scope>-<sha256>.lock   held while one APK is uploaded; holds the holder's pid
 //! ```
 //!
 //! A target id only means something to the server and account that issued it, so entries live in
@@ -23,10 +23,10 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -107,11 +107,45 @@ pub fn scope(base_url: &str, key_fingerprint: &str) -> String {
 
 /// Proof that this process is the only one uploading a given APK to a given scope. Whoever takes
 /// it second waits, then finds the entry the first one put. Released on drop; taking it twice in
-/// one process without dropping the first blocks forever, like any non-reentrant lock.
+/// one process without dropping the first waits for itself until [`LockWait::limit`].
 #[derive(Debug)]
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct HashLock {
     _file: File,
+}
+
+/// How long [`Cache::lock_hash`] waits for another holder, and how often it looks. The wait has a
+/// bound because the holder may be stalled (a stopped CI job, a hung network): a second upload
+/// only costs bandwidth, an endless silent wait costs the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockWait {
+    pub limit: Duration,
+    pub poll: Duration,
+}
+
+impl Default for LockWait {
+    fn default() -> LockWait {
+        LockWait {
+            limit: Duration::from_secs(5 * 60),
+            poll: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Another process's hash lock, as far as its file tells: the holder writes its pid there, so
+/// whoever waits can say whom for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: Option<u32>,
+    pub lock_file: PathBuf,
+}
+
+/// What [`Cache::lock_hash`] came back with.
+#[derive(Debug)]
+pub enum Locked {
+    Acquired(HashLock),
+    /// Still held by `Holder` after [`LockWait::limit`].
+    GaveUp(Holder),
 }
 
 /// The cache folder, opened. Problems that do not stop a command (a corrupt file set aside) are
@@ -222,14 +256,55 @@ impl Cache {
         Ok(removed)
     }
 
-    /// Blocks until no other process (or thread) holds the lock for this APK in this scope.
-    pub fn lock_hash(&self, scope: &str, sha256: &str) -> Result<HashLock, CacheError> {
+    /// Takes the lock for this APK in this scope, waiting up to `wait.limit` while another
+    /// process (or thread) holds it. `waiting` hears once, at the start of a wait, who holds it.
+    pub fn lock_hash(
+        &self,
+        scope: &str,
+        sha256: &str,
+        wait: LockWait,
+        waiting: &dyn Fn(&Holder),
+    ) -> Result<Locked, CacheError> {
         check_key("scope", scope, SCOPE_HEX)?;
         check_key("sha256", sha256, SHA256_HEX)?;
         let path = self.locks_dir().join(format!("{scope}-{sha256}.lock"));
-        Ok(HashLock {
-            _file: lock(&path)?,
-        })
+        create_dirs(&self.locks_dir())?;
+        let err = |source| CacheError::Lock {
+            path: path.clone(),
+            source,
+        };
+        let started = Instant::now();
+        let mut announced = false;
+        loop {
+            // Opened afresh on every attempt: the file may have been trimmed (see [`lock`]).
+            let mut file = open_lock_file(&path).map_err(err)?;
+            match file.try_lock() {
+                Ok(()) if still_linked(&file, &path).map_err(err)? => {
+                    // Only for the message of whoever waits next, so a failure (a full disk)
+                    // costs nothing but the pid in that message.
+                    let _ = file
+                        .set_len(0)
+                        .and_then(|()| writeln!(file, "{}", std::process::id()));
+                    return Ok(Locked::Acquired(HashLock { _file: file }));
+                }
+                Ok(()) => continue,
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(source)) => return Err(err(source)),
+            }
+            let holder = Holder {
+                pid: holder_pid(&path),
+                lock_file: path.clone(),
+            };
+            if !announced {
+                waiting(&holder);
+                announced = true;
+            }
+            let waited = started.elapsed();
+            if waited >= wait.limit {
+                return Ok(Locked::GaveUp(holder));
+            }
+            std::thread::sleep(wait.poll.min(wait.limit - waited));
+        }
     }
 
     fn targets_dir(&self) -> PathBuf {
@@ -413,6 +488,11 @@ fn load(path: &Path) -> Result<Load, CacheError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Load::Entries(Entries::new())),
+        // A folder where the file belongs (a careless `mkdir -p`, a restore gone wrong) is set
+        // aside like any unreadable file, instead of failing every command until removed by hand.
+        Err(_) if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) => {
+            return Ok(Load::Corrupt("it is a folder, not a file".into()));
+        }
         Err(source) => {
             return Err(CacheError::Read {
                 path: path.to_owned(),
@@ -464,16 +544,32 @@ fn lock(path: &Path) -> Result<File, CacheError> {
         source,
     };
     loop {
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(path).map_err(err)?;
+        let file = open_lock_file(path).map_err(err)?;
         file.lock().map_err(err)?;
         if still_linked(&file, path).map_err(err)? {
             return Ok(file);
         }
     }
+}
+
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// The pid a hash lock's holder wrote into it; none if it has not yet, or the file is not ours.
+fn holder_pid(path: &Path) -> Option<u32> {
+    let mut text = String::new();
+    // A pid is a few digits; a bigger file is not one doksi wrote.
+    File::open(path)
+        .ok()?
+        .take(32)
+        .read_to_string(&mut text)
+        .ok()?;
+    text.lines().next()?.trim().parse().ok()
 }
 
 #[cfg(unix)]
@@ -522,8 +618,13 @@ fn read_names(folder: &Path) -> Result<Vec<OsString>, CacheError> {
         .collect()
 }
 
+/// Removes a file, or a folder that took a file's name (see [`load`]) with what it holds.
 fn remove_if_present(path: &Path) -> Result<(), CacheError> {
-    match fs::remove_file(path) {
+    let removed = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
+        _ => fs::remove_file(path),
+    };
+    match removed {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(CacheError::Remove {
             path: path.to_owned(),
             source: e,
@@ -567,6 +668,18 @@ mod tests {
             version_code: Some(42),
             size: 1234,
             uploaded_at: crate::timestamp::rfc3339(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+        }
+    }
+
+    /// The hash lock, waiting as long as a test could need.
+    fn hold(cache: &Cache, scope: &str, sha256: &str) -> HashLock {
+        let wait = LockWait {
+            limit: Duration::from_secs(60),
+            poll: Duration::from_millis(10),
+        };
+        match cache.lock_hash(scope, sha256, wait, &|_| {}).unwrap() {
+            Locked::Acquired(lock) => lock,
+            Locked::GaveUp(holder) => panic!("still held after a minute: {holder:?}"),
         }
     }
 
@@ -670,7 +783,7 @@ mod tests {
                 "{s} {h}"
             );
             assert!(matches!(
-                cache.lock_hash(s, &h),
+                cache.lock_hash(s, &h, LockWait::default(), &|_| {}),
                 Err(CacheError::BadKey { .. })
             ));
             assert!(matches!(
@@ -750,7 +863,7 @@ mod tests {
         let root = dir.path().join("doksi");
         let cache = Cache::open(root.clone()).unwrap();
         cache.put(&scope_a(), entry(&sha(1), "t")).unwrap();
-        let _held = cache.lock_hash(&scope_a(), &sha(1)).unwrap();
+        let _held = hold(&cache, &scope_a(), &sha(1));
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         for file in [
             cache.data_path(&scope_a()),
@@ -817,7 +930,7 @@ mod tests {
                 (root.clone(), first_holds.clone(), released.clone());
             std::thread::spawn(move || {
                 let cache = Cache::open(root).unwrap();
-                let guard = cache.lock_hash(&scope_a(), &sha(9)).unwrap();
+                let guard = hold(&cache, &scope_a(), &sha(9));
                 first_holds.wait();
                 std::thread::sleep(Duration::from_millis(300));
                 released.store(true, Ordering::SeqCst);
@@ -826,7 +939,7 @@ mod tests {
         };
         let cache = Cache::open(root).unwrap();
         first_holds.wait();
-        let _guard = cache.lock_hash(&scope_a(), &sha(9)).unwrap();
+        let _guard = hold(&cache, &scope_a(), &sha(9));
         assert!(
             released.load(Ordering::SeqCst),
             "got the lock while the first thread held it"
@@ -835,8 +948,8 @@ mod tests {
 
         // Another hash, or the same hash in another scope, is not held up.
         let other = scope("https://other", "0123456789abcdef");
-        let _a = cache.lock_hash(&scope_a(), &sha(10)).unwrap();
-        let _b = cache.lock_hash(&other, &sha(9)).unwrap();
+        let _a = hold(&cache, &scope_a(), &sha(10));
+        let _b = hold(&cache, &other, &sha(9));
     }
 
     #[test]
@@ -859,8 +972,8 @@ mod tests {
         )
         .unwrap();
         fs::write(cache.targets_dir().join("not-ours.txt"), "x").unwrap();
-        drop(cache.lock_hash(&scope_a(), &sha(1)).unwrap());
-        let held = cache.lock_hash(&scope_a(), &sha(2)).unwrap();
+        drop(hold(&cache, &scope_a(), &sha(1)));
+        let held = hold(&cache, &scope_a(), &sha(2));
 
         assert_eq!(cache.clear().unwrap(), 4);
         assert_eq!(cache.list().unwrap(), vec![]);
@@ -889,7 +1002,7 @@ mod tests {
         drop(held);
 
         // After the folder was cleared, locking and writing still work.
-        let _again = cache.lock_hash(&scope_a(), &sha(1)).unwrap();
+        let _again = hold(&cache, &scope_a(), &sha(1));
         cache.put(&scope_a(), entry(&sha(1), "t")).unwrap();
         assert_eq!(cache.list().unwrap().len(), 1);
     }
@@ -902,19 +1015,19 @@ mod tests {
         let path = cache
             .locks_dir()
             .join(format!("{}-{}.lock", scope_a(), sha(5)));
-        let first = cache.lock_hash(&scope_a(), &sha(5)).unwrap();
+        let first = hold(&cache, &scope_a(), &sha(5));
         let waiter = {
             let root = dir.path().to_owned();
             std::thread::spawn(move || {
                 let cache = Cache::open(root).unwrap();
-                cache.lock_hash(&scope_a(), &sha(5)).unwrap()
+                hold(&cache, &scope_a(), &sha(5))
             })
         };
         std::thread::sleep(Duration::from_millis(200));
         // As clear does: unlink while held. A newcomer then creates and locks a new file of that
         // name before the old one is released.
         fs::remove_file(&path).unwrap();
-        let newcomer = cache.lock_hash(&scope_a(), &sha(5)).unwrap();
+        let newcomer = hold(&cache, &scope_a(), &sha(5));
         drop(first);
         std::thread::sleep(Duration::from_millis(200));
         assert!(
@@ -923,6 +1036,77 @@ mod tests {
         );
         drop(newcomer);
         drop(waiter.join().unwrap());
+    }
+
+    #[test]
+    fn a_lock_held_past_the_limit_is_given_up_naming_the_holders_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let _held = hold(&cache, &scope_a(), &sha(3));
+        let other = Cache::open(dir.path().to_owned()).unwrap();
+        let heard = Mutex::new(Vec::new());
+        let wait = LockWait {
+            limit: Duration::from_millis(300),
+            poll: Duration::from_millis(20),
+        };
+        let started = std::time::Instant::now();
+        let locked = other
+            .lock_hash(&scope_a(), &sha(3), wait, &|h| {
+                heard.lock().unwrap().push(h.clone())
+            })
+            .unwrap();
+        assert!(started.elapsed() >= wait.limit);
+        let expected = Holder {
+            pid: Some(std::process::id()),
+            lock_file: other
+                .locks_dir()
+                .join(format!("{}-{}.lock", scope_a(), sha(3))),
+        };
+        match locked {
+            Locked::GaveUp(holder) => assert_eq!(holder, expected),
+            Locked::Acquired(_) => panic!("took a lock another handle holds"),
+        }
+        assert_eq!(*heard.lock().unwrap(), vec![expected], "said once");
+
+        // A free lock is taken at once, and nobody is told of a wait.
+        let locked = other
+            .lock_hash(&scope_a(), &sha(4), wait, &|_| panic!("no wait"))
+            .unwrap();
+        assert!(matches!(locked, Locked::Acquired(_)));
+    }
+
+    #[test]
+    fn a_folder_in_place_of_a_scope_file_is_set_aside_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let s = scope_a();
+        let path = cache.data_path(&s);
+        fs::create_dir_all(path.join("inside")).unwrap();
+
+        assert_eq!(cache.get(&s, &sha(1)).unwrap(), None);
+        let warnings = cache.take_warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("it is a folder"), "{warnings:?}");
+        assert!(path.is_dir(), "reading moves nothing");
+
+        cache.put(&s, entry(&sha(1), "t")).unwrap();
+        assert_eq!(cache.get(&s, &sha(1)).unwrap().unwrap().target_id, "t");
+        assert!(path.is_file());
+        let aside: Vec<PathBuf> = read_names(&cache.targets_dir())
+            .unwrap()
+            .into_iter()
+            .filter(|n| n.to_string_lossy().contains(".json.corrupt-"))
+            .map(|n| cache.targets_dir().join(n))
+            .collect();
+        assert_eq!(aside.len(), 1, "{aside:?}");
+        assert!(aside[0].join("inside").is_dir());
+
+        // `clear` removes the set-aside folder and, were it back, the folder in the file's place.
+        fs::remove_file(&path).unwrap();
+        fs::create_dir(&path).unwrap();
+        assert_eq!(cache.clear().unwrap(), 0);
+        assert!(!path.exists());
+        assert!(!aside[0].exists());
     }
 
     #[test]

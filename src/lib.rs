@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod discover;
 pub mod package;
+pub mod path_text;
 pub mod report;
 pub mod runs;
 pub mod sandbox;

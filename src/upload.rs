@@ -1,20 +1,22 @@
 //! mint → PUT → register, behind the target cache: an APK whose content hash is cached under this
 //! base URL and key makes no request at all. Concurrent doksi processes uploading the same APK
 //! serialise on a per-hash lock, and the later ones find the target the first one cached.
+//!
+//! The cache is only an optimisation: a folder that cannot be read, locked or written (full,
+//! read-only, missing) becomes a warning and an upload that goes on without it, never a failed
+//! command — least of all after the server already registered the target.
 
 use std::path::{Path, PathBuf};
 
 use crate::api::client::{ApiError, Client};
 use crate::apk::Manifest;
-use crate::cache::{Cache, CacheError, Entry};
+use crate::cache::{Cache, Entry, HashLock, Holder, LockWait, Locked};
 use crate::package::{Fingerprint, PackageError, UploadZip};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
     #[error("{path}: {source}")]
     Api { path: PathBuf, source: ApiError },
-    #[error(transparent)]
-    Cache(#[from] CacheError),
     #[error(transparent)]
     Package(#[from] PackageError),
 }
@@ -27,8 +29,19 @@ pub enum Reuse {
     Never,
 }
 
+/// What an upload tells its caller on the way; the caller decides where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remark {
+    /// Progress worth a line: a refused upload URL replaced, a wait for another doksi.
+    Note(String),
+    /// The cache could not help (a wait given up, a folder that cannot be read or written); the
+    /// upload went on without it.
+    Warning(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Uploaded {
+    #[serde(serialize_with = "crate::path_text::serialize")]
     pub path: PathBuf,
     pub sha256: String,
     pub target_id: String,
@@ -54,11 +67,14 @@ pub fn default_name(path: &Path, manifest: &Manifest) -> String {
 
 pub struct Uploader<'a> {
     pub client: &'a Client,
-    pub cache: &'a Cache,
+    /// `None` when no cache folder could be opened: every APK is uploaded and nothing is kept.
+    pub cache: Option<&'a Cache>,
     pub scope: String,
     pub reuse: Reuse,
-    /// Hears about recoveries (a refused upload URL replaced), as the client's retries are.
-    pub notice: Option<&'a (dyn Fn(String) + Sync)>,
+    /// How long to wait for another process uploading the same APK before uploading it too.
+    pub lock_wait: LockWait,
+    /// Hears what the upload has to say on the way: waits, recoveries, the cache failing.
+    pub remark: &'a (dyn Fn(Remark) + Sync),
 }
 
 /// What an upload would take: nothing (the cache knows the target), or these requests.
@@ -77,16 +93,58 @@ pub struct Candidate<'a> {
 }
 
 impl Uploader<'_> {
-    fn cached(&self, sha256: &str) -> Result<Option<Entry>, CacheError> {
-        match self.reuse {
-            Reuse::Cached => self.cache.get(&self.scope, sha256),
-            Reuse::Never => Ok(None),
+    fn warn(&self, message: String) {
+        (self.remark)(Remark::Warning(message));
+    }
+
+    /// The cached entry, if the cache may be used, can be read, and knows the APK.
+    fn cached(&self, sha256: &str) -> Option<Entry> {
+        let cache = self.cache.filter(|_| self.reuse == Reuse::Cached)?;
+        cache.get(&self.scope, sha256).unwrap_or_else(|e| {
+            self.warn(format!("{e}; uploading as if nothing were cached"));
+            None
+        })
+    }
+
+    /// Waits (up to [`Uploader::lock_wait`]) for any other process uploading the same bytes.
+    /// `None`: no cache, a lock that cannot be taken, or a holder that outlasted the wait; the
+    /// upload then goes on unguarded, which at worst sends the APK twice.
+    fn lock(&self, apk: &Path, sha256: &str) -> Option<HashLock> {
+        let cache = self.cache?;
+        let limit = self.lock_wait.limit;
+        let waiting = |h: &Holder| {
+            (self.remark)(Remark::Note(format!(
+                "waiting for {} uploading the same APK ({}); uploading anyway after {limit:?}",
+                who(h),
+                h.lock_file.display()
+            )))
+        };
+        let locked = tokio::task::block_in_place(|| {
+            cache.lock_hash(&self.scope, sha256, self.lock_wait, &waiting)
+        });
+        match locked {
+            Ok(Locked::Acquired(lock)) => Some(lock),
+            Ok(Locked::GaveUp(h)) => {
+                self.warn(format!(
+                    "{} still holds {} after {limit:?}; uploading {} anyway",
+                    who(&h),
+                    h.lock_file.display(),
+                    apk.display()
+                ));
+                None
+            }
+            Err(e) => {
+                self.warn(format!(
+                    "{e}; uploading without it (another doksi may upload the same APK meanwhile)"
+                ));
+                None
+            }
         }
     }
 
     /// What [`Uploader::upload`] would do for `apk`, sending nothing: `--dry-run`'s answer.
     pub fn plan(&self, apk: Candidate<'_>) -> Result<Planned, UploadError> {
-        if let Some(e) = self.cached(&apk.fingerprint.sha256)? {
+        if let Some(e) = self.cached(&apk.fingerprint.sha256) {
             return Ok(Planned::Cached {
                 target_id: e.target_id,
             });
@@ -116,12 +174,12 @@ impl Uploader<'_> {
             target_id: e.target_id,
             cached: true,
         };
-        if let Some(e) = self.cached(sha)? {
+        if let Some(e) = self.cached(sha) {
             return Ok(hit(e));
         }
         // Another process may be uploading the same bytes: wait for it, then look again.
-        let _lock = tokio::task::block_in_place(|| self.cache.lock_hash(&self.scope, sha))?;
-        if let Some(e) = self.cached(sha)? {
+        let _lock = self.lock(apk.path, sha);
+        if let Some(e) = self.cached(sha) {
             return Ok(hit(e));
         }
         let api = |source| UploadError::Api {
@@ -144,12 +202,10 @@ impl Uploader<'_> {
             if e.root().status() != Some(403) {
                 return Err(api(e));
             }
-            if let Some(notice) = self.notice {
-                notice(format!(
-                    "{}: {e}; minting a fresh upload URL",
-                    apk.path.display()
-                ));
-            }
+            (self.remark)(Remark::Note(format!(
+                "{}: {e}; minting a fresh upload URL",
+                apk.path.display()
+            )));
             minted = self.client.mint_upload(&name).await.map_err(api)?;
             self.client
                 .put_upload(&minted.upload_url, &zip, progress)
@@ -162,23 +218,37 @@ impl Uploader<'_> {
             .await
             .map_err(api)?;
         let m = apk.manifest;
-        self.cache.put(
-            &self.scope,
-            Entry {
-                sha256: sha.clone(),
-                target_id: target.target_id.clone(),
-                package: m.package.clone(),
-                version_name: m.version_name.clone(),
-                version_code: m.version_code,
-                size: apk.fingerprint.size,
-                uploaded_at: crate::timestamp::rfc3339(std::time::SystemTime::now()),
-            },
-        )?;
+        let entry = Entry {
+            sha256: sha.clone(),
+            target_id: target.target_id.clone(),
+            package: m.package.clone(),
+            version_name: m.version_name.clone(),
+            version_code: m.version_code,
+            size: apk.fingerprint.size,
+            uploaded_at: crate::timestamp::rfc3339(std::time::SystemTime::now()),
+        };
+        // The target exists on the server now: a cache that cannot keep it costs the next run an
+        // upload, not this one its result.
+        if let Some(Err(e)) = self.cache.map(|c| c.put(&self.scope, entry)) {
+            self.warn(format!(
+                "target {} was not cached: {e}; the next run will upload {} again",
+                target.target_id,
+                apk.path.display()
+            ));
+        }
         Ok(Uploaded {
             path: apk.path.to_owned(),
             sha256: sha.clone(),
             target_id: target.target_id,
             cached: false,
         })
+    }
+}
+
+/// `another doksi (pid 1234)`, or without the pid when the lock file does not tell it.
+fn who(holder: &Holder) -> String {
+    match holder.pid {
+        Some(pid) => format!("another doksi (pid {pid})"),
+        None => "another doksi".to_owned(),
     }
 }

@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -8,11 +7,13 @@ use crate::cli::ApksArgs;
 use crate::discover::{self, FoundApk, Selection};
 use crate::package::Fingerprint;
 
+use super::output::outln;
 use super::{Error, print_json, warn_notes};
 
 /// One APK as `doksi apks --json` prints it.
 #[derive(Debug, Serialize)]
 pub struct Listed {
+    #[serde(serialize_with = "crate::path_text::serialize")]
     pub path: PathBuf,
     pub module: Option<String>,
     pub variant: Option<String>,
@@ -70,7 +71,6 @@ pub fn select(paths: &[PathBuf], selection: Selection) -> Result<Vec<Listed>, Er
 
 pub fn run(args: ApksArgs) -> Result<(), Error> {
     let listed = select(&args.paths, args.selection.into())?;
-    let mut out = std::io::stdout().lock();
     if args.json {
         print_json(&listed)?;
         return Ok(());
@@ -117,9 +117,9 @@ pub fn run(args: ApksArgs) -> Result<(), Error> {
         }
         s
     };
-    writeln!(out, "{}", line(&header.map(String::from)))?;
+    outln!("{}", line(&header.map(String::from)));
     for r in &rows {
-        writeln!(out, "{}", line(r))?;
+        outln!("{}", line(r));
     }
     Ok(())
 }

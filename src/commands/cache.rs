@@ -1,13 +1,11 @@
-use std::io::Write;
-
 use crate::cli::{CacheCommand, Connection};
 
+use super::output::outln;
 use super::{Error, open_cache, print_json, warn_cache};
 
 /// `cache list` and `cache clear` need no key: they read the folder, across every scope.
 pub fn run(conn: &Connection, command: CacheCommand) -> Result<(), Error> {
     let cache = open_cache(conn)?;
-    let mut out = std::io::stdout().lock();
     match command {
         CacheCommand::List { json } => {
             let entries = cache.list()?;
@@ -27,26 +25,24 @@ pub fn run(conn: &Connection, command: CacheCommand) -> Result<(), Error> {
             } else {
                 for (scope, e) in entries {
                     let version = e.version_name.clone().unwrap_or_default();
-                    writeln!(
-                        out,
+                    outln!(
                         "{}  {}  {} {}  {}  {}",
                         e.target_id,
-                        &e.sha256[..12.min(e.sha256.len())],
+                        e.sha256.get(..12).unwrap_or(&e.sha256),
                         e.package.clone().unwrap_or_default(),
                         version,
                         e.uploaded_at,
                         scope
-                    )?;
+                    );
                 }
             }
         }
         CacheCommand::Clear => {
             let n = cache.clear()?;
-            writeln!(
-                out,
+            outln!(
                 "removed {n} cached target(s) from {}",
                 cache.dir().display()
-            )?;
+            );
         }
     }
     Ok(())

@@ -2,7 +2,6 @@
 //! Completions and the man page come from the same clap definitions as the parser, so they
 //! cannot drift from it.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
@@ -10,6 +9,7 @@ use clap::CommandFactory;
 use crate::cli::{Cli, Effective, Source};
 use crate::config::ProjectConfig;
 
+use super::output::outln;
 use super::{Error, print_bytes, print_json};
 
 /// Prints each setting, its value and where it came from. The key shows only its prefix and
@@ -63,35 +63,32 @@ pub fn show(
                 serde_json::json!({"value": value, "source": from(&e.source)}),
             );
         }
-        let file = project.map(|p| p.path.display().to_string());
+        let file = project.map(|p| crate::path_text::escaped(&p.path));
         map.insert("config-file".into(), file.into());
         let entries = project.map_or(0, |p| p.matrix.len());
         map.insert("matrix-entries".into(), entries.into());
         return print_json(&map);
     }
-    let mut out = std::io::stdout().lock();
     match project {
-        Some(p) => writeln!(out, "config file    {}", p.path.display())?,
-        None => writeln!(
-            out,
+        Some(p) => outln!("config file    {}", p.path.display()),
+        None => outln!(
             "config file    (none: no {} here or above)",
             crate::config::FILE_NAME
-        )?,
+        ),
     }
     for e in settings {
         let value = match shown(e) {
             v if v.is_empty() => "-".to_owned(),
             v => v,
         };
-        writeln!(out, "{:<14} {:<48} {}", e.key, value, from(&e.source))?;
+        outln!("{:<14} {:<48} {}", e.key, value, from(&e.source));
     }
     if let Some(p) = project.filter(|p| !p.matrix.is_empty()) {
-        writeln!(
-            out,
+        outln!(
             "matrix         {} entr{} (used by `doksi run` without destinations)",
             p.matrix.len(),
             if p.matrix.len() == 1 { "y" } else { "ies" }
-        )?;
+        );
     }
     Ok(())
 }
@@ -115,7 +112,8 @@ pub fn completions(shell: clap_complete::Shell) -> Result<(), Error> {
     let mut cmd = Cli::command();
     let mut buf = Vec::new();
     clap_complete::generate(shell, &mut cmd, "doksi", &mut buf);
-    print_bytes(&buf)
+    print_bytes(&buf);
+    Ok(())
 }
 
 /// Without `dir`, the top page on stdout; with it, that page and one per subcommand (the top
@@ -126,14 +124,14 @@ pub fn man(dir: Option<&Path>) -> Result<(), Error> {
     let Some(dir) = dir else {
         let mut buf = Vec::new();
         clap_mangen::Man::new(cmd).render(&mut buf)?;
-        return print_bytes(&buf);
+        print_bytes(&buf);
+        return Ok(());
     };
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
     write_pages(&cmd, dir, &mut written)?;
-    let mut out = std::io::stdout().lock();
     for path in written {
-        writeln!(out, "{}", path.display())?;
+        outln!("{}", path.display());
     }
     Ok(())
 }

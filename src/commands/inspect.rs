@@ -1,20 +1,18 @@
-use std::io::Write;
-
 use crate::apk::{self, render};
 use crate::cli::InspectArgs;
 
-use super::{Error, print_json, warn_notes};
+use super::output::outln;
+use super::{Error, print_bytes, print_json, warn_notes};
 
 pub fn run(args: InspectArgs) -> Result<(), Error> {
     let inspection = apk::inspect(&args.apk)?;
     let m = &inspection.manifest;
-    let mut out = std::io::stdout().lock();
     if args.xmltree {
-        out.write_all(render::xmltree(&inspection.document).as_bytes())?;
+        print_bytes(render::xmltree(&inspection.document).as_bytes());
         return Ok(());
     }
     if args.xml {
-        out.write_all(render::xml(&inspection.document).as_bytes())?;
+        print_bytes(render::xml(&inspection.document).as_bytes());
         return Ok(());
     }
     warn_notes(&args.apk, &m.notes);
@@ -49,7 +47,7 @@ pub fn run(args: InspectArgs) -> Result<(), Error> {
         ("permissions", list(&m.permissions)),
     ];
     for (k, v) in rows {
-        writeln!(out, "{k:<12} {v}")?;
+        outln!("{k:<12} {v}");
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ use crate::api::retry::RetryPolicy;
 use crate::api::{ApiKey, BaseUrl, ConfigError, Transport};
 use crate::cli::{Command, Connection, Parsed, Source};
 
-use output::{note, warning};
+use output::{note, print_bytes, print_json, warning};
 
 /// Every way a command can fail, each mapped to one exit code (see `cli::EXIT_CODES`).
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +40,8 @@ pub enum Error {
     },
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    #[error("cannot write to stdout: {0}")]
+    Stdout(std::io::Error),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("{0}")]
@@ -135,7 +137,7 @@ impl Error {
     /// The reader of stdout went away (`doksi man | head`): nothing is wrong that a message
     /// could help with, so main exits quietly, as `cat` and `rg` do.
     pub fn is_broken_pipe(&self) -> bool {
-        matches!(self, Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+        matches!(self, Error::Output(e) | Error::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
 
     pub fn exit_code(&self) -> u8 {
@@ -162,7 +164,7 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
     let conn = cli.connection;
     output::set_quiet(conn.quiet);
     let project = project.as_ref();
-    match cli.command {
+    let result = match cli.command {
         Command::Apks(args) => apks::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Package(args) => package::run(args),
@@ -184,7 +186,8 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
         Command::Config(args) => config::show(&settings, project, args.json),
         Command::Completions { shell } => config::completions(shell),
         Command::Man { dir } => config::man(dir.as_deref()),
-    }
+    };
+    output::finish(result)
 }
 
 /// Network commands run on a small multi-threaded runtime (two workers: this tool waits on I/O).
@@ -235,11 +238,21 @@ fn client(conn: &Connection) -> Result<Client, Error> {
     Ok(client.with_trace(trace, notice))
 }
 
-/// The target cache and the scope (base URL × key fingerprint) entries live under.
-fn cache_for(conn: &Connection, client: &Client) -> Result<(crate::cache::Cache, String), Error> {
-    let cache = open_cache(conn)?;
-    let scope = crate::cache::scope(client.base_url().as_str(), &client.key_fingerprint());
-    Ok((cache, scope))
+/// Where the target cache entries of this server and key live (see [`crate::cache::scope`]).
+fn cache_scope(client: &Client) -> String {
+    crate::cache::scope(client.base_url().as_str(), &client.key_fingerprint())
+}
+
+/// The cache for an upload, or `None` with a warning: uploading without the cache costs time,
+/// failing costs the pipeline its run.
+fn upload_cache(conn: &Connection) -> Option<crate::cache::Cache> {
+    open_cache(conn)
+        .map_err(|e| {
+            output::warning_once(format!(
+                "{e}; uploading without the cache (every APK is uploaded, none is remembered)"
+            ))
+        })
+        .ok()
 }
 
 /// The cache folder from `--cache-dir`/`DOKSI_CACHE_DIR`, else the user's cache folder.
@@ -249,21 +262,6 @@ fn open_cache(conn: &Connection) -> Result<crate::cache::Cache, Error> {
         None => crate::cache::default_dir().ok_or(Error::NoCacheDir)?,
     };
     Ok(crate::cache::Cache::open(dir)?)
-}
-
-/// Prints `value` as pretty JSON on stdout in a single write, so a pipe to `jq` sees it whole.
-fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Error> {
-    let mut text = serde_json::to_vec_pretty(value).map_err(std::io::Error::from)?;
-    text.push(b'\n');
-    print_bytes(&text)
-}
-
-/// Prints a finished document on stdout in one write.
-fn print_bytes(bytes: &[u8]) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
-    std::io::Write::write_all(&mut out, bytes)?;
-    std::io::Write::flush(&mut out)?;
-    Ok(())
 }
 
 /// Prints notes about a manifest (an unresolvable label, say) as warnings.

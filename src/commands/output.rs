@@ -1,12 +1,30 @@
-//! What reaches the terminal besides a command's result: `-q` leaves errors only, and styling is
-//! written through `anstream`, which drops it when the stream is not a terminal, when NO_COLOR is
-//! set, or when CLICOLOR=0 — so CI logs and pipes get plain text.
+//! Everything doksi writes to the terminal goes through here: results on stdout, notes, warnings
+//! and errors on stderr. `-q` leaves errors only, and styling is written through `anstream`, which
+//! drops it when the stream is not a terminal, when NO_COLOR is set, or when CLICOLOR=0 — so CI
+//! logs and pipes get plain text.
+//!
+//! Neither stream may end a command, because by the time something is printed the work it
+//! reports (an upload, a run) has usually been done on the server. A failed stderr write is
+//! dropped: there is nowhere left to say so. A failed stdout write (a full disk, a closed pipe) is
+//! remembered, later stdout writes are skipped, and the command goes on to its verdict; [`finish`]
+//! then weighs the two once. `print!`/`eprint!` are denied crate-wide (Cargo.toml) to keep it so.
 
+use std::fmt;
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use anstyle::{AnsiColor, Style};
 
+use super::Error;
+
 static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// The first stdout write that failed, if any.
+static STDOUT_FAILURE: Mutex<Option<io::Error>> = Mutex::new(None);
+
+/// Warnings already shown by [`warning_once`].
+static SHOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Set once, from `-q`, before any command runs.
 pub fn set_quiet(quiet: bool) {
@@ -21,7 +39,7 @@ pub fn quiet() -> bool {
 macro_rules! note {
     ($($arg:tt)*) => {
         if !$crate::commands::output::quiet() {
-            anstream::eprintln!($($arg)*);
+            $crate::commands::output::stderr_line(format_args!($($arg)*));
         }
     };
 }
@@ -32,11 +50,31 @@ macro_rules! warning {
     ($($arg:tt)*) => {
         if !$crate::commands::output::quiet() {
             let style = $crate::commands::output::WARNING;
-            anstream::eprintln!("doksi: {style}warning{style:#}: {}", format_args!($($arg)*));
+            $crate::commands::output::stderr_line(
+                format_args!("doksi: {style}warning{style:#}: {}", format_args!($($arg)*)),
+            );
         }
     };
 }
 pub(crate) use warning;
+
+/// A line on stderr even under `-q`: lines addressed to a machine (GitHub's annotations) or
+/// asked for by name (the sandbox's greeting).
+macro_rules! always {
+    ($($arg:tt)*) => {
+        $crate::commands::output::stderr_line(format_args!($($arg)*))
+    };
+}
+pub(crate) use always;
+
+/// A line of a command's result on stdout, styled on a terminal. Returns nothing: a failure is
+/// remembered for [`finish`] (see the module comment).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::commands::output::stdout_line(format_args!($($arg)*))
+    };
+}
+pub(crate) use outln;
 
 pub const ERROR: Style = AnsiColor::Red.on_default().bold();
 pub const WARNING: Style = AnsiColor::Yellow.on_default().bold();
@@ -55,7 +93,83 @@ pub fn status_style(status: &crate::api::model::Status) -> Style {
 }
 
 /// The error line main prints: `doksi: error: …`, the word red on a terminal.
-pub fn print_error(message: &dyn std::fmt::Display) {
-    let message = crate::api::redact_secrets(&message.to_string());
-    anstream::eprintln!("doksi: {ERROR}error{ERROR:#}: {message}");
+pub fn print_error(message: &dyn fmt::Display) {
+    stderr_line(format_args!("doksi: {ERROR}error{ERROR:#}: {message}"));
+}
+
+/// A warning the same command might otherwise give several times (a cache folder that cannot
+/// be used, met by each of a matrix's uploads); silent under `-q`.
+pub fn warning_once(message: String) {
+    let mut shown = lock(&SHOWN);
+    if !shown.contains(&message) {
+        warning!("{message}");
+        shown.push(message);
+    }
+}
+
+/// One line on stderr in one write, so lines from two threads do not interleave. Anything
+/// shaped like a key is redacted: every error, warning and note passes here.
+pub fn stderr_line(line: fmt::Arguments<'_>) {
+    let line = format!("{}\n", crate::api::redact_secrets(&line.to_string()));
+    let _ = anstream::stderr().lock().write_all(line.as_bytes());
+}
+
+pub fn stdout_line(line: fmt::Arguments<'_>) {
+    let line = format!("{line}\n");
+    to_stdout(|| {
+        let mut out = anstream::stdout().lock();
+        out.write_all(line.as_bytes())?;
+        out.flush()
+    });
+}
+
+/// Prints `value` as pretty JSON on stdout in a single write, so a pipe to `jq` sees it whole.
+/// Fails only if `value` cannot be serialized.
+pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Error> {
+    let mut text = serde_json::to_vec_pretty(value).map_err(io::Error::from)?;
+    text.push(b'\n');
+    print_bytes(&text);
+    Ok(())
+}
+
+/// Prints a finished document (JSON, a man page) on stdout in one write, unstyled.
+pub fn print_bytes(bytes: &[u8]) {
+    to_stdout(|| {
+        let mut out = io::stdout().lock();
+        out.write_all(bytes)?;
+        out.flush()
+    });
+}
+
+fn to_stdout(write: impl FnOnce() -> io::Result<()>) {
+    let mut failure = lock(&STDOUT_FAILURE);
+    if failure.is_none()
+        && let Err(e) = write()
+    {
+        *failure = Some(e);
+    }
+}
+
+/// The command's result, joined with the first stdout failure. The command's own error wins: a
+/// verdict (a failed run's 1, a timeout's 4) is what a pipeline branches on, so the output
+/// failure is then only said — unless it was a closed pipe, which no message could help with.
+pub fn finish(result: Result<(), Error>) -> Result<(), Error> {
+    let Some(failure) = lock(&STDOUT_FAILURE).take() else {
+        return result;
+    };
+    let failure = Error::Stdout(failure);
+    match result {
+        Ok(()) => Err(failure),
+        Err(e) => {
+            if !failure.is_broken_pipe() {
+                print_error(&failure);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these leaves a usable value; output must go on.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -3,6 +3,7 @@ use crate::cli::PackageArgs;
 use crate::package::{Fingerprint, PackageError, UploadZip};
 
 use super::Error;
+use super::output::outln;
 
 /// Writes through a temporary file in the destination folder and renames it into place, so an
 /// interrupted run never leaves a half-written zip under the requested name.
@@ -18,7 +19,7 @@ pub fn run(args: PackageArgs) -> Result<(), Error> {
                 None => Error::Output(e),
             })
     })?;
-    println!(
+    outln!(
         "{}\t{} bytes\tsha256 {}",
         args.output.display(),
         zip.len(),

@@ -233,7 +233,7 @@ pub async fn run(
         let (_, raw) = client.get_run(&started.run_id).await?;
         print_json(&raw)
     } else {
-        println!("{}", started.run_id);
+        output::outln!("{}", started.run_id);
         Ok(())
     }
 }
@@ -512,7 +512,7 @@ fn write_reports(
         }
         // Not silenced by -q: these are errors, addressed to GitHub rather than to a reader.
         for line in report::github::annotations(run) {
-            eprintln!("{line}");
+            output::always!("{line}");
         }
     }
     if let Some(path) = &waiting.junit {
@@ -549,7 +549,7 @@ fn print_final(run: &Run, raw: &serde_json::Value, shape: Shape) -> Result<(), E
         print_json(raw)?;
     } else if let Shape::Text = shape {
         let style = output::status_style(&run.status);
-        anstream::println!(
+        output::outln!(
             "run {}: {style}{}{style:#} ({} test(s): {} passed, {} failed, {} running)",
             run.run_id,
             run.status.as_str(),
@@ -559,7 +559,7 @@ fn print_final(run: &Run, raw: &serde_json::Value, shape: Shape) -> Result<(), E
             run.tests_running
         );
         for r in &run.results {
-            anstream::println!("  {}", result_line(r));
+            output::outln!("  {}", result_line(r));
         }
     }
     match run.status {

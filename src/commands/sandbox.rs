@@ -1,7 +1,6 @@
 //! `doksi sandbox`: the local Doksi-compatible server, until Ctrl-C. `doksi demo`: the sandbox
 //! in-process, and `ci` run twice on an example Gradle build (the second run shows the cache hit).
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use crate::cli::{
 use crate::sandbox::{self, SandboxConfig};
 
 use super::Error;
+use super::output::{always, outln};
 
 /// A real APK (appium-unlock 2.0.0, Apache-2.0) carried in the binary, so the demo needs no
 /// checkout and no network.
@@ -32,17 +32,14 @@ pub async fn serve(args: SandboxArgs) -> Result<(), Error> {
         "base_url": sandbox.base_url, "storage_url": sandbox.storage_url, "admin_url": sandbox.admin_url,
         "api_key": key.expose_for_sandbox(),
     });
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}")?;
-    out.flush()?;
-    drop(out);
-    eprintln!("doksi sandbox listening; in another shell:");
-    eprintln!(
+    outln!("{line}");
+    always!("doksi sandbox listening; in another shell:");
+    always!(
         "  export DOKSI_BASE_URL={} DOKSI_API_KEY={}",
         sandbox.base_url,
         key.expose_for_sandbox()
     );
-    eprintln!("Ctrl-C stops it.");
+    always!("Ctrl-C stops it.");
     let _ = tokio::signal::ctrl_c().await;
     Ok(())
 }
@@ -95,20 +92,20 @@ pub async fn demo() -> Result<(), Error> {
         },
         json: false,
     };
-    eprintln!(
+    always!(
         "== doksi demo: a sandbox at {} and an example build in {}",
         sandbox.base_url,
         work.path().display()
     );
-    eprintln!(
+    always!(
         "== 1. doksi ci --category cat_smoke --auth generated   (uploads the APK, runs, waits)"
     );
     super::run::ci(&conn, ci(), None).await?;
-    eprintln!(
+    always!(
         "== 2. the same again: the APK is unchanged, so the cache answers and nothing is uploaded"
     );
     super::run::ci(&conn, ci(), None).await?;
-    eprintln!(
+    always!(
         "== done. Try it against your own build: doksi sandbox, then doksi ci <your project> --category cat_smoke"
     );
     Ok(())

@@ -1,14 +1,30 @@
-use std::io::Write;
 use std::path::PathBuf;
 
+use crate::cache::{Cache, LockWait};
 use crate::cli::{Connection, UploadArgs, UploadOptions};
 use crate::discover::Selection;
-use crate::upload::{Candidate, Planned, Reuse, Uploaded, Uploader};
+use crate::upload::{Candidate, Planned, Remark, Reuse, Uploaded, Uploader};
 
 use super::apks::{Listed, select};
-use super::output::{note, warning};
+use super::output::{self, note, outln};
 use super::progress::Progress;
-use super::{Error, cache_for, client, print_json, warn_cache};
+use super::{Error, cache_scope, client, print_json, upload_cache, warn_cache};
+
+/// Shows what an upload remarks: notes as notes, and warnings once each (a folder that cannot be
+/// read is met again by the next APK, and the next matrix entry).
+fn remark(remark: Remark) {
+    match remark {
+        Remark::Note(message) => note!("doksi: {message}"),
+        Remark::Warning(message) => output::warning_once(message),
+    }
+}
+
+/// The cache's own warnings (a corrupt file set aside), if there is a cache.
+fn warn_cache_of(cache: Option<&Cache>) {
+    if let Some(cache) = cache {
+        warn_cache(cache);
+    }
+}
 
 /// Uploads (or finds in the cache) every APK `paths` selects, printing one line each to stderr.
 pub(super) async fn upload_all(
@@ -21,28 +37,38 @@ pub(super) async fn upload_all(
     // Flags and key are checked before any file is read or request sent.
     let client = client(conn)?;
     let listed: Vec<Listed> = select(paths, selection)?;
-    let (cache, scope) = cache_for(conn, &client)?;
+    let cache = upload_cache(conn);
+    let scope = cache_scope(&client);
     let reuse = if options.force {
         Reuse::Never
     } else {
         Reuse::Cached
     };
     if options.dry_run {
-        return plan_all(&client, &listed, &cache, scope, reuse, options, plan);
+        return plan_all(
+            &client,
+            &listed,
+            cache.as_ref(),
+            scope,
+            reuse,
+            options,
+            plan,
+        );
     }
-    let notice = |message: String| note!("doksi: {message}");
     let mut done = Vec::with_capacity(listed.len());
     for l in &listed {
+        // Targets the server said it does not know are uploaded again whatever the cache says.
         let reuse = match options.stale.contains(&l.fingerprint.sha256) {
             true => Reuse::Never,
             false => reuse,
         };
         let uploader = Uploader {
             client: &client,
-            cache: &cache,
+            cache: cache.as_ref(),
             scope: scope.clone(),
             reuse,
-            notice: Some(&notice),
+            lock_wait: LockWait::default(),
+            remark: &remark,
         };
         let name = l
             .path
@@ -60,7 +86,7 @@ pub(super) async fn upload_all(
             .upload(candidate, &|sent, total| progress.update(sent, total))
             .await;
         progress.finish();
-        warn_cache(&cache);
+        warn_cache_of(cache.as_ref());
         let up = result?;
         let how = if up.cached { "cached" } else { "uploaded" };
         note!("{} {how}: target {}", l.path.display(), up.target_id);
@@ -74,7 +100,7 @@ pub(super) async fn upload_all(
 fn plan_all(
     client: &crate::api::client::Client,
     listed: &[Listed],
-    cache: &crate::cache::Cache,
+    cache: Option<&Cache>,
     scope: String,
     reuse: Reuse,
     options: &UploadOptions,
@@ -85,7 +111,8 @@ fn plan_all(
         cache,
         scope,
         reuse,
-        notice: None,
+        lock_wait: LockWait::default(),
+        remark: &remark,
     };
     let mut planned = Vec::with_capacity(listed.len());
     for l in listed {
@@ -96,7 +123,7 @@ fn plan_all(
             name: options.name.as_deref(),
         };
         let step = uploader.plan(candidate)?;
-        warn_cache(cache);
+        warn_cache_of(cache);
         let file = l
             .path
             .file_name()
@@ -139,7 +166,7 @@ impl Plan {
         step: &Planned,
         target_id: &str,
     ) -> Result<(), Error> {
-        let path = l.path.display().to_string();
+        let path = crate::path_text::escaped(&l.path);
         let entry = match step {
             Planned::Cached { target_id } => serde_json::json!({
                 "path": path, "sha256": l.fingerprint.sha256, "cached": true,
@@ -163,25 +190,22 @@ impl Plan {
             }
             return Ok(());
         }
-        let mut out = std::io::stdout().lock();
+        let path = l.path.display();
         match step {
-            Planned::Cached { target_id } => writeln!(
-                out,
-                "cached   {path} → target {target_id} (nothing to send)"
-            )?,
+            Planned::Cached { target_id } => {
+                outln!("cached   {path} → target {target_id} (nothing to send)")
+            }
             Planned::Upload { name, zip_len } => {
-                writeln!(out, "upload   {path}")?;
+                outln!("upload   {path}");
                 let body = serde_json::json!({ "name": name });
-                writeln!(out, "  POST {} {body}", base.join("uploads"))?;
-                writeln!(
-                    out,
+                outln!("  POST {} {body}", base.join("uploads"));
+                outln!(
                     "  PUT  <upload_url from that answer> (application/zip, {zip_len} bytes, no Authorization header)"
-                )?;
-                writeln!(
-                    out,
+                );
+                outln!(
                     "  POST {} {{\"upload_id\":\"<upload_id from that answer>\"}}",
                     base.join("targets")
-                )?;
+                );
             }
         }
         Ok(())
@@ -203,34 +227,34 @@ impl Plan {
             }
             return print_json(&doc);
         }
-        let mut out = std::io::stdout().lock();
         if let Some(request) = run {
             let body = serde_json::to_string_pretty(request).map_err(std::io::Error::from)?;
-            writeln!(out, "run")?;
-            writeln!(out, "  POST {} {body}", base.join("runs"))?;
+            outln!("run");
+            outln!("  POST {} {body}", base.join("runs"));
         }
-        writeln!(out, "dry run: nothing was sent")?;
+        outln!("dry run: nothing was sent");
         Ok(())
     }
 }
 
 /// Drops the cache entries behind `uploaded` that came from the cache (the server said it does
-/// not know them). Only a warning if that fails: the caller uploads them again regardless.
+/// not know them), so the next upload really uploads. Never fails: the forced upload that follows
+/// does not read the cache, and its entry replaces the stale one.
 pub(super) fn forget(
     conn: &Connection,
     client: &crate::api::client::Client,
     uploaded: &[Uploaded],
 ) {
-    let forgotten = cache_for(conn, client).and_then(|(cache, scope)| {
-        for u in uploaded.iter().filter(|u| u.cached) {
-            cache.remove(&scope, &u.sha256)?;
+    let Some(cache) = upload_cache(conn) else {
+        return;
+    };
+    let scope = cache_scope(client);
+    for u in uploaded.iter().filter(|u| u.cached) {
+        if let Err(e) = cache.remove(&scope, &u.sha256) {
+            output::warning_once(format!("{e}; the stale entry stays until replaced"));
         }
-        warn_cache(&cache);
-        Ok(())
-    });
-    if let Err(e) = forgotten {
-        warning!("could not drop the stale cache entries: {e}");
     }
+    warn_cache(&cache);
 }
 
 pub async fn run(conn: &Connection, args: UploadArgs) -> Result<(), Error> {
@@ -240,12 +264,11 @@ pub async fn run(conn: &Connection, args: UploadArgs) -> Result<(), Error> {
     if args.upload.dry_run {
         return plan.finish(client(conn)?.base_url(), None);
     }
-    let mut out = std::io::stdout().lock();
     if args.json {
         print_json(&done)?;
     } else {
         for u in &done {
-            writeln!(out, "{}\t{}", u.target_id, u.path.display())?;
+            outln!("{}\t{}", u.target_id, u.path.display());
         }
     }
     Ok(())

@@ -1,5 +1,8 @@
 //! Integration tests: the real `doksi` binary against real APKs and real project trees.
+// Tests say on stderr which checks they skipped for want of a tool; no user reads doksi there.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod cache_faults;
 mod common;
 mod config;
 mod discovery;
@@ -10,6 +13,7 @@ mod fuzz_regressions;
 mod gradle;
 mod hostile;
 mod oracle;
+mod output_faults;
 mod packaging;
 mod reports;
 mod resilience;

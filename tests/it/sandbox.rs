@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
@@ -65,15 +65,22 @@ impl Sandbox {
         self.run_at(None, args, env)
     }
 
-    /// Like [`Sandbox::run_with`], started in `dir` (where doksi looks for doksi.toml).
-    pub fn run_at(&self, dir: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Run {
+    /// `doksi` pointed at this sandbox, with its key and this test's cache, for a test that sets
+    /// up the process itself (arguments that are not UTF-8, stdout on a file).
+    pub fn command(&self) -> Command {
         let mut cmd = doksi(self.home.path());
-        if let Some(dir) = dir {
-            cmd.current_dir(dir);
-        }
         cmd.env("DOKSI_BASE_URL", &self.base_url)
             .env("DOKSI_API_KEY", &self.key)
             .env("DOKSI_CACHE_DIR", self.cache_dir());
+        cmd
+    }
+
+    /// Like [`Sandbox::run_with`], started in `dir` (where doksi looks for doksi.toml).
+    pub fn run_at(&self, dir: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command();
+        if let Some(dir) = dir {
+            cmd.current_dir(dir);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
