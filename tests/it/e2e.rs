@@ -203,7 +203,8 @@ fn quota_exceeded_is_exit_5_with_the_numbers() {
 
 #[test]
 fn giving_up_waiting_is_exit_4_and_names_the_run() {
-    let sb = Sandbox::start(&[]);
+    // Slow enough that the shortest --timeout (1s) ends before the run does.
+    let sb = Sandbox::start(&["--run-step", "500ms"]);
     let t = target(&sb);
     let run_id = sb
         .run(&["run", "--target", &t, "--category", "cat_regression"])
@@ -215,7 +216,7 @@ fn giving_up_waiting_is_exit_4_and_names_the_run() {
         "wait",
         &run_id,
         "--timeout",
-        "150ms",
+        "1s",
         "--poll-interval",
         "100ms",
     ]);
