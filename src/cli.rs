@@ -241,10 +241,10 @@ pub struct RunArgs {
     #[arg(long = "project", value_name = "DIR")]
     pub projects: Vec<PathBuf>,
     /// A publicly hosted APK URL (repeatable).
-    #[arg(long = "binary-url", value_name = "URL")]
+    #[arg(long = "binary-url", value_name = "URL", value_parser = |s: &str| crate::runs::check_url("--binary-url", s).map_err(|e| e.to_string()))]
     pub binary_urls: Vec<String>,
     /// A web app URL (repeatable).
-    #[arg(long = "web-url", value_name = "URL")]
+    #[arg(long = "web-url", value_name = "URL", value_parser = |s: &str| crate::runs::check_url("--web-url", s).map_err(|e| e.to_string()))]
     pub web_urls: Vec<String>,
     #[command(flatten)]
     pub tests: TestArgs,

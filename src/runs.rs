@@ -25,6 +25,30 @@ pub enum RunsError {
     NoDestination,
     #[error("matrix file {path}: {problem}")]
     MatrixFile { path: PathBuf, problem: String },
+    #[error("{what} {url:?} is not an http(s) URL with a host: {why}")]
+    BadUrl {
+        what: &'static str,
+        url: String,
+        why: String,
+    },
+}
+
+/// A `web_url` or `binary_url` as the server will need it: `http`/`https` with a host. Checked
+/// before anything is uploaded, because the server's refusal would come after the uploads.
+pub fn check_url(what: &'static str, raw: &str) -> Result<String, RunsError> {
+    let bad = |why: String| RunsError::BadUrl {
+        what,
+        url: raw.to_owned(),
+        why,
+    };
+    let url = reqwest::Url::parse(raw.trim()).map_err(|e| bad(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(format!("the scheme is {}", url.scheme())));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("it has no host".into()));
+    }
+    Ok(raw.trim().to_owned())
 }
 
 /// How each entry's tests sign in (`--auth`).
@@ -227,6 +251,11 @@ pub fn check_entries(
                 }
                 _ => {}
             }
+            for (what, url) in [("web_url", &e.web_url), ("binary_url", &e.binary_url)] {
+                if let Some(url) = url {
+                    check_url(what, url).map_err(|problem| at(&problem.to_string()))?;
+                }
+            }
             let empty = |v: &Option<Vec<String>>| {
                 v.as_ref()
                     .is_none_or(|v| v.is_empty() || v.iter().any(|s| s.trim().is_empty()))
@@ -372,6 +401,23 @@ fn worth_riding_out(error: &ApiError, young: bool) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn urls_need_http_or_https_and_a_host() {
+        assert!(check_url("--web-url", "https://staging.example.com").is_ok());
+        assert!(check_url("--web-url", "http://127.0.0.1:8080/app").is_ok());
+        for bad in [
+            "staging.example.com",
+            "ftp://x/app.apk",
+            "https://",
+            "mailto:a@b",
+        ] {
+            assert!(
+                matches!(check_url("--web-url", bad), Err(RunsError::BadUrl { .. })),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn auth_strategies_parse_and_reject_bad_accounts() {

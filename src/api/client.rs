@@ -49,7 +49,7 @@ pub enum ApiError {
         what: String,
         url: String,
         detail: String,
-        tls: bool,
+        cause: ConnectCause,
     },
     /// The request went out and no answer came (reset, closed, or timed out).
     #[error("{what}: sent to {url}, but no answer came: {detail}")]
@@ -104,6 +104,17 @@ pub enum ApiError {
     GaveUp { attempts: u32, last: Box<ApiError> },
     #[error(transparent)]
     Package(#[from] PackageError),
+}
+
+/// Why a connection could not be made, which decides whether trying again can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectCause {
+    /// Refused, reset or timed out while connecting: the host may come back.
+    Network,
+    /// The host name does not resolve: a typo that five attempts will not mend.
+    Dns,
+    /// The TLS handshake failed (an untrusted certificate, a server that does not speak TLS).
+    Tls,
 }
 
 impl ApiError {
@@ -187,7 +198,11 @@ fn describe(e: &reqwest::Error) -> String {
     let mut parts = Vec::new();
     let mut cur: Option<&dyn std::error::Error> = Some(e);
     while let Some(err) = cur {
-        let s = err.to_string();
+        // reqwest names the URL in its own message; the error around this one names it already.
+        let s = match err.to_string().split_once(" for url (") {
+            Some((head, _)) => head.to_owned(),
+            None => err.to_string(),
+        };
         if !parts.iter().any(|p: &String| p.contains(&s)) {
             parts.push(s);
         }
@@ -223,13 +238,25 @@ fn transport_error(what: &str, url: &str, e: &reqwest::Error, timeout: Duration)
     let detail = describe(e);
     if e.is_connect() {
         let lower = detail.to_ascii_lowercase();
-        let tls =
-            lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake");
+        let (cause, detail) = if lower.contains("invalidcontenttype") {
+            // rustls reading a plain-http answer as a TLS record.
+            let hint = "the server does not speak TLS; is the URL http://?";
+            (ConnectCause::Tls, format!("{detail} ({hint})"))
+        } else if lower.contains("certificate")
+            || lower.contains("tls")
+            || lower.contains("handshake")
+        {
+            (ConnectCause::Tls, detail)
+        } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+            (ConnectCause::Dns, detail)
+        } else {
+            (ConnectCause::Network, detail)
+        };
         return ApiError::Connect {
             what: what.to_owned(),
             url: redact_url(url),
             detail,
-            tls,
+            cause,
         };
     }
     let detail = if e.is_timeout() {
@@ -423,7 +450,6 @@ impl Client {
     /// no retry starts that could not finish its wait before `until`.
     async fn with_retries<T, F, Fut>(
         &self,
-        what: &str,
         effect: Effect,
         until: Option<Instant>,
         mut attempt: F,
@@ -457,8 +483,9 @@ impl Client {
                 });
             }
             if let Some(notice) = &self.notice {
+                // One short line: the error names the request and the URL already.
                 notice(format!(
-                    "{what} failed ({error}); retrying in {:.1}s (attempt {} of {})",
+                    "{error}; retrying in {:.1}s (attempt {} of {})",
                     wait.as_secs_f64(),
                     n + 1,
                     self.retry.attempts
@@ -478,7 +505,7 @@ impl Client {
     ) -> Result<T, ApiError> {
         let url = self.base.join(route);
         let what = format!("{method} /{route}");
-        self.with_retries(&what, effect, until, || async {
+        self.with_retries(effect, until, || async {
             let http = self.http()?;
             // A request may take its usual time, or what is left before `until`, if less.
             let timeout = until.map_or(self.timeouts.request, |u| {
@@ -529,7 +556,7 @@ impl Client {
         zip: &UploadZip,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<(), ApiError> {
-        self.with_retries("PUT upload", Effect::Repeatable, None, || {
+        self.with_retries(Effect::Repeatable, None, || {
             self.put_once(url, zip, progress)
         })
         .await
@@ -719,7 +746,7 @@ fn decode<T: DeserializeOwned>(
         Ok(e) => ApiError::Api {
             what,
             status: code,
-            message: e.error,
+            message: with_hint(code, e.error),
             retry_after,
         },
         Err(_) if serde_json::from_slice::<serde_json::Value>(body).is_ok() => ApiError::Api {
@@ -728,8 +755,34 @@ fn decode<T: DeserializeOwned>(
             message: first_line(body),
             retry_after,
         },
-        Err(_) => not_json(what),
+        Err(_) => match not_json(what) {
+            ApiError::NotJson {
+                what,
+                status,
+                first_line,
+                retry_after,
+            } => ApiError::NotJson {
+                what,
+                status,
+                first_line: with_hint(status, first_line),
+                retry_after,
+            },
+            other => other,
+        },
     })
+}
+
+/// What a person should check after an answer that usually means a setting is wrong.
+fn with_hint(status: u16, message: String) -> String {
+    match status {
+        401 | 403 => {
+            format!("{message} (check DOKSI_API_KEY: is it this account's, for this base URL?)")
+        }
+        404 if message == "(empty body)" || message.starts_with('<') => format!(
+            "{message} (is the base URL right? it usually ends in /external/integration/cicd)"
+        ),
+        _ => message,
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-use super::client::ApiError;
+use super::client::{ApiError, ConnectCause};
 
 /// How many times, how fast, and for how long in all.
 #[derive(Debug, Clone, Copy)]
@@ -63,9 +63,9 @@ pub enum Decision {
 pub fn decide(error: &ApiError, effect: Effect) -> Decision {
     let told = |e: &ApiError| e.retry_after().map_or(Decision::Backoff, Decision::After);
     match (error, effect) {
-        (ApiError::Connect { tls, .. }, _) => match tls {
-            false => Decision::Backoff,
-            true => Decision::Stop,
+        (ApiError::Connect { cause, .. }, _) => match cause {
+            ConnectCause::Network => Decision::Backoff,
+            ConnectCause::Dns | ConnectCause::Tls => Decision::Stop,
         },
         // Only the service's own JSON refusal proves the run was not created.
         (
@@ -223,20 +223,22 @@ mod tests {
             what: "POST /runs".into(),
             url: String::new(),
             detail: String::new(),
-            tls: false,
+            cause: ConnectCause::Network,
         };
         assert_eq!(
             decide(&refused, Effect::CreatesRun),
             Decision::Backoff,
             "nothing was sent"
         );
-        let tls = ApiError::Connect {
-            what: "GET".into(),
-            url: String::new(),
-            detail: String::new(),
-            tls: true,
-        };
-        assert_eq!(decide(&tls, Effect::Repeatable), Decision::Stop);
+        for cause in [ConnectCause::Tls, ConnectCause::Dns] {
+            let e = ApiError::Connect {
+                what: "GET".into(),
+                url: String::new(),
+                detail: String::new(),
+                cause,
+            };
+            assert_eq!(decide(&e, Effect::Repeatable), Decision::Stop, "{cause:?}");
+        }
     }
 
     #[test]

@@ -125,10 +125,15 @@ fn looked_in(paths: &[PathBuf]) -> String {
     shown.join(", ")
 }
 
+/// 2 where the server said the input is wrong (400, 422: a bad id, an unknown category), since
+/// CI scripts retry exit 3 as an infrastructure flake and that would not mend; 3 for the rest.
 fn api_exit_code(e: &ApiError) -> u8 {
-    match e {
+    match e.root() {
         ApiError::Quota { .. } => 5,
         ApiError::Package(_) => 2,
+        ApiError::Api {
+            status: 400 | 422, ..
+        } => 2,
         _ => 3,
     }
 }

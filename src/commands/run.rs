@@ -127,7 +127,7 @@ fn stale_targets(e: &ApiError, uploaded: &[Uploaded]) -> Vec<Uploaded> {
     }
     let said = match root {
         ApiError::Api { message, .. } => message.trim(),
-        ApiError::NotJson { first_line, .. } if first_line == "(empty body)" => "",
+        ApiError::NotJson { first_line, .. } if first_line.starts_with("(empty body)") => "",
         _ => return Vec::new(),
     };
     let cached = uploaded.iter().filter(|u| u.cached);
@@ -151,6 +151,9 @@ pub async fn run(
         return Err(Error::Usage(
             "--junit needs --wait: without waiting there is no verdict to report".into(),
         ));
+    }
+    if args.wait {
+        check_report(&args.waiting)?;
     }
     let selection: Selection = args.selection.clone().into();
     let plan = Plan::new(args.json);
@@ -247,6 +250,7 @@ pub async fn status(conn: &Connection, args: StatusArgs) -> Result<(), Error> {
 
 pub async fn wait(conn: &Connection, args: WaitArgs) -> Result<(), Error> {
     let client = client(conn)?;
+    check_report(&args.waiting)?;
     wait_and_report(
         &client,
         &args.waiting,
@@ -263,6 +267,7 @@ pub async fn ci(
 ) -> Result<(), Error> {
     let client = client(conn)?;
     let (tests, auth) = tests_of(&args.tests)?;
+    check_report(&args.waiting)?;
     let paths = if args.paths.is_empty() {
         // The project doksi.toml stands for, wherever in it doksi was started.
         vec![project.map_or_else(|| PathBuf::from("."), |p| p.root.clone())]
@@ -281,6 +286,14 @@ pub async fn ci(
         return Ok(());
     };
     wait_and_report(&client, &args.waiting, args.json, Origin::Created(started)).await
+}
+
+/// The `--junit` file's folder is writable, checked before the first request.
+fn check_report(waiting: &WaitOptions) -> Result<(), Error> {
+    match &waiting.junit {
+        Some(path) => Ok(report::junit::check(path)?),
+        None => Ok(()),
+    }
 }
 
 /// A run's destinations from flags, in matrix order: those given as ids, then the APKs found

@@ -26,6 +26,32 @@ pub enum JunitError {
     },
 }
 
+/// Checks, before anything is sent, that the report can be written at `path`: its folder is
+/// made (as [`write`] would make it) and a file created and removed there, and `path` is not a
+/// folder. A report that fails only after the run has spent credits for a red build.
+pub fn check(path: &Path) -> Result<(), JunitError> {
+    let err = |source| JunitError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    if path.is_dir() {
+        return Err(err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "it is a folder; name a file such as junit.xml",
+        )));
+    }
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(folder).map_err(err)?;
+    tempfile::Builder::new()
+        .prefix(".doksi-junit-check")
+        .tempfile_in(folder)
+        .map(drop)
+        .map_err(err)
+}
+
 /// Writes through a temporary file beside `path` and renames it into place, so a reader (or a
 /// crash) never sees half a report; missing parent folders are created, since CI configs name
 /// paths like `build/test-results/doksi.xml` before anything made them.

@@ -239,6 +239,11 @@ fn run_creation_is_repeated_only_when_the_api_itself_refused_it() {
     // A definite refusal is the server's answer about the input: said with its status, once.
     let (base, log) = routed(|_| reply(422, r#"{"error":"unknown test t_login"}"#));
     let r = run_once(&base);
+    assert_eq!(
+        r.code, 2,
+        "the input is wrong, not the network: {}",
+        r.stderr
+    );
     assert_eq!(log.count("POST /api/runs"), 1);
     assert!(
         r.stderr.contains("HTTP 422: unknown test t_login"),
@@ -584,4 +589,72 @@ fn a_failed_upload_after_a_stale_404_says_what_the_server_answered() {
         r.stderr
     );
     assert_eq!(log.count("POST /api/runs"), 1);
+}
+
+#[test]
+fn answers_that_mean_a_setting_is_wrong_say_which() {
+    let home = tempfile::tempdir().unwrap();
+    // 400 and 422 are the server saying the input is wrong: exit 2, which CI does not retry.
+    for status in [400, 422] {
+        let (base, _) = routed(move |_| reply(status, r#"{"error":"bad id"}"#));
+        let r = doksi_at(&base, home.path(), &["status", "run_1"]);
+        assert_eq!(r.code, 2, "{status}: {}", r.stderr);
+    }
+    // A refused key stays 3, with where to look.
+    for status in [401, 403] {
+        let (base, _) = routed(move |_| reply(status, r#"{"error":"invalid api key"}"#));
+        let r = doksi_at(&base, home.path(), &["status", "run_1"]);
+        assert_eq!(r.code, 3, "{status}: {}", r.stderr);
+        assert!(r.stderr.contains("check DOKSI_API_KEY"), "{}", r.stderr);
+    }
+    // A base URL without the API path: the host answers an empty 404.
+    let (base, _) = routed(|_| reply(404, ""));
+    let r = doksi_at(
+        base.trim_end_matches("/api"),
+        home.path(),
+        &["status", "run_1"],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("is the base URL right? it usually ends in /external/integration/cicd"),
+        "{}",
+        r.stderr
+    );
+    // https:// to a plain-http server: said in words, not retried.
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("https://{}/api", plain.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in plain.incoming().flatten() {
+            // A plain-http server answers whatever came, a TLS hello included.
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let r = doksi_at(&base, home.path(), &["status", "run_1"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("the server does not speak TLS; is the URL http://?"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("retrying"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+}
+
+#[test]
+fn each_retry_is_one_short_line() {
+    let (base, _) = routed(|_| reply(503, r#"{"error":"busy"}"#));
+    let home = tempfile::tempdir().unwrap();
+    let r = doksi_at(&base, home.path(), &["status", "run_1", "--attempts", "3"]);
+    let retries: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("retrying"))
+        .collect();
+    assert_eq!(retries.len(), 2, "{}", r.stderr);
+    for line in retries {
+        assert_eq!(line.matches("run_1").count(), 1, "{line}");
+        assert!(line.len() < 120, "{line}");
+    }
 }

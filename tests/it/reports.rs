@@ -249,7 +249,7 @@ fn a_timed_out_run_still_leaves_its_reports_with_unfinished_tests_skipped() {
 
 #[test]
 fn an_unwritable_junit_path_is_exit_code_2_naming_the_file() {
-    let sb = Sandbox::start(&[]);
+    let sb = Sandbox::start(&["--run-step", "300ms"]);
     let dir = tempfile::tempdir().unwrap();
     // A folder that cannot be made, whoever runs the test: its parent is a file.
     let blocker = dir.path().join("not-a-folder");
@@ -268,22 +268,37 @@ fn an_unwritable_junit_path_is_exit_code_2_naming_the_file() {
         "{}",
         r.stderr
     );
-    // The run's own verdict was still printed.
-    assert_eq!(run_json(&r)["status"], "passed");
+    assert_eq!(sb.total(), 0, "checked before any request: {}", r.stderr);
 
-    // A failed run keeps its exit code 1 and its error line; the report's error comes first.
-    let r = ci(
-        &sb,
-        &["--category", "cat_failing", "--junit", path_str(&file)],
-        &[],
-    );
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    let errors: Vec<&str> = r
-        .stderr
+    // Writable when the run starts, a file in its folder's place by the time it ends: a failed
+    // run keeps its exit code 1 and its error line; the report's error comes first.
+    let folder = dir.path().join("reports");
+    let file = folder.join("doksi.xml");
+    let mut cmd = crate::common::doksi(&sb.cache_dir());
+    cmd.env("DOKSI_BASE_URL", &sb.base_url)
+        .env("DOKSI_API_KEY", &sb.key)
+        .env("DOKSI_CACHE_DIR", sb.cache_dir())
+        .args(["ci", path_str(&unlock_apk()), "--category", "cat_failing"])
+        .args(["--junit", path_str(&file)])
+        .args(FAST)
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("started run") {
+        let before = seen.len();
+        std::io::BufRead::read_line(&mut stderr, &mut seen).unwrap();
+        assert!(seen.len() > before, "doksi ended early: {seen}");
+    }
+    std::fs::remove_dir_all(&folder).unwrap();
+    std::fs::write(&folder, "").unwrap();
+    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(1), "{seen}");
+    let errors: Vec<&str> = seen
         .lines()
         .filter(|l| l.starts_with("doksi: error:"))
         .collect();
-    assert_eq!(errors.len(), 2, "{}", r.stderr);
+    assert_eq!(errors.len(), 2, "{seen}");
     assert!(
         errors[0].contains("JUnit") && errors[1].contains("failed: 1 of 1"),
         "{errors:?}"

@@ -93,7 +93,7 @@ fn a_503_then_success_is_retried_transparently() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(hits.len(), 2);
     assert!(
-        stderr.contains("GET /runs/run_9 failed (GET /runs/run_9: HTTP 503: busy); retrying in"),
+        stderr.contains("doksi: GET /runs/run_9: HTTP 503: busy; retrying in"),
         "{stderr}"
     );
 }

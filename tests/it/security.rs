@@ -256,6 +256,11 @@ fn bad_input_is_a_one_line_error_with_exit_2_and_nothing_sent() {
         r#"[{"platform":"web","web_url":"https://x.example","test_ids":["t"],"artifacts":[{"type":"authentication","strategy":"specific","account_id":"789"}]}]"#,
     );
     let not_json = write("broken.json", "{\"matrix\": [");
+    let ftp_binary = write(
+        "ftp.json",
+        r#"[{"platform":"android","binary_url":"ftp://builds.example.com/app.apk","test_ids":["t"]}]"#,
+    );
+    let a_folder = dir.path().to_str().unwrap().to_owned();
     let missing_apk = write(
         "missing-apk.json",
         r#"[{"platform":"android","apk":"nope.apk","test_ids":["t"]}]"#,
@@ -331,6 +336,47 @@ fn bad_input_is_a_one_line_error_with_exit_2_and_nothing_sent() {
         (
             vec!["ci", path_str(&apk), "--category", "c", "--timeout", "0"],
             "out of range: give 1s to 7days",
+        ),
+        (
+            vec!["run", "--web-url", "staging.example.com", "--test", "t"],
+            "is not an http(s) URL with a host",
+        ),
+        (
+            vec![
+                "run",
+                "--binary-url",
+                "ftp://builds.example.com/a.apk",
+                "--test",
+                "t",
+            ],
+            "the scheme is ftp",
+        ),
+        (vec!["run", "--matrix", &ftp_binary], "entry 0: binary_url"),
+        (
+            vec![
+                "ci",
+                path_str(&apk),
+                "--category",
+                "c",
+                "--junit",
+                "/proc/doksi/x.xml",
+            ],
+            "cannot write the JUnit report /proc/doksi/x.xml",
+        ),
+        (
+            vec![
+                "ci",
+                path_str(&apk),
+                "--category",
+                "c",
+                "--junit",
+                &a_folder,
+            ],
+            "it is a folder",
+        ),
+        (
+            vec!["wait", "run_1", "--junit", "/proc/x.xml"],
+            "cannot write the JUnit report",
         ),
         (
             vec!["wait", "run_1", "--poll-interval", "0"],
