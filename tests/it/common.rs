@@ -79,3 +79,23 @@ pub fn tool(name: &str) -> Option<PathBuf> {
         .map(|d| Path::new(d).join(name))
         .find(|p| p.is_file())
 }
+
+/// Reads `child`'s stderr (piped) until it has printed `ready`, so a test acts at a known point
+/// rather than after a guessed sleep. Returns the reader, for the rest, and what was read.
+pub fn stderr_until(
+    child: &mut std::process::Child,
+    ready: &str,
+) -> (std::io::BufReader<std::process::ChildStderr>, String) {
+    use std::io::BufRead;
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr is piped"));
+    let mut seen = String::new();
+    while !seen.contains(ready) {
+        let before = seen.len();
+        stderr.read_line(&mut seen).unwrap();
+        assert!(
+            seen.len() > before,
+            "ended before printing {ready:?}: {seen}"
+        );
+    }
+    (stderr, seen)
+}

@@ -463,13 +463,7 @@ fn run_ids_stay_one_path_segment() {
 /// returns the exit code and all of stderr.
 fn signal_when(mut cmd: Command, ready: &str, signal: &str) -> (i32, String) {
     let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains(ready) {
-        let before = seen.len();
-        stderr.read_line(&mut seen).unwrap();
-        assert!(seen.len() > before, "doksi ended early: {seen}");
-    }
+    let (mut stderr, mut seen) = crate::common::stderr_until(&mut child, ready);
     let sent = Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()

@@ -283,13 +283,7 @@ fn an_unwritable_junit_path_is_exit_code_2_naming_the_file() {
         .args(FAST)
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("started run") {
-        let before = seen.len();
-        std::io::BufRead::read_line(&mut stderr, &mut seen).unwrap();
-        assert!(seen.len() > before, "doksi ended early: {seen}");
-    }
+    let (mut stderr, mut seen) = crate::common::stderr_until(&mut child, "started run");
     std::fs::remove_dir_all(&folder).unwrap();
     std::fs::write(&folder, "").unwrap();
     std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();

@@ -301,13 +301,8 @@ fn ctrl_c_while_waiting_leaves_the_run_going_and_says_how_to_find_it() {
         .spawn()
         .unwrap();
     // Interrupted once it is surely waiting: it has printed the run's first state.
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains(&format!("run {run_id}: ")) {
-        let before = seen.len();
-        std::io::BufRead::read_line(&mut stderr, &mut seen).unwrap();
-        assert!(seen.len() > before, "doksi ended before waiting: {seen}");
-    }
+    let (mut stderr, mut seen) =
+        crate::common::stderr_until(&mut child, &format!("run {run_id}: "));
     let killed = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
