@@ -199,9 +199,13 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
 /// is refused: readers that scan differently (or from the front) would take another record for
 /// the real one and see another set of entries.
 fn find_end(tail: &[u8], tail_start: u64) -> Result<End, ContainerError> {
-    let sigs: Vec<usize> = (0..tail.len().saturating_sub(3))
+    let sig = END_SIG.to_le_bytes();
+    let sigs: Vec<usize> = tail
+        .windows(4)
+        .enumerate()
         .rev()
-        .filter(|&i| u32_at(tail, i) == Some(END_SIG))
+        .filter(|(_, w)| w[0] == sig[0] && *w == sig)
+        .map(|(i, _)| i)
         .collect();
     let comment = |i: usize| usize::from(u16_at(tail, i + 20).unwrap_or(0));
     let whole = |i: &&usize| **i + END_LEN <= tail.len();
