@@ -360,12 +360,29 @@ fn read_metadata(path: &Path, root: &Path) -> Result<(Vec<FoundApk>, Vec<String>
     let mut apks = Vec::new();
     let mut warnings = Vec::new();
     for el in meta.elements {
+        if !stays_inside(Path::new(&el.output_file)) {
+            warnings.push(format!(
+                "{} lists outputFile {:?}, which is outside its folder; skipped",
+                path.display(),
+                el.output_file
+            ));
+            continue;
+        }
         let apk = dir.join(&el.output_file);
         if !apk.is_file() {
             warnings.push(format!(
                 "{} lists {}, which does not exist (stale build output?)",
                 path.display(),
                 apk.display()
+            ));
+            continue;
+        }
+        // Lexically inside, but a symlink on the way may still lead out of the folder.
+        if !resolves_inside(&apk, dir) {
+            warnings.push(format!(
+                "{} lists outputFile {:?}, which resolves outside its folder through a symlink; skipped",
+                path.display(),
+                el.output_file
             ));
             continue;
         }
@@ -385,6 +402,33 @@ fn read_metadata(path: &Path, root: &Path) -> Result<(Vec<FoundApk>, Vec<String>
         });
     }
     Ok((apks, warnings))
+}
+
+/// Whether the relative path `file` stays within the folder it is joined to, by its components
+/// alone: AGP writes bare file names, so an absolute path or a `..` that climbs out of the folder
+/// is a metadata file written by something else, pointing at files it has no business naming.
+fn stays_inside(file: &Path) -> bool {
+    let mut depth = 0usize;
+    for c in file.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
+}
+
+/// Whether the existing file `apk` is, with every symlink resolved, inside `dir`.
+fn resolves_inside(apk: &Path, dir: &Path) -> bool {
+    match (std::fs::canonicalize(apk), std::fs::canonicalize(dir)) {
+        (Ok(apk), Ok(dir)) => apk.starts_with(dir),
+        _ => false,
+    }
 }
 
 /// Which APKs to keep (the `--variant`, `--module`, `--abi` and `--include-tests` flags).
@@ -525,6 +569,21 @@ mod tests {
             (Some("feature/login"), Some("debugAndroidTest"), true)
         );
         assert!(Layout::of(Path::new("/p/app/x.apk"), Some(root)).is_none());
+    }
+
+    #[test]
+    fn output_files_must_stay_in_their_folder() {
+        for inside in ["app.apk", "./app.apk", "splits/app.apk", "a/../app.apk", ""] {
+            assert!(stays_inside(Path::new(inside)), "{inside}");
+        }
+        for outside in [
+            "../app.apk",
+            "../../../etc/passwd",
+            "/etc/passwd",
+            "a/../../b.apk",
+        ] {
+            assert!(!stays_inside(Path::new(outside)), "{outside}");
+        }
     }
 
     #[test]
