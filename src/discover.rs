@@ -1,7 +1,8 @@
 //! Finding the APKs a Gradle build produced. What the Android Gradle Plugin writes beside them
 //! (`output-metadata.json`) is preferred; where there is none (old AGP, hand-copied files) the
 //! folder layout `<module>/build/outputs/apk/[<flavor>/]<buildType>/` names the variant. Nothing is
-//! guessed from modification times or file names alone.
+//! guessed from modification times or file names alone. A metadata file is believed only when
+//! its version is one doksi knows, and only about files inside its own folder.
 //!
 //! The walk prunes everything that cannot hold outputs: hidden folders (`.git`, `.gradle`),
 //! `node_modules`, and inside a `build` folder every child but `outputs/apk`, so a monorepo with
@@ -56,10 +57,17 @@ pub struct Discovery {
     pub searched: Vec<PathBuf>,
 }
 
-/// `output-metadata.json`, versions 2 and 3; unknown fields are ignored.
+/// The `output-metadata.json` versions doksi reads: 1 (AGP 4.1, which put a task name where the
+/// variant belongs), 2 and 3. Their fields are the same where doksi looks; a version outside
+/// these may move or change them, so its file is not trusted.
+const METADATA_VERSIONS: std::ops::RangeInclusive<u64> = 1..=3;
+
+/// `output-metadata.json`, versions in [`METADATA_VERSIONS`]; unknown fields are ignored.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Metadata {
+    #[serde(default)]
+    version: Option<u64>,
     #[serde(default)]
     artifact_type: Option<ArtifactType>,
     #[serde(default)]
@@ -339,6 +347,17 @@ fn read_metadata(path: &Path, root: &Path) -> Result<(Vec<FoundApk>, Vec<String>
     let text = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     let meta: Metadata =
         serde_json::from_slice(&text).map_err(|e| format!("not valid output metadata: {e}"))?;
+    match meta.version {
+        Some(v) if METADATA_VERSIONS.contains(&v) => {}
+        Some(v) => {
+            return Err(format!(
+                "output metadata version {v} is not one doksi reads ({} to {})",
+                METADATA_VERSIONS.start(),
+                METADATA_VERSIONS.end()
+            ));
+        }
+        None => return Err("output metadata names no version".to_owned()),
+    }
     if let Some(t) = &meta.artifact_type
         && t.kind != "APK"
     {

@@ -440,3 +440,37 @@ fn metadata_output_files_outside_their_folder_are_skipped_with_a_warning() {
         "paths outside are not even looked at: {stderr}"
     );
 }
+
+#[test]
+fn metadata_of_an_unknown_version_falls_back_to_the_folder_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("app/build/outputs/apk/free/release");
+    copy(
+        "appium-unlock-2.0.0-debug.apk",
+        &out.join("app-free-release.apk"),
+    );
+    // Were it read, this file would make the APK an x86 split of a variant named "future".
+    let meta = r#"{"version":99,"artifactType":{"type":"APK","kind":"Directory"},"variantName":"future","elements":[{"type":"ONE_OF_MANY","filters":[{"filterType":"ABI","value":"x86"}],"outputFile":"app-free-release.apk"}]}"#;
+    let meta_path = out.join("output-metadata.json");
+    fs::write(&meta_path, meta).unwrap();
+
+    let (found, stderr) = apks_in(dir.path());
+    assert_eq!(names(&found), ["app-free-release.apk"], "{stderr}");
+    assert_eq!(found[0]["variant"], "freeRelease");
+    assert_eq!(found[0]["abi"], Value::Null);
+    assert_eq!(found[0]["module"], "app");
+    let warning = format!(
+        "doksi: warning: {}: output metadata version 99 is not one doksi reads (1 to 3); using the folder layout instead",
+        meta_path.display()
+    );
+    assert!(stderr.lines().any(|l| l == warning), "{stderr}");
+
+    // Without a version the file is no more trusted.
+    fs::write(&meta_path, meta.replace(r#""version":99,"#, "")).unwrap();
+    let (found, stderr) = apks_in(dir.path());
+    assert_eq!(found[0]["abi"], Value::Null, "{stderr}");
+    assert!(
+        stderr.contains("output metadata names no version; using the folder layout instead"),
+        "{stderr}"
+    );
+}
