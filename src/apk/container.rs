@@ -105,6 +105,8 @@ pub struct Directory {
 #[derive(Debug)]
 struct End {
     at: u64,
+    /// This disk's number and the directory's disk's, both 0 in a single-file archive.
+    disks: u32,
     entries_here: u16,
     entries: u16,
     size: u32,
@@ -118,10 +120,7 @@ pub fn check<R: Read + Seek>(file: &mut R) -> Result<Directory, ContainerError> 
     let tail = read_at(file, tail_start, len - tail_start)?;
     let end = find_end(&tail, tail_start)?;
     // Multi-disk archives do not exist on Android; libziparchive refuses them.
-    let disks = tail
-        .get(offset_in(end.at, tail_start) + 4..offset_in(end.at, tail_start) + 8)
-        .unwrap_or(&[]);
-    if disks.iter().any(|&b| b != 0) {
+    if end.disks != 0 {
         return Err(ContainerError::MultiDisk);
     }
     if end.entries == u16::MAX || end.size == u32::MAX || end.offset == u32::MAX {
@@ -160,11 +159,6 @@ pub fn check<R: Read + Seek>(file: &mut R) -> Result<Directory, ContainerError> 
         size,
         entries: found,
     })
-}
-
-/// `at` (an offset in the file at or after `tail_start`) as an index into the tail.
-fn offset_in(at: u64, tail_start: u64) -> usize {
-    usize::try_from(at - tail_start).unwrap_or(usize::MAX)
 }
 
 /// Exactly `len` bytes from `offset`; callers bound `len` (tail or capped directory).
@@ -238,6 +232,7 @@ fn find_end(tail: &[u8], tail_start: u64) -> Result<End, ContainerError> {
     let long = |o: usize| u32_at(tail, at + o).ok_or(ContainerError::NoEnd);
     Ok(End {
         at: tail_start + at as u64,
+        disks: long(4)?,
         entries_here: field(8)?,
         entries: field(10)?,
         size: long(12)?,
@@ -257,9 +252,10 @@ fn directory_end<R: Read + Seek>(
     let Some(locator) = end.at.checked_sub(ZIP64_LOCATOR_LEN) else {
         return Ok(end.at);
     };
-    let bytes = if locator >= tail_start {
-        let i = offset_in(locator, tail_start);
-        tail.get(i..i + ZIP64_LOCATOR_LEN as usize)
+    let bytes = if let Some(i) = locator.checked_sub(tail_start) {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| tail.get(i..)?.get(..ZIP64_LOCATOR_LEN as usize))
             .map(<[u8]>::to_vec)
             .unwrap_or_default()
     } else {
@@ -601,6 +597,29 @@ mod tests {
         bad.extend_from_slice(&1u32.to_le_bytes());
         bad.extend_from_slice(&z[eocd..]);
         assert!(matches!(run(&bad), Err(ContainerError::Zip64Locator)));
+    }
+
+    #[test]
+    fn a_zip64_end_record_with_ordinary_fields_is_read_through() {
+        let z = sample(b"");
+        let (eocd, _) = layout(&z);
+        let mut ok = z[..eocd].to_vec();
+        ok.extend_from_slice(&ZIP64_END_SIG.to_le_bytes());
+        ok.extend_from_slice(&[0; ZIP64_END_LEN as usize - 4]);
+        ok.extend_from_slice(&ZIP64_LOCATOR_SIG.to_le_bytes());
+        ok.extend_from_slice(&[0; 4]);
+        ok.extend_from_slice(&(eocd as u64).to_le_bytes());
+        ok.extend_from_slice(&1u32.to_le_bytes());
+        ok.extend_from_slice(&z[eocd..]);
+        assert_eq!(run(&ok).unwrap().entries, 2);
+    }
+
+    #[test]
+    fn a_multi_disk_archive_is_refused() {
+        let mut z = sample(b"");
+        let (eocd, _) = layout(&z);
+        put16(&mut z, eocd + 4, 1);
+        assert!(matches!(run(&z), Err(ContainerError::MultiDisk)));
     }
 
     #[test]
