@@ -1,7 +1,8 @@
 //! Finding the APKs a Gradle build produced. What the Android Gradle Plugin writes beside them
 //! (`output-metadata.json`) is preferred; where there is none (old AGP, hand-copied files) the
 //! folder layout `<module>/build/outputs/apk/[<flavor>/]<buildType>/` names the variant. Nothing is
-//! guessed from modification times or file names alone.
+//! guessed from modification times or file names alone. A metadata file is believed only when
+//! its version is one doksi knows, and only about files inside its own folder.
 //!
 //! The walk prunes everything that cannot hold outputs: hidden folders (`.git`, `.gradle`),
 //! `node_modules`, and inside a `build` folder every child but `outputs/apk`, so a monorepo with
@@ -56,10 +57,17 @@ pub struct Discovery {
     pub searched: Vec<PathBuf>,
 }
 
-/// `output-metadata.json`, versions 2 and 3; unknown fields are ignored.
+/// The `output-metadata.json` versions doksi reads: 1 (AGP 4.1, which put a task name where the
+/// variant belongs), 2 and 3. Their fields are the same where doksi looks; a version outside
+/// these may move or change them, so its file is not trusted.
+const METADATA_VERSIONS: std::ops::RangeInclusive<u64> = 1..=3;
+
+/// `output-metadata.json`, versions in [`METADATA_VERSIONS`]; unknown fields are ignored.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Metadata {
+    #[serde(default)]
+    version: Option<u64>,
     #[serde(default)]
     artifact_type: Option<ArtifactType>,
     #[serde(default)]
@@ -339,6 +347,17 @@ fn read_metadata(path: &Path, root: &Path) -> Result<(Vec<FoundApk>, Vec<String>
     let text = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     let meta: Metadata =
         serde_json::from_slice(&text).map_err(|e| format!("not valid output metadata: {e}"))?;
+    match meta.version {
+        Some(v) if METADATA_VERSIONS.contains(&v) => {}
+        Some(v) => {
+            return Err(format!(
+                "output metadata version {v} is not one doksi reads ({} to {})",
+                METADATA_VERSIONS.start(),
+                METADATA_VERSIONS.end()
+            ));
+        }
+        None => return Err("output metadata names no version".to_owned()),
+    }
     if let Some(t) = &meta.artifact_type
         && t.kind != "APK"
     {
@@ -360,12 +379,29 @@ fn read_metadata(path: &Path, root: &Path) -> Result<(Vec<FoundApk>, Vec<String>
     let mut apks = Vec::new();
     let mut warnings = Vec::new();
     for el in meta.elements {
+        if !stays_inside(Path::new(&el.output_file)) {
+            warnings.push(format!(
+                "{} lists outputFile {:?}, which is outside its folder; skipped",
+                path.display(),
+                el.output_file
+            ));
+            continue;
+        }
         let apk = dir.join(&el.output_file);
         if !apk.is_file() {
             warnings.push(format!(
                 "{} lists {}, which does not exist (stale build output?)",
                 path.display(),
                 apk.display()
+            ));
+            continue;
+        }
+        // Lexically inside, but a symlink on the way may still lead out of the folder.
+        if !resolves_inside(&apk, dir) {
+            warnings.push(format!(
+                "{} lists outputFile {:?}, which resolves outside its folder through a symlink; skipped",
+                path.display(),
+                el.output_file
             ));
             continue;
         }
@@ -385,6 +421,33 @@ fn read_metadata(path: &Path, root: &Path) -> Result<(Vec<FoundApk>, Vec<String>
         });
     }
     Ok((apks, warnings))
+}
+
+/// Whether the relative path `file` stays within the folder it is joined to, by its components
+/// alone: AGP writes bare file names, so an absolute path or a `..` that climbs out of the folder
+/// is a metadata file written by something else, pointing at files it has no business naming.
+fn stays_inside(file: &Path) -> bool {
+    let mut depth = 0usize;
+    for c in file.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
+}
+
+/// Whether the existing file `apk` is, with every symlink resolved, inside `dir`.
+fn resolves_inside(apk: &Path, dir: &Path) -> bool {
+    match (std::fs::canonicalize(apk), std::fs::canonicalize(dir)) {
+        (Ok(apk), Ok(dir)) => apk.starts_with(dir),
+        _ => false,
+    }
 }
 
 /// Which APKs to keep (the `--variant`, `--module`, `--abi` and `--include-tests` flags).
@@ -525,6 +588,21 @@ mod tests {
             (Some("feature/login"), Some("debugAndroidTest"), true)
         );
         assert!(Layout::of(Path::new("/p/app/x.apk"), Some(root)).is_none());
+    }
+
+    #[test]
+    fn output_files_must_stay_in_their_folder() {
+        for inside in ["app.apk", "./app.apk", "splits/app.apk", "a/../app.apk", ""] {
+            assert!(stays_inside(Path::new(inside)), "{inside}");
+        }
+        for outside in [
+            "../app.apk",
+            "../../../etc/passwd",
+            "/etc/passwd",
+            "a/../../b.apk",
+        ] {
+            assert!(!stays_inside(Path::new(outside)), "{outside}");
+        }
     }
 
     #[test]

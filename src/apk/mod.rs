@@ -5,6 +5,7 @@
 pub mod arsc;
 pub mod axml;
 pub mod chunk;
+pub mod container;
 pub mod manifest;
 pub mod pool;
 pub mod render;
@@ -15,6 +16,7 @@ use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
 pub use chunk::FormatError;
+pub use container::ContainerError;
 pub use manifest::Manifest;
 
 use axml::Document;
@@ -36,6 +38,11 @@ pub enum ApkError {
     NotZip {
         path: PathBuf,
         source: zip::result::ZipError,
+    },
+    #[error("{path} is not an APK: {source}")]
+    Container {
+        path: PathBuf,
+        source: ContainerError,
     },
     #[error("{path} is not an APK: it has no AndroidManifest.xml")]
     NoManifest { path: PathBuf },
@@ -62,21 +69,47 @@ pub struct Inspection {
     pub document: Document,
 }
 
-/// Opens `path` and decodes its manifest, resolving the label through `resources.arsc`.
+/// Opens `path`, checks its zip container as Android would (see [`container`]) and decodes its
+/// manifest, resolving the label through `resources.arsc`. Every command that reads a local
+/// APK comes through here first, so an APK Android would refuse is refused before any upload.
 pub fn inspect(path: &Path) -> Result<Inspection, ApkError> {
+    let file = open_checked(path)?;
+    inspect_archive(BufReader::new(file), path)
+}
+
+/// Checks the zip container of the APK at `path` without decoding anything: for commands that
+/// handle an APK's bytes without reading its manifest (`package`).
+pub fn check(path: &Path) -> Result<(), ApkError> {
+    open_checked(path).map(drop)
+}
+
+/// The APK at `path`, opened, with its container checked. The check reads the unbuffered file
+/// (it seeks to each local header for four bytes, which a buffer would turn into 8 KiB reads).
+fn open_checked(path: &Path) -> Result<File, ApkError> {
     let io = |source| ApkError::Io {
         path: path.to_owned(),
         source,
     };
-    let file = File::open(path).map_err(io)?;
+    let mut file = File::open(path).map_err(io)?;
     if file.metadata().map_err(io)?.is_dir() {
         return Err(io(std::io::Error::other("it is a directory")));
     }
-    inspect_archive(BufReader::new(file), path)
+    match container::check(&mut file) {
+        Ok(_) => {}
+        Err(ContainerError::Io(source)) => return Err(io(source)),
+        Err(source) => {
+            return Err(ApkError::Container {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    }
+    file.rewind().map_err(io)?;
+    Ok(file)
 }
 
 /// [`inspect`] for an APK that is not a file of its own (the sandbox reads one out of an upload
-/// zip); `path` only names it in errors.
+/// zip), without the container check; `path` only names it in errors.
 pub fn inspect_archive<R: Read + Seek>(reader: R, path: &Path) -> Result<Inspection, ApkError> {
     let mut zip = zip::ZipArchive::new(reader).map_err(|source| ApkError::NotZip {
         path: path.to_owned(),

@@ -8,6 +8,8 @@ use super::output::outln;
 /// Writes through a temporary file in the destination folder and renames it into place, so an
 /// interrupted run never leaves a half-written zip under the requested name.
 pub fn run(args: PackageArgs) -> Result<(), Error> {
+    // The zip is made to be uploaded: an APK the service would refuse is refused here.
+    crate::apk::check(&args.apk)?;
     let fingerprint = Fingerprint::of(&args.apk)?;
     let zip = UploadZip::new(&args.apk, fingerprint)?;
     replace(&args.output, Readers::Everyone, |file| {

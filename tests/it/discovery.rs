@@ -380,3 +380,97 @@ fn a_damaged_apk_in_another_module_does_not_block_a_module_filter() {
         r.stderr
     );
 }
+
+/// Runs `doksi apks --json DIR`, expecting success: the APKs listed and stderr.
+fn apks_in(dir: &Path) -> (Vec<Value>, String) {
+    let r = run(&["apks", "--json", dir.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let found = serde_json::from_str::<Value>(&r.stdout).unwrap();
+    (found.as_array().unwrap().clone(), r.stderr)
+}
+
+#[test]
+fn metadata_output_files_outside_their_folder_are_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("app/build/outputs/apk/release");
+    copy(
+        "appium-unlock-2.0.0-debug.apk",
+        &out.join("app-release.apk"),
+    );
+    // A real APK outside the project's output folder, which a followed path would list.
+    let outside = dir.path().join("elsewhere/outside.apk");
+    copy("io.appium.settings-2.0.0-debug.apk", &outside);
+    let mut bad = vec![
+        "../../../etc/passwd".to_owned(),
+        "../../../../../elsewhere/outside.apk".to_owned(),
+        outside.to_str().unwrap().to_owned(),
+    ];
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&outside, out.join("linked.apk")).unwrap();
+        bad.push("linked.apk".to_owned());
+    }
+    let elements: Vec<Value> = std::iter::once("app-release.apk".to_owned())
+        .chain(bad.iter().cloned())
+        .map(|f| serde_json::json!({"type": "SINGLE", "filters": [], "outputFile": f}))
+        .collect();
+    let meta = serde_json::json!({
+        "version": 3,
+        "artifactType": {"type": "APK", "kind": "Directory"},
+        "variantName": "release",
+        "elements": elements,
+    });
+    let meta_path = out.join("output-metadata.json");
+    fs::write(&meta_path, meta.to_string()).unwrap();
+
+    let (found, stderr) = apks_in(dir.path());
+    assert_eq!(names(&found), ["app-release.apk"], "{stderr}");
+    assert_eq!(found[0]["variant"], "release");
+    for b in &bad {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(&format!("outputFile {b:?}")))
+            .unwrap_or_else(|| panic!("no warning for {b}: {stderr}"));
+        assert!(line.starts_with("doksi: warning: "), "{line}");
+        assert!(line.contains(meta_path.to_str().unwrap()), "{line}");
+        assert!(line.contains("outside its folder"), "{line}");
+    }
+    assert!(
+        !stderr.contains("does not exist"),
+        "paths outside are not even looked at: {stderr}"
+    );
+}
+
+#[test]
+fn metadata_of_an_unknown_version_falls_back_to_the_folder_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("app/build/outputs/apk/free/release");
+    copy(
+        "appium-unlock-2.0.0-debug.apk",
+        &out.join("app-free-release.apk"),
+    );
+    // Were it read, this file would make the APK an x86 split of a variant named "future".
+    let meta = r#"{"version":99,"artifactType":{"type":"APK","kind":"Directory"},"variantName":"future","elements":[{"type":"ONE_OF_MANY","filters":[{"filterType":"ABI","value":"x86"}],"outputFile":"app-free-release.apk"}]}"#;
+    let meta_path = out.join("output-metadata.json");
+    fs::write(&meta_path, meta).unwrap();
+
+    let (found, stderr) = apks_in(dir.path());
+    assert_eq!(names(&found), ["app-free-release.apk"], "{stderr}");
+    assert_eq!(found[0]["variant"], "freeRelease");
+    assert_eq!(found[0]["abi"], Value::Null);
+    assert_eq!(found[0]["module"], "app");
+    let warning = format!(
+        "doksi: warning: {}: output metadata version 99 is not one doksi reads (1 to 3); using the folder layout instead",
+        meta_path.display()
+    );
+    assert!(stderr.lines().any(|l| l == warning), "{stderr}");
+
+    // Without a version the file is no more trusted.
+    fs::write(&meta_path, meta.replace(r#""version":99,"#, "")).unwrap();
+    let (found, stderr) = apks_in(dir.path());
+    assert_eq!(found[0]["abi"], Value::Null, "{stderr}");
+    assert!(
+        stderr.contains("output metadata names no version; using the folder layout instead"),
+        "{stderr}"
+    );
+}

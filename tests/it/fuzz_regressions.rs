@@ -43,9 +43,10 @@ fn arsc(data: &[u8]) {
     }
 }
 
-/// fuzz/fuzz_targets/apk.rs: the whole archive path the CLI and the sandbox take, then the text
-/// forms `doksi inspect --xmltree` and `--xml` print.
+/// fuzz/fuzz_targets/apk.rs: the container check, then the whole archive path the CLI and the
+/// sandbox take, then the text forms `doksi inspect --xmltree` and `--xml` print.
 fn apk(data: &[u8]) {
+    let _ = doksi::apk::container::check(&mut Cursor::new(data));
     if let Ok(inspection) = inspect_archive(Cursor::new(data), Path::new("fuzz.apk")) {
         let _ = render::xmltree(&inspection.document);
         let _ = render::xml(&inspection.document);
