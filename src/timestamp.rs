@@ -47,12 +47,27 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 /// A duration as doksi prints it, in the units people write: `30m`, `1m 30s`, `0s`.
 pub fn duration(d: std::time::Duration) -> String {
-    humantime::format_duration(d).to_string()
+    // Past a second, tenths are all a reader wants (`5s`, not `4s 992ms 330us 311ns`).
+    let shown = match d.as_millis() {
+        ms @ 1000.. => std::time::Duration::from_millis(((ms + 50) / 100 * 100) as u64),
+        ms => std::time::Duration::from_millis(ms as u64),
+    };
+    humantime::format_duration(shown).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_show_as_people_write_them() {
+        use std::time::Duration;
+        assert_eq!(duration(Duration::from_micros(4_992_330)), "5s");
+        assert_eq!(duration(Duration::from_millis(1500)), "1s 500ms");
+        assert_eq!(duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(duration(Duration::ZERO), "0s");
+        assert_eq!(duration(Duration::from_secs(5400)), "1h 30m");
+    }
     use std::time::Duration;
 
     #[test]

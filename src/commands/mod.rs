@@ -65,12 +65,14 @@ pub enum Error {
         total: u64,
     },
     #[error(
-        "gave up waiting for run {run_id} after {waited}; it was still {status} (doksi wait {run_id} picks it up again)"
+        "gave up waiting for run {run_id} after {waited}; {} (doksi wait {run_id} picks it up again)",
+        .status.as_ref().map_or("no poll was answered".to_owned(), |s| format!("it was still {s}"))
     )]
     TimedOut {
         run_id: String,
         waited: String,
-        status: String,
+        /// The last status a poll saw; `None` when no poll was answered.
+        status: Option<String>,
     },
     #[error(transparent)]
     Junit(#[from] crate::report::junit::JunitError),

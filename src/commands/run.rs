@@ -449,6 +449,7 @@ async fn wait_and_report(
         outcome = waited => Ok(outcome?),
         signal = claim.interrupted() => Err(signal),
     };
+    let answered = !matches!(outcome, Ok(WaitOutcome::TimedOut { last: None }));
     let (run, raw, ending) = match outcome {
         Ok(WaitOutcome::Finished { run, raw }) => (run, raw, Ending::Finished),
         Ok(WaitOutcome::TimedOut {
@@ -485,7 +486,7 @@ async fn wait_and_report(
             Err(Error::TimedOut {
                 run_id: run.run_id.clone(),
                 waited: crate::timestamp::duration(waiting.timeout),
-                status: run.status.as_str().to_owned(),
+                status: answered.then(|| run.status.as_str().to_owned()),
             })
         }
         _ => {

@@ -411,6 +411,12 @@ fn a_stalling_server_cannot_hold_a_wait_past_its_timeout() {
         ],
     );
     assert_eq!(r.code, 4, "no poll succeeded: a timeout: {}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("gave up waiting for run run_1 after 4s; no poll was answered"),
+        "{}",
+        r.stderr
+    );
     assert!(r.took < Duration::from_secs(12), "{:?}", r.took);
     assert!(r.stderr.contains("run_1"), "{}", r.stderr);
     let xml = std::fs::read_to_string(&junit).expect("the report is written");
