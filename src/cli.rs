@@ -416,11 +416,37 @@ pub struct Selection {
     #[arg(long, env = "DOKSI_MODULE")]
     pub module: Option<String>,
     /// Pick the split APK for this ABI (default: the universal APK when splits exist).
-    #[arg(long, env = "DOKSI_ABI")]
+    #[arg(long, env = "DOKSI_ABI", value_parser = parse_abi)]
     pub abi: Option<String>,
-    /// Include instrumentation (androidTest) APKs.
+    /// Include instrumentation (androidTest) APKs (apks, inspect, upload; a run cannot use them).
     #[arg(long)]
     pub include_tests: bool,
+    /// ci and run: take every variant a module built, not just one.
+    #[arg(long)]
+    pub all_variants: bool,
+}
+
+/// The ABIs Android knows: a typo (`arm64`) would otherwise match nothing, silently.
+const ABIS: [&str; 8] = [
+    "armeabi-v7a",
+    "arm64-v8a",
+    "x86",
+    "x86_64",
+    "riscv64",
+    "armeabi",
+    "mips",
+    "mips64",
+];
+
+pub fn parse_abi(s: &str) -> Result<String, String> {
+    let abi = s.trim();
+    match ABIS.contains(&abi) {
+        true => Ok(abi.to_owned()),
+        false => Err(format!(
+            "{abi:?} is not an Android ABI: one of {}",
+            ABIS.join(", ")
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -466,6 +492,8 @@ impl From<Selection> for crate::discover::Selection {
             module: s.module,
             abi: s.abi,
             include_tests: s.include_tests,
+            all_variants: s.all_variants,
+            purpose: crate::discover::Purpose::Any,
         }
     }
 }

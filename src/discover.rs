@@ -450,13 +450,50 @@ fn resolves_inside(apk: &Path, dir: &Path) -> bool {
     }
 }
 
-/// Which APKs to keep (the `--variant`, `--module`, `--abi` and `--include-tests` flags).
+/// Which APKs to keep (the `--variant`, `--module`, `--abi`, `--include-tests` and
+/// `--all-variants` flags), and what they are for.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     pub variant: Option<String>,
     pub module: Option<String>,
     pub abi: Option<String>,
     pub include_tests: bool,
+    /// Several variants of one module may be taken at once (`--all-variants`).
+    pub all_variants: bool,
+    /// What the APKs are for: a run's destinations take apps only, one variant per module.
+    pub purpose: Purpose,
+}
+
+/// What the selected APKs will be used for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Purpose {
+    /// Listing, inspecting, uploading: any APK.
+    #[default]
+    Any,
+    /// The destinations of a run: apps, not instrumentation APKs, which test another app.
+    Destinations,
+}
+
+/// Whether `want` names `have` the way Gradle's task names do: the whole variant
+/// (`freeRelease`), a build type (`release` → every `*Release`), or a flavor (`free` → `freeDebug`
+/// and `freeRelease`; `prod` → `freeProdRelease`). Case is ignored; a name is matched as whole
+/// camel-case words, so `rel` matches nothing.
+pub fn variant_matches(want: &str, have: &str) -> bool {
+    if have.eq_ignore_ascii_case(want) {
+        return true;
+    }
+    let words = |s: &str| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in s.chars() {
+            match out.last_mut() {
+                Some(w) if !c.is_ascii_uppercase() => w.push(c.to_ascii_lowercase()),
+                _ => out.push(c.to_ascii_lowercase().to_string()),
+            }
+        }
+        out
+    };
+    let (want, have) = (words(want), words(have));
+    !want.is_empty() && have.windows(want.len()).any(|w| w == want.as_slice())
 }
 
 impl Selection {
@@ -474,7 +511,12 @@ impl Selection {
             return true;
         };
         let Some(have) = variant else { return false };
-        have.eq_ignore_ascii_case(want) || have.eq_ignore_ascii_case(&format!("{want}AndroidTest"))
+        variant_matches(want, have)
+    }
+
+    /// Whether `a`'s module is the one `--module` names.
+    pub fn by_location_module(&self, a: &FoundApk) -> bool {
+        self.module_matches(a.module.as_deref())
     }
 
     fn location_matches(&self, a: &FoundApk) -> bool {
@@ -602,6 +644,29 @@ mod tests {
             "a/../../b.apk",
         ] {
             assert!(!stays_inside(Path::new(outside)), "{outside}");
+        }
+    }
+
+    #[test]
+    fn variants_match_as_gradle_task_names_do() {
+        for (want, have) in [
+            ("release", "freeRelease"),
+            ("Release", "paidRelease"),
+            ("release", "release"),
+            ("free", "freeDebug"),
+            ("freeRelease", "freerelease"),
+            ("prod", "freeProdRelease"),
+            ("debug", "freeDebugAndroidTest"),
+        ] {
+            assert!(variant_matches(want, have), "{want} ~ {have}");
+        }
+        for (want, have) in [
+            ("rel", "freeRelease"),
+            ("relase", "freeRelease"),
+            ("freeRelease", "paidRelease"),
+            ("", "release"),
+        ] {
+            assert!(!variant_matches(want, have), "{want} !~ {have}");
         }
     }
 

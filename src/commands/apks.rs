@@ -4,7 +4,9 @@ use serde::Serialize;
 
 use crate::apk::{self, Manifest};
 use crate::cli::ApksArgs;
-use crate::discover::{self, FoundApk, Selection};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::discover::{self, FoundApk, Purpose, Selection};
 use crate::package::Fingerprint;
 
 use super::output::outln;
@@ -36,20 +38,53 @@ pub fn select(paths: &[PathBuf], selection: Selection) -> Result<Vec<Listed>, Er
     for w in &found.warnings {
         super::output::warning!("{w}");
     }
-    let candidates = selection.by_location(found.apks);
+    let candidates = selection.by_location(found.apks.clone());
+    if candidates.is_empty() && !found.apks.is_empty() {
+        return Err(no_match(&selection, &found.apks));
+    }
     let mut manifests = Vec::with_capacity(candidates.len());
     for a in &candidates {
         manifests.push((a.path.clone(), apk::inspect(&a.path)?.manifest));
     }
     let manifest_of = |a: &FoundApk| manifests.iter().find(|(p, _)| *p == a.path).map(|(_, m)| m);
-    let chosen = selection.apply(candidates.clone(), |a| {
-        manifest_of(a).is_some_and(|m| m.instrumentation_target.is_some())
-    });
+    let tests_for = |a: &FoundApk| {
+        let target = manifest_of(a).and_then(|m| m.instrumentation_target.clone());
+        (a.test || target.is_some()).then(|| target.unwrap_or_else(|| "another app".into()))
+    };
+    if selection.purpose == Purpose::Destinations
+        && let Some((a, target)) = candidates
+            .iter()
+            .filter(|a| a.named)
+            .find_map(|a| Some((a, tests_for(a)?)))
+    {
+        return Err(Error::Usage(format!(
+            "{} is an instrumentation (androidTest) APK: it tests {target} and cannot be a run's destination; name the app's APK",
+            a.path.display()
+        )));
+    }
+    let chosen = selection.apply(candidates.clone(), |a| tests_for(a).is_some());
     if chosen.is_empty() {
+        if let Some(a) = candidates
+            .iter()
+            .find(|a| a.named && tests_for(a).is_some())
+        {
+            return Err(Error::Usage(format!(
+                "{} is an instrumentation (androidTest) APK; pass --include-tests to take it",
+                a.path.display()
+            )));
+        }
         return Err(Error::NothingFound {
             searched: found.searched,
             filters: selection.describe(),
         });
+    }
+    if let Some(abi) = &selection.abi {
+        for a in chosen.iter().filter(|a| a.abi.as_ref() != Some(abi)) {
+            check_abi(abi, a, manifest_of(a), &candidates, &manifest_of)?;
+        }
+    }
+    if selection.purpose == Purpose::Destinations && !selection.all_variants {
+        one_variant_per_module(&chosen)?;
     }
     chosen
         .into_iter()
@@ -67,6 +102,95 @@ pub fn select(paths: &[PathBuf], selection: Selection) -> Result<Vec<Listed>, Er
             })
         })
         .collect()
+}
+
+/// Nothing matched the module and variant filters: say what there is instead.
+fn no_match(selection: &Selection, found: &[FoundApk]) -> Error {
+    let names = |f: &dyn Fn(&FoundApk) -> Option<String>, of: &[&FoundApk]| {
+        let set: BTreeSet<String> = of.iter().filter_map(|a| f(a)).collect();
+        set.into_iter().collect::<Vec<_>>().join(", ")
+    };
+    let all: Vec<&FoundApk> = found.iter().filter(|a| !a.test).collect();
+    let in_module: Vec<&FoundApk> = all
+        .iter()
+        .copied()
+        .filter(|a| selection.module.is_none() || selection.by_location_module(a))
+        .collect();
+    let message = match (&selection.module, &selection.variant) {
+        (Some(m), _) if in_module.is_empty() => format!(
+            "no APKs for module {m}; found modules: {}",
+            names(&|a| a.module.clone(), &all)
+        ),
+        (module, Some(v)) => format!(
+            "no APKs for variant {v}{}; found: {}",
+            module
+                .as_ref()
+                .map(|m| format!(" in {m}"))
+                .unwrap_or_default(),
+            names(&|a| a.variant.clone(), &in_module)
+        ),
+        _ => format!("no APKs{}", selection.describe()),
+    };
+    Error::Usage(message)
+}
+
+/// `--abi` where the APK taken is not that ABI's split: fine when it has the ABI's native code
+/// (or none at all, which runs anywhere), and said; an error naming the ABIs there are otherwise.
+fn check_abi<'m>(
+    abi: &str,
+    apk: &FoundApk,
+    manifest: Option<&'m Manifest>,
+    candidates: &[FoundApk],
+    manifest_of: &dyn Fn(&FoundApk) -> Option<&'m Manifest>,
+) -> Result<(), Error> {
+    let abis = manifest.map(|m| m.abis.clone()).unwrap_or_default();
+    if abis.is_empty() {
+        return Ok(());
+    }
+    if abis.iter().any(|a| a == abi) {
+        super::output::note!(
+            "doksi: no {abi} split; {} has {abi} native code, so it is used",
+            apk.path.display()
+        );
+        return Ok(());
+    }
+    let mut there: BTreeSet<String> = candidates
+        .iter()
+        .filter(|b| b.module == apk.module && b.variant == apk.variant)
+        .flat_map(|b| match &b.abi {
+            Some(split) => vec![split.clone()],
+            None => manifest_of(b).map(|m| m.abis.clone()).unwrap_or_default(),
+        })
+        .collect();
+    there.extend(abis);
+    Err(Error::Usage(format!(
+        "no APK for ABI {abi} in {}{}; the ABIs there are: {}",
+        apk.module.as_deref().unwrap_or("the project"),
+        apk.variant
+            .as_ref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default(),
+        there.into_iter().collect::<Vec<_>>().join(", ")
+    )))
+}
+
+/// A run's destinations take one variant per module unless `--all-variants` says otherwise:
+/// `ci .` on a module with debug and release builds would otherwise run (and bill) both.
+fn one_variant_per_module(chosen: &[FoundApk]) -> Result<(), Error> {
+    let mut by_module: BTreeMap<Option<&str>, BTreeSet<&str>> = BTreeMap::new();
+    for a in chosen.iter().filter(|a| !a.named) {
+        if let Some(v) = &a.variant {
+            by_module.entry(a.module.as_deref()).or_default().insert(v);
+        }
+    }
+    match by_module.into_iter().find(|(_, v)| v.len() > 1) {
+        Some((module, variants)) => Err(Error::Usage(format!(
+            "{} has APKs of several variants ({}): pick one with --variant, or pass --all-variants to run on each",
+            module.unwrap_or("the project"),
+            variants.into_iter().collect::<Vec<_>>().join(", ")
+        ))),
+        None => Ok(()),
+    }
 }
 
 pub fn run(args: ApksArgs) -> Result<(), Error> {

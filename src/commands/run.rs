@@ -13,7 +13,7 @@ use crate::cli::{
     CiArgs, Connection, RunArgs, StatusArgs, TestArgs, UploadOptions, WaitArgs, WaitOptions,
 };
 use crate::config::ProjectConfig;
-use crate::discover::Selection;
+use crate::discover::{Purpose, Selection};
 use crate::report::{self, Ending};
 use crate::runs::{self, Auth, Destination, Freshness, PollPolicy, Tests, WaitOutcome};
 use crate::upload::Uploaded;
@@ -155,7 +155,7 @@ pub async fn run(
     if args.wait {
         check_report(&args.waiting)?;
     }
-    let selection: Selection = args.selection.clone().into();
+    let selection = destinations_of(&args.selection)?;
     let plan = Plan::new(args.json);
     let plan = &plan;
     let no_destination = args.targets.is_empty()
@@ -274,7 +274,7 @@ pub async fn ci(
     } else {
         args.paths.clone()
     };
-    let selection: Selection = args.selection.clone().into();
+    let selection = destinations_of(&args.selection)?;
     let plan = Plan::new(args.json);
     let plan = &plan;
     let destinations = Destinations {
@@ -286,6 +286,20 @@ pub async fn ci(
         return Ok(());
     };
     wait_and_report(&client, &args.waiting, args.json, Origin::Created(started)).await
+}
+
+/// The selection for a run's destinations: apps only, one variant per module unless
+/// `--all-variants`.
+fn destinations_of(args: &crate::cli::Selection) -> Result<Selection, Error> {
+    if args.include_tests {
+        return Err(Error::Usage(
+            "--include-tests cannot be used with a run: an instrumentation (androidTest) APK tests another app and is not a destination".into(),
+        ));
+    }
+    Ok(Selection {
+        purpose: Purpose::Destinations,
+        ..args.clone().into()
+    })
 }
 
 /// The `--junit` file's folder is writable, checked before the first request.

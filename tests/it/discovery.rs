@@ -110,14 +110,45 @@ fn abi_flag_picks_the_split_or_falls_back_to_universal() {
     ]);
     assert_eq!(names(&x86), ["app-free-x86_64-release.apk"]);
     assert_eq!(x86[0]["abi"], "x86_64");
-    let mips = list(&[
+    // No armeabi-v7a split, but the universal APK has that native code: taken, and said.
+    let v7 = crate::common::run(&[
+        "apks",
+        "--json",
+        shop().to_str().unwrap(),
+        "--variant",
+        "freeRelease",
+        "--abi",
+        "armeabi-v7a",
+    ]);
+    assert_eq!(v7.code, 0, "{}", v7.stderr);
+    assert!(v7.stderr.contains("no armeabi-v7a split;"), "{}", v7.stderr);
+    let v7: Vec<Value> = serde_json::from_str(&v7.stdout).unwrap();
+    assert_eq!(names(&v7), ["app-free-universal-release.apk"]);
+    // An ABI that neither a split nor the universal APK has: an error naming those there are.
+    let mips = crate::common::run(&[
+        "apks",
         shop().to_str().unwrap(),
         "--variant",
         "freeRelease",
         "--abi",
         "mips",
     ]);
-    assert_eq!(names(&mips), ["app-free-universal-release.apk"]);
+    assert_eq!(mips.code, 2, "{}", mips.stderr);
+    assert!(
+        mips.stderr.contains(
+            "no APK for ABI mips in app freeRelease; the ABIs there are: arm64-v8a, armeabi-v7a, x86_64"
+        ),
+        "{}",
+        mips.stderr
+    );
+    // A typo is caught before anything is read.
+    let typo = crate::common::run(&["apks", shop().to_str().unwrap(), "--abi", "arm64"]);
+    assert_eq!(typo.code, 2, "{}", typo.stderr);
+    assert!(
+        typo.stderr.contains("is not an Android ABI"),
+        "{}",
+        typo.stderr
+    );
 }
 
 #[test]
@@ -473,4 +504,106 @@ fn metadata_of_an_unknown_version_falls_back_to_the_folder_layout() {
         stderr.contains("output metadata names no version; using the folder layout instead"),
         "{stderr}"
     );
+}
+
+#[test]
+fn variants_are_matched_as_gradle_names_them() {
+    let shop = shop();
+    let shop = shop.to_str().unwrap();
+    // A build type takes every flavor's build of it (and wear's plain `release`).
+    assert_eq!(
+        names(&list(&[shop, "--variant", "release"])),
+        ["app-free-universal-release.apk", "wear-release.apk"]
+    );
+    // A flavor takes each of its build types.
+    assert_eq!(
+        names(&list(&[shop, "--variant", "paid"])),
+        ["app-paid-debug.apk"]
+    );
+    assert_eq!(
+        names(&list(&[shop, "--variant", "FreeRelease"])),
+        ["app-free-universal-release.apk"]
+    );
+    // A typo lists what exists, in the module asked for or in all of them.
+    for (args, want) in [
+        (
+            vec!["--variant", "relase", "--module", "app"],
+            "no APKs for variant relase in app; found: freeRelease, paidDebug",
+        ),
+        (
+            vec!["--variant", "relase"],
+            "no APKs for variant relase; found: freeRelease, paidDebug, release",
+        ),
+        (
+            vec!["--module", "waer"],
+            "no APKs for module waer; found modules: app, wear",
+        ),
+    ] {
+        let mut all = vec!["apks", shop];
+        all.extend(args);
+        let r = run(&all);
+        assert_eq!(r.code, 2, "{all:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(
+            r.stderr.contains(want),
+            "{all:?}: want {want:?} in {}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn a_run_takes_one_variant_per_module_and_no_test_apk() {
+    let sb = crate::sandbox::Sandbox::start(&[]);
+    let shop = shop();
+    let shop = shop.to_str().unwrap();
+    let test_apk = format!(
+        "{shop}/app/build/outputs/apk/androidTest/paid/debug/app-paid-debug-androidTest.apk"
+    );
+    for (args, want) in [
+        (
+            vec!["ci", shop, "--category", "cat_smoke"],
+            "app has APKs of several variants (freeRelease, paidDebug): pick one with --variant, or pass --all-variants",
+        ),
+        (
+            vec!["ci", shop, "--category", "cat_smoke", "--include-tests"],
+            "--include-tests cannot be used with a run",
+        ),
+        (
+            vec!["ci", &test_apk, "--category", "cat_smoke"],
+            "app-paid-debug-androidTest.apk is an instrumentation (androidTest) APK: it tests",
+        ),
+        (
+            vec!["run", "--apk", &test_apk, "--test", "t_login"],
+            "cannot be a run's destination",
+        ),
+        (
+            vec!["upload", &test_apk],
+            "is an instrumentation (androidTest) APK; pass --include-tests to take it",
+        ),
+    ] {
+        let r = sb.run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(want),
+            "{args:?}: want {want:?} in {}",
+            r.stderr
+        );
+    }
+    assert_eq!(sb.total(), 0, "nothing was sent");
+    // Asked for, every variant is a destination of its own.
+    let r = sb.run(&[
+        "ci",
+        shop,
+        "--module",
+        "app",
+        "--category",
+        "cat_smoke",
+        "--all-variants",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(plan["run"]["body"]["matrix"].as_array().unwrap().len(), 2);
 }
