@@ -7,6 +7,7 @@ pub mod axml;
 pub mod chunk;
 pub mod manifest;
 pub mod pool;
+pub mod proto_xml;
 pub mod render;
 
 use std::collections::BTreeSet;
