@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::arsc::{Resolved, ResourceTable};
 use super::axml::{Attribute, Document, Node};
 use super::chunk::Value;
+use super::proto_xml::{Item, XmlAttribute, XmlElement, XmlNode};
 
 pub const ANDROID_NS: &str = "http://schemas.android.com/apk/res/android";
 
@@ -46,12 +47,6 @@ pub struct Manifest {
     pub notes: Vec<String>,
 }
 
-/// Reads attributes of one element, resolving through the optional resource table.
-struct Reader<'a> {
-    doc: &'a Document,
-    table: Option<&'a ResourceTable<'a>>,
-}
-
 /// An attribute's value after following resource references.
 enum Resolution {
     Text(String),
@@ -59,27 +54,79 @@ enum Resolution {
     Unresolved(u32),
 }
 
-impl<'a> Reader<'a> {
-    fn find<'e>(&self, attrs: &'e [Attribute], id: u32, name: &str) -> Option<&'e Attribute> {
-        let doc = self.doc;
-        attrs
+/// One element's attributes, however the manifest stores them (binary XML in an APK, protobuf XML
+/// in a bundle), so both are read by the one [`Walk`].
+trait Attributes {
+    /// An `android:` attribute: by framework resource id first, then by name for attributes that
+    /// carry no id (obfuscators blank names; hand-written files may lack ids).
+    fn android(&self, id: u32, name: &str) -> Option<Resolution>;
+    /// An attribute without a namespace (`package`).
+    fn plain(&self, name: &str) -> Option<Resolution>;
+}
+
+fn string(r: Option<Resolution>) -> Option<String> {
+    match r? {
+        Resolution::Text(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn int(r: Option<Resolution>) -> Option<i64> {
+    match r? {
+        Resolution::Typed(v) if v.is_int() => Some(i64::from(v.data as i32)),
+        Resolution::Text(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn flag(r: Option<Resolution>) -> bool {
+    match r {
+        Some(Resolution::Typed(v)) => v.is_int() && v.data != 0,
+        Some(Resolution::Text(s)) => s == "true",
+        _ => false,
+    }
+}
+
+/// Reads attributes of binary XML elements, resolving through the optional resource table.
+struct Reader<'a> {
+    doc: &'a Document,
+    table: Option<&'a ResourceTable<'a>>,
+}
+
+/// One binary XML element's attributes, read through its document.
+struct AxmlElement<'r, 'a> {
+    reader: &'r Reader<'a>,
+    attrs: &'a [Attribute],
+}
+
+impl Attributes for AxmlElement<'_, '_> {
+    fn android(&self, id: u32, name: &str) -> Option<Resolution> {
+        let doc = self.reader.doc;
+        let a = self
+            .attrs
             .iter()
             .find(|a| doc.resource_id(a.name) == Some(id))
             .or_else(|| {
-                attrs.iter().find(|a| {
+                self.attrs.iter().find(|a| {
                     doc.resource_id(a.name).is_none()
                         && doc.str(a.name) == name
                         && doc.opt_str(a.ns) == Some(ANDROID_NS)
                 })
-            })
+            })?;
+        Some(self.reader.resolve(a))
     }
 
-    fn plain<'e>(&self, attrs: &'e [Attribute], name: &str) -> Option<&'e Attribute> {
-        attrs
+    fn plain(&self, name: &str) -> Option<Resolution> {
+        let doc = self.reader.doc;
+        let a = self
+            .attrs
             .iter()
-            .find(|a| a.ns.is_none() && self.doc.str(a.name) == name)
+            .find(|a| a.ns.is_none() && doc.str(a.name) == name)?;
+        Some(self.reader.resolve(a))
     }
+}
 
+impl Reader<'_> {
     fn resolve(&self, a: &Attribute) -> Resolution {
         let v = a.value;
         if v.kind == Value::STRING {
@@ -99,28 +146,42 @@ impl<'a> Reader<'a> {
         }
         Resolution::Typed(v)
     }
+}
 
-    fn string(&self, a: Option<&Attribute>) -> Option<String> {
-        match self.resolve(a?) {
-            Resolution::Text(s) => Some(s),
-            _ => None,
+/// One protobuf XML element's attributes. References stay unresolved: a bundle's resource table
+/// (`base/resources.pb`) is another format, not read here.
+struct ProtoElement<'e, 'a>(&'e XmlElement<'a>);
+
+impl ProtoElement<'_, '_> {
+    fn resolve(a: &XmlAttribute<'_>) -> Resolution {
+        match a.compiled_item {
+            Some(Item::Str(s) | Item::RawStr(s)) => Resolution::Text(s.to_owned()),
+            Some(Item::Reference(r)) => Resolution::Unresolved(r.id),
+            Some(Item::Prim(p)) => Resolution::Typed(p.res_value()),
+            // aapt2 keeps the text as written beside what it compiled; it is all there is here.
+            Some(Item::Other(_)) | None => Resolution::Text(a.value.to_owned()),
         }
     }
+}
 
-    fn int(&self, a: Option<&Attribute>) -> Option<i64> {
-        match self.resolve(a?) {
-            Resolution::Typed(v) if v.is_int() => Some(i64::from(v.data as i32)),
-            Resolution::Text(s) => s.trim().parse().ok(),
-            _ => None,
-        }
+impl Attributes for ProtoElement<'_, '_> {
+    fn android(&self, id: u32, name: &str) -> Option<Resolution> {
+        let attrs = &self.0.attributes;
+        let a = attrs.iter().find(|a| a.resource_id == id).or_else(|| {
+            attrs
+                .iter()
+                .find(|a| a.resource_id == 0 && a.name == name && a.namespace_uri == ANDROID_NS)
+        })?;
+        Some(Self::resolve(a))
     }
 
-    fn flag(&self, a: Option<&Attribute>) -> bool {
-        match a.map(|a| self.resolve(a)) {
-            Some(Resolution::Typed(v)) => v.is_int() && v.data != 0,
-            Some(Resolution::Text(s)) => s == "true",
-            _ => false,
-        }
+    fn plain(&self, name: &str) -> Option<Resolution> {
+        let a = self
+            .0
+            .attributes
+            .iter()
+            .find(|a| a.namespace_uri.is_empty() && a.name == name)?;
+        Some(Self::resolve(a))
     }
 }
 
@@ -142,105 +203,154 @@ struct Activity {
     launcher: bool,
 }
 
-impl Manifest {
-    pub fn read(doc: &Document, table: Option<&ResourceTable<'_>>, abis: Vec<String>) -> Manifest {
-        let r = Reader { doc, table };
-        let mut m = Manifest {
-            abis,
-            ..Manifest::default()
-        };
-        let mut path: Vec<&str> = Vec::new();
-        let mut activity: Option<Activity> = None;
-        let mut launchables: Vec<String> = Vec::new();
-        for node in &doc.nodes {
-            match node {
-                Node::StartElement {
-                    name,
-                    attributes: at,
-                    ..
-                } => {
-                    let tag = doc.str(*name);
-                    path.push(tag);
-                    match (path.len(), tag) {
-                        (1, "manifest") => {
-                            m.package = r.string(r.plain(at, "package"));
-                            m.version_code = r.int(r.find(at, attr::VERSION_CODE, "versionCode"));
-                            m.version_name =
-                                r.string(r.find(at, attr::VERSION_NAME, "versionName"));
-                            m.compile_sdk =
-                                r.int(r.find(at, attr::COMPILE_SDK, "compileSdkVersion"));
-                        }
-                        (2, "uses-sdk") => {
-                            m.min_sdk = r.int(r.find(at, attr::MIN_SDK, "minSdkVersion"));
-                            m.target_sdk = r.int(r.find(at, attr::TARGET_SDK, "targetSdkVersion"));
-                        }
-                        (2, "uses-permission") => {
-                            if let Some(p) = r.string(r.find(at, attr::NAME, "name")) {
-                                m.permissions.push(p);
-                            }
-                        }
-                        (2, "instrumentation") if m.instrumentation_target.is_none() => {
-                            m.instrumentation_target =
-                                r.string(r.find(at, attr::TARGET_PACKAGE, "targetPackage"));
-                        }
-                        (2, "application") => {
-                            m.debuggable = r.flag(r.find(at, attr::DEBUGGABLE, "debuggable"));
-                            m.test_only = r.flag(r.find(at, attr::TEST_ONLY, "testOnly"));
-                            if let Some(a) = r.find(at, attr::LABEL, "label") {
-                                match r.resolve(a) {
-                                    Resolution::Text(s) if !s.is_empty() => m.label = Some(s),
-                                    Resolution::Unresolved(id) => m.notes.push(format!(
-                                        "application label @{id:#010x} could not be resolved: {}",
-                                        if table.is_none() {
-                                            "the APK has no readable resources.arsc"
-                                        } else {
-                                            "resources.arsc has no default-locale string for it"
-                                        }
-                                    )),
-                                    _ => {}
-                                }
-                            }
-                        }
-                        (3, "activity" | "activity-alias") => {
-                            let name = r.string(r.find(at, attr::NAME, "name"));
-                            activity = Some(Activity {
-                                name,
-                                ..Activity::default()
-                            });
-                        }
-                        (5, "action" | "category") if path.get(3) == Some(&"intent-filter") => {
-                            if let Some(act) = activity.as_mut() {
-                                match (tag, r.string(r.find(at, attr::NAME, "name")).as_deref()) {
-                                    ("action", Some("android.intent.action.MAIN")) => {
-                                        act.main = true
-                                    }
-                                    ("category", Some("android.intent.category.LAUNCHER")) => {
-                                        act.launcher = true
-                                    }
-                                    _ => {}
-                                }
-                            }
+/// A depth-first walk over a manifest's elements, in document order, filling a [`Manifest`]:
+/// which element at which depth is read the way `aapt dump badging` reads it.
+struct Walk<'t> {
+    m: Manifest,
+    path: Vec<&'t str>,
+    activity: Option<Activity>,
+    launchables: Vec<String>,
+    /// Why a label reference stays unresolved, for the note.
+    unresolved: &'static str,
+}
+
+impl<'t> Walk<'t> {
+    fn new(abis: Vec<String>, unresolved: &'static str) -> Self {
+        Walk {
+            m: Manifest {
+                abis,
+                ..Manifest::default()
+            },
+            path: Vec::new(),
+            activity: None,
+            launchables: Vec::new(),
+            unresolved,
+        }
+    }
+
+    fn start(&mut self, tag: &'t str, at: &impl Attributes) {
+        let m = &mut self.m;
+        self.path.push(tag);
+        match (self.path.len(), tag) {
+            (1, "manifest") => {
+                m.package = string(at.plain("package"));
+                m.version_code = int(at.android(attr::VERSION_CODE, "versionCode"));
+                m.version_name = string(at.android(attr::VERSION_NAME, "versionName"));
+                m.compile_sdk = int(at.android(attr::COMPILE_SDK, "compileSdkVersion"));
+            }
+            (2, "uses-sdk") => {
+                m.min_sdk = int(at.android(attr::MIN_SDK, "minSdkVersion"));
+                m.target_sdk = int(at.android(attr::TARGET_SDK, "targetSdkVersion"));
+            }
+            (2, "uses-permission") => {
+                if let Some(p) = string(at.android(attr::NAME, "name")) {
+                    m.permissions.push(p);
+                }
+            }
+            (2, "instrumentation") if m.instrumentation_target.is_none() => {
+                m.instrumentation_target =
+                    string(at.android(attr::TARGET_PACKAGE, "targetPackage"));
+            }
+            (2, "application") => {
+                m.debuggable = flag(at.android(attr::DEBUGGABLE, "debuggable"));
+                m.test_only = flag(at.android(attr::TEST_ONLY, "testOnly"));
+                match at.android(attr::LABEL, "label") {
+                    Some(Resolution::Text(s)) if !s.is_empty() => m.label = Some(s),
+                    Some(Resolution::Unresolved(id)) => m.notes.push(format!(
+                        "application label @{id:#010x} could not be resolved: {}",
+                        self.unresolved
+                    )),
+                    _ => {}
+                }
+            }
+            (3, "activity" | "activity-alias") => {
+                self.activity = Some(Activity {
+                    name: string(at.android(attr::NAME, "name")),
+                    ..Activity::default()
+                });
+            }
+            (5, "action" | "category") if self.path.get(3) == Some(&"intent-filter") => {
+                if let Some(act) = self.activity.as_mut() {
+                    match (tag, string(at.android(attr::NAME, "name")).as_deref()) {
+                        ("action", Some("android.intent.action.MAIN")) => act.main = true,
+                        ("category", Some("android.intent.category.LAUNCHER")) => {
+                            act.launcher = true
                         }
                         _ => {}
                     }
                 }
-                Node::EndElement => {
-                    if path.len() == 3
-                        && let Some(Activity {
-                            name: Some(n),
-                            main: true,
-                            launcher: true,
-                        }) = activity.take()
-                    {
-                        launchables.push(component_name(m.package.as_deref(), &n));
-                    }
-                    path.pop();
-                }
+            }
+            _ => {}
+        }
+    }
+
+    fn end(&mut self) {
+        if self.path.len() == 3
+            && let Some(Activity {
+                name: Some(n),
+                main: true,
+                launcher: true,
+            }) = self.activity.take()
+        {
+            self.launchables
+                .push(component_name(self.m.package.as_deref(), &n));
+        }
+        self.path.pop();
+    }
+
+    fn finish(mut self) -> Manifest {
+        self.m.launchable_activity = self.launchables.into_iter().next();
+        self.m
+    }
+
+    /// Walks a protobuf XML element and its descendants. Recursion is bounded by the decoder's
+    /// own depth limit ([`super::proto_xml::MAX_DEPTH`]).
+    fn element(&mut self, e: &'t XmlElement<'t>) {
+        self.start(e.name, &ProtoElement(e));
+        for child in &e.children {
+            if let XmlNode::Element(c) = child {
+                self.element(c);
+            }
+        }
+        self.end();
+    }
+}
+
+impl Manifest {
+    /// Reads an APK's binary XML manifest, resolving references through `table` when given.
+    pub fn read(doc: &Document, table: Option<&ResourceTable<'_>>, abis: Vec<String>) -> Manifest {
+        let reader = Reader { doc, table };
+        let unresolved = if table.is_none() {
+            "the APK has no readable resources.arsc"
+        } else {
+            "resources.arsc has no default-locale string for it"
+        };
+        let mut walk = Walk::new(abis, unresolved);
+        for node in &doc.nodes {
+            match node {
+                Node::StartElement {
+                    name, attributes, ..
+                } => walk.start(
+                    doc.str(*name),
+                    &AxmlElement {
+                        reader: &reader,
+                        attrs: attributes,
+                    },
+                ),
+                Node::EndElement => walk.end(),
                 _ => {}
             }
         }
-        m.launchable_activity = launchables.into_iter().next();
-        m
+        walk.finish()
+    }
+
+    /// Reads an app bundle's protobuf XML manifest (its root element), with the same rules as
+    /// [`Manifest::read`] so APKs and bundles report alike. Resource references (a label
+    /// `@string/app_name`, say) stay unresolved and are noted.
+    pub fn read_proto(root: &XmlElement<'_>, abis: Vec<String>) -> Manifest {
+        let mut walk = Walk::new(abis, "bundle resource tables (resources.pb) are not read");
+        walk.element(root);
+        walk.finish()
     }
 }
 
@@ -262,5 +372,45 @@ mod tests {
         assert_eq!(m.package.as_deref(), Some("p"));
         assert_eq!(m.version_code, Some(7));
         assert_eq!(m.min_sdk, None);
+    }
+
+    #[test]
+    fn reads_the_tiny_proto_manifest() {
+        let bytes = crate::apk::proto_xml::tests::tiny_manifest();
+        let root = crate::apk::proto_xml::parse(&bytes).unwrap();
+        let m = Manifest::read_proto(&root, vec![]);
+        assert_eq!(m.package.as_deref(), Some("p"));
+        assert_eq!(m.version_code, Some(7));
+        assert_eq!(m.version_name.as_deref(), Some("1.0"));
+        // Written as text without a compiled item: read from the text.
+        assert_eq!(m.min_sdk, Some(21));
+        assert_eq!(m.target_sdk, None);
+    }
+
+    #[test]
+    fn a_proto_label_reference_is_noted_not_guessed() {
+        use crate::apk::proto_xml::tests::{attr, bytes, element, uint};
+        let label = attr(
+            ANDROID_NS,
+            "label",
+            "@string/app_name",
+            attr::LABEL,
+            &bytes(1, &uint(2, 0x7f0b_0000)),
+        );
+        let debuggable = attr(
+            ANDROID_NS,
+            "debuggable",
+            "true",
+            attr::DEBUGGABLE,
+            &bytes(7, &uint(8, 1)),
+        );
+        let app = element("application", &[label, debuggable].concat());
+        let doc = element("manifest", &bytes(5, &app));
+        let root = crate::apk::proto_xml::parse(&doc).unwrap();
+        let m = Manifest::read_proto(&root, vec![]);
+        assert_eq!(m.label, None);
+        assert!(m.debuggable);
+        assert_eq!(m.notes.len(), 1);
+        assert!(m.notes[0].contains("@0x7f0b0000"), "{:?}", m.notes);
     }
 }

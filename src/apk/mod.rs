@@ -1,6 +1,7 @@
 //! Reading an APK without reading all of it: the zip's central directory, the
 //! `AndroidManifest.xml` entry, `resources.arsc` only when the label needs it, and the names under
-//! `lib/` for native ABIs. The decoders below (`axml`, `arsc`) are pure: bytes in, values out.
+//! `lib/` for native ABIs; and the same manifest facts from an Android App Bundle (`.aab`). The
+//! decoders below (`axml`, `arsc`, `proto_xml`) are pure: bytes in, values out.
 
 pub mod arsc;
 pub mod axml;
@@ -8,6 +9,7 @@ pub mod chunk;
 pub mod container;
 pub mod manifest;
 pub mod pool;
+pub mod proto_xml;
 pub mod render;
 
 use std::collections::BTreeSet;
@@ -61,6 +63,18 @@ pub enum ApkError {
     },
     #[error("{path}: AndroidManifest.xml is damaged: {source}")]
     Manifest { path: PathBuf, source: FormatError },
+    #[error("{path} is not an app bundle: {source}")]
+    NotBundle {
+        path: PathBuf,
+        source: zip::result::ZipError,
+    },
+    #[error("{path} is not an app bundle: it has no {BUNDLE_MANIFEST}")]
+    NoBundleManifest { path: PathBuf },
+    #[error("{path}: {BUNDLE_MANIFEST} is damaged: {source}")]
+    BundleManifest {
+        path: PathBuf,
+        source: proto_xml::ProtoError,
+    },
 }
 
 /// Everything `inspect` reports about one APK.
@@ -136,6 +150,45 @@ pub fn inspect_archive<R: Read + Seek>(reader: R, path: &Path) -> Result<Inspect
         manifest = Manifest::read(&document, table.as_ref(), abis);
     }
     Ok(Inspection { manifest, document })
+}
+
+/// Where bundletool's bundle format keeps the base module's manifest, as protobuf XML.
+const BUNDLE_MANIFEST: &str = "base/manifest/AndroidManifest.xml";
+
+/// Reads the manifest of an Android App Bundle (`.aab`): the zip's
+/// `base/manifest/AndroidManifest.xml`, which aapt2 writes as protobuf XML rather than binary XML,
+/// read into the same [`Manifest`] an APK gives. The label stays unset (with a note) when it is a
+/// resource reference, since the bundle's resource table is not read; the ABIs are those of the
+/// base module (`base/lib/<abi>/`).
+pub fn read_bundle_manifest(path: &Path) -> Result<Manifest, ApkError> {
+    let io = |source| ApkError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.is_dir() {
+        return Err(io(std::io::Error::other("it is a directory")));
+    }
+    let mut zip =
+        zip::ZipArchive::new(BufReader::new(file)).map_err(|source| ApkError::NotBundle {
+            path: path.to_owned(),
+            source,
+        })?;
+    let abis = native_abis(
+        zip.file_names()
+            .filter_map(Result::ok)
+            .filter_map(|n| n.strip_prefix("base/").map(str::to_owned)),
+    );
+    let bytes = read_entry(&mut zip, path, BUNDLE_MANIFEST, MAX_MANIFEST)?.ok_or_else(|| {
+        ApkError::NoBundleManifest {
+            path: path.to_owned(),
+        }
+    })?;
+    let root = proto_xml::parse(&bytes).map_err(|source| ApkError::BundleManifest {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(Manifest::read_proto(&root, abis))
 }
 
 /// Reads a whole entry, refusing ones whose declared size is over `limit` and never reading more

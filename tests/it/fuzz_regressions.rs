@@ -1,5 +1,6 @@
 //! Inputs the fuzzers under `fuzz/` found or reached: every file in tests/fixtures/fuzz/ goes
-//! through the same code path as the fuzz target its name starts with (`axml-`, `arsc-`, `apk-`),
+//! through the same code path as the fuzz target its name starts with (`axml-`, `arsc-`, `apk-`,
+//! `proto_xml-`),
 //! and each must come back as a value or an error, in seconds. A panic in any of them fails the
 //! test and names the file, so a fixed crash stays fixed.
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use doksi::apk::arsc::ResourceTable;
 use doksi::apk::axml::Document;
-use doksi::apk::{Manifest, inspect_archive, render};
+use doksi::apk::{Manifest, inspect_archive, proto_xml, render};
 
 use crate::common::fixtures;
 
@@ -53,6 +54,13 @@ fn apk(data: &[u8]) {
     }
 }
 
+/// fuzz/fuzz_targets/proto_xml.rs: decode a bundle manifest, then read its fields.
+fn proto_xml(data: &[u8]) {
+    if let Ok(root) = proto_xml::parse(data) {
+        let _ = Manifest::read_proto(&root, vec![]);
+    }
+}
+
 fn inputs() -> Vec<PathBuf> {
     let dir = fixtures().join("fuzz");
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -78,7 +86,8 @@ fn every_fuzz_input_returns_without_panicking() {
             Some("axml") => axml,
             Some("arsc") => arsc,
             Some("apk") => apk,
-            _ => panic!("{name}: the name must start with axml-, arsc- or apk-"),
+            Some("proto_xml") => proto_xml,
+            _ => panic!("{name}: the name must start with axml-, arsc-, apk- or proto_xml-"),
         };
         let data = std::fs::read(&path).unwrap();
         let started = Instant::now();

@@ -92,23 +92,23 @@ fn damaged_manifest_inside_a_real_zip_is_a_clear_error() {
 }
 
 /// A small deterministic generator, so a failure reproduces exactly.
-struct XorShift(u64);
+pub(crate) struct XorShift(pub(crate) u64);
 
 impl XorShift {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
 }
 
 /// One mutation of the kinds that break parsers: flipped bytes, a field set to 0 / 0xffffffff /
 /// a huge count, a cut, or a duplicated run.
-fn mutate(rng: &mut XorShift, input: &[u8]) -> Vec<u8> {
+pub(crate) fn mutate(rng: &mut XorShift, input: &[u8]) -> Vec<u8> {
     let mut v = input.to_vec();
     for _ in 0..1 + rng.below(4) {
         let at = rng.below(v.len());

@@ -2,6 +2,7 @@
 // Tests say on stderr which checks they skipped for want of a tool; no user reads doksi there.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bundle;
 mod cache_faults;
 mod common;
 mod config;
