@@ -183,6 +183,9 @@ pub struct UploadOptions {
     /// with --json, as one JSON document.
     #[arg(long)]
     pub dry_run: bool,
+    /// Refuse unsigned APKs (which no device installs) instead of warning about them.
+    #[arg(long, env = "DOKSI_REQUIRE_SIGNED")]
+    pub require_signed: bool,
     /// Content hashes whose cached targets the server said it does not know: uploaded again
     /// whatever the cache says. Not a flag; set by the stale-target recovery.
     #[arg(skip)]

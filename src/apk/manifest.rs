@@ -41,6 +41,9 @@ pub struct Manifest {
     pub permissions: Vec<String>,
     pub launchable_activity: Option<String>,
     pub abis: Vec<String>,
+    /// Whether any signature scheme is present (not verified): an unsigned APK installs nowhere.
+    pub signed: bool,
+    pub signature_schemes: Vec<super::signing::Scheme>,
     /// Why a field could not be read as given (an unresolvable `@string` label, say): shown to
     /// people on stderr, kept out of the JSON contract.
     #[serde(skip)]

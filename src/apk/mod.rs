@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod pool;
 pub mod proto_xml;
 pub mod render;
+pub mod signing;
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -87,8 +88,19 @@ pub struct Inspection {
 /// manifest, resolving the label through `resources.arsc`. Every command that reads a local
 /// APK comes through here first, so an APK Android would refuse is refused before any upload.
 pub fn inspect(path: &Path) -> Result<Inspection, ApkError> {
-    let file = open_checked(path)?;
-    inspect_archive(BufReader::new(file), path)
+    let (mut file, directory) = open_checked(path)?;
+    let io = |source| ApkError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let block = signing::block_schemes(&mut file, directory.offset).map_err(io)?;
+    file.rewind().map_err(io)?;
+    let mut inspection = inspect_archive(BufReader::new(file), path)?;
+    let m = &mut inspection.manifest;
+    m.signature_schemes.extend(block);
+    m.signature_schemes.sort();
+    m.signed = !m.signature_schemes.is_empty();
+    Ok(inspection)
 }
 
 /// Checks the zip container of the APK at `path` without decoding anything: for commands that
@@ -99,7 +111,7 @@ pub fn check(path: &Path) -> Result<(), ApkError> {
 
 /// The APK at `path`, opened, with its container checked. The check reads the unbuffered file
 /// (it seeks to each local header for four bytes, which a buffer would turn into 8 KiB reads).
-fn open_checked(path: &Path) -> Result<File, ApkError> {
+fn open_checked(path: &Path) -> Result<(File, container::Directory), ApkError> {
     let io = |source| ApkError::Io {
         path: path.to_owned(),
         source,
@@ -108,8 +120,8 @@ fn open_checked(path: &Path) -> Result<File, ApkError> {
     if file.metadata().map_err(io)?.is_dir() {
         return Err(io(std::io::Error::other("it is a directory")));
     }
-    match container::check(&mut file) {
-        Ok(_) => {}
+    let directory = match container::check(&mut file) {
+        Ok(directory) => directory,
         Err(ContainerError::Io(source)) => return Err(io(source)),
         Err(source) => {
             return Err(ApkError::Container {
@@ -117,9 +129,9 @@ fn open_checked(path: &Path) -> Result<File, ApkError> {
                 source,
             });
         }
-    }
+    };
     file.rewind().map_err(io)?;
-    Ok(file)
+    Ok((file, directory))
 }
 
 /// [`inspect`] for an APK that is not a file of its own (the sandbox reads one out of an upload
@@ -148,6 +160,10 @@ pub fn inspect_archive<R: Read + Seek>(reader: R, path: &Path) -> Result<Inspect
             .as_deref()
             .and_then(|b| arsc::ResourceTable::parse(b).ok());
         manifest = Manifest::read(&document, table.as_ref(), abis);
+    }
+    if signing::has_v1(zip.file_names().filter_map(Result::ok)) {
+        manifest.signature_schemes.push(signing::Scheme::V1);
+        manifest.signed = true;
     }
     Ok(Inspection { manifest, document })
 }

@@ -37,6 +37,7 @@ pub(super) async fn upload_all(
     // Flags and key are checked before any file is read or request sent.
     let client = client(conn)?;
     let listed: Vec<Listed> = select(paths, selection)?;
+    check_signed(&listed, options.require_signed)?;
     let cache = upload_cache(conn);
     let scope = cache_scope(&client);
     let reuse = if options.force {
@@ -93,6 +94,25 @@ pub(super) async fn upload_all(
         done.push(up);
     }
     Ok(done)
+}
+
+/// An unsigned APK (a release build without a signing config) installs on no device: said
+/// before anything is uploaded, and refused with `--require-signed`.
+fn check_signed(listed: &[Listed], required: bool) -> Result<(), Error> {
+    const FIX: &str = "sign it, or for a test build give the release build type `signingConfig signingConfigs.debug`";
+    for l in listed.iter().filter(|l| !l.manifest.signed) {
+        if required {
+            return Err(Error::Usage(format!(
+                "{} is not signed (--require-signed): {FIX}",
+                l.path.display()
+            )));
+        }
+        output::warning_once(format!(
+            "{} is not signed, and no device installs an unsigned APK: {FIX}",
+            l.path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// `--dry-run`: prints the requests each upload would make (or the cache hit that spares them)

@@ -99,3 +99,18 @@ pub fn stderr_until(
     }
     (stderr, seen)
 }
+
+/// `name` on PATH; where it is missing, `None` with a "skipped" note, except under `CI=true`,
+/// whose image installs it (`.ci/run`): there a missing tool fails the test.
+pub fn needed_tool(name: &str, package: &str) -> Option<PathBuf> {
+    let found = tool(name);
+    if found.is_none() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{name} is not installed, and CI=true needs it (apt-get install {package})"
+        );
+        eprintln!("skipped: {name} is not installed (apt-get install {package})");
+    }
+    found
+}

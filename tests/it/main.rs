@@ -22,4 +22,5 @@ mod s3;
 mod sandbox;
 mod scripted;
 mod security;
+mod signing;
 mod soak;
