@@ -26,7 +26,7 @@ use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -111,10 +111,17 @@ pub fn scope(base_url: &str, key_fingerprint: &str) -> String {
 #[derive(Debug)]
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct HashLock {
-    _file: File,
+    file: File,
 }
 
-/// How long [`Cache::lock_hash`] waits for another holder, and how often it looks. The wait has a
+impl Drop for HashLock {
+    /// The pid goes before the lock does, so a later waiter never names a process long gone.
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+    }
+}
+
+/// How long the uploader waits for another holder of a hash lock, and how often it looks. The wait has a
 /// bound because the holder may be stalled (a stopped CI job, a hung network): a second upload
 /// only costs bandwidth, an endless silent wait costs the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,12 +147,11 @@ pub struct Holder {
     pub lock_file: PathBuf,
 }
 
-/// What [`Cache::lock_hash`] came back with.
+/// What [`Cache::try_lock_hash`] came back with.
 #[derive(Debug)]
-pub enum Locked {
+pub enum Attempt {
     Acquired(HashLock),
-    /// Still held by `Holder` after [`LockWait::limit`].
-    GaveUp(Holder),
+    Held(Holder),
 }
 
 /// The cache folder, opened. Problems that do not stop a command (a corrupt file set aside) are
@@ -256,15 +262,9 @@ impl Cache {
         Ok(removed)
     }
 
-    /// Takes the lock for this APK in this scope, waiting up to `wait.limit` while another
-    /// process (or thread) holds it. `waiting` hears once, at the start of a wait, who holds it.
-    pub fn lock_hash(
-        &self,
-        scope: &str,
-        sha256: &str,
-        wait: LockWait,
-        waiting: &dyn Fn(&Holder),
-    ) -> Result<Locked, CacheError> {
+    /// Tries once to take the lock for this APK in this scope: taken, or who holds it. Waiting
+    /// is the caller's (the uploader waits asynchronously, so a signal is heard meanwhile).
+    pub fn try_lock_hash(&self, scope: &str, sha256: &str) -> Result<Attempt, CacheError> {
         check_key("scope", scope, SCOPE_HEX)?;
         check_key("sha256", sha256, SHA256_HEX)?;
         let path = self.locks_dir().join(format!("{scope}-{sha256}.lock"));
@@ -273,8 +273,6 @@ impl Cache {
             path: path.clone(),
             source,
         };
-        let started = Instant::now();
-        let mut announced = false;
         loop {
             // Opened afresh on every attempt: the file may have been trimmed (see [`lock`]).
             let mut file = open_lock_file(&path).map_err(err)?;
@@ -285,25 +283,18 @@ impl Cache {
                     let _ = file
                         .set_len(0)
                         .and_then(|()| writeln!(file, "{}", std::process::id()));
-                    return Ok(Locked::Acquired(HashLock { _file: file }));
+                    return Ok(Attempt::Acquired(HashLock { file }));
                 }
+                // Trimmed between open and lock: open the new file.
                 Ok(()) => continue,
-                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::WouldBlock) => {
+                    return Ok(Attempt::Held(Holder {
+                        pid: holder_pid(&path),
+                        lock_file: path.clone(),
+                    }));
+                }
                 Err(TryLockError::Error(source)) => return Err(err(source)),
             }
-            let holder = Holder {
-                pid: holder_pid(&path),
-                lock_file: path.clone(),
-            };
-            if !announced {
-                waiting(&holder);
-                announced = true;
-            }
-            let waited = started.elapsed();
-            if waited >= wait.limit {
-                return Ok(Locked::GaveUp(holder));
-            }
-            std::thread::sleep(wait.poll.min(wait.limit - waited));
         }
     }
 
@@ -673,14 +664,13 @@ mod tests {
 
     /// The hash lock, waiting as long as a test could need.
     fn hold(cache: &Cache, scope: &str, sha256: &str) -> HashLock {
-        let wait = LockWait {
-            limit: Duration::from_secs(60),
-            poll: Duration::from_millis(10),
-        };
-        match cache.lock_hash(scope, sha256, wait, &|_| {}).unwrap() {
-            Locked::Acquired(lock) => lock,
-            Locked::GaveUp(holder) => panic!("still held after a minute: {holder:?}"),
+        for _ in 0..6000 {
+            match cache.try_lock_hash(scope, sha256).unwrap() {
+                Attempt::Acquired(lock) => return lock,
+                Attempt::Held(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
         }
+        panic!("still held after a minute");
     }
 
     fn scope_a() -> String {
@@ -783,7 +773,7 @@ mod tests {
                 "{s} {h}"
             );
             assert!(matches!(
-                cache.lock_hash(s, &h, LockWait::default(), &|_| {}),
+                cache.try_lock_hash(s, &h),
                 Err(CacheError::BadKey { .. })
             ));
             assert!(matches!(
@@ -1039,40 +1029,29 @@ mod tests {
     }
 
     #[test]
-    fn a_lock_held_past_the_limit_is_given_up_naming_the_holders_pid() {
+    fn a_held_lock_names_its_holders_pid_until_it_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path().to_owned()).unwrap();
-        let _held = hold(&cache, &scope_a(), &sha(3));
+        let held = hold(&cache, &scope_a(), &sha(3));
         let other = Cache::open(dir.path().to_owned()).unwrap();
-        let heard = Mutex::new(Vec::new());
-        let wait = LockWait {
-            limit: Duration::from_millis(300),
-            poll: Duration::from_millis(20),
-        };
-        let started = std::time::Instant::now();
-        let locked = other
-            .lock_hash(&scope_a(), &sha(3), wait, &|h| {
-                heard.lock().unwrap().push(h.clone())
-            })
-            .unwrap();
-        assert!(started.elapsed() >= wait.limit);
+        let lock_file = other
+            .locks_dir()
+            .join(format!("{}-{}.lock", scope_a(), sha(3)));
         let expected = Holder {
             pid: Some(std::process::id()),
-            lock_file: other
-                .locks_dir()
-                .join(format!("{}-{}.lock", scope_a(), sha(3))),
+            lock_file: lock_file.clone(),
         };
-        match locked {
-            Locked::GaveUp(holder) => assert_eq!(holder, expected),
-            Locked::Acquired(_) => panic!("took a lock another handle holds"),
+        match other.try_lock_hash(&scope_a(), &sha(3)).unwrap() {
+            Attempt::Held(holder) => assert_eq!(holder, expected),
+            Attempt::Acquired(_) => panic!("took a lock another handle holds"),
         }
-        assert_eq!(*heard.lock().unwrap(), vec![expected], "said once");
-
-        // A free lock is taken at once, and nobody is told of a wait.
-        let locked = other
-            .lock_hash(&scope_a(), &sha(4), wait, &|_| panic!("no wait"))
-            .unwrap();
-        assert!(matches!(locked, Locked::Acquired(_)));
+        // Released, the file no longer names anyone.
+        drop(held);
+        assert_eq!(std::fs::read_to_string(&lock_file).unwrap(), "");
+        assert!(matches!(
+            other.try_lock_hash(&scope_a(), &sha(3)).unwrap(),
+            Attempt::Acquired(_)
+        ));
     }
 
     #[test]

@@ -337,8 +337,6 @@ pub struct SandboxArgs {
     pub run_step: Duration,
 }
 
-/// A test or category id: surrounding spaces dropped (`a, b` in a variable), blanks refused here
-/// rather than by the server after the upload.
 /// A run id from the command line: it goes into a URL path, where `.` and `..` would name
 /// another resource however they are escaped. Anything else is percent-encoded when sent.
 pub fn parse_run_id(s: &str) -> Result<String, String> {
@@ -348,6 +346,8 @@ pub fn parse_run_id(s: &str) -> Result<String, String> {
     }
 }
 
+/// A test or category id: surrounding spaces dropped (`a, b` in a variable), blanks refused here
+/// rather than by the server after the upload.
 pub fn parse_id(s: &str) -> Result<String, String> {
     match s.trim() {
         "" => Err("an id cannot be blank (a stray comma?)".into()),
@@ -578,8 +578,8 @@ pub fn parse_from(
     let mut cmd = command_for(project.as_ref());
     let matches = cmd
         .try_get_matches_from_mut(&args)
-        .unwrap_or_else(|e| e.exit());
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        .unwrap_or_else(|e| exit_redacted(e));
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| exit_redacted(e));
     if let Some(e) = broken.filter(|_| cli.command.reads_settings()) {
         return Err(e);
     }
@@ -589,6 +589,18 @@ pub fn parse_from(
         project,
         settings,
     })
+}
+
+/// Exits as clap would, but a usage error is printed with anything shaped like a key redacted:
+/// clap quotes the offending argument, and a key pasted in the wrong place is still a key.
+fn exit_redacted(e: clap::Error) -> ! {
+    if !e.use_stderr() {
+        // --help and --version: stdout, as clap prints them.
+        e.exit()
+    }
+    let text = crate::api::redact_secrets(&e.render().to_string());
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
+    std::process::exit(e.exit_code())
 }
 
 /// The file's durations, checked as their flags would be, so the error names the file.

@@ -361,7 +361,11 @@ pub async fn wait(
             Err(e) => {
                 let young =
                     freshness == Freshness::JustCreated && started.elapsed() < NEW_RUN_GRACE;
-                if !worth_riding_out(e.root(), young) {
+                // A run this process created exists: a host that stopped resolving or a TLS
+                // hiccup is weather too, and giving up would leave it unreported.
+                let ours = freshness == Freshness::JustCreated
+                    && matches!(e.root(), ApiError::Connect { .. });
+                if !ours && !worth_riding_out(e.root(), young) {
                     return Err(e);
                 }
                 on_trouble(&e);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::api::client::{ApiError, Client};
 use crate::apk::Manifest;
-use crate::cache::{Cache, Entry, HashLock, Holder, LockWait, Locked};
+use crate::cache::{Attempt, Cache, Entry, HashLock, Holder, LockWait};
 use crate::package::{Fingerprint, PackageError, UploadZip};
 
 #[derive(Debug, thiserror::Error)]
@@ -109,26 +109,41 @@ impl Uploader<'_> {
     /// Waits (up to [`Uploader::lock_wait`]) for any other process uploading the same bytes.
     /// `None`: no cache, a lock that cannot be taken, or a holder that outlasted the wait; the
     /// upload then goes on unguarded, which at worst sends the APK twice.
-    fn lock(&self, apk: &Path, sha256: &str) -> Option<HashLock> {
+    async fn lock(&self, apk: &Path, sha256: &str) -> Option<HashLock> {
         let cache = self.cache?;
         let limit = self.lock_wait.limit;
         let waiting = |h: &Holder| {
             (self.remark)(Remark::Note(format!(
-                "waiting for {} uploading the same APK ({}); uploading anyway after {limit:?}",
+                "waiting for {} uploading the same APK ({}); uploading anyway after {}",
                 who(h),
-                h.lock_file.display()
+                h.lock_file.display(),
+                crate::timestamp::duration(limit)
             )))
         };
-        let locked = tokio::task::block_in_place(|| {
-            cache.lock_hash(&self.scope, sha256, self.lock_wait, &waiting)
-        });
+        let started = std::time::Instant::now();
+        let mut announced = false;
+        let locked = loop {
+            match cache.try_lock_hash(&self.scope, sha256) {
+                Ok(Attempt::Held(h)) if started.elapsed() < limit => {
+                    if !announced {
+                        waiting(&h);
+                        announced = true;
+                    }
+                    // Asleep in the runtime, not a thread: a signal is heard while waiting.
+                    let left = limit.saturating_sub(started.elapsed());
+                    tokio::time::sleep(self.lock_wait.poll.min(left)).await;
+                }
+                other => break other,
+            }
+        };
         match locked {
-            Ok(Locked::Acquired(lock)) => Some(lock),
-            Ok(Locked::GaveUp(h)) => {
+            Ok(Attempt::Acquired(lock)) => Some(lock),
+            Ok(Attempt::Held(h)) => {
                 self.warn(format!(
-                    "{} still holds {} after {limit:?}; uploading {} anyway",
+                    "{} still holds {} after {}; uploading {} anyway",
                     who(&h),
                     h.lock_file.display(),
+                    crate::timestamp::duration(limit),
                     apk.display()
                 ));
                 None
@@ -178,7 +193,7 @@ impl Uploader<'_> {
             return Ok(hit(e));
         }
         // Another process may be uploading the same bytes: wait for it, then look again.
-        let _lock = self.lock(apk.path, sha);
+        let _lock = self.lock(apk.path, sha).await;
         if let Some(e) = self.cached(sha) {
             return Ok(hit(e));
         }

@@ -70,6 +70,9 @@ pub enum ApiError {
         status: u16,
         message: String,
         retry_after: Option<Duration>,
+        /// The body had the API's documented error shape (`{"error": …}`): the service itself
+        /// answered, not a gateway in front of it with JSON pages of its own.
+        documented: bool,
     },
     #[error(
         "test credit quota exceeded: this run needs {requested} test(s) and {remaining} credit(s) remain"
@@ -433,7 +436,14 @@ impl Client {
         run_id: &str,
         until: Option<Instant>,
     ) -> Result<(Run, serde_json::Value), ApiError> {
-        // The id goes into the path as one segment, whatever it holds (`../uploads`, `x?y=1`).
+        // The id goes into the path as one segment, whatever it holds (`../uploads`, `x?y=1`),
+        // except `.` and `..`: URL parsers resolve those away even escaped (`%2E` is a dot).
+        if matches!(run_id, "." | "..") {
+            return Err(ApiError::Local {
+                what: format!("GET /runs/{run_id}"),
+                detail: "a run id of . or .. cannot be put in a URL".into(),
+            });
+        }
         let route = format!("runs/{}", path_segment(run_id));
         let raw: serde_json::Value = self
             .call::<_, ()>(Method::GET, &route, None, Effect::Repeatable, until)
@@ -674,12 +684,7 @@ fn path_segment(segment: &str) -> String {
             out.push_str(&format!("%{b:02X}"));
         }
     }
-    // `.` and `..` alone are still dot segments, which URL parsers resolve away.
-    match out.as_str() {
-        "." => "%2E".into(),
-        ".." => "%2E%2E".into(),
-        _ => out,
-    }
+    out
 }
 
 /// S3 answers errors in XML (`<Code>`, `<Message>`); anything else by its first line.
@@ -748,26 +753,20 @@ fn decode<T: DeserializeOwned>(
             status: code,
             message: with_hint(code, e.error),
             retry_after,
+            documented: true,
         },
         Err(_) if serde_json::from_slice::<serde_json::Value>(body).is_ok() => ApiError::Api {
             what,
             status: code,
             message: first_line(body),
             retry_after,
+            documented: false,
         },
-        Err(_) => match not_json(what) {
-            ApiError::NotJson {
-                what,
-                status,
-                first_line,
-                retry_after,
-            } => ApiError::NotJson {
-                what,
-                status,
-                first_line: with_hint(status, first_line),
-                retry_after,
-            },
-            other => other,
+        Err(_) => ApiError::NotJson {
+            what,
+            status: code,
+            first_line: with_hint(code, first_line(body)),
+            retry_after,
         },
     })
 }

@@ -67,10 +67,13 @@ pub fn decide(error: &ApiError, effect: Effect) -> Decision {
             ConnectCause::Network => Decision::Backoff,
             ConnectCause::Dns | ConnectCause::Tls => Decision::Stop,
         },
-        // Only the service's own JSON refusal proves the run was not created.
+        // Only the service's own refusal, in its documented shape, proves the run was not
+        // created; a gateway's page, HTML or JSON, says nothing of what the backend did.
         (
             ApiError::Api {
-                status: 429 | 503, ..
+                status: 429 | 503,
+                documented: true,
+                ..
             },
             Effect::CreatesRun,
         ) => told(error),
@@ -97,8 +100,12 @@ pub fn may_have_created_run(error: &ApiError) -> bool {
         ApiError::Quota { .. } => false,
         ApiError::NoAnswer { .. } | ApiError::CutOff { .. } | ApiError::RunMayExist { .. } => true,
         ApiError::Api {
-            status: 429 | 503, ..
+            status: 429 | 503,
+            documented: true,
+            ..
         } => false,
+        // A gateway's page: only its "no such route" proves nothing was forwarded.
+        ApiError::NotJson { status, .. } => *status != 404,
         _ => match error.status() {
             Some(408) => true,
             Some(400..=499) => false,
@@ -147,6 +154,7 @@ mod tests {
             status: code,
             message: String::new(),
             retry_after: None,
+            documented: true,
         }
     }
 
@@ -195,9 +203,23 @@ mod tests {
         for code in [429, 502, 503, 504] {
             assert_eq!(decide(&page(code), Effect::CreatesRun), Decision::Stop);
         }
-        for code in [500, 502, 503, 504, 200] {
+        for code in [429, 500, 502, 503, 504, 200] {
             assert!(may_have_created_run(&page(code)), "{code}");
         }
+        assert!(
+            !may_have_created_run(&page(404)),
+            "no such route: not forwarded"
+        );
+        // JSON, but not the API's shape (Envoy's, Kong's): a gateway's page too.
+        let gateway_json = ApiError::Api {
+            what: "x".into(),
+            status: 503,
+            message: "{\"message\":\"Service Unavailable\"}".into(),
+            retry_after: None,
+            documented: false,
+        };
+        assert_eq!(decide(&gateway_json, Effect::CreatesRun), Decision::Stop);
+        assert!(may_have_created_run(&gateway_json));
         for code in [400, 401, 403, 404, 422] {
             assert!(!may_have_created_run(&status(code)), "{code}");
         }
@@ -248,6 +270,7 @@ mod tests {
             status: 429,
             message: String::new(),
             retry_after: Some(Duration::from_secs(3)),
+            documented: true,
         };
         let p = RetryPolicy::default();
         assert_eq!(

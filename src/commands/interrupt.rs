@@ -51,11 +51,20 @@ pub fn listen() {
             return;
         };
         tokio::spawn(async move {
-            let signal = tokio::select! {
-                _ = int.recv() => Signal::Int,
-                _ = term.recv() => Signal::Term,
-            };
-            arrived.send_replace(Some(signal));
+            let mut first = true;
+            loop {
+                let signal = tokio::select! {
+                    _ = int.recv() => Signal::Int,
+                    _ = term.recv() => Signal::Term,
+                };
+                if !first {
+                    // A second signal means now: whatever the first is waiting on (a stuck
+                    // pipe, a slow report) is not worth more of the user's patience.
+                    std::process::exit(signal.exit_code().into());
+                }
+                first = false;
+                arrived.send_replace(Some(signal));
+            }
         });
     }
     #[cfg(not(unix))]

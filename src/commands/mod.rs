@@ -74,13 +74,19 @@ pub enum Error {
         /// The last status a poll saw; `None` when no poll was answered.
         status: Option<String>,
     },
+    /// Waiting for a run this command created failed for good (a refused key, a 404 after the
+    /// grace): the run goes on, and the exit code is a timeout's, not the 3 CI scripts retry.
+    #[error(
+        "{source}; run {run_id} was started and goes on, but doksi cannot follow it (doksi wait {run_id} picks it up)"
+    )]
+    LostRun { run_id: String, source: ApiError },
     #[error(transparent)]
     Junit(#[from] crate::report::junit::JunitError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error("cannot start the sandbox: {0}")]
     Sandbox(std::io::Error),
-    #[error("interrupted by {}; {during}", .signal.name())]
+    #[error("interrupted by {}{}", .signal.name(), .during.account())]
     Interrupted {
         signal: interrupt::Signal,
         during: During,
@@ -99,24 +105,25 @@ pub enum Error {
 /// What doksi was doing when a signal stopped it, which decides what the server may hold.
 #[derive(Debug)]
 pub enum During {
-    /// Reading, uploading: targets already registered stay cached, no run exists.
-    Working,
+    /// Nothing that a signal leaves half-done on the server (reading, listing, a status).
+    Other,
+    /// Reading, uploading before a run: targets already registered stay cached, no run exists.
+    BeforeRun,
     /// `POST /runs` was sent and no answer had come.
     CreatingRun,
     /// Waiting for this run, which goes on server-side.
     Waiting { run_id: String },
 }
 
-impl std::fmt::Display for During {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl During {
+    /// What the server holds, as the rest of the "interrupted" line.
+    fn account(&self) -> String {
         match self {
-            During::Working => f.write_str("no run was started"),
-            During::CreatingRun => f.write_str(
-                "POST /runs was in flight: the run may have been created; look for it in the Doksi dashboard before re-running",
-            ),
-            During::Waiting { run_id } => write!(
-                f,
-                "run {run_id} goes on without us: `doksi wait {run_id}` picks it up, `doksi status {run_id}` shows it"
+            During::Other => String::new(),
+            During::BeforeRun => "; no run was started".into(),
+            During::CreatingRun => "; POST /runs was in flight: the run may have been created; look for it in the Doksi dashboard before re-running".into(),
+            During::Waiting { run_id } => format!(
+                "; run {run_id} goes on without us: `doksi wait {run_id}` picks it up, `doksi status {run_id}` shows it"
             ),
         }
     }
@@ -152,7 +159,7 @@ impl Error {
             Error::RunFailed { .. } => 1,
             Error::Api(e) => api_exit_code(e),
             Error::Upload(crate::upload::UploadError::Api { source, .. }) => api_exit_code(source),
-            Error::TimedOut { .. } => 4,
+            Error::TimedOut { .. } | Error::LostRun { .. } => 4,
             Error::Interrupted { signal, .. } => signal.exit_code(),
             Error::Reupload { then, .. } => then.exit_code(),
             Error::Runtime(_) => 3,
@@ -211,7 +218,7 @@ fn block_on<F: std::future::Future<Output = Result<(), Error>>>(f: F) -> Result<
             done = f => done,
             signal = interrupt::unclaimed() => Err(Error::Interrupted {
                 signal,
-                during: During::Working,
+                during: During::Other,
             }),
         }
     })

@@ -62,12 +62,13 @@ async fn create(
     build: Build<'_>,
     plan: &Plan,
 ) -> Result<Option<Started>, Error> {
-    let (request, uploaded) = build(options.clone()).await?;
+    let (request, uploaded) = before_run(build(options.clone())).await?;
     if options.dry_run {
         plan.finish(client.base_url(), Some(&request))?;
         return Ok(None);
     }
     let (created, sent) = match post_run(client, &request).await {
+        // Cheap to work out twice (a few ids), and a guard keeps every other error on one path.
         Err(Error::Api(e)) if !stale_targets(&e, &uploaded).is_empty() => {
             let stale = stale_targets(&e, &uploaded);
             let ids: Vec<&str> = stale.iter().map(|u| u.target_id.as_str()).collect();
@@ -78,10 +79,10 @@ async fn create(
             forget(conn, client, &stale);
             // The forgotten entries miss the cache now; the others are still hits.
             let stale_hashes = stale.iter().map(|u| u.sha256.clone()).collect();
-            let (request, _) = build(UploadOptions {
+            let (request, _) = before_run(build(UploadOptions {
                 stale: stale_hashes,
                 ..options.clone()
-            })
+            }))
             .await
             .map_err(|then| Error::Reupload {
                 refused: Box::new(e),
@@ -91,10 +92,11 @@ async fn create(
         }
         other => (other?, request),
     };
-    // The id is printed before any waiting, so it is never lost (Ctrl-C, a dead CI runner).
+    // The id is printed before any waiting, so a dead CI runner's log still has it. Under -q it
+    // is not (errors only, as asked); every error after this point names the run instead.
     note!(
         "started run {} ({} result(s))",
-        created.run_id,
+        clean(&created.run_id),
         created.results.len()
     );
     let ids = sent.matrix.iter().filter_map(|e| e.target_id.clone());
@@ -105,10 +107,27 @@ async fn create(
     }))
 }
 
+/// The work before `POST /runs` (uploads), during which a signal means no run exists yet.
+async fn before_run<T>(
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let claim = interrupt::Claim::take();
+    tokio::select! {
+        biased;
+        done = work => done,
+        signal = claim.interrupted() => Err(Error::Interrupted {
+            signal,
+            during: During::BeforeRun,
+        }),
+    }
+}
+
 /// `POST /runs`, during which a signal means the run may exist.
 async fn post_run(client: &Client, request: &RunRequest) -> Result<RunCreated, Error> {
     let claim = interrupt::Claim::take();
     tokio::select! {
+        // An answer that came with the signal is the better account: it has the run id.
+        biased;
         created = client.create_run(request) => Ok(created?),
         signal = claim.interrupted() => Err(Error::Interrupted {
             signal,
@@ -134,8 +153,12 @@ fn stale_targets(e: &ApiError, uploaded: &[Uploaded]) -> Vec<Uploaded> {
     if said.is_empty() || said == "{}" {
         return cached.cloned().collect();
     }
+    // Whole ids only: `bin_1` is not named by "target bin_12 not found".
+    let words: Vec<&str> = said
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+        .collect();
     cached
-        .filter(|u| said.contains(u.target_id.as_str()))
+        .filter(|u| words.contains(&u.target_id.as_str()))
         .cloned()
         .collect()
 }
@@ -152,7 +175,7 @@ pub async fn run(
             "--junit needs --wait: without waiting there is no verdict to report".into(),
         ));
     }
-    if args.wait {
+    if args.wait && !args.upload.dry_run {
         check_report(&args.waiting)?;
     }
     let selection = destinations_of(&args.selection)?;
@@ -233,12 +256,39 @@ pub async fn run(
         return wait_and_report(&client, &args.waiting, args.json, Origin::Created(started)).await;
     }
     if args.json {
-        let (_, raw) = client.get_run(&started.run_id).await?;
-        print_json(&raw)
+        print_json(&started_json(&client, &started).await?)
     } else {
         output::outln!("{}", started.run_id);
         Ok(())
     }
+}
+
+/// The run just created, as `run --json` prints it: the API's run object, or, when that one
+/// look fails, the id and results `POST /runs` gave, with a warning. The run exists either way,
+/// and a script that gets no id (and an exit 3 it retries) would start a second one.
+async fn started_json(client: &Client, started: &Started) -> Result<serde_json::Value, Error> {
+    let claim = interrupt::Claim::take();
+    let run_id = started.run_id.clone();
+    let looked = tokio::select! {
+        biased;
+        looked = client.get_run(&run_id) => looked,
+        signal = claim.interrupted() => return Err(Error::Interrupted {
+            signal,
+            during: During::Waiting { run_id },
+        }),
+    };
+    Ok(match looked {
+        Ok((_, raw)) => raw,
+        Err(e) => {
+            warning!("run {run_id} was started, but reading it back failed: {e}");
+            serde_json::json!({
+                "run_id": run_id,
+                "results": started.results.iter().map(|r| serde_json::json!({
+                    "result_id": r.result_id, "test_id": r.test_id, "url": r.url,
+                })).collect::<Vec<_>>(),
+            })
+        }
+    })
 }
 
 pub async fn status(conn: &Connection, args: StatusArgs) -> Result<(), Error> {
@@ -267,7 +317,9 @@ pub async fn ci(
 ) -> Result<(), Error> {
     let client = client(conn)?;
     let (tests, auth) = tests_of(&args.tests)?;
-    check_report(&args.waiting)?;
+    if !args.upload.dry_run {
+        check_report(&args.waiting)?;
+    }
     let paths = if args.paths.is_empty() {
         // The project doksi.toml stands for, wherever in it doksi was started.
         vec![project.map_or_else(|| PathBuf::from("."), |p| p.root.clone())]
@@ -436,8 +488,8 @@ async fn wait_and_report(
             let style = output::status_style(&run.status);
             note!(
                 "run {}: {style}{}{style:#}",
-                run.run_id,
-                run.status.as_str()
+                clean(&run.run_id),
+                clean(run.status.as_str())
             );
             last_status = Some(run.status.clone());
         }
@@ -460,7 +512,18 @@ async fn wait_and_report(
         on_trouble,
     );
     let outcome = tokio::select! {
-        outcome = waited => Ok(outcome?),
+        outcome = waited => match (outcome, &origin) {
+            (Ok(outcome), _) => Ok(outcome),
+            // A run someone else started may simply not exist (a typo'd id): exit 3 as told.
+            (Err(e), Origin::Existing(_)) => return Err(e.into()),
+            (Err(source), Origin::Created(_)) => {
+                let run = seen.take().unwrap_or_else(|| origin.unseen());
+                if let Err(report) = write_reports(&run, Ending::TimedOut, waiting, origin) {
+                    output::print_error(&report);
+                }
+                return Err(Error::LostRun { run_id: run_id.to_owned(), source });
+            }
+        },
         signal = claim.interrupted() => Err(signal),
     };
     let answered = !matches!(outcome, Ok(WaitOutcome::TimedOut { last: None }));
@@ -549,14 +612,17 @@ fn write_reports(
     Ok(())
 }
 
+/// Text from the API made safe for one log line: a line break in an id, a name or a status would
+/// start a line of its own, which GitHub's runner could read as a workflow command.
+fn clean(s: &str) -> String {
+    s.replace(char::is_control, " ")
+}
+
 fn result_line(r: &RunResult) -> String {
-    // Names and URLs come from the API; a line break in one would start a log line of its own,
-    // which GitHub's runner could read as a workflow command.
-    let clean = |s: &str| s.replace(char::is_control, " ");
     let style = output::status_style(&r.status);
     format!(
         "{style}{:<8}{style:#} {}  ({:.0}s)  {}",
-        r.status.as_str(),
+        clean(r.status.as_str()),
         clean(report::test_name(r)),
         r.duration_seconds,
         clean(r.url.as_deref().unwrap_or_default())
@@ -579,8 +645,8 @@ fn print_final(run: &Run, raw: &serde_json::Value, shape: Shape) -> Result<(), E
         let style = output::status_style(&run.status);
         output::outln!(
             "run {}: {style}{}{style:#} ({} test(s): {} passed, {} failed, {} running)",
-            run.run_id,
-            run.status.as_str(),
+            clean(&run.run_id),
+            clean(run.status.as_str()),
             run.tests_total,
             run.tests_passed,
             run.tests_failed,

@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use doksi::cache::{Cache, HashLock, LockWait, Locked};
+use doksi::cache::{Attempt, Cache, HashLock, LockWait};
 use doksi::upload::{Candidate, Remark, Reuse, Uploader};
 
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
@@ -205,12 +205,9 @@ fn hold_upload_lock(sb: &Sandbox) -> (HashLock, String) {
     let sha256 = doksi::package::Fingerprint::of(&unlock_apk())
         .unwrap()
         .sha256;
-    match cache
-        .lock_hash(&scope, &sha256, LockWait::default(), &|_| {})
-        .unwrap()
-    {
-        Locked::Acquired(lock) => (lock, scope),
-        Locked::GaveUp(h) => panic!("held already: {h:?}"),
+    match cache.try_lock_hash(&scope, &sha256).unwrap() {
+        Attempt::Acquired(lock) => (lock, scope),
+        Attempt::Held(h) => panic!("held already: {h:?}"),
     }
 }
 
@@ -343,4 +340,34 @@ fn a_lock_held_past_the_wait_limit_is_given_up_and_the_apk_uploaded() {
     // What it uploaded is cached all the same.
     let entry = cache.get(&scope, &fingerprint.sha256).unwrap().unwrap();
     assert_eq!(entry.target_id, up.target_id);
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_while_waiting_for_an_upload_lock_ends_doksi_at_once() {
+    let sb = Sandbox::start(&[]);
+    let (_held, _) = hold_upload_lock(&sb);
+    let mut child = sb
+        .command()
+        .args(["ci", path_str(&unlock_apk()), "--category", "cat_smoke"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut stderr, mut seen) = crate::common::stderr_until(&mut child, "waiting for");
+    let sent = Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(status.code(), Some(143), "{seen}");
+    assert!(seen.contains("no run was started"), "{seen}");
+    assert_eq!(sb.runs_created(), 0);
 }

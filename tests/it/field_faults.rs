@@ -541,6 +541,15 @@ fn a_key_where_it_does_not_belong_is_never_printed() {
         &["status", "run_1"],
     );
     assert!(r.stderr.contains("credentials"), "{}", r.stderr);
+    // Pasted where clap quotes it back: a stray argument, a flag's value.
+    for args in [
+        &["run", "--apk", "x.apk", KEY][..],
+        &["wait", "run_1", "--timeout", KEY],
+    ] {
+        let r = doksi_at("https://api.doksi.ai", home.path(), args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("dk_live_…(redacted)"), "{}", r.stderr);
+    }
     // doksi.toml's base-url holding the key: `doksi config` shows neither it nor its digits.
     let project = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -657,4 +666,57 @@ fn each_retry_is_one_short_line() {
         assert_eq!(line.matches("run_1").count(), 1, "{line}");
         assert!(line.len() < 120, "{line}");
     }
+}
+
+#[test]
+fn a_run_that_cannot_be_followed_is_named_and_not_exit_3() {
+    // Created, then every poll refused for good: the run exists, so no retried exit 3.
+    let (base, log) = routed(|req| match req.method.as_str() {
+        "POST" => reply(200, CREATED),
+        _ => reply(403, r#"{"error":"key revoked"}"#),
+    });
+    let home = tempfile::tempdir().unwrap();
+    let junit = home.path().join("junit.xml");
+    let r = doksi_at(
+        &base,
+        home.path(),
+        &[
+            "run",
+            "--target",
+            "bin_1",
+            "--test",
+            "t_login",
+            "--wait",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("run run_1 was started and goes on, but doksi cannot follow it"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        std::fs::read_to_string(&junit)
+            .unwrap()
+            .contains("<skipped")
+    );
+    assert_eq!(log.count("POST /api/runs"), 1);
+    // Without --wait, --json still prints the run it started when reading it back fails.
+    let r = doksi_at(
+        &base,
+        home.path(),
+        &["run", "--target", "bin_1", "--test", "t_login", "--json"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["run_id"], "run_1");
+    assert!(
+        r.stderr
+            .contains("run run_1 was started, but reading it back failed"),
+        "{}",
+        r.stderr
+    );
 }
