@@ -183,6 +183,13 @@ pub struct UploadOptions {
     /// with --json, as one JSON document.
     #[arg(long)]
     pub dry_run: bool,
+    /// The keystore that signs the universal APK made from an .aab (default: bundletool's own,
+    /// the debug key); its passwords come from DOKSI_KS_PASS and DOKSI_KEY_PASS.
+    #[arg(long, value_name = "FILE", env = "DOKSI_KS")]
+    pub ks: Option<PathBuf>,
+    /// The key's alias in --ks.
+    #[arg(long, value_name = "ALIAS", env = "DOKSI_KS_KEY_ALIAS")]
+    pub ks_key_alias: Option<String>,
     /// Refuse unsigned APKs (which no device installs) instead of warning about them.
     #[arg(long, env = "DOKSI_REQUIRE_SIGNED")]
     pub require_signed: bool,

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod apk;
 pub mod atomic;
+pub mod bundle;
 pub mod cache;
 pub mod cli;
 pub mod commands;

@@ -19,6 +19,8 @@ pub enum UploadError {
     Api { path: PathBuf, source: ApiError },
     #[error(transparent)]
     Package(#[from] PackageError),
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
 }
 
 /// Whether a cached target may stand in for an upload.
@@ -90,6 +92,51 @@ pub struct Candidate<'a> {
     pub manifest: &'a Manifest,
     pub fingerprint: &'a Fingerprint,
     pub name: Option<&'a str>,
+    /// An App Bundle, uploaded as the universal APK this bundletool makes of it. Cached by the
+    /// bundle's hash, so an unchanged bundle is neither converted nor uploaded again.
+    pub bundle: Option<&'a Converter>,
+}
+
+/// A bundletool and the key its universal APKs are signed with.
+#[derive(Debug, Clone)]
+pub struct Converter {
+    pub bundletool: crate::bundle::Bundletool,
+    pub keystore: crate::bundle::Keystore,
+}
+
+/// What is zipped for the upload: the APK itself, or the one made from a bundle, with the
+/// folder that holds it for as long as it is needed.
+struct Prepared {
+    zip: UploadZip,
+    _made_in: Option<tempfile::TempDir>,
+}
+
+/// The zip for `path`; for a bundle, first the universal APK `bundle` makes of it.
+fn prepare(
+    path: &Path,
+    fingerprint: &Fingerprint,
+    bundle: Option<&Converter>,
+) -> Result<Prepared, UploadError> {
+    let Some(c) = bundle else {
+        return Ok(Prepared {
+            zip: UploadZip::new(path, fingerprint.clone())?,
+            _made_in: None,
+        });
+    };
+    let io = |source| PackageError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("doksi-bundle-")
+        .tempdir()
+        .map_err(io)?;
+    let apk = c.bundletool.universal_apk(path, &c.keystore, dir.path())?;
+    let fingerprint = Fingerprint::of(&apk)?;
+    Ok(Prepared {
+        zip: UploadZip::new(&apk, fingerprint)?,
+        _made_in: Some(dir),
+    })
 }
 
 impl Uploader<'_> {
@@ -168,10 +215,10 @@ impl Uploader<'_> {
             .name
             .map(str::to_owned)
             .unwrap_or_else(|| default_name(apk.path, apk.manifest));
-        let zip = UploadZip::new(apk.path, apk.fingerprint.clone())?;
+        let prepared = prepare(apk.path, apk.fingerprint, apk.bundle)?;
         Ok(Planned::Upload {
             name,
-            zip_len: zip.len(),
+            zip_len: prepared.zip.len(),
         })
     }
 
@@ -205,11 +252,24 @@ impl Uploader<'_> {
             .name
             .map(str::to_owned)
             .unwrap_or_else(|| default_name(apk.path, apk.manifest));
-        let zip = UploadZip::new(apk.path, apk.fingerprint.clone())?;
+        // Converting a bundle takes a while: off the runtime's threads, so signals are heard.
+        let (path, fingerprint, bundle) = (
+            apk.path.to_owned(),
+            apk.fingerprint.clone(),
+            apk.bundle.cloned(),
+        );
+        let prepared =
+            tokio::task::spawn_blocking(move || prepare(&path, &fingerprint, bundle.as_ref()))
+                .await
+                .map_err(|e| PackageError::Io {
+                    path: apk.path.to_owned(),
+                    source: std::io::Error::other(e),
+                })??;
+        let zip = &prepared.zip;
         let mut minted = self.client.mint_upload(&name).await.map_err(api)?;
         if let Err(e) = self
             .client
-            .put_upload(&minted.upload_url, &zip, progress)
+            .put_upload(&minted.upload_url, zip, progress)
             .await
         {
             // A presigned URL that expired (a slow queue before the PUT) or was refused is worth
@@ -223,7 +283,7 @@ impl Uploader<'_> {
             )));
             minted = self.client.mint_upload(&name).await.map_err(api)?;
             self.client
-                .put_upload(&minted.upload_url, &zip, progress)
+                .put_upload(&minted.upload_url, zip, progress)
                 .await
                 .map_err(api)?;
         }

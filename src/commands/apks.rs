@@ -23,11 +23,51 @@ pub struct Listed {
     #[serde(flatten)]
     pub fingerprint: Fingerprint,
     pub manifest: Manifest,
+    /// An Android App Bundle named on the command line, uploaded as its universal APK.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bundle: bool,
+}
+
+fn is_bundle(path: &std::path::Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("aab"))
+        && path.is_file()
+}
+
+/// A bundle named on the command line: its protobuf manifest and its bytes' hash.
+fn listed_bundle(path: PathBuf) -> Result<Listed, Error> {
+    let manifest = apk::read_bundle_manifest(&path)?;
+    warn_notes(&path, &manifest.notes);
+    Ok(Listed {
+        fingerprint: Fingerprint::of(&path)?,
+        path,
+        module: None,
+        variant: None,
+        abi: None,
+        manifest,
+        bundle: true,
+    })
 }
 
 /// Discovers, inspects, filters and fingerprints: the APKs a command should act on. Shared by
 /// every command that takes `[PROJECT_DIR|APK]...` and the selection flags.
 pub fn select(paths: &[PathBuf], selection: Selection) -> Result<Vec<Listed>, Error> {
+    let (bundles, paths): (Vec<PathBuf>, Vec<PathBuf>) =
+        paths.iter().cloned().partition(|p| is_bundle(p));
+    let bundles: Vec<Listed> = bundles
+        .into_iter()
+        .map(listed_bundle)
+        .collect::<Result<_, _>>()?;
+    if paths.is_empty() && !bundles.is_empty() {
+        return Ok(bundles);
+    }
+    let mut listed = select_apks(&paths, selection)?;
+    listed.extend(bundles);
+    Ok(listed)
+}
+
+/// [`select`] for APK files and project folders.
+fn select_apks(paths: &[PathBuf], selection: Selection) -> Result<Vec<Listed>, Error> {
     let default = [PathBuf::from(".")];
     let paths = if paths.is_empty() {
         &default[..]
@@ -99,6 +139,7 @@ pub fn select(paths: &[PathBuf], selection: Selection) -> Result<Vec<Listed>, Er
                 abi: a.abi,
                 fingerprint,
                 manifest,
+                bundle: false,
             })
         })
         .collect()

@@ -5,16 +5,32 @@ use super::output::outln;
 use super::{Error, print_bytes, print_json, warn_notes};
 
 pub fn run(args: InspectArgs) -> Result<(), Error> {
-    let inspection = apk::inspect(&args.apk)?;
-    let m = &inspection.manifest;
-    if args.xmltree {
-        print_bytes(render::xmltree(&inspection.document).as_bytes());
-        return Ok(());
-    }
-    if args.xml {
-        print_bytes(render::xml(&inspection.document).as_bytes());
-        return Ok(());
-    }
+    let bundle = args
+        .apk
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("aab"));
+    let manifest = if bundle {
+        // A bundle's manifest is protobuf XML: its fields, but no binary-XML tree to render.
+        if args.xmltree || args.xml {
+            return Err(Error::Usage(format!(
+                "{} is an App Bundle: --xmltree and --xml render an APK's binary manifest",
+                args.apk.display()
+            )));
+        }
+        apk::read_bundle_manifest(&args.apk)?
+    } else {
+        let inspection = apk::inspect(&args.apk)?;
+        if args.xmltree {
+            print_bytes(render::xmltree(&inspection.document).as_bytes());
+            return Ok(());
+        }
+        if args.xml {
+            print_bytes(render::xml(&inspection.document).as_bytes());
+            return Ok(());
+        }
+        inspection.manifest
+    };
+    let m = &manifest;
     warn_notes(&args.apk, &m.notes);
     if args.json {
         print_json(m)?;

@@ -58,6 +58,8 @@ pub enum Error {
     Api(#[from] ApiError),
     #[error(transparent)]
     Upload(#[from] crate::upload::UploadError),
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
     #[error("run {run_id} failed: {failed} of {total} test(s) failed")]
     RunFailed {
         run_id: String,
@@ -212,7 +214,7 @@ fn block_on<F: std::future::Future<Output = Result<(), Error>>>(f: F) -> Result<
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    runtime.block_on(async {
+    let done = runtime.block_on(async {
         interrupt::listen();
         tokio::select! {
             done = f => done,
@@ -221,7 +223,11 @@ fn block_on<F: std::future::Future<Output = Result<(), Error>>>(f: F) -> Result<
                 during: During::Other,
             }),
         }
-    })
+    });
+    // A blocking task still running (bundletool, a file read) is not waited for long: the
+    // command has its answer.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    done
 }
 
 /// The API client for these flags; the key is checked before anything is sent.

@@ -1,9 +1,10 @@
 use std::path::PathBuf;
 
+use crate::bundle::{Bundletool, Keystore};
 use crate::cache::{Cache, LockWait};
 use crate::cli::{Connection, UploadArgs, UploadOptions};
 use crate::discover::Selection;
-use crate::upload::{Candidate, Planned, Remark, Reuse, Uploaded, Uploader};
+use crate::upload::{Candidate, Converter, Planned, Remark, Reuse, Uploaded, Uploader};
 
 use super::apks::{Listed, select};
 use super::output::{self, note, outln};
@@ -38,6 +39,8 @@ pub(super) async fn upload_all(
     let client = client(conn)?;
     let listed: Vec<Listed> = select(paths, selection)?;
     check_signed(&listed, options.require_signed)?;
+    let converter = converter_for(&listed, options)?;
+    let converter = converter.as_ref();
     let cache = upload_cache(conn);
     let scope = cache_scope(&client);
     let reuse = if options.force {
@@ -46,15 +49,15 @@ pub(super) async fn upload_all(
         Reuse::Cached
     };
     if options.dry_run {
-        return plan_all(
-            &client,
-            &listed,
-            cache.as_ref(),
+        let uploader = Uploader {
+            client: &client,
+            cache: cache.as_ref(),
             scope,
             reuse,
-            options,
-            plan,
-        );
+            lock_wait: LockWait::default(),
+            remark: &remark,
+        };
+        return plan_all(&uploader, &listed, options, plan, converter);
     }
     let mut done = Vec::with_capacity(listed.len());
     for l in &listed {
@@ -82,6 +85,7 @@ pub(super) async fn upload_all(
             manifest: &l.manifest,
             fingerprint: &l.fingerprint,
             name: options.name.as_deref(),
+            bundle: converter.filter(|_| l.bundle),
         };
         let result = uploader
             .upload(candidate, &|sent, total| progress.update(sent, total))
@@ -100,7 +104,8 @@ pub(super) async fn upload_all(
 /// before anything is uploaded, and refused with `--require-signed`.
 fn check_signed(listed: &[Listed], required: bool) -> Result<(), Error> {
     const FIX: &str = "sign it, or for a test build give the release build type `signingConfig signingConfigs.debug`";
-    for l in listed.iter().filter(|l| !l.manifest.signed) {
+    // A bundle's universal APK is signed by bundletool, with --ks or its debug key.
+    for l in listed.iter().filter(|l| !l.manifest.signed && !l.bundle) {
         if required {
             return Err(Error::Usage(format!(
                 "{} is not signed (--require-signed): {FIX}",
@@ -115,25 +120,36 @@ fn check_signed(listed: &[Listed], required: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// The bundletool that turns the named bundles into APKs, found before anything is sent; `None`
+/// when there is no bundle to convert.
+fn converter_for(listed: &[Listed], options: &UploadOptions) -> Result<Option<Converter>, Error> {
+    let Some(first) = listed.iter().find(|l| l.bundle) else {
+        return Ok(None);
+    };
+    let bundletool = Bundletool::from_env()
+        .ok_or_else(|| crate::bundle::BundleError::NoBundletool(first.path.clone()))?;
+    let secret = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let keystore = Keystore {
+        path: options.ks.clone(),
+        password: secret("DOKSI_KS_PASS"),
+        alias: options.ks_key_alias.clone(),
+        key_password: secret("DOKSI_KEY_PASS"),
+    };
+    Ok(Some(Converter {
+        bundletool,
+        keystore,
+    }))
+}
+
 /// `--dry-run`: prints the requests each upload would make (or the cache hit that spares them)
 /// on stdout, and returns stand-ins for the targets so a run's matrix can still be shown.
 fn plan_all(
-    client: &crate::api::client::Client,
+    uploader: &Uploader<'_>,
     listed: &[Listed],
-    cache: Option<&Cache>,
-    scope: String,
-    reuse: Reuse,
     options: &UploadOptions,
     plan: &Plan,
+    converter: Option<&Converter>,
 ) -> Result<Vec<Uploaded>, Error> {
-    let uploader = Uploader {
-        client,
-        cache,
-        scope,
-        reuse,
-        lock_wait: LockWait::default(),
-        remark: &remark,
-    };
     let mut planned = Vec::with_capacity(listed.len());
     for l in listed {
         let candidate = Candidate {
@@ -141,9 +157,10 @@ fn plan_all(
             manifest: &l.manifest,
             fingerprint: &l.fingerprint,
             name: options.name.as_deref(),
+            bundle: converter.filter(|_| l.bundle),
         };
         let step = uploader.plan(candidate)?;
-        warn_cache_of(cache);
+        warn_cache_of(uploader.cache);
         let file = l
             .path
             .file_name()
@@ -153,7 +170,7 @@ fn plan_all(
             Planned::Cached { target_id } => (target_id.clone(), true),
             Planned::Upload { .. } => (format!("<target of {file}>"), false),
         };
-        plan.upload(client.base_url(), l, &step, &target_id)?;
+        plan.upload(uploader.client.base_url(), l, &step, &target_id)?;
         planned.push(Uploaded {
             path: l.path.clone(),
             sha256: l.fingerprint.sha256.clone(),

@@ -186,3 +186,142 @@ fn mutated_bundle_manifests_never_panic() {
         "mutations should often still decode ({decoded})"
     );
 }
+
+/// A stand-in bundletool: checks it was asked for a universal build of the bundle it was given,
+/// logs each call, and writes a real `.apks` holding a real APK as `universal.apk`.
+fn stand_in_bundletool(dir: &Path) -> PathBuf {
+    let apks = dir.join("made.apks");
+    {
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&apks).unwrap());
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        w.start_file("toc.pb", stored).unwrap();
+        w.write_all(b"toc").unwrap();
+        w.start_file("universal.apk", stored).unwrap();
+        w.write_all(&std::fs::read(crate::sandbox::unlock_apk()).unwrap())
+            .unwrap();
+        w.finish().unwrap();
+    }
+    let script = dir.join("bundletool");
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+echo "$@" >> "{log}"
+[ "$1" = build-apks ] || {{ echo "not build-apks: $1" >&2; exit 3; }}
+case " $* " in *" --mode=universal "*) ;; *) echo "no --mode=universal" >&2; exit 3;; esac
+out=; bundle=
+for a in "$@"; do
+  case "$a" in --output=*) out="${{a#--output=}}";; --bundle=*) bundle="${{a#--bundle=}}";; esac
+done
+[ -f "$bundle" ] || {{ echo "no bundle at $bundle" >&2; exit 3; }}
+cp "{apks}" "$out"
+"#,
+            log = dir.join("calls.log").display(),
+            apks = apks.display()
+        ),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&script, perms).unwrap();
+    script
+}
+
+#[cfg(unix)]
+#[test]
+fn a_bundle_is_uploaded_as_the_universal_apk_bundletool_makes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let aab = dir.path().join("app-release.aab");
+    write_bundle(&aab, &manifest_pb());
+    let aab = aab.to_str().unwrap();
+    let sb = crate::sandbox::Sandbox::start(&[]);
+    // Without bundletool: what to do, before anything is sent.
+    let r = sb.run_with(&["upload", aab], &[("PATH", "/usr/bin:/bin")]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("is an Android App Bundle")
+            && r.stderr.contains("package<Variant>UniversalApk")
+            && r.stderr.contains("DOKSI_BUNDLETOOL"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sb.total(), 0);
+    // `inspect` reads the bundle's protobuf manifest.
+    let inspect = sb.run(&["inspect", "--json", aab]);
+    assert_eq!(inspect.code, 0, "{}", inspect.stderr);
+    let m: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+    assert_eq!(m["package"], expected().package.unwrap());
+    // With it: converted, uploaded, and the target registered from the universal APK.
+    let tool = stand_in_bundletool(dir.path());
+    let env = [("DOKSI_BUNDLETOOL", tool.to_str().unwrap())];
+    let first = sb.run_with(&["upload", "--json", aab], &env);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let up: Vec<serde_json::Value> = serde_json::from_str(&first.stdout).unwrap();
+    assert_eq!(up[0]["cached"], false);
+    // The sandbox numbers uploads from 1: this is the only one.
+    let stored = sb.stored_upload("upl_1");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(stored)).unwrap();
+    let mut inner = Vec::new();
+    std::io::Read::read_to_end(&mut zip.by_index(0).unwrap(), &mut inner).unwrap();
+    assert_eq!(inner, std::fs::read(crate::sandbox::unlock_apk()).unwrap());
+    assert_eq!(
+        zip.by_index(0).unwrap().name().unwrap(),
+        "app-release-universal.apk"
+    );
+    // The unchanged bundle is a cache hit: not converted, not uploaded again.
+    let again = sb.run_with(
+        &[
+            "ci",
+            aab,
+            "--category",
+            "cat_smoke",
+            "--poll-interval",
+            "100ms",
+        ],
+        &env,
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stderr.contains("cached: target"), "{}", again.stderr);
+    let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
+    assert_eq!(calls.lines().count(), 1, "{calls}");
+    assert!(calls.contains(&format!("--bundle={aab}")), "{calls}");
+    assert_eq!(sb.count("PUT /uploads"), 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_keystore_reaches_bundletool_with_its_passwords_in_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let aab = dir.path().join("app.aab");
+    write_bundle(&aab, &manifest_pb());
+    let tool = stand_in_bundletool(dir.path());
+    let sb = crate::sandbox::Sandbox::start(&[]);
+    let r = sb.run_with(
+        &[
+            "upload",
+            aab.to_str().unwrap(),
+            "--ks",
+            "/keys/release.jks",
+            "--ks-key-alias",
+            "upload",
+        ],
+        &[
+            ("DOKSI_BUNDLETOOL", tool.to_str().unwrap()),
+            ("DOKSI_KS_PASS", "s3cret-store"),
+            ("DOKSI_KEY_PASS", "s3cret-key"),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
+    assert!(calls.contains("--ks=/keys/release.jks"), "{calls}");
+    assert!(calls.contains("--ks-key-alias=upload"), "{calls}");
+    assert!(
+        calls.contains("--ks-pass=file:") && calls.contains("--key-pass=file:"),
+        "{calls}"
+    );
+    assert!(
+        !calls.contains("s3cret"),
+        "passwords never on the command line: {calls}"
+    );
+}
