@@ -114,3 +114,16 @@ pub fn needed_tool(name: &str, package: &str) -> Option<PathBuf> {
     }
     found
 }
+
+/// `doksi ARGS` fails with exit 2 and one line on stderr that contains `expect`, and no panic.
+pub fn one_line_error(args: &[&str], expect: &str) {
+    let r = run(args);
+    assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
+    assert!(
+        r.stderr.contains(expect),
+        "{args:?}: want {expect:?} in {}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("panicked"));
+}

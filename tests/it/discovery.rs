@@ -541,14 +541,7 @@ fn variants_are_matched_as_gradle_names_them() {
     ] {
         let mut all = vec!["apks", shop];
         all.extend(args);
-        let r = run(&all);
-        assert_eq!(r.code, 2, "{all:?}: {}", r.stderr);
-        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-        assert!(
-            r.stderr.contains(want),
-            "{all:?}: want {want:?} in {}",
-            r.stderr
-        );
+        crate::common::one_line_error(&all, want);
     }
 }
 

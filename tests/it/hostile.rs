@@ -9,25 +9,13 @@ use doksi::apk::arsc::ResourceTable;
 use doksi::apk::axml::Document;
 use doksi::apk::{Manifest, render};
 
-use crate::common::{apk_fixtures, fixture_apks, run};
+use crate::common::{apk_fixtures, fixture_apks, one_line_error};
 
 fn entry(apk: &Path, name: &str) -> Vec<u8> {
     let mut zip = zip::ZipArchive::new(std::fs::File::open(apk).unwrap()).unwrap();
     let mut v = Vec::new();
     zip.by_name(name).unwrap().read_to_end(&mut v).unwrap();
     v
-}
-
-fn one_line_error(args: &[&str], expect: &str) {
-    let r = run(args);
-    assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
-    assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
-    assert!(
-        r.stderr.contains(expect),
-        "{args:?}: want {expect:?} in {}",
-        r.stderr
-    );
-    assert!(!r.stderr.contains("panicked"));
 }
 
 #[test]
