@@ -434,6 +434,10 @@ pub struct Selection {
     /// ci and run: take every variant a module built, not just one.
     #[arg(long)]
     pub all_variants: bool,
+    /// Where a variant has both, take the universal APK built from its App Bundle
+    /// (build/outputs/apk_from_bundle) instead of its regular APK.
+    #[arg(long, env = "DOKSI_FROM_BUNDLE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub from_bundle: bool,
 }
 
 /// The ABIs Android knows: a typo (`arm64`) would otherwise match nothing, silently.
@@ -503,6 +507,7 @@ impl From<Selection> for crate::discover::Selection {
             abi: s.abi,
             include_tests: s.include_tests,
             all_variants: s.all_variants,
+            from_bundle: s.from_bundle,
             purpose: crate::discover::Purpose::Any,
         }
     }

@@ -4,9 +4,16 @@
 //! guessed from modification times or file names alone. A metadata file is believed only when
 //! its version is one doksi knows, and only about files inside its own folder.
 //!
+//! App Bundle builds leave two more kinds of output: the `.aab` itself under
+//! `<module>/build/outputs/bundle/<variant>/`, which is not an APK and is only reported (as
+//! [`FoundBundle`]), and the universal APK AGP's `package<Variant>UniversalApk` task makes from
+//! it under `<module>/build/outputs/apk_from_bundle/<variant>/`, an APK like any other but
+//! marked [`FoundApk::from_bundle`] so that [`Selection::apply`] takes one of the two per variant.
+//!
 //! The walk prunes everything that cannot hold outputs: hidden folders (`.git`, `.gradle`),
-//! `node_modules`, and inside a `build` folder every child but `outputs/apk`, so a monorepo with
-//! half a million intermediate files costs a few directory reads per module.
+//! `node_modules`, and inside a `build` folder every child but `outputs/apk`, `outputs/bundle`
+//! and `outputs/apk_from_bundle`, so a monorepo with half a million intermediate files costs a
+//! few directory reads per module.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Component, Path, PathBuf};
@@ -47,11 +54,27 @@ pub struct FoundApk {
     /// Named on the command line (or in a matrix) rather than found in a folder: the module and
     /// variant filters, meant for searching, do not drop a file someone picked by name.
     pub named: bool,
+    /// The universal APK built from an App Bundle (`build/outputs/apk_from_bundle/<variant>/`),
+    /// not the variant's regular APK (`build/outputs/apk/`).
+    pub from_bundle: bool,
+}
+
+/// An Android App Bundle (`.aab`) found under `<module>/build/outputs/bundle/<variant>/`: not
+/// an APK, so never in [`Discovery::apks`], but worth naming when no APK was built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundBundle {
+    pub path: PathBuf,
+    /// The module folder relative to the project root, as [`FoundApk::module`].
+    pub module: Option<String>,
+    /// The variant: the name of the folder the bundle is in ("freeRelease").
+    pub variant: Option<String>,
 }
 
 #[derive(Debug, Default)]
 pub struct Discovery {
     pub apks: Vec<FoundApk>,
+    /// App Bundles the walk passed; never uploaded from here.
+    pub bundles: Vec<FoundBundle>,
     pub warnings: Vec<String>,
     /// The folders and files that were searched, for "nothing found" messages.
     pub searched: Vec<PathBuf>,
@@ -118,8 +141,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, DiscoverError> {
                 variant: layout.as_ref().and_then(|l| l.variant.clone()),
                 abi: None,
                 kind: OutputKind::Single,
-                test: layout.is_some_and(|l| l.test) || is_test_file_name(path),
+                test: layout.as_ref().is_some_and(|l| l.test) || is_test_file_name(path),
                 named: true,
+                from_bundle: layout.is_some_and(|l| l.output == Output::ApkFromBundle),
             });
         } else {
             return Err(DiscoverError::NotApk(path.clone()));
@@ -127,10 +151,64 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, DiscoverError> {
     }
     // The same file reached twice (a folder and a file inside it) is listed once.
     let mut seen = HashSet::new();
-    found
-        .apks
-        .retain(|a| seen.insert(std::fs::canonicalize(&a.path).unwrap_or_else(|_| a.path.clone())));
+    let mut first =
+        |p: &Path| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned()));
+    found.apks.retain(|a| first(&a.path));
+    found.bundles.retain(|b| first(&b.path));
     Ok(found)
+}
+
+impl Discovery {
+    /// What to do when App Bundles were built but no APK: the bundles found, the Gradle task that
+    /// makes a universal APK of each variant and where it writes it, or bundletool. `None` when
+    /// no bundle was found.
+    pub fn bundle_hint(&self) -> Option<String> {
+        if self.bundles.is_empty() {
+            return None;
+        }
+        let paths: Vec<String> = self
+            .bundles
+            .iter()
+            .map(|b| b.path.display().to_string())
+            .collect();
+        let mut tasks = Vec::new();
+        let mut folders = Vec::new();
+        for b in &self.bundles {
+            let Some(variant) = &b.variant else { continue };
+            let task = format!("package{}UniversalApk", capitalize(variant));
+            if !tasks.contains(&task) {
+                tasks.push(task);
+            }
+            // `<module>/build/outputs/bundle/<variant>/x.aab` → `<module>/build/outputs/apk_from_bundle/<variant>/`
+            if let Some(outputs) = b
+                .path
+                .parent()
+                .and_then(Path::parent)
+                .and_then(Path::parent)
+            {
+                let folder = format!(
+                    "{}/",
+                    outputs.join("apk_from_bundle").join(variant).display()
+                );
+                if !folders.contains(&folder) {
+                    folders.push(folder);
+                }
+            }
+        }
+        let build = match tasks.as_slice() {
+            [] => "build a universal APK with ./gradlew package<Variant>UniversalApk".to_owned(),
+            [task] => format!("build a universal APK with ./gradlew {task}"),
+            _ => format!("build universal APKs with ./gradlew {}", tasks.join(" ")),
+        };
+        let written = match folders.is_empty() {
+            true => String::new(),
+            false => format!(" (written to {})", folders.join(", ")),
+        };
+        Some(format!(
+            "found App Bundles but no APKs: {}; {build}{written}, or name the .aab with bundletool on PATH",
+            paths.join(", ")
+        ))
+    }
 }
 
 /// Folders that never hold build outputs, at any depth.
@@ -153,7 +231,7 @@ fn walk_project(root: &Path, found: &mut Discovery) {
         if skipped(&name) {
             return false;
         }
-        // Inside `build`, only `build/outputs/apk/**` can hold what we want.
+        // Inside `build`, only `build/outputs/{apk,bundle,apk_from_bundle}/**` can hold what we want.
         let parent = e
             .path()
             .parent()
@@ -166,7 +244,9 @@ fn walk_project(root: &Path, found: &mut Discovery) {
             .and_then(Path::file_name);
         match parent.as_deref() {
             Some("build") => name == "outputs",
-            Some("outputs") if grand.is_some_and(|g| g == "build") => name == "apk",
+            Some("outputs") if grand.is_some_and(|g| g == "build") => {
+                Output::from_folder(&name).is_some()
+            }
             _ => true,
         }
     });
@@ -179,17 +259,32 @@ fn walk_project(root: &Path, found: &mut Discovery) {
                 continue;
             }
         };
-        if !entry.file_type().is_file() || !under_apk_outputs(entry.path()) {
+        if !entry.file_type().is_file() {
             continue;
         }
+        let Some(output) = output_of(entry.path()) else {
+            continue;
+        };
         let Some(dir) = entry.path().parent() else {
             continue;
         };
         let name = entry.file_name().to_string_lossy();
+        if output == Output::Bundle {
+            // AGP writes nothing but the `.aab` here; an APK in this folder is not a build output.
+            if has_extension(&name, "aab") {
+                let layout = Layout::of(entry.path(), Some(root));
+                found.bundles.push(FoundBundle {
+                    path: entry.path().to_owned(),
+                    module: layout.as_ref().and_then(|l| l.module.clone()),
+                    variant: layout.and_then(|l| l.variant),
+                });
+            }
+            continue;
+        }
         let slot = dirs.entry(dir.to_owned()).or_default();
         if name == "output-metadata.json" {
             slot.1 = Some(entry.path().to_owned());
-        } else if name.to_ascii_lowercase().ends_with(".apk") {
+        } else if has_extension(&name, "apk") {
             slot.0.push(entry.path().to_owned());
         }
     }
@@ -220,6 +315,9 @@ fn walk_project(root: &Path, found: &mut Discovery) {
                         variant: layout.as_ref().and_then(|l| l.variant.clone()),
                         abi: None,
                         kind: OutputKind::Single,
+                        from_bundle: layout
+                            .as_ref()
+                            .is_some_and(|l| l.output == Output::ApkFromBundle),
                     });
                 }
             }
@@ -227,11 +325,43 @@ fn walk_project(root: &Path, found: &mut Discovery) {
     }
 }
 
-fn under_apk_outputs(path: &Path) -> bool {
+fn has_extension(name: &str, ext: &str) -> bool {
+    Path::new(name)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+/// Which of AGP's output folders, `build/outputs/<folder>/`, a file is under (the innermost).
+fn output_of(path: &Path) -> Option<Output> {
     let names: Vec<_> = path.components().map(|c| c.as_os_str()).collect();
-    names
-        .windows(3)
-        .any(|w| w[0] == "build" && w[1] == "outputs" && w[2] == "apk")
+    names.windows(3).rev().find_map(|w| match w {
+        [b, o, folder] if *b == "build" && *o == "outputs" => {
+            Output::from_folder(&folder.to_string_lossy())
+        }
+        _ => None,
+    })
+}
+
+/// The folders under `build/outputs/` that doksi reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// `apk/[androidTest/][<flavor>/]<buildType>/`: the regular APKs.
+    Apk,
+    /// `apk_from_bundle/<variant>/`: the universal APK made from the bundle.
+    ApkFromBundle,
+    /// `bundle/<variant>/`: the `.aab`.
+    Bundle,
+}
+
+impl Output {
+    fn from_folder(name: &str) -> Option<Output> {
+        match name {
+            "apk" => Some(Output::Apk),
+            "apk_from_bundle" => Some(Output::ApkFromBundle),
+            "bundle" => Some(Output::Bundle),
+            _ => None,
+        }
+    }
 }
 
 /// AGP names test APKs `<module>-<variant>-androidTest.apk`; combined with a location under
@@ -241,12 +371,13 @@ fn is_test_file_name(path: &Path) -> bool {
         .is_some_and(|s| s.to_string_lossy().ends_with("-androidTest"))
 }
 
-/// What the folder layout says about an APK under `<module>/build/outputs/apk/`.
+/// What the folder layout says about a file under `<module>/build/outputs/<output>/`.
 #[derive(Debug)]
 struct Layout {
     module: Option<String>,
     variant: Option<String>,
     test: bool,
+    output: Output,
 }
 
 impl Layout {
@@ -259,27 +390,35 @@ impl Layout {
                 _ => None,
             })
             .collect();
-        let at = (0..parts.len().saturating_sub(2)).rev().find(|&i| {
-            parts[i] == "build"
-                && parts[i + 1] == "outputs"
-                && parts.get(i + 2).is_some_and(|p| p == "apk")
+        let (at, output) = (0..parts.len().saturating_sub(3)).rev().find_map(|i| {
+            match (parts.get(i), parts.get(i + 1), parts.get(i + 2)) {
+                (Some(b), Some(o), Some(folder)) if b == "build" && o == "outputs" => {
+                    Some((i, Output::from_folder(folder)?))
+                }
+                _ => None,
+            }
         })?;
         let module_dir: PathBuf = apk_path
             .components()
             .take(component_index(apk_path, at))
             .collect();
         let module = module_name(&module_dir, root);
-        let mut dirs: Vec<&str> = parts[at + 3..parts.len() - 1]
+        let mut dirs: Vec<&str> = parts
+            .get(at + 3..parts.len() - 1)
+            .unwrap_or_default()
             .iter()
             .map(String::as_str)
             .collect();
-        let test = dirs.first() == Some(&"androidTest");
+        let test = output == Output::Apk && dirs.first() == Some(&"androidTest");
         if test {
             dirs.remove(0);
         }
-        let variant = match dirs.as_slice() {
-            [build_type] => Some((*build_type).to_owned()),
-            [flavor, build_type] => Some(format!("{flavor}{}", capitalize(build_type))),
+        let variant = match (output, dirs.as_slice()) {
+            (_, [variant_or_build_type]) => Some((*variant_or_build_type).to_owned()),
+            // Only `apk/` splits the variant into folders; the bundle folders are one level.
+            (Output::Apk, [flavor, build_type]) => {
+                Some(format!("{flavor}{}", capitalize(build_type)))
+            }
             _ => None,
         }
         .map(|v| if test { format!("{v}AndroidTest") } else { v });
@@ -287,6 +426,7 @@ impl Layout {
             module,
             variant,
             test,
+            output,
         })
     }
 }
@@ -418,6 +558,9 @@ fn read_metadata(path: &Path, root: &Path) -> Result<(Vec<FoundApk>, Vec<String>
             variant: variant.clone(),
             abi,
             kind: el.kind.unwrap_or(OutputKind::Single),
+            from_bundle: layout
+                .as_ref()
+                .is_some_and(|l| l.output == Output::ApkFromBundle),
         });
     }
     Ok((apks, warnings))
@@ -450,8 +593,8 @@ fn resolves_inside(apk: &Path, dir: &Path) -> bool {
     }
 }
 
-/// Which APKs to keep (the `--variant`, `--module`, `--abi`, `--include-tests` and
-/// `--all-variants` flags), and what they are for.
+/// Which APKs to keep (the `--variant`, `--module`, `--abi`, `--include-tests`,
+/// `--all-variants` and `--from-bundle` flags), and what they are for.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     pub variant: Option<String>,
@@ -460,6 +603,9 @@ pub struct Selection {
     pub include_tests: bool,
     /// Several variants of one module may be taken at once (`--all-variants`).
     pub all_variants: bool,
+    /// Where a variant has both, take the universal APK built from its bundle rather than its
+    /// regular APK (`--from-bundle`); either way a variant with only one of them gets that one.
+    pub from_bundle: bool,
     /// What the APKs are for: a run's destinations take apps only, one variant per module.
     pub purpose: Purpose,
 }
@@ -534,18 +680,21 @@ impl Selection {
     }
 
     /// Keeps the APKs that match. `instrumentation` says, per APK, whether its manifest has
-    /// `<instrumentation>`. Where splits exist, the universal APK is kept unless `abi` is set, in
-    /// which case that ABI's split is kept (or the universal APK when there is no such split).
+    /// `<instrumentation>`. Of a variant built both ways, the regular APKs are kept and the one
+    /// from its bundle dropped, or the other way round with `from_bundle`. Where splits exist,
+    /// the universal APK is kept unless `abi` is set, in which case that ABI's split is kept (or
+    /// the universal APK when there is no such split).
     pub fn apply(
         &self,
         apks: Vec<FoundApk>,
         instrumentation: impl Fn(&FoundApk) -> bool,
     ) -> Vec<FoundApk> {
-        let kept: Vec<FoundApk> = apks
+        let matching: Vec<FoundApk> = apks
             .into_iter()
             .filter(|a| self.location_matches(a))
             .filter(|a| self.include_tests || !(a.test || instrumentation(a)))
             .collect();
+        let kept = self.one_build_per_variant(matching);
         // Group split outputs by (module, variant, folder) and pick within each group.
         let group = |a: &FoundApk| {
             (
@@ -582,6 +731,28 @@ impl Selection {
             }
         }
         out
+    }
+
+    /// Of each module and variant found both under `apk/` and under `apk_from_bundle/`, only the
+    /// APKs of the preferred kind. An APK named by path, or of no known module and variant, is
+    /// never dropped: there is nothing to say it duplicates another.
+    fn one_build_per_variant(&self, apks: Vec<FoundApk>) -> Vec<FoundApk> {
+        let key = |a: &FoundApk| match (&a.module, &a.variant) {
+            (Some(m), Some(v)) if !a.named => Some((m.clone(), v.clone())),
+            _ => None,
+        };
+        let built = |kind: bool| -> HashSet<(String, String)> {
+            apks.iter()
+                .filter(|a| a.from_bundle == kind)
+                .filter_map(key)
+                .collect()
+        };
+        let both: HashSet<_> = built(true).intersection(&built(false)).cloned().collect();
+        apks.into_iter()
+            .filter(|a| {
+                a.from_bundle == self.from_bundle || key(a).is_none_or(|k| !both.contains(&k))
+            })
+            .collect()
     }
 
     /// The filters in words, for "nothing found" messages.
@@ -668,6 +839,227 @@ mod tests {
         ] {
             assert!(!variant_matches(want, have), "{want} !~ {have}");
         }
+    }
+
+    #[test]
+    fn bundle_folders_name_the_variant_in_one_level() {
+        let root = Path::new("/p");
+        let l = Layout::of(
+            Path::new(
+                "/p/app/build/outputs/apk_from_bundle/freeRelease/app-free-release-universal.apk",
+            ),
+            Some(root),
+        )
+        .unwrap();
+        assert_eq!(
+            (l.module.as_deref(), l.variant.as_deref(), l.test, l.output),
+            (
+                Some("app"),
+                Some("freeRelease"),
+                false,
+                Output::ApkFromBundle
+            )
+        );
+        let l = Layout::of(
+            Path::new("/p/feature/login/build/outputs/bundle/release/login-release.aab"),
+            Some(root),
+        )
+        .unwrap();
+        assert_eq!(
+            (l.module.as_deref(), l.variant.as_deref(), l.output),
+            (Some("feature/login"), Some("release"), Output::Bundle)
+        );
+        // Flavor and build type are one folder here, never two.
+        let l = Layout::of(
+            Path::new("/p/app/build/outputs/apk_from_bundle/free/release/x.apk"),
+            Some(root),
+        )
+        .unwrap();
+        assert_eq!(l.variant, None);
+    }
+
+    fn write(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "not read by the walk").unwrap();
+    }
+
+    #[test]
+    fn the_walk_keeps_bundles_apart_from_apks() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("app/build/outputs");
+        for file in [
+            "apk/free/release/app-free-release.apk",
+            "apk_from_bundle/freeRelease/app-freeRelease-universal.apk",
+            "bundle/freeRelease/app-free-release.aab",
+            // Neither is what AGP writes there: an APK beside a bundle, a bundle among APKs.
+            "bundle/freeRelease/stray.apk",
+            "apk/free/release/stray.aab",
+        ] {
+            write(&out.join(file));
+        }
+        let found = discover(&[dir.path().to_owned()]).unwrap();
+        let apks: Vec<(String, Option<&str>, bool)> = found
+            .apks
+            .iter()
+            .map(|a| {
+                let name = a.path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, a.variant.as_deref(), a.from_bundle)
+            })
+            .collect();
+        assert_eq!(
+            apks,
+            [
+                (
+                    "app-free-release.apk".to_owned(),
+                    Some("freeRelease"),
+                    false
+                ),
+                (
+                    "app-freeRelease-universal.apk".to_owned(),
+                    Some("freeRelease"),
+                    true
+                ),
+            ]
+        );
+        assert_eq!(
+            found.bundles,
+            [FoundBundle {
+                path: out.join("bundle/freeRelease/app-free-release.aab"),
+                module: Some("app".to_owned()),
+                variant: Some("freeRelease".to_owned()),
+            }]
+        );
+    }
+
+    fn apk(path: &str, from_bundle: bool) -> FoundApk {
+        let layout = Layout::of(Path::new(path), Some(Path::new("/p"))).unwrap();
+        FoundApk {
+            path: PathBuf::from(path),
+            module: layout.module,
+            variant: layout.variant,
+            abi: None,
+            kind: OutputKind::Single,
+            test: false,
+            named: false,
+            from_bundle,
+        }
+    }
+
+    fn kept(selection: &Selection, apks: &[FoundApk]) -> Vec<String> {
+        selection
+            .apply(apks.to_vec(), |_| false)
+            .iter()
+            .map(|a| a.path.display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_variant_built_both_ways_gives_one_apk_the_regular_unless_asked() {
+        let regular = "/p/app/build/outputs/apk/free/release/app-free-release.apk";
+        let universal =
+            "/p/app/build/outputs/apk_from_bundle/freeRelease/app-freeRelease-universal.apk";
+        let only_bundle =
+            "/p/app/build/outputs/apk_from_bundle/paidRelease/app-paidRelease-universal.apk";
+        let other_module = "/p/wear/build/outputs/apk/free/release/wear-free-release.apk";
+        let apks = [
+            apk(regular, false),
+            apk(universal, true),
+            apk(only_bundle, true),
+            apk(other_module, false),
+        ];
+        let default = Selection::default();
+        assert_eq!(kept(&default, &apks), [regular, only_bundle, other_module]);
+        let from_bundle = Selection {
+            from_bundle: true,
+            ..Selection::default()
+        };
+        assert_eq!(
+            kept(&from_bundle, &apks),
+            [universal, only_bundle, other_module]
+        );
+        // A file named by path is taken whichever build it came from.
+        let mut named = apks.clone();
+        named[1].named = true;
+        assert_eq!(
+            kept(&default, &named),
+            [regular, universal, only_bundle, other_module]
+        );
+    }
+
+    #[test]
+    fn regular_splits_give_way_to_the_apk_from_the_bundle_when_asked() {
+        let arm = FoundApk {
+            kind: OutputKind::OneOfMany,
+            abi: Some("arm64-v8a".to_owned()),
+            ..apk(
+                "/p/app/build/outputs/apk/release/app-arm64-v8a-release.apk",
+                false,
+            )
+        };
+        let x86 = FoundApk {
+            abi: Some("x86".to_owned()),
+            path: PathBuf::from("/p/app/build/outputs/apk/release/app-x86-release.apk"),
+            ..arm.clone()
+        };
+        let universal = "/p/app/build/outputs/apk_from_bundle/release/app-release-universal.apk";
+        let apks = [arm, x86, apk(universal, true)];
+        let from_bundle = Selection {
+            from_bundle: true,
+            abi: Some("x86".to_owned()),
+            ..Selection::default()
+        };
+        assert_eq!(kept(&from_bundle, &apks), [universal]);
+        let default = Selection {
+            abi: Some("x86".to_owned()),
+            ..Selection::default()
+        };
+        assert_eq!(
+            kept(&default, &apks),
+            ["/p/app/build/outputs/apk/release/app-x86-release.apk"]
+        );
+    }
+
+    #[test]
+    fn bundle_hint_names_the_bundles_the_task_and_bundletool() {
+        assert_eq!(Discovery::default().bundle_hint(), None);
+        let bundle = |path: &str, variant: Option<&str>| FoundBundle {
+            path: PathBuf::from(path),
+            module: Some("app".to_owned()),
+            variant: variant.map(str::to_owned),
+        };
+        let mut found = Discovery {
+            bundles: vec![bundle(
+                "app/build/outputs/bundle/freeRelease/app-free-release.aab",
+                Some("freeRelease"),
+            )],
+            ..Discovery::default()
+        };
+        assert_eq!(
+            found.bundle_hint().as_deref(),
+            Some(
+                "found App Bundles but no APKs: app/build/outputs/bundle/freeRelease/app-free-release.aab; \
+                 build a universal APK with ./gradlew packageFreeReleaseUniversalApk \
+                 (written to app/build/outputs/apk_from_bundle/freeRelease/), \
+                 or name the .aab with bundletool on PATH"
+            )
+        );
+        found.bundles.push(bundle(
+            "app/build/outputs/bundle/release/app-release.aab",
+            Some("release"),
+        ));
+        found
+            .bundles
+            .push(bundle("app/build/outputs/bundle/app.aab", None));
+        assert_eq!(
+            found.bundle_hint().as_deref(),
+            Some(
+                "found App Bundles but no APKs: app/build/outputs/bundle/freeRelease/app-free-release.aab, \
+                 app/build/outputs/bundle/release/app-release.aab, app/build/outputs/bundle/app.aab; \
+                 build universal APKs with ./gradlew packageFreeReleaseUniversalApk packageReleaseUniversalApk \
+                 (written to app/build/outputs/apk_from_bundle/freeRelease/, app/build/outputs/apk_from_bundle/release/), \
+                 or name the .aab with bundletool on PATH"
+            )
+        );
     }
 
     #[test]

@@ -600,3 +600,137 @@ fn a_run_takes_one_variant_per_module_and_no_test_apk() {
     let plan: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(plan["run"]["body"]["matrix"].as_array().unwrap().len(), 2);
 }
+
+/// `app` with `freeRelease` built as a regular APK, as an App Bundle, and as the universal APK
+/// made from that bundle; the bundle is not a real one, so reading it would fail the command.
+fn built_both_ways() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("app/build/outputs");
+    copy(
+        "appium-unlock-2.0.0-debug.apk",
+        &out.join("apk/free/release/app-free-release.apk"),
+    );
+    copy(
+        "appium-unlock-2.0.0-debug.apk",
+        &out.join("apk_from_bundle/freeRelease/app-freeRelease-universal.apk"),
+    );
+    let aab = out.join("bundle/freeRelease/app-free-release.aab");
+    fs::create_dir_all(aab.parent().unwrap()).unwrap();
+    fs::write(aab, "not a bundle").unwrap();
+    dir
+}
+
+/// `doksi apks --json DIR` with `DOKSI_FROM_BUNDLE` set to `value`: the file names listed.
+fn names_with_from_bundle_env(dir: &Path, value: &str) -> Vec<String> {
+    let home = tempfile::tempdir().unwrap();
+    let out = crate::common::doksi(home.path())
+        .env("DOKSI_FROM_BUNDLE", value)
+        .args(["apks", "--json", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let found: Value = serde_json::from_slice(&out.stdout).unwrap();
+    names(found.as_array().unwrap())
+}
+
+#[test]
+fn a_variant_built_both_ways_lists_its_regular_apk_unless_from_bundle() {
+    let dir = built_both_ways();
+    let root = dir.path().to_str().unwrap();
+    let regular = list(&[root]);
+    assert_eq!(names(&regular), ["app-free-release.apk"]);
+    assert_eq!(
+        (
+            regular[0]["module"].as_str(),
+            regular[0]["variant"].as_str()
+        ),
+        (Some("app"), Some("freeRelease"))
+    );
+    let from_bundle = list(&[root, "--from-bundle"]);
+    assert_eq!(names(&from_bundle), ["app-freeRelease-universal.apk"]);
+    assert_eq!(
+        (
+            from_bundle[0]["module"].as_str(),
+            from_bundle[0]["variant"].as_str()
+        ),
+        (Some("app"), Some("freeRelease"))
+    );
+    // The variant filters see one variant, whichever build is taken.
+    assert_eq!(
+        names(&list(&[root, "--variant", "free", "--from-bundle"])),
+        ["app-freeRelease-universal.apk"]
+    );
+    assert_eq!(
+        names_with_from_bundle_env(dir.path(), "1"),
+        ["app-freeRelease-universal.apk"]
+    );
+    assert_eq!(
+        names_with_from_bundle_env(dir.path(), "false"),
+        ["app-free-release.apk"]
+    );
+}
+
+#[test]
+fn a_variant_built_only_from_its_bundle_is_found_with_or_without_metadata() {
+    let dir = built_both_ways();
+    let out = dir
+        .path()
+        .join("app/build/outputs/apk_from_bundle/paidRelease");
+    copy(
+        "io.appium.settings-2.0.0-debug.apk",
+        &out.join("app-paidRelease-universal.apk"),
+    );
+    let root = dir.path().to_str().unwrap();
+    for args in [vec![root], vec![root, "--from-bundle"]] {
+        let found = list(&args);
+        let paid: Vec<&Value> = found
+            .iter()
+            .filter(|a| a["variant"] == "paidRelease")
+            .collect();
+        assert_eq!(paid.len(), 1, "{args:?}: {found:?}");
+        assert_eq!(paid[0]["module"], "app");
+        assert_eq!(found.len(), 2, "one APK per variant: {found:?}");
+    }
+    // Metadata beside it is read as in build/outputs/apk: here it calls the APK universal.
+    let meta = serde_json::json!({
+        "version": 3,
+        "artifactType": {"type": "APK", "kind": "Directory"},
+        "variantName": "paidRelease",
+        "elements": [{"type": "UNIVERSAL", "filters": [], "outputFile": "app-paidRelease-universal.apk"}],
+    });
+    fs::write(out.join("output-metadata.json"), meta.to_string()).unwrap();
+    let (found, stderr) = apks_in(dir.path());
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(
+        names(&found),
+        ["app-free-release.apk", "app-paidRelease-universal.apk"]
+    );
+    let paid = list(&[root, "--variant", "paidRelease"]);
+    assert_eq!(names(&paid), ["app-paidRelease-universal.apk"]);
+    assert_eq!(paid[0]["manifest"]["package"], "io.appium.settings");
+}
+
+#[test]
+fn app_bundles_are_never_listed_as_apks() {
+    let dir = built_both_ways();
+    let root = dir.path().to_str().unwrap();
+    // Beside an APK the bundle is not read (its bytes would fail inspection) nor listed.
+    for args in [
+        vec![root],
+        vec![root, "--from-bundle"],
+        vec![root, "--include-tests"],
+    ] {
+        assert!(
+            names(&list(&args)).iter().all(|n| n.ends_with(".apk")),
+            "{args:?}"
+        );
+    }
+    // Only the bundle: nothing found, not the bundle.
+    fs::remove_dir_all(dir.path().join("app/build/outputs/apk")).unwrap();
+    fs::remove_dir_all(dir.path().join("app/build/outputs/apk_from_bundle")).unwrap();
+    let r = run(&["apks", "--json", root]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("no APKs found"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+}
