@@ -26,6 +26,9 @@ pub struct Listed {
     /// An Android App Bundle named on the command line, uploaded as its universal APK.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub bundle: bool,
+    /// A universal APK AGP made from a bundle (`build/outputs/apk_from_bundle/`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub from_bundle: bool,
 }
 
 fn is_bundle(path: &std::path::Path) -> bool {
@@ -46,6 +49,7 @@ fn listed_bundle(path: PathBuf) -> Result<Listed, Error> {
         abi: None,
         manifest,
         bundle: true,
+        from_bundle: false,
     })
 }
 
@@ -114,6 +118,7 @@ fn select_apks(paths: &[PathBuf], selection: Selection) -> Result<Vec<Listed>, E
             )));
         }
         return Err(Error::NothingFound {
+            hint: found.bundle_hint(),
             searched: found.searched,
             filters: selection.describe(),
         });
@@ -140,6 +145,7 @@ fn select_apks(paths: &[PathBuf], selection: Selection) -> Result<Vec<Listed>, E
                 fingerprint,
                 manifest,
                 bundle: false,
+                from_bundle: a.from_bundle,
             })
         })
         .collect()

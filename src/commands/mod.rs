@@ -33,10 +33,12 @@ pub enum Error {
     Discover(#[from] crate::discover::DiscoverError),
     #[error(transparent)]
     Package(#[from] crate::package::PackageError),
-    #[error("no APKs found{filters} (looked in {})", looked_in(.searched))]
+    #[error("no APKs found{filters} (looked in {}){}", looked_in(.searched), .hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
     NothingFound {
         searched: Vec<PathBuf>,
         filters: String,
+        /// What there is instead, such as App Bundles and how to get APKs from them.
+        hint: Option<String>,
     },
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),

@@ -647,8 +647,10 @@ fn a_variant_built_both_ways_lists_its_regular_apk_unless_from_bundle() {
         ),
         (Some("app"), Some("freeRelease"))
     );
+    assert!(regular[0].get("from_bundle").is_none(), "{}", regular[0]);
     let from_bundle = list(&[root, "--from-bundle"]);
     assert_eq!(names(&from_bundle), ["app-freeRelease-universal.apk"]);
+    assert_eq!(from_bundle[0]["from_bundle"], true);
     assert_eq!(
         (
             from_bundle[0]["module"].as_str(),
@@ -732,5 +734,13 @@ fn app_bundles_are_never_listed_as_apks() {
     let r = run(&["apks", "--json", root]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("no APKs found"), "{}", r.stderr);
+    // ... and what to do with the bundle.
+    assert!(
+        r.stderr.contains("found App Bundles but no APKs")
+            && r.stderr.contains("packageFreeReleaseUniversalApk"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert!(r.stdout.is_empty(), "{}", r.stdout);
 }
