@@ -1,4 +1,6 @@
-//! Flag definitions only: clap parses them here and `commands` receives the typed result.
+//! The command line: clap's definitions, the parsers that turn flag text into typed values
+//! (durations with their ranges, ABIs, run ids, URLs), and the merge of doksi.toml's values as
+//! clap defaults with each setting's provenance. `commands` receives the typed result.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,6 +1,7 @@
-//! doksi: find the APKs a Gradle build produced, read their manifests, package them for upload.
+//! doksi: find the APKs a Gradle build produced, read their manifests, upload them to Doksi as
+//! targets (remembered by content hash), run test categories on them and wait for the verdict.
 //! The binary (`main.rs`) only parses flags and prints; the work lives here, flowing one way:
-//! discover → apk → package.
+//! discover → apk (and bundle) → package → upload (behind the cache) → runs → report.
 
 pub mod api;
 pub mod apk;

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::api::client::{ApiError, Client};
+use crate::api::client::Client;
+use crate::api::error::ApiError;
 use crate::api::model::{Artifact, Authentication, MatrixEntry, Platform, Run, RunRequest};
 use crate::api::retry::{self, Decision, Effect};
 

@@ -8,7 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::api::client::{ApiError, Client};
+use crate::api::client::Client;
+use crate::api::error::ApiError;
 use crate::apk::Manifest;
 use crate::cache::{Attempt, Cache, Entry, HashLock, Holder, LockWait};
 use crate::package::{Fingerprint, PackageError, UploadZip};

@@ -4,6 +4,7 @@
 //! by accident: its `Debug` and `Display` hide it.
 
 pub mod client;
+pub mod error;
 pub mod model;
 pub mod retry;
 

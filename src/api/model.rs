@@ -1,5 +1,5 @@
-//! The request and answer bodies of the Doksi CI/CD API, as its docs show them
-//! (shared/api/). Requests carry only the documented fields, and an absent optional field is
+//! The request and answer bodies of the Doksi CI/CD API, as its public docs show them (the
+//! create-run, upload and retrieve-run pages). Requests carry only the documented fields, and an absent optional field is
 //! left out rather than sent as `null`; answers ignore fields they do not know, and a run status
 //! we have never seen is kept as text, because the docs promise only queued/running/passed/failed.
 

@@ -13,7 +13,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-use super::client::{ApiError, ConnectCause};
+use super::error::{ApiError, ConnectCause};
 
 /// How many times, how fast, and for how long in all.
 #[derive(Debug, Clone, Copy)]

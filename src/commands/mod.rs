@@ -1,5 +1,7 @@
-//! One module per subcommand: each turns parsed flags into library calls and prints the result.
-//! Results go to stdout, warnings and progress to stderr, so `--json | jq` always works.
+//! The subcommands (`run.rs` holds run, status, wait and ci, which share the wait and the
+//! reports), the exit-code mapping, and the pieces they share: the client built from the
+//! connection flags, the cache, output (`output`), signals (`interrupt`). Results go to stdout,
+//! warnings and progress to stderr, so `--json | jq` always works.
 
 mod apks;
 mod cache;
@@ -17,7 +19,8 @@ use std::path::PathBuf;
 
 use std::sync::Arc;
 
-use crate::api::client::{ApiError, Client, Notice, Timeouts, Trace};
+use crate::api::client::{Client, Notice, Timeouts, Trace};
+use crate::api::error::ApiError;
 use crate::api::retry::RetryPolicy;
 use crate::api::{ApiKey, BaseUrl, ConfigError, Transport};
 use crate::cli::{Command, Connection, Parsed, Source};

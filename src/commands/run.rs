@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::api::client::{ApiError, Client};
+use crate::api::client::Client;
+use crate::api::error::ApiError;
 use crate::api::model::{CreatedResult, Run, RunCreated, RunRequest, RunResult, Status};
 use crate::cli::{
     CiArgs, Connection, RunArgs, StatusArgs, TestArgs, UploadOptions, WaitArgs, WaitOptions,

@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::faults::{self, Route};
-use super::{API_PATH, ApiError, Shared, Stored, inject, runs};
+use super::{API_PATH, ApiError, Server, Shared, Stored, inject, runs};
 
 /// The log keeps the latest entries only, so a long `doksi sandbox` session stays small; the
 /// counts are never trimmed.
@@ -32,13 +32,6 @@ const KNOWN_ROUTES: [&str; 5] = [
     "POST /runs",
     "GET /runs",
 ];
-
-#[derive(Debug, Clone, Copy, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub(super) enum Server {
-    Api,
-    Storage,
-}
 
 /// One request as the log shows it. Header values that could be secret are never kept: of
 /// `Authorization`, only whether it was sent.

@@ -14,7 +14,7 @@ use axum::http::Method;
 use axum::response::Json;
 use serde_json::{Value, json};
 
-use super::admin::Server;
+use super::Server;
 use super::{API_PATH, ApiError, Shared, parse_json};
 
 /// One line of a fault plan: the next `count` requests to `route` meet `fault`. Its text form

@@ -172,7 +172,7 @@ fn api_app(shared: &Arc<Shared>) -> Router {
         .nest(API_PATH, api)
         .nest("/_sandbox", admin::router())
         .layer(axum::middleware::from_fn_with_state(
-            admin::Recorder::new(shared, admin::Server::Api),
+            admin::Recorder::new(shared, Server::Api),
             admin::record,
         ))
         .with_state(shared.clone())
@@ -186,7 +186,7 @@ fn storage_app(shared: Arc<Shared>) -> Router {
         )
         .fallback(storage::no_such_key)
         .layer(axum::middleware::from_fn_with_state(
-            admin::Recorder::new(&shared, admin::Server::Storage),
+            admin::Recorder::new(&shared, Server::Storage),
             admin::record,
         ))
         .with_state(shared)
@@ -312,6 +312,15 @@ struct Ids {
 fn next_id(counter: &mut u64, prefix: &str) -> String {
     *counter += 1;
     format!("{prefix}_{counter}")
+}
+
+/// Which of the two loopback servers a request reached; the request log and the fault plan
+/// both name it, so it lives here rather than in either.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Server {
+    Api,
+    Storage,
 }
 
 /// A registered APK, as `POST /targets` read it.
