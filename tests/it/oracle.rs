@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::common::{fixture_apks, json as doksi_json, oracle, run, tool};
+use crate::common::{fixture_apks, json as doksi_json, oracle, run};
 
 /// The value of `key='…'` on a badging line.
 fn quoted(line: &str, key: &str) -> Option<String> {
@@ -164,8 +164,7 @@ fn label_unresolved_without_resources_is_said_not_guessed() {
 /// resources APK that Debian ships (45 MB, a 222 KB manifest) when present.
 #[test]
 fn live_aapt_agrees_where_installed() {
-    let Some(aapt) = tool("aapt") else {
-        eprintln!("skipped: aapt is not installed (apt-get install aapt)");
+    let Some(aapt) = crate::common::needed_tool("aapt", "aapt") else {
         return;
     };
     let mut apks = fixture_apks();

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::common::{apk_fixtures, run, tool};
+use crate::common::{apk_fixtures, run};
 
 fn package(apk: &std::path::Path, out: &std::path::Path) {
     let r = run(&[
@@ -45,8 +45,7 @@ fn python_zipfile_extracts_the_apk_byte_for_byte() {
 
 #[test]
 fn unzip_t_accepts_it_where_installed() {
-    let Some(unzip) = tool("unzip") else {
-        eprintln!("skipped: unzip is not installed");
+    let Some(unzip) = crate::common::needed_tool("unzip", "unzip") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{Run, tool};
+use crate::common::Run;
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 
 const FAST: [&str; 2] = ["--poll-interval", "100ms"];
@@ -39,10 +39,7 @@ def tree(e):
     return {'tag': e.tag, 'attrib': e.attrib, 'text': e.text or '', 'children': [tree(c) for c in e]}
 print(json.dumps(tree(ET.parse(sys.argv[1]).getroot())))
 ";
-    let Some(python) = tool("python3") else {
-        eprintln!("skipping the XML parser check: no python3 on PATH");
-        return None;
-    };
+    let python = crate::common::needed_tool("python3", "python3")?;
     let out = Command::new(python)
         .args(["-c", SCRIPT])
         .arg(path)

@@ -470,10 +470,9 @@ fn make_certs(dir: &Path) -> bool {
 fn an_extra_ca_from_ssl_cert_file_is_trusted_through_https_proxy_too_and_tls_failures_are_not_retried()
  {
     let (Some(_), Some(_)) = (
-        crate::common::tool("openssl"),
-        crate::common::tool("python3"),
+        crate::common::needed_tool("openssl", "openssl"),
+        crate::common::needed_tool("python3", "python3"),
     ) else {
-        eprintln!("skipped: needs openssl and python3");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
