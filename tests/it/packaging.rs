@@ -65,7 +65,21 @@ fn same_apk_gives_the_same_zip_bytes() {
     let apk = apk_fixtures().join("appium-android-ime-2.0.0-debug.apk");
     let (a, b) = (dir.path().join("a.zip"), dir.path().join("b.zip"));
     package(&apk, &a);
-    std::thread::sleep(std::time::Duration::from_millis(1100)); // a clock-stamped zip would now differ
     package(&apk, &b);
-    assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    let bytes = std::fs::read(&a).unwrap();
+    assert_eq!(bytes, std::fs::read(b).unwrap());
+    // No clock in it: the local header's and the directory record's DOS time and date are the
+    // zip epoch, 1980-01-01 00:00 (time 0, date 0x0021), whenever the zip was made.
+    let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+    assert_eq!(&bytes[..4], b"PK\x03\x04");
+    assert_eq!((u16_at(10), u16_at(12)), (0, 0x0021), "local header");
+    let record = bytes
+        .windows(4)
+        .rposition(|w| w == b"PK\x01\x02")
+        .expect("a central directory record");
+    assert_eq!(
+        (u16_at(record + 12), u16_at(record + 14)),
+        (0, 0x0021),
+        "central directory"
+    );
 }
