@@ -209,7 +209,23 @@ fn cache_files_are_private_and_survive_sigkill_mid_write() {
         "io.appium.settings-2.0.0-debug.apk",
         "appium-unlock-2.0.0-debug.apk",
     ];
-    for round in 0..12u64 {
+    // A kill that lands mid-write leaves the writer's temporary file (`.<scope>.json.XXXX`)
+    // behind: counted, so the test proves it reached what it tests rather than hoping.
+    let temps = || {
+        files_under(&sb.cache_dir().join("targets-v1"))
+            .iter()
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .count()
+    };
+    let mut mid_write = 0;
+    for round in 0..60u64 {
+        if mid_write >= 3 {
+            break;
+        }
+        let before = temps();
         let mut cmd = doksi(&sb.cache_dir());
         cmd.env("DOKSI_BASE_URL", &sb.base_url)
             .env("DOKSI_API_KEY", &sb.key)
@@ -221,9 +237,20 @@ fn cache_files_are_private_and_survive_sigkill_mid_write() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20 + round * 9));
+        // Killed the moment its temporary file shows (or at a varied moment, if it never does).
+        let started = std::time::Instant::now();
+        let deadline = std::time::Duration::from_millis(5000);
+        while temps() == before
+            && started.elapsed() < deadline
+            && child.try_wait().ok().flatten().is_none()
+        {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
+        if temps() > before {
+            mid_write += 1;
+        }
         let bytes = std::fs::read(&scope_file).unwrap();
         let parsed: serde_json::Value = serde_json::from_slice(&bytes)
             .unwrap_or_else(|e| panic!("round {round}: torn cache file: {e}"));
@@ -232,6 +259,8 @@ fn cache_files_are_private_and_survive_sigkill_mid_write() {
             "round {round}: entries lost"
         );
     }
+    assert!(mid_write > 0, "no kill landed mid-write in 60 rounds");
+    // Each such kill left a temporary file and the data file whole, as checked above.
 }
 
 #[test]
