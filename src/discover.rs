@@ -674,8 +674,29 @@ impl Selection {
     /// The APKs whose module and variant match, before any manifest is read: the cheap cut, so
     /// a damaged APK in a module nobody asked for stops nothing.
     pub fn by_location(&self, apks: Vec<FoundApk>) -> Vec<FoundApk> {
-        apks.into_iter()
+        let kept: Vec<FoundApk> = apks
+            .into_iter()
             .filter(|a| self.location_matches(a))
+            .collect();
+        // In a module, a variant named in full wins over longer ones that contain it
+        // (`freeRelease` over `freeReleaseStaging`), as its `assembleFreeRelease` builds only
+        // the one; another module's `release` does not stop `app`'s `*Release` builds.
+        let Some(want) = &self.variant else {
+            return kept;
+        };
+        let exact = |a: &FoundApk| {
+            a.variant.as_deref().is_some_and(|v| {
+                v.eq_ignore_ascii_case(want)
+                    || v.eq_ignore_ascii_case(&format!("{want}AndroidTest"))
+            })
+        };
+        let exact_in: HashSet<Option<String>> = kept
+            .iter()
+            .filter(|a| !a.named && exact(a))
+            .map(|a| a.module.clone())
+            .collect();
+        kept.into_iter()
+            .filter(|a| a.named || exact(a) || !exact_in.contains(&a.module))
             .collect()
     }
 
@@ -1060,6 +1081,56 @@ mod tests {
                  or name the .aab with bundletool on PATH"
             )
         );
+    }
+
+    #[test]
+    fn a_variant_named_in_full_wins_over_longer_ones() {
+        let apk = |variant: &str| FoundApk {
+            path: PathBuf::from(format!("{variant}.apk")),
+            module: Some("app".into()),
+            variant: Some(variant.into()),
+            abi: None,
+            kind: OutputKind::Single,
+            test: false,
+            named: false,
+            from_bundle: false,
+        };
+        let all = || {
+            vec![
+                apk("freeRelease"),
+                apk("freeReleaseStaging"),
+                apk("paidRelease"),
+            ]
+        };
+        let pick = |v: &str| {
+            let s = Selection {
+                variant: Some(v.into()),
+                ..Selection::default()
+            };
+            let mut got: Vec<String> = s
+                .by_location(all())
+                .into_iter()
+                .filter_map(|a| a.variant)
+                .collect();
+            got.sort();
+            got
+        };
+        assert_eq!(pick("freeRelease"), ["freeRelease"]);
+        assert_eq!(pick("staging"), ["freeReleaseStaging"]);
+        assert_eq!(
+            pick("release"),
+            ["freeRelease", "freeReleaseStaging", "paidRelease"]
+        );
+        // Another module's exact `release` leaves this module's `*Release` builds alone.
+        let wear = FoundApk {
+            module: Some("wear".into()),
+            ..apk("release")
+        };
+        let s = Selection {
+            variant: Some("release".into()),
+            ..Selection::default()
+        };
+        assert_eq!(s.by_location([all(), vec![wear]].concat()).len(), 4);
     }
 
     #[test]

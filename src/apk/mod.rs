@@ -168,6 +168,11 @@ pub fn inspect_archive<R: Read + Seek>(reader: R, path: &Path) -> Result<Inspect
     Ok(Inspection { manifest, document })
 }
 
+/// The largest bundle manifest read. The decoded tree takes up to ~40 bytes per input byte (an
+/// empty attribute is two bytes of input and a full `XmlAttribute` of output), so this cap, not
+/// the binary manifest's, bounds its memory; real ones are a few hundred KiB at most.
+const MAX_BUNDLE_MANIFEST: u64 = 2 << 20;
+
 /// Where bundletool's bundle format keeps the base module's manifest, as protobuf XML.
 const BUNDLE_MANIFEST: &str = "base/manifest/AndroidManifest.xml";
 
@@ -195,16 +200,23 @@ pub fn read_bundle_manifest(path: &Path) -> Result<Manifest, ApkError> {
             .filter_map(Result::ok)
             .filter_map(|n| n.strip_prefix("base/").map(str::to_owned)),
     );
-    let bytes = read_entry(&mut zip, path, BUNDLE_MANIFEST, MAX_MANIFEST)?.ok_or_else(|| {
-        ApkError::NoBundleManifest {
-            path: path.to_owned(),
-        }
-    })?;
+    let bytes =
+        read_entry(&mut zip, path, BUNDLE_MANIFEST, MAX_BUNDLE_MANIFEST)?.ok_or_else(|| {
+            ApkError::NoBundleManifest {
+                path: path.to_owned(),
+            }
+        })?;
     let root = proto_xml::parse(&bytes).map_err(|source| ApkError::BundleManifest {
         path: path.to_owned(),
         source,
     })?;
-    Ok(Manifest::read_proto(&root, abis))
+    let mut manifest = Manifest::read_proto(&root, abis);
+    // Bundles are signed with jarsigner (v1); the signing block is an APK's alone.
+    if signing::has_v1(zip.file_names().filter_map(Result::ok)) {
+        manifest.signature_schemes.push(signing::Scheme::V1);
+        manifest.signed = true;
+    }
+    Ok(manifest)
 }
 
 /// Reads a whole entry, refusing ones whose declared size is over `limit` and never reading more

@@ -10,9 +10,10 @@
 //! so newer aapt2 output still reads. Groups (wire types 3 and 4) are refused: they are deprecated,
 //! no XML message has one, and skipping them correctly needs matching nested tags.
 //!
-//! Memory is bounded by the input: strings borrow from it, every node, attribute and value is
-//! backed by at least two bytes of its own (a tag and a length), and vectors grow only by values
-//! actually read, since protobuf declares no counts to trust. Element nesting is bounded by
+//! Memory is proportional to the input: strings borrow from it, every node, attribute and value
+//! is backed by at least two bytes of its own (a tag and a length), and vectors grow only by
+//! values actually read, since protobuf declares no counts to trust. The factor is large (an
+//! `XmlAttribute` per two bytes), so callers cap the input (`apk::read_bundle_manifest`). Element nesting is bounded by
 //! [`MAX_DEPTH`], so a hostile file cannot exhaust the stack of this recursive decoder.
 
 use super::chunk::Value;

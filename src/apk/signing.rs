@@ -93,7 +93,13 @@ pub fn block_schemes<R: Read + Seek>(
         return Ok(Vec::new());
     }
     let pairs_len = size - FOOTER;
-    file.seek(SeekFrom::Start(directory_offset - size))?;
+    // The block starts with the same size again; apksig refuses a block whose two disagree.
+    file.seek(SeekFrom::Start(directory_offset - size - 8))?;
+    let mut leading = [0u8; 8];
+    file.read_exact(&mut leading)?;
+    if u64::from_le_bytes(leading) != size {
+        return Ok(Vec::new());
+    }
     let mut pairs = Vec::new();
     file.take(pairs_len).read_to_end(&mut pairs)?;
     Ok(schemes_in_pairs(&pairs))
@@ -170,6 +176,14 @@ mod tests {
         let (mut bytes, offset) = apk_with_block(&pair(0x7109_871a, b"x"));
         let at = offset as usize - 24;
         bytes[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(
+            block_schemes(&mut io::Cursor::new(bytes), offset)
+                .unwrap()
+                .is_empty()
+        );
+        // Leading and trailing sizes that disagree: not a block.
+        let (mut bytes, offset) = apk_with_block(&pair(0x7109_871a, b"x"));
+        bytes[17] ^= 1;
         assert!(
             block_schemes(&mut io::Cursor::new(bytes), offset)
                 .unwrap()

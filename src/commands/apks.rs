@@ -127,6 +127,13 @@ fn select_apks(paths: &[PathBuf], selection: Selection) -> Result<Vec<Listed>, E
         for a in chosen.iter().filter(|a| a.abi.as_ref() != Some(abi)) {
             check_abi(abi, a, manifest_of(a), &candidates, &manifest_of)?;
         }
+        // A variant built only as other ABIs' splits yields nothing: said, not dropped.
+        let group = |a: &FoundApk| (a.module.clone(), a.variant.clone());
+        if let Some(a) = candidates.iter().find(|a| {
+            !a.named && tests_for(a).is_none() && !chosen.iter().any(|c| group(c) == group(a))
+        }) {
+            check_abi(abi, a, manifest_of(a), &candidates, &manifest_of)?;
+        }
     }
     if selection.purpose == Purpose::Destinations && !selection.all_variants {
         one_variant_per_module(&chosen)?;
@@ -191,10 +198,11 @@ fn check_abi<'m>(
     manifest_of: &dyn Fn(&FoundApk) -> Option<&'m Manifest>,
 ) -> Result<(), Error> {
     let abis = manifest.map(|m| m.abis.clone()).unwrap_or_default();
-    if abis.is_empty() {
+    // Of a split (another ABI's), the native code says nothing about the one asked for.
+    if abis.is_empty() && apk.abi.is_none() {
         return Ok(());
     }
-    if abis.iter().any(|a| a == abi) {
+    if apk.abi.is_none() && abis.iter().any(|a| a == abi) {
         super::output::note!(
             "doksi: no {abi} split; {} has {abi} native code, so it is used",
             apk.path.display()

@@ -744,3 +744,33 @@ fn app_bundles_are_never_listed_as_apks() {
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert!(r.stdout.is_empty(), "{}", r.stdout);
 }
+
+#[test]
+fn an_abi_a_split_only_variant_lacks_is_an_error_not_a_silent_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("app/build/outputs/apk/release");
+    for name in ["app-arm64-v8a-release.apk", "app-x86_64-release.apk"] {
+        copy("appium-unlock-2.0.0-debug.apk", &out.join(name));
+    }
+    fs::write(
+        out.join("output-metadata.json"),
+        r#"{"version":3,"artifactType":{"type":"APK","kind":"Directory"},"variantName":"release","elements":[
+            {"type":"ONE_OF_MANY","filters":[{"filterType":"ABI","value":"arm64-v8a"}],"outputFile":"app-arm64-v8a-release.apk"},
+            {"type":"ONE_OF_MANY","filters":[{"filterType":"ABI","value":"x86_64"}],"outputFile":"app-x86_64-release.apk"}]}"#,
+    )
+    .unwrap();
+    copy(
+        "io.appium.settings-2.0.0-debug.apk",
+        &dir.path()
+            .join("wear/build/outputs/apk/release/wear-release.apk"),
+    );
+    let root = dir.path().to_str().unwrap();
+    assert_eq!(
+        names(&list(&[root, "--abi", "x86_64"])),
+        ["app-x86_64-release.apk", "wear-release.apk"]
+    );
+    crate::common::one_line_error(
+        &["apks", root, "--abi", "x86"],
+        "no APK for ABI x86 in app release; the ABIs there are: arm64-v8a, x86_64",
+    );
+}
