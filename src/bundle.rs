@@ -12,7 +12,7 @@
 use std::ffi::OsString;
 use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use tokio::process::Command;
 
 /// The largest universal APK extracted from bundletool's `.apks`; as the upload zip's own limit.
 const MAX_APK: u64 = 4 << 30;
@@ -44,12 +44,35 @@ pub enum BundleError {
 }
 
 /// The signing key for the universal APK; all unset means bundletool's default.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Keystore {
     pub path: Option<PathBuf>,
     pub password: Option<String>,
     pub alias: Option<String>,
     pub key_password: Option<String>,
+}
+
+impl std::fmt::Debug for Keystore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |p: &Option<String>| p.as_ref().map(|_| "<hidden>");
+        f.debug_struct("Keystore")
+            .field("path", &self.path)
+            .field("password", &hidden(&self.password))
+            .field("alias", &self.alias)
+            .field("key_password", &hidden(&self.key_password))
+            .finish()
+    }
+}
+
+impl Keystore {
+    /// Which key signs: part of a bundle's cache key, since the same bundle signed with another
+    /// key is another APK. Names only, never a password.
+    pub fn identity(&self) -> String {
+        match (&self.path, &self.alias) {
+            (None, _) => "bundletool-default".into(),
+            (Some(p), alias) => format!("{}\0{}", p.display(), alias.as_deref().unwrap_or("")),
+        }
+    }
 }
 
 /// How to run bundletool.
@@ -96,7 +119,9 @@ impl Bundletool {
     }
 
     /// Converts `bundle` into `<out>/<bundle's stem>-universal.apk` and returns that path.
-    pub fn universal_apk(
+    /// Dropped before it finishes (a signal), it kills bundletool; the password files go with
+    /// `out`, which the caller owns, and are removed as soon as bundletool is done.
+    pub async fn universal_apk(
         &self,
         bundle: &Path,
         keystore: &Keystore,
@@ -108,6 +133,11 @@ impl Bundletool {
         };
         let apks = out.join("universal.apks");
         let mut cmd = Command::new(&self.program);
+        // bundletool needs none of doksi's secrets, and gets none.
+        cmd.env_remove("DOKSI_API_KEY")
+            .env_remove("DOKSI_KS_PASS")
+            .env_remove("DOKSI_KEY_PASS")
+            .kill_on_drop(true);
         if let Some(jar) = &self.jar {
             cmd.arg("-jar").arg(jar);
         }
@@ -119,6 +149,7 @@ impl Bundletool {
         if let Some(ks) = &keystore.path {
             cmd.arg(flag("--ks=", ks));
         }
+        let mut secrets = Vec::new();
         for (name, secret, file) in [
             ("--ks-pass=file:", &keystore.password, "ks-pass"),
             ("--key-pass=file:", &keystore.key_password, "key-pass"),
@@ -127,6 +158,7 @@ impl Bundletool {
                 let path = out.join(file);
                 write_private(&path, secret).map_err(io(&path))?;
                 cmd.arg(flag(name, &path));
+                secrets.push(path);
             }
         }
         if let Some(alias) = &keystore.alias {
@@ -136,7 +168,11 @@ impl Bundletool {
             Some(jar) => format!("java -jar {}", jar.display()),
             None => self.program.display().to_string(),
         };
-        let ran = cmd.output().map_err(|source| BundleError::Run {
+        let ran = cmd.output().await;
+        for path in &secrets {
+            let _ = std::fs::remove_file(path);
+        }
+        let ran = ran.map_err(|source| BundleError::Run {
             program: shown,
             source,
         })?;

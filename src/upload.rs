@@ -93,9 +93,20 @@ pub struct Candidate<'a> {
     pub manifest: &'a Manifest,
     pub fingerprint: &'a Fingerprint,
     pub name: Option<&'a str>,
-    /// An App Bundle, uploaded as the universal APK this bundletool makes of it. Cached by the
-    /// bundle's hash, so an unchanged bundle is neither converted nor uploaded again.
-    pub bundle: Option<&'a Converter>,
+    pub source: Source<'a>,
+}
+
+/// What a candidate's file is.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    Apk,
+    /// An App Bundle, uploaded as the universal APK `converter` makes of it (`made`, where it
+    /// was made before the first request). Cached by the bundle's hash and the signing key, so
+    /// an unchanged bundle is neither converted nor uploaded again.
+    Bundle {
+        converter: &'a Converter,
+        made: Option<&'a Prepared>,
+    },
 }
 
 /// A bundletool and the key its universal APKs are signed with.
@@ -105,39 +116,56 @@ pub struct Converter {
     pub keystore: crate::bundle::Keystore,
 }
 
-/// What is zipped for the upload: the APK itself, or the one made from a bundle, with the
-/// folder that holds it for as long as it is needed.
-struct Prepared {
-    zip: UploadZip,
-    _made_in: Option<tempfile::TempDir>,
+impl Converter {
+    /// The cache key of the universal APK made from the bundle whose hash is `bundle_sha256`
+    /// with this key: the same bundle signed with another key is another APK.
+    pub fn cache_key(&self, bundle_sha256: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let identity = self.keystore.identity();
+        let digest = Sha256::digest(format!("doksi-bundle-v1\0{bundle_sha256}\0{identity}"));
+        crate::package::hex(&digest)
+    }
+
+    /// The universal APK of `bundle`, zipped for upload, in a folder of its own that lives as
+    /// long as the value.
+    pub async fn prepare(&self, bundle: &Path) -> Result<Prepared, UploadError> {
+        let io = |source| PackageError::Io {
+            path: bundle.to_owned(),
+            source,
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("doksi-bundle-")
+            .tempdir()
+            .map_err(io)?;
+        let apk = self
+            .bundletool
+            .universal_apk(bundle, &self.keystore, dir.path())
+            .await?;
+        let fingerprint = Fingerprint::of(&apk)?;
+        Ok(Prepared {
+            zip: UploadZip::new(&apk, fingerprint)?,
+            apk,
+            _made_in: dir,
+        })
+    }
 }
 
-/// The zip for `path`; for a bundle, first the universal APK `bundle` makes of it.
-fn prepare(
-    path: &Path,
-    fingerprint: &Fingerprint,
-    bundle: Option<&Converter>,
-) -> Result<Prepared, UploadError> {
-    let Some(c) = bundle else {
-        return Ok(Prepared {
-            zip: UploadZip::new(path, fingerprint.clone())?,
-            _made_in: None,
-        });
-    };
-    let io = |source| PackageError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = tempfile::Builder::new()
-        .prefix("doksi-bundle-")
-        .tempdir()
-        .map_err(io)?;
-    let apk = c.bundletool.universal_apk(path, &c.keystore, dir.path())?;
-    let fingerprint = Fingerprint::of(&apk)?;
-    Ok(Prepared {
-        zip: UploadZip::new(&apk, fingerprint)?,
-        _made_in: Some(dir),
-    })
+/// A universal APK made from a bundle, and its upload zip.
+pub struct Prepared {
+    pub apk: PathBuf,
+    zip: UploadZip,
+    _made_in: tempfile::TempDir,
+}
+
+impl Candidate<'_> {
+    /// What the cache knows this candidate by: its bytes' hash, or for a bundle that and the
+    /// signing key.
+    pub fn cache_key(&self) -> String {
+        match self.source {
+            Source::Apk => self.fingerprint.sha256.clone(),
+            Source::Bundle { converter, .. } => converter.cache_key(&self.fingerprint.sha256),
+        }
+    }
 }
 
 impl Uploader<'_> {
@@ -207,7 +235,7 @@ impl Uploader<'_> {
 
     /// What [`Uploader::upload`] would do for `apk`, sending nothing: `--dry-run`'s answer.
     pub fn plan(&self, apk: Candidate<'_>) -> Result<Planned, UploadError> {
-        if let Some(e) = self.cached(&apk.fingerprint.sha256) {
+        if let Some(e) = self.cached(&apk.cache_key()) {
             return Ok(Planned::Cached {
                 target_id: e.target_id,
             });
@@ -216,11 +244,13 @@ impl Uploader<'_> {
             .name
             .map(str::to_owned)
             .unwrap_or_else(|| default_name(apk.path, apk.manifest));
-        let prepared = prepare(apk.path, apk.fingerprint, apk.bundle)?;
-        Ok(Planned::Upload {
-            name,
-            zip_len: prepared.zip.len(),
-        })
+        let zip_len = match apk.source {
+            Source::Apk => UploadZip::new(apk.path, apk.fingerprint.clone())?.len(),
+            Source::Bundle { made: Some(p), .. } => p.zip.len(),
+            // Made before the plan unless the cache knew it a moment earlier.
+            Source::Bundle { made: None, .. } => 0,
+        };
+        Ok(Planned::Upload { name, zip_len })
     }
 
     /// Returns the target for `apk`, from the cache or by uploading it. `progress` hears the
@@ -231,18 +261,19 @@ impl Uploader<'_> {
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<Uploaded, UploadError> {
         let sha = &apk.fingerprint.sha256;
+        let key = &apk.cache_key();
         let hit = |e: Entry| Uploaded {
             path: apk.path.to_owned(),
             sha256: sha.clone(),
             target_id: e.target_id,
             cached: true,
         };
-        if let Some(e) = self.cached(sha) {
+        if let Some(e) = self.cached(key) {
             return Ok(hit(e));
         }
         // Another process may be uploading the same bytes: wait for it, then look again.
-        let _lock = self.lock(apk.path, sha).await;
-        if let Some(e) = self.cached(sha) {
+        let _lock = self.lock(apk.path, key).await;
+        if let Some(e) = self.cached(key) {
             return Ok(hit(e));
         }
         let api = |source| UploadError::Api {
@@ -253,20 +284,23 @@ impl Uploader<'_> {
             .name
             .map(str::to_owned)
             .unwrap_or_else(|| default_name(apk.path, apk.manifest));
-        // Converting a bundle takes a while: off the runtime's threads, so signals are heard.
-        let (path, fingerprint, bundle) = (
-            apk.path.to_owned(),
-            apk.fingerprint.clone(),
-            apk.bundle.cloned(),
-        );
-        let prepared =
-            tokio::task::spawn_blocking(move || prepare(&path, &fingerprint, bundle.as_ref()))
-                .await
-                .map_err(|e| PackageError::Io {
-                    path: apk.path.to_owned(),
-                    source: std::io::Error::other(e),
-                })??;
-        let zip = &prepared.zip;
+        let own;
+        let made;
+        let zip = match apk.source {
+            Source::Apk => {
+                own = UploadZip::new(apk.path, apk.fingerprint.clone())?;
+                &own
+            }
+            Source::Bundle { made: Some(p), .. } => &p.zip,
+            // The cache knew it when the bundles were made, and no longer does.
+            Source::Bundle {
+                converter,
+                made: None,
+            } => {
+                made = converter.prepare(apk.path).await?;
+                &made.zip
+            }
+        };
         let mut minted = self.client.mint_upload(&name).await.map_err(api)?;
         if let Err(e) = self
             .client
@@ -295,7 +329,7 @@ impl Uploader<'_> {
             .map_err(api)?;
         let m = apk.manifest;
         let entry = Entry {
-            sha256: sha.clone(),
+            sha256: key.clone(),
             target_id: target.target_id.clone(),
             package: m.package.clone(),
             version_name: m.version_name.clone(),

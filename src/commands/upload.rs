@@ -1,10 +1,13 @@
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::bundle::{Bundletool, Keystore};
 use crate::cache::{Cache, LockWait};
 use crate::cli::{Connection, UploadArgs, UploadOptions};
 use crate::discover::Selection;
-use crate::upload::{Candidate, Converter, Planned, Remark, Reuse, Uploaded, Uploader};
+use crate::upload::{
+    Candidate, Converter, Planned, Prepared, Remark, Reuse, Source, Uploaded, Uploader,
+};
 
 use super::apks::{Listed, select};
 use super::output::{self, note, outln};
@@ -48,6 +51,8 @@ pub(super) async fn upload_all(
     } else {
         Reuse::Cached
     };
+    let made = make_bundles(&listed, converter, cache.as_ref(), &scope, options).await?;
+    let bundles = Bundles { converter, made };
     if options.dry_run {
         let uploader = Uploader {
             client: &client,
@@ -57,10 +62,10 @@ pub(super) async fn upload_all(
             lock_wait: LockWait::default(),
             remark: &remark,
         };
-        return plan_all(&uploader, &listed, options, plan, converter);
+        return plan_all(&uploader, &listed, options, plan, &bundles);
     }
     let mut done = Vec::with_capacity(listed.len());
-    for l in &listed {
+    for (i, l) in listed.iter().enumerate() {
         // Targets the server said it does not know are uploaded again whatever the cache says.
         let reuse = match options.stale.contains(&l.fingerprint.sha256) {
             true => Reuse::Never,
@@ -85,7 +90,7 @@ pub(super) async fn upload_all(
             manifest: &l.manifest,
             fingerprint: &l.fingerprint,
             name: options.name.as_deref(),
-            bundle: converter.filter(|_| l.bundle),
+            source: bundles.source(i, l),
         };
         let result = uploader
             .upload(candidate, &|sent, total| progress.update(sent, total))
@@ -104,7 +109,7 @@ pub(super) async fn upload_all(
 /// before anything is uploaded, and refused with `--require-signed`.
 fn check_signed(listed: &[Listed], required: bool) -> Result<(), Error> {
     const FIX: &str = "sign it, or for a test build give the release build type `signingConfig signingConfigs.debug`";
-    // A bundle's universal APK is signed by bundletool, with --ks or its debug key.
+    // A bundle's universal APK is checked once bundletool has made it (`make_bundles`).
     for l in listed.iter().filter(|l| !l.manifest.signed && !l.bundle) {
         if required {
             return Err(Error::Usage(format!(
@@ -118,6 +123,69 @@ fn check_signed(listed: &[Listed], required: bool) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// The bundles among the APKs to upload: how they are converted, and what was made of them.
+struct Bundles<'a> {
+    converter: Option<&'a Converter>,
+    made: HashMap<usize, Prepared>,
+}
+
+impl Bundles<'_> {
+    /// What `listed[i]` is, for the uploader.
+    fn source(&self, i: usize, l: &Listed) -> Source<'_> {
+        match self.converter.filter(|_| l.bundle) {
+            None => Source::Apk,
+            Some(converter) => Source::Bundle {
+                converter,
+                made: self.made.get(&i),
+            },
+        }
+    }
+}
+
+/// Makes the universal APK of every named bundle the cache does not know yet, before the first
+/// request: bundletool can fail (a wrong password, no Java) and its APK can be unsigned (no
+/// keystore and no debug key), and either must cost nothing on the server. Keyed by the bundle's
+/// place in `listed`.
+async fn make_bundles(
+    listed: &[Listed],
+    converter: Option<&Converter>,
+    cache: Option<&Cache>,
+    scope: &str,
+    options: &UploadOptions,
+) -> Result<HashMap<usize, Prepared>, Error> {
+    let mut made = HashMap::new();
+    let Some(converter) = converter else {
+        return Ok(made);
+    };
+    for (i, l) in listed.iter().enumerate().filter(|(_, l)| l.bundle) {
+        let sha = &l.fingerprint.sha256;
+        let forced = options.force || options.stale.contains(sha);
+        let known =
+            cache.is_some_and(|c| matches!(c.get(scope, &converter.cache_key(sha)), Ok(Some(_))));
+        if known && !forced {
+            continue;
+        }
+        note!(
+            "doksi: {}: making its universal APK with bundletool",
+            l.path.display()
+        );
+        let prepared = converter.prepare(&l.path).await?;
+        let signed = crate::apk::inspect(&prepared.apk)?.manifest.signed;
+        if !signed {
+            let why = format!(
+                "the universal APK bundletool made of {} is not signed (no --ks, and no debug keystore in ~/.android)",
+                l.path.display()
+            );
+            if options.require_signed {
+                return Err(Error::Usage(format!("{why}; --require-signed")));
+            }
+            output::warning_once(format!("{why}: no device installs it; pass --ks"));
+        }
+        made.insert(i, prepared);
+    }
+    Ok(made)
 }
 
 /// The bundletool that turns the named bundles into APKs, found before anything is sent; `None`
@@ -148,16 +216,16 @@ fn plan_all(
     listed: &[Listed],
     options: &UploadOptions,
     plan: &Plan,
-    converter: Option<&Converter>,
+    bundles: &Bundles<'_>,
 ) -> Result<Vec<Uploaded>, Error> {
     let mut planned = Vec::with_capacity(listed.len());
-    for l in listed {
+    for (i, l) in listed.iter().enumerate() {
         let candidate = Candidate {
             path: &l.path,
             manifest: &l.manifest,
             fingerprint: &l.fingerprint,
             name: options.name.as_deref(),
-            bundle: converter.filter(|_| l.bundle),
+            source: bundles.source(i, l),
         };
         let step = uploader.plan(candidate)?;
         warn_cache_of(uploader.cache);

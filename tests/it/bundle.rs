@@ -190,6 +190,11 @@ fn mutated_bundle_manifests_never_panic() {
 /// A stand-in bundletool: checks it was asked for a universal build of the bundle it was given,
 /// logs each call, and writes a real `.apks` holding a real APK as `universal.apk`.
 fn stand_in_bundletool(dir: &Path) -> PathBuf {
+    stand_in_bundletool_making(dir, &std::fs::read(crate::sandbox::unlock_apk()).unwrap())
+}
+
+/// [`stand_in_bundletool`], whose universal APK is `apk`.
+fn stand_in_bundletool_making(dir: &Path, apk: &[u8]) -> PathBuf {
     let apks = dir.join("made.apks");
     {
         let mut w = zip::ZipWriter::new(std::fs::File::create(&apks).unwrap());
@@ -198,8 +203,7 @@ fn stand_in_bundletool(dir: &Path) -> PathBuf {
         w.start_file("toc.pb", stored).unwrap();
         w.write_all(b"toc").unwrap();
         w.start_file("universal.apk", stored).unwrap();
-        w.write_all(&std::fs::read(crate::sandbox::unlock_apk()).unwrap())
-            .unwrap();
+        w.write_all(apk).unwrap();
         w.finish().unwrap();
     }
     let script = dir.join("bundletool");
@@ -207,7 +211,7 @@ fn stand_in_bundletool(dir: &Path) -> PathBuf {
         &script,
         format!(
             r#"#!/bin/sh
-echo "$@" >> "{log}"
+echo "$@" "key=${{DOKSI_API_KEY:-none}} pass=${{DOKSI_KS_PASS:-none}}" >> "{log}"
 [ "$1" = build-apks ] || {{ echo "not build-apks: $1" >&2; exit 3; }}
 case " $* " in *" --mode=universal "*) ;; *) echo "no --mode=universal" >&2; exit 3;; esac
 out=; bundle=
@@ -297,6 +301,8 @@ fn a_keystore_reaches_bundletool_with_its_passwords_in_files() {
     write_bundle(&aab, &manifest_pb());
     let tool = stand_in_bundletool(dir.path());
     let sb = crate::sandbox::Sandbox::start(&[]);
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
     let r = sb.run_with(
         &[
             "upload",
@@ -310,6 +316,7 @@ fn a_keystore_reaches_bundletool_with_its_passwords_in_files() {
             ("DOKSI_BUNDLETOOL", tool.to_str().unwrap()),
             ("DOKSI_KS_PASS", "s3cret-store"),
             ("DOKSI_KEY_PASS", "s3cret-key"),
+            ("TMPDIR", tmp.to_str().unwrap()),
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -324,4 +331,50 @@ fn a_keystore_reaches_bundletool_with_its_passwords_in_files() {
         !calls.contains("s3cret"),
         "passwords never on the command line: {calls}"
     );
+    // Nor in bundletool's environment, with the API key; and nothing is left behind.
+    assert!(calls.contains("key=none pass=none"), "{calls}");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "files left in TMPDIR"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn an_unsigned_universal_apk_is_said_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let aab = dir.path().join("app.aab");
+    write_bundle(&aab, &manifest_pb());
+    let unsigned = dir.path().join("unsigned.apk");
+    crate::signing::unsigned_copy(&crate::sandbox::unlock_apk(), &unsigned);
+    let tool = stand_in_bundletool_making(dir.path(), &std::fs::read(&unsigned).unwrap());
+    let env = [("DOKSI_BUNDLETOOL", tool.to_str().unwrap())];
+    let sb = crate::sandbox::Sandbox::start(&[]);
+    let aab = aab.to_str().unwrap();
+    let refused = sb.run_with(&["upload", aab, "--require-signed"], &env);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("is not signed") && refused.stderr.contains("--require-signed"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(sb.total(), 0, "nothing was sent");
+    let warned = sb.run_with(&["upload", aab], &env);
+    assert_eq!(warned.code, 0, "{}", warned.stderr);
+    assert!(warned.stderr.contains("pass --ks"), "{}", warned.stderr);
+    // Signed with another key, the same bundle is another APK: made and uploaded again.
+    let other = sb.run_with(
+        &[
+            "upload",
+            aab,
+            "--ks",
+            "/keys/release.jks",
+            "--ks-key-alias",
+            "k",
+        ],
+        &env,
+    );
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    assert_eq!(sb.count("PUT /uploads"), 2);
 }

@@ -308,7 +308,7 @@ fn a_lock_held_past_the_wait_limit_is_given_up_and_the_apk_uploaded() {
         manifest: &manifest,
         fingerprint: &fingerprint,
         name: None,
-        bundle: None,
+        source: doksi::upload::Source::Apk,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -96,7 +96,7 @@ fn detected_schemes_cover_what_apksigner_verifies() {
 
 /// `apk` without its signatures: the entries copied raw but META-INF's signature files, so the
 /// signing block (which sits before the directory) is gone too.
-fn unsigned_copy(apk: &Path, to: &Path) {
+pub(crate) fn unsigned_copy(apk: &Path, to: &Path) {
     let mut zip = zip::ZipArchive::new(std::fs::File::open(apk).unwrap()).unwrap();
     let mut out = zip::ZipWriter::new(std::fs::File::create(to).unwrap());
     for i in 0..zip.len() {
