@@ -62,6 +62,14 @@ pub fn select(paths: &[PathBuf], selection: Selection) -> Result<Vec<Listed>, Er
         .into_iter()
         .map(listed_bundle)
         .collect::<Result<_, _>>()?;
+    let filtered =
+        selection.variant.is_some() || selection.module.is_some() || selection.abi.is_some();
+    if filtered && let Some(b) = bundles.first() {
+        super::output::warning!(
+            "--variant, --module and --abi choose among a project's APKs; {} is taken as named",
+            b.path.display()
+        );
+    }
     if paths.is_empty() && !bundles.is_empty() {
         return Ok(bundles);
     }
@@ -117,8 +125,10 @@ fn select_apks(paths: &[PathBuf], selection: Selection) -> Result<Vec<Listed>, E
                 a.path.display()
             )));
         }
+        // Only where there is no APK at all: filtered-out APKs are not "no APKs".
+        let hint = found.apks.is_empty().then(|| found.bundle_hint()).flatten();
         return Err(Error::NothingFound {
-            hint: found.bundle_hint(),
+            hint,
             searched: found.searched,
             filters: selection.describe(),
         });
