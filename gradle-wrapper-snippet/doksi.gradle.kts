@@ -130,20 +130,41 @@ fun doksiRegister(variant: String, needAssemble: Boolean) {
             if (keyOnCommandLine) {
                 throw GradleException("Do not pass --api-key in doksi.extraArgs: set the DOKSI_API_KEY environment variable.")
             }
+            // Cancelling the build must stop doksi rather than orphan it. A daemon that gives up
+            // on a cancelled build exits, which runs this hook; an interrupt of this thread ends
+            // the wait below. The Doksi run itself goes on either way. The hook is in place before
+            // doksi starts, and starting and stopping exclude each other, so a cancel that comes
+            // the moment doksi starts stops it too.
+            val guard = Object()
+            val started = arrayOfNulls<Process>(1)
+            val stopping = booleanArrayOf(false)
+            val stopper = Thread({
+                synchronized(guard) {
+                    stopping[0] = true
+                    started[0]?.destroy()
+                }
+            }, "doksi-stop")
+            Runtime.getRuntime().addShutdownHook(stopper)
             val process = try {
-                ProcessBuilder(command).directory(File(projectDir)).start()
+                synchronized(guard) {
+                    if (stopping[0]) {
+                        throw GradleException("Build cancelled before doksi started.")
+                    }
+                    val p = ProcessBuilder(command).directory(File(projectDir)).start()
+                    started[0] = p
+                    p
+                }
             } catch (e: java.io.IOException) {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(stopper)
+                } catch (ignored: IllegalStateException) {
+                }
                 throw GradleException(
                     "Cannot run ${command[0]}: ${e.message}. Install doksi (cargo install doksi), " +
                         "add the doksiw wrapper, or pass -Pdoksi.executable=PATH.",
                     e
                 )
             }
-            // Cancelling the build must stop doksi rather than orphan it. A daemon that gives up
-            // on a cancelled build exits, which runs this hook; an interrupt of this thread ends
-            // the wait below. The Doksi run itself goes on either way.
-            val stopper = Thread({ process.destroy() }, "doksi-stop")
-            Runtime.getRuntime().addShutdownHook(stopper)
             try {
                 process.outputStream.close()
                 // doksi's stdout goes to the build log as it comes; its stderr too, and its last
