@@ -21,7 +21,7 @@ use crate::upload::Uploaded;
 
 use super::interrupt;
 use super::output::{self, note, warning};
-use super::upload::{Plan, forget, upload_all};
+use super::upload::{Plan, forget, ready, upload_all};
 use super::{During, Error, client, print_json};
 
 fn tests_of(args: &TestArgs) -> Result<(Tests, Auth), Error> {
@@ -219,15 +219,27 @@ pub async fn run(
             let entries = entries.clone();
             let selection = selection.clone();
             Box::pin(async move {
-                let mut matrix = Vec::with_capacity(entries.len());
-                let mut all = Vec::new();
+                // Every entry's APKs are selected and checked before the first is uploaded: a
+                // bad third entry must not cost the first two their uploads.
+                let mut readied = Vec::with_capacity(entries.len());
                 for e in entries {
-                    let Some(path) = e.apk.clone().or_else(|| e.project.clone()) else {
+                    let ready = match e.apk.clone().or_else(|| e.project.clone()) {
+                        Some(path) => {
+                            Some(ready(conn, &[path], selection.clone(), &options).await?)
+                        }
+                        None => None,
+                    };
+                    readied.push((e, ready));
+                }
+                let mut matrix = Vec::with_capacity(readied.len());
+                let mut all = Vec::new();
+                for (e, ready) in readied {
+                    let Some(ready) = ready else {
                         matrix.push(e.into_entry(None));
                         continue;
                     };
                     // A project with several APKs becomes one entry per APK.
-                    let ups = upload_all(conn, &[path], selection.clone(), &options, plan).await?;
+                    let ups = ready.upload(&options, plan).await?;
                     for u in &ups {
                         matrix.push(e.clone().into_entry(Some(u.target_id.clone())));
                     }

@@ -38,71 +38,114 @@ pub(super) async fn upload_all(
     options: &UploadOptions,
     plan: &Plan,
 ) -> Result<Vec<Uploaded>, Error> {
+    ready(conn, paths, selection, options)
+        .await?
+        .upload(options, plan)
+        .await
+}
+
+/// APKs selected, checked and (bundles) converted: everything an upload needs that is local, so
+/// that callers with several sets (a matrix) can check them all before the first request.
+pub(super) struct Ready {
+    client: crate::api::client::Client,
+    listed: Vec<Listed>,
+    cache: Option<Cache>,
+    bundles: Bundles,
+}
+
+/// The local half of [`upload_all`]: nothing is sent.
+pub(super) async fn ready(
+    conn: &Connection,
+    paths: &[PathBuf],
+    selection: Selection,
+    options: &UploadOptions,
+) -> Result<Ready, Error> {
     // Flags and key are checked before any file is read or request sent.
     let client = client(conn)?;
     let listed: Vec<Listed> = select(paths, selection)?;
     check_signed(&listed, options.require_signed)?;
     let converter = converter_for(&listed, options)?;
-    let converter = converter.as_ref();
     let cache = upload_cache(conn);
     let scope = cache_scope(&client);
-    let reuse = if options.force {
-        Reuse::Never
-    } else {
-        Reuse::Cached
-    };
-    let made = make_bundles(&listed, converter, cache.as_ref(), &scope, options).await?;
-    let bundles = Bundles { converter, made };
-    if options.dry_run {
-        let uploader = Uploader {
-            client: &client,
-            cache: cache.as_ref(),
-            scope,
-            reuse,
-            lock_wait: LockWait::default(),
-            remark: &remark,
+    let made = make_bundles(&listed, converter.as_ref(), cache.as_ref(), &scope, options).await?;
+    Ok(Ready {
+        client,
+        listed,
+        cache,
+        bundles: Bundles { converter, made },
+    })
+}
+
+impl Ready {
+    /// The sending half of [`upload_all`].
+    pub(super) async fn upload(
+        self,
+        options: &UploadOptions,
+        plan: &Plan,
+    ) -> Result<Vec<Uploaded>, Error> {
+        let Ready {
+            client,
+            listed,
+            cache,
+            bundles,
+        } = self;
+        let scope = cache_scope(&client);
+        let reuse = if options.force {
+            Reuse::Never
+        } else {
+            Reuse::Cached
         };
-        return plan_all(&uploader, &listed, options, plan, &bundles);
+        if options.dry_run {
+            let uploader = Uploader {
+                client: &client,
+                cache: cache.as_ref(),
+                scope,
+                reuse,
+                lock_wait: LockWait::default(),
+                remark: &remark,
+            };
+            return plan_all(&uploader, &listed, options, plan, &bundles);
+        }
+        let mut done = Vec::with_capacity(listed.len());
+        for (i, l) in listed.iter().enumerate() {
+            // Targets the server said it does not know are uploaded again whatever the cache says.
+            let reuse = match options.stale.contains(&l.fingerprint.sha256) {
+                true => Reuse::Never,
+                false => reuse,
+            };
+            let uploader = Uploader {
+                client: &client,
+                cache: cache.as_ref(),
+                scope: scope.clone(),
+                reuse,
+                lock_wait: LockWait::default(),
+                remark: &remark,
+            };
+            let name = l
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let progress = Progress::new(&name);
+            let candidate = Candidate {
+                path: &l.path,
+                manifest: &l.manifest,
+                fingerprint: &l.fingerprint,
+                name: options.name.as_deref(),
+                source: bundles.source(i, l),
+            };
+            let result = uploader
+                .upload(candidate, &|sent, total| progress.update(sent, total))
+                .await;
+            progress.finish();
+            warn_cache_of(cache.as_ref());
+            let up = result?;
+            let how = if up.cached { "cached" } else { "uploaded" };
+            note!("{} {how}: target {}", l.path.display(), up.target_id);
+            done.push(up);
+        }
+        Ok(done)
     }
-    let mut done = Vec::with_capacity(listed.len());
-    for (i, l) in listed.iter().enumerate() {
-        // Targets the server said it does not know are uploaded again whatever the cache says.
-        let reuse = match options.stale.contains(&l.fingerprint.sha256) {
-            true => Reuse::Never,
-            false => reuse,
-        };
-        let uploader = Uploader {
-            client: &client,
-            cache: cache.as_ref(),
-            scope: scope.clone(),
-            reuse,
-            lock_wait: LockWait::default(),
-            remark: &remark,
-        };
-        let name = l
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let progress = Progress::new(&name);
-        let candidate = Candidate {
-            path: &l.path,
-            manifest: &l.manifest,
-            fingerprint: &l.fingerprint,
-            name: options.name.as_deref(),
-            source: bundles.source(i, l),
-        };
-        let result = uploader
-            .upload(candidate, &|sent, total| progress.update(sent, total))
-            .await;
-        progress.finish();
-        warn_cache_of(cache.as_ref());
-        let up = result?;
-        let how = if up.cached { "cached" } else { "uploaded" };
-        note!("{} {how}: target {}", l.path.display(), up.target_id);
-        done.push(up);
-    }
-    Ok(done)
 }
 
 /// An unsigned APK (a release build without a signing config) installs on no device: said
@@ -126,15 +169,15 @@ fn check_signed(listed: &[Listed], required: bool) -> Result<(), Error> {
 }
 
 /// The bundles among the APKs to upload: how they are converted, and what was made of them.
-struct Bundles<'a> {
-    converter: Option<&'a Converter>,
+struct Bundles {
+    converter: Option<Converter>,
     made: HashMap<usize, Prepared>,
 }
 
-impl Bundles<'_> {
+impl Bundles {
     /// What `listed[i]` is, for the uploader.
     fn source(&self, i: usize, l: &Listed) -> Source<'_> {
-        match self.converter.filter(|_| l.bundle) {
+        match self.converter.as_ref().filter(|_| l.bundle) {
             None => Source::Apk,
             Some(converter) => Source::Bundle {
                 converter,
@@ -216,7 +259,7 @@ fn plan_all(
     listed: &[Listed],
     options: &UploadOptions,
     plan: &Plan,
-    bundles: &Bundles<'_>,
+    bundles: &Bundles,
 ) -> Result<Vec<Uploaded>, Error> {
     let mut planned = Vec::with_capacity(listed.len());
     for (i, l) in listed.iter().enumerate() {

@@ -290,6 +290,14 @@ fn bad_input_is_a_one_line_error_with_exit_2_and_nothing_sent() {
         r#"[{"platform":"android","binary_url":"ftp://builds.example.com/app.apk","test_ids":["t"]}]"#,
     );
     let a_folder = dir.path().to_str().unwrap().to_owned();
+    // The first entry is fine; the second is not, and is found before the first is uploaded.
+    let second_bad = write(
+        "second-bad.json",
+        &format!(
+            r#"[{{"platform":"android","apk":"{}","test_ids":["t"]}},{{"platform":"android","apk":"nope.apk","test_ids":["t"]}}]"#,
+            path_str(&unlock_apk())
+        ),
+    );
     let missing_apk = write(
         "missing-apk.json",
         r#"[{"platform":"android","apk":"nope.apk","test_ids":["t"]}]"#,
@@ -381,6 +389,7 @@ fn bad_input_is_a_one_line_error_with_exit_2_and_nothing_sent() {
             "the scheme is ftp",
         ),
         (vec!["run", "--matrix", &ftp_binary], "entry 0: binary_url"),
+        (vec!["run", "--matrix", &second_bad], "nope.apk"),
         (
             vec![
                 "ci",
