@@ -50,6 +50,7 @@ pub(super) struct Ready {
     client: crate::api::client::Client,
     listed: Vec<Listed>,
     cache: Option<Cache>,
+    scope: String,
     bundles: Bundles,
 }
 
@@ -72,6 +73,7 @@ pub(super) async fn ready(
         client,
         listed,
         cache,
+        scope,
         bundles: Bundles { converter, made },
     })
 }
@@ -83,43 +85,20 @@ impl Ready {
         options: &UploadOptions,
         plan: &Plan,
     ) -> Result<Vec<Uploaded>, Error> {
-        let Ready {
-            client,
-            listed,
-            cache,
-            bundles,
-        } = self;
-        let scope = cache_scope(&client);
         let reuse = if options.force {
             Reuse::Never
         } else {
             Reuse::Cached
         };
         if options.dry_run {
-            let uploader = Uploader {
-                client: &client,
-                cache: cache.as_ref(),
-                scope,
-                reuse,
-                lock_wait: LockWait::default(),
-                remark: &remark,
-            };
-            return plan_all(&uploader, &listed, options, plan, &bundles);
+            return self.plan_all(reuse, options, plan);
         }
-        let mut done = Vec::with_capacity(listed.len());
-        for (i, l) in listed.iter().enumerate() {
+        let mut done = Vec::with_capacity(self.listed.len());
+        for (i, l) in self.listed.iter().enumerate() {
             // Targets the server said it does not know are uploaded again whatever the cache says.
             let reuse = match options.stale.contains(&l.fingerprint.sha256) {
                 true => Reuse::Never,
                 false => reuse,
-            };
-            let uploader = Uploader {
-                client: &client,
-                cache: cache.as_ref(),
-                scope: scope.clone(),
-                reuse,
-                lock_wait: LockWait::default(),
-                remark: &remark,
             };
             let name = l
                 .path
@@ -127,24 +106,77 @@ impl Ready {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let progress = Progress::new(&name);
-            let candidate = Candidate {
-                path: &l.path,
-                manifest: &l.manifest,
-                fingerprint: &l.fingerprint,
-                name: options.name.as_deref(),
-                source: bundles.source(i, l),
-            };
-            let result = uploader
-                .upload(candidate, &|sent, total| progress.update(sent, total))
+            let result = self
+                .uploader(reuse)
+                .upload(self.candidate(i, options), &|sent, total| {
+                    progress.update(sent, total)
+                })
                 .await;
             progress.finish();
-            warn_cache_of(cache.as_ref());
+            warn_cache_of(self.cache.as_ref());
             let up = result?;
             let how = if up.cached { "cached" } else { "uploaded" };
             note!("{} {how}: target {}", l.path.display(), up.target_id);
             done.push(up);
         }
         Ok(done)
+    }
+
+    fn uploader(&self, reuse: Reuse) -> Uploader<'_> {
+        Uploader {
+            client: &self.client,
+            cache: self.cache.as_ref(),
+            scope: self.scope.clone(),
+            reuse,
+            lock_wait: LockWait::default(),
+            remark: &remark,
+        }
+    }
+
+    /// `listed[i]` as the uploader takes it.
+    fn candidate<'a>(&'a self, i: usize, options: &'a UploadOptions) -> Candidate<'a> {
+        let l = &self.listed[i];
+        Candidate {
+            path: &l.path,
+            manifest: &l.manifest,
+            fingerprint: &l.fingerprint,
+            name: options.name.as_deref(),
+            source: self.bundles.source(i, l),
+        }
+    }
+
+    /// `--dry-run`: prints the requests each upload would make (or the cache hit that spares
+    /// them) on stdout, and returns stand-ins for the targets so a run's matrix can still be
+    /// shown.
+    fn plan_all(
+        &self,
+        reuse: Reuse,
+        options: &UploadOptions,
+        plan: &Plan,
+    ) -> Result<Vec<Uploaded>, Error> {
+        let uploader = self.uploader(reuse);
+        let mut planned = Vec::with_capacity(self.listed.len());
+        for (i, l) in self.listed.iter().enumerate() {
+            let step = uploader.plan(self.candidate(i, options))?;
+            warn_cache_of(uploader.cache);
+            let file = l
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let (target_id, cached) = match &step {
+                Planned::Cached { target_id } => (target_id.clone(), true),
+                Planned::Upload { .. } => (format!("<target of {file}>"), false),
+            };
+            plan.upload(self.client.base_url(), l, &step, &target_id)?;
+            planned.push(Uploaded {
+                path: l.path.clone(),
+                sha256: l.fingerprint.sha256.clone(),
+                target_id,
+                cached,
+            });
+        }
+        Ok(planned)
     }
 }
 
@@ -250,46 +282,6 @@ fn converter_for(listed: &[Listed], options: &UploadOptions) -> Result<Option<Co
         bundletool,
         keystore,
     }))
-}
-
-/// `--dry-run`: prints the requests each upload would make (or the cache hit that spares them)
-/// on stdout, and returns stand-ins for the targets so a run's matrix can still be shown.
-fn plan_all(
-    uploader: &Uploader<'_>,
-    listed: &[Listed],
-    options: &UploadOptions,
-    plan: &Plan,
-    bundles: &Bundles,
-) -> Result<Vec<Uploaded>, Error> {
-    let mut planned = Vec::with_capacity(listed.len());
-    for (i, l) in listed.iter().enumerate() {
-        let candidate = Candidate {
-            path: &l.path,
-            manifest: &l.manifest,
-            fingerprint: &l.fingerprint,
-            name: options.name.as_deref(),
-            source: bundles.source(i, l),
-        };
-        let step = uploader.plan(candidate)?;
-        warn_cache_of(uploader.cache);
-        let file = l
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let (target_id, cached) = match &step {
-            Planned::Cached { target_id } => (target_id.clone(), true),
-            Planned::Upload { .. } => (format!("<target of {file}>"), false),
-        };
-        plan.upload(uploader.client.base_url(), l, &step, &target_id)?;
-        planned.push(Uploaded {
-            path: l.path.clone(),
-            sha256: l.fingerprint.sha256.clone(),
-            target_id,
-            cached,
-        });
-    }
-    Ok(planned)
 }
 
 /// A dry run's account of what it would send: printed step by step for a person, or gathered
