@@ -524,20 +524,25 @@ async fn wait_and_report(
         on_update,
         on_trouble,
     );
+    // Ok: how the wait ended. Err: doksi leaves a run that goes on, with this ending for the
+    // reports and this error for the exit.
     let outcome = tokio::select! {
         outcome = waited => match (outcome, &origin) {
             (Ok(outcome), _) => Ok(outcome),
             // A run someone else started may simply not exist (a typo'd id): exit 3 as told.
             (Err(e), Origin::Existing(_)) => return Err(e.into()),
-            (Err(source), Origin::Created(_)) => {
-                let run = seen.take().unwrap_or_else(|| origin.unseen());
-                if let Err(report) = write_reports(&run, Ending::TimedOut, waiting, origin) {
-                    output::print_error(&report);
-                }
-                return Err(Error::LostRun { run_id: run_id.to_owned(), source });
-            }
+            (Err(source), Origin::Created(_)) => Err((
+                Ending::TimedOut,
+                Error::LostRun { run_id: run_id.to_owned(), source },
+            )),
         },
-        signal = claim.interrupted() => Err(signal),
+        signal = claim.interrupted() => Err((
+            Ending::Interrupted,
+            Error::Interrupted {
+                signal,
+                during: During::Waiting { run_id: run_id.to_owned() },
+            },
+        )),
     };
     let answered = !matches!(outcome, Ok(WaitOutcome::TimedOut { last: None }));
     let (run, raw, ending) = match outcome {
@@ -550,18 +555,12 @@ async fn wait_and_report(
             let raw = serde_json::to_value(&run).unwrap_or_default();
             (run, raw, Ending::TimedOut)
         }
-        Err(signal) => {
+        Err((ending, left)) => {
             let run = seen.take().unwrap_or_else(|| origin.unseen());
-            let stopped = Error::Interrupted {
-                signal,
-                during: During::Waiting {
-                    run_id: run_id.to_owned(),
-                },
-            };
-            if let Err(report) = write_reports(&run, Ending::Interrupted, waiting, origin) {
+            if let Err(report) = write_reports(&run, ending, waiting, origin) {
                 output::print_error(&report);
             }
-            return Err(stopped);
+            return Err(left);
         }
     };
     // Written before the verdict becomes an exit code: a failed or abandoned run is when CI
