@@ -1,11 +1,16 @@
-//! The command line: clap's definitions, the parsers that turn flag text into typed values
-//! (durations with their ranges, ABIs, run ids, URLs), and the merge of doksi.toml's values as
-//! clap defaults with each setting's provenance. `commands` receives the typed result.
+//! The command line: clap's definitions (with the value parsers of `settings`), and the merge
+//! of doksi.toml's values as clap defaults with each setting's provenance (which settings there
+//! are is `settings::SETTINGS`). `commands` receives the typed result.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::settings::{
+    parse_abi, parse_id, parse_poll_interval, parse_request_timeout, parse_retry_delay,
+    parse_run_id, parse_run_step, parse_timeout,
+};
 
 pub const EXIT_CODES: &str = "\
 Exit codes:
@@ -27,14 +32,15 @@ Exit codes:
 )]
 pub struct Cli {
     #[command(flatten)]
-    pub connection: Connection,
+    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Where the API is and who we are; global, so they may come before or after the subcommand.
+/// The flags every subcommand takes (where the API is, who we are, how much to say, which
+/// doksi.toml): global, so they may come before or after the subcommand.
 #[derive(Debug, Clone, Args)]
-pub struct Connection {
+pub struct GlobalArgs {
     /// The API base URL.
     #[arg(long, global = true, help_heading = "Connection", env = "DOKSI_BASE_URL", default_value = crate::api::DEFAULT_BASE_URL)]
     pub base_url: String,
@@ -346,78 +352,6 @@ pub struct SandboxArgs {
     pub run_step: Duration,
 }
 
-/// A run id from the command line: it goes into a URL path, where `.` and `..` would name
-/// another resource however they are escaped. Anything else is percent-encoded when sent.
-pub fn parse_run_id(s: &str) -> Result<String, String> {
-    match parse_id(s)?.as_str() {
-        "." | ".." => Err(format!("{s:?} is not a run id")),
-        id => Ok(id.to_owned()),
-    }
-}
-
-/// A test or category id: surrounding spaces dropped (`a, b` in a variable), blanks refused here
-/// rather than by the server after the upload.
-pub fn parse_id(s: &str) -> Result<String, String> {
-    match s.trim() {
-        "" => Err("an id cannot be blank (a stray comma?)".into()),
-        id => Ok(id.to_owned()),
-    }
-}
-
-/// A duration as people write it (`90s`, `5m30s`, `1h30m`, `2min`, `500ms`); a bare number is
-/// seconds, as it always was here.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        return t
-            .parse()
-            .map(Duration::from_secs)
-            .map_err(|_| format!("{t:?} is out of range"));
-    }
-    humantime::parse_duration(t)
-        .map_err(|e| format!("{t:?} is not a duration like 90s, 5m30s or 1h30m: {e}"))
-}
-
-/// A duration for a setting whose sensible values lie between `min` and `max`: zero or a year
-/// would send thousands of requests, or none, before anyone noticed.
-fn duration_in(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
-    if d < min || d > max {
-        return Err(format!(
-            "{:?} is out of range: give {} to {}",
-            s.trim(),
-            crate::timestamp::duration(min),
-            crate::timestamp::duration(max)
-        ));
-    }
-    Ok(d)
-}
-
-/// `--timeout`: how long to wait for a verdict.
-pub fn parse_timeout(s: &str) -> Result<Duration, String> {
-    duration_in(s, Duration::from_secs(1), Duration::from_secs(7 * 86400))
-}
-
-/// `--poll-interval`: the first pause between polls.
-pub fn parse_poll_interval(s: &str) -> Result<Duration, String> {
-    duration_in(s, Duration::from_millis(100), Duration::from_secs(3600))
-}
-
-/// `--request-timeout`: one request's wait for its answer.
-pub fn parse_request_timeout(s: &str) -> Result<Duration, String> {
-    duration_in(s, Duration::from_secs(1), Duration::from_secs(3600))
-}
-
-/// `--retry-delay`: the first backoff.
-pub fn parse_retry_delay(s: &str) -> Result<Duration, String> {
-    duration_in(s, Duration::from_millis(1), Duration::from_secs(60))
-}
-
-/// `--run-step`: the sandbox's clock.
-pub fn parse_run_step(s: &str) -> Result<Duration, String> {
-    duration_in(s, Duration::from_millis(1), Duration::from_secs(3600))
-}
-
 /// Which APKs of a project to take; shared by every command that discovers APKs.
 #[derive(Debug, Clone, Default, Args)]
 pub struct Selection {
@@ -440,29 +374,6 @@ pub struct Selection {
     /// (build/outputs/apk_from_bundle) instead of its regular APK.
     #[arg(long, env = "DOKSI_FROM_BUNDLE", value_parser = clap::builder::BoolishValueParser::new())]
     pub from_bundle: bool,
-}
-
-/// The ABIs Android knows: a typo (`arm64`) would otherwise match nothing, silently.
-const ABIS: [&str; 8] = [
-    "armeabi-v7a",
-    "arm64-v8a",
-    "x86",
-    "x86_64",
-    "riscv64",
-    "armeabi",
-    "mips",
-    "mips64",
-];
-
-pub fn parse_abi(s: &str) -> Result<String, String> {
-    let abi = s.trim();
-    match ABIS.contains(&abi) {
-        true => Ok(abi.to_owned()),
-        false => Err(format!(
-            "{abi:?} is not an Android ABI: one of {}",
-            ABIS.join(", ")
-        )),
-    }
 }
 
 #[derive(Debug, Args)]
@@ -541,22 +452,6 @@ pub enum Source {
     Unset,
 }
 
-/// The settings `doksi config` reports, as (clap id, flag name).
-const SETTINGS: &[(&str, &str)] = &[
-    ("base_url", "base-url"),
-    ("api_key", "api-key"),
-    ("cache_dir", "cache-dir"),
-    ("categories", "categories"),
-    ("tests", "tests"),
-    ("auth", "auth"),
-    ("variant", "variant"),
-    ("module", "module"),
-    ("abi", "abi"),
-    ("timeout", "timeout"),
-    ("poll_interval", "poll-interval"),
-    ("junit", "junit"),
-];
-
 /// Parses the process's arguments, with the nearest doksi.toml's values as defaults.
 pub fn parse() -> Result<Parsed, crate::config::ConfigError> {
     parse_from(std::env::args_os(), std::env::current_dir().ok().as_deref())
@@ -585,7 +480,7 @@ pub fn parse_from(
     };
     // A broken file must not stand between the user and `--help`, nor break commands that
     // never read settings; the ones that do report it once the command is known.
-    let (project, broken) = match loaded.and_then(checked_durations) {
+    let (project, broken) = match loaded {
         Ok(project) => (project, None),
         Err(e) => (None, Some(e)),
     };
@@ -615,31 +510,6 @@ fn exit_redacted(e: clap::Error) -> ! {
     let text = crate::api::redact_secrets(&e.render().to_string());
     let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
     std::process::exit(e.exit_code())
-}
-
-/// The file's durations, checked as their flags would be, so the error names the file.
-fn checked_durations(
-    project: Option<crate::config::ProjectConfig>,
-) -> Result<Option<crate::config::ProjectConfig>, crate::config::ConfigError> {
-    if let Some(p) = &project {
-        for d in p
-            .defaults
-            .iter()
-            .filter(|d| matches!(d.arg, "timeout" | "poll_interval"))
-        {
-            let parse = match d.arg {
-                "timeout" => parse_timeout,
-                _ => parse_poll_interval,
-            };
-            for v in &d.values {
-                parse(v).map_err(|problem| crate::config::ConfigError::Invalid {
-                    path: p.path.clone(),
-                    problem: format!("`{}`: {problem}", d.key),
-                })?;
-            }
-        }
-    }
-    Ok(project)
 }
 
 /// The clap command, in one pass over every argument of every subcommand: an empty variable
@@ -703,9 +573,9 @@ fn provenance(
             .map(|e| e.to_string_lossy().into_owned())
             .unwrap_or_default()
     };
-    SETTINGS
+    crate::settings::SETTINGS
         .iter()
-        .filter_map(|&(id, key)| {
+        .filter_map(|&crate::settings::Setting { id, key, .. }| {
             let values: Vec<String> = leaf
                 .try_get_raw(id)
                 .ok()?
@@ -732,43 +602,6 @@ fn provenance(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert!(parse_duration("soon").is_err());
-        for (text, secs) in [
-            ("1h30m", 5400),
-            ("5m30s", 330),
-            ("90sec", 90),
-            ("2min", 120),
-        ] {
-            assert_eq!(
-                parse_duration(text),
-                Ok(Duration::from_secs(secs)),
-                "{text}"
-            );
-        }
-        for zero in ["0", "0s", "0ms"] {
-            for parse in [
-                parse_timeout,
-                parse_poll_interval,
-                parse_request_timeout,
-                parse_retry_delay,
-            ] {
-                assert!(parse(zero).unwrap_err().contains("out of range"), "{zero}");
-            }
-        }
-        assert!(parse_timeout("400d").is_err());
-        assert_eq!(crate::timestamp::duration(Duration::ZERO), "0s");
-        assert_eq!(
-            crate::timestamp::duration(Duration::from_secs(90)),
-            "1m 30s"
-        );
-    }
 
     #[test]
     fn flags_are_consistent() {

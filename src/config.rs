@@ -9,9 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use toml::Spanned;
 
 use crate::runs::FileEntry;
+use crate::settings::{self, FileKind, Setting};
 
 pub const FILE_NAME: &str = "doksi.toml";
 
@@ -31,27 +34,9 @@ pub enum ConfigError {
     EmptyPath,
 }
 
-/// The settings a file may give: each key is a long flag's name, each value its default.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct Raw {
-    base_url: Option<String>,
-    cache_dir: Option<PathBuf>,
-    categories: Option<Vec<String>>,
-    tests: Option<Vec<String>>,
-    auth: Option<String>,
-    variant: Option<String>,
-    module: Option<String>,
-    abi: Option<String>,
-    timeout: Option<String>,
-    poll_interval: Option<String>,
-    junit: Option<PathBuf>,
-    matrix: Option<Vec<toml::Value>>,
-}
-
 /// One setting a file gave: the clap argument it defaults and its values.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Default {
+pub struct FileValue {
     /// The clap argument id (the field name in `cli`), e.g. `poll_interval`.
     pub arg: &'static str,
     /// The key as written in the file, e.g. `poll-interval`.
@@ -67,7 +52,7 @@ pub struct ProjectConfig {
     /// Its folder: the project root, which relative paths in the file are taken against and
     /// which `doksi ci` searches when given no path.
     pub root: PathBuf,
-    pub defaults: Vec<Default>,
+    pub defaults: Vec<FileValue>,
     /// `[[matrix]]` entries, for `doksi run` given no destinations.
     pub matrix: Vec<FileEntry>,
 }
@@ -115,85 +100,49 @@ fn parse(text: &str, path: &Path) -> Result<ProjectConfig, ConfigError> {
         path: path.to_owned(),
         problem,
     };
-    let table: toml::Table = toml::from_str(text).map_err(|e| invalid(one_line(&e, text)))?;
-    for secret in ["api-key", "api_key", "key", "token"] {
-        if table.contains_key(secret) {
-            return Err(invalid(format!(
-                "`{secret}` does not belong in a committed file: set DOKSI_API_KEY in the environment (your CI's secret store) instead"
-            )));
-        }
-    }
-    let raw: Raw = toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| invalid(one_line(&e, text)))?;
+    let table: BTreeMap<Spanned<String>, Spanned<toml::Value>> =
+        toml::from_str(text).map_err(|e| invalid(one_line(&e, text)))?;
     let root = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_owned();
-    let rooted = |p: PathBuf| root.join(p).to_string_lossy().into_owned();
-
     let mut defaults = Vec::new();
-    let mut add = |arg: &'static str, key: &'static str, values: Vec<String>| {
-        defaults.push(Default { arg, key, values });
-    };
-    let single = |key: &str, v: Option<String>| -> Result<Option<String>, ConfigError> {
-        match v {
-            Some(s) if s.trim().is_empty() => Err(invalid(format!("`{key}` is empty"))),
-            other => Ok(other),
+    let mut matrix = Vec::new();
+    for (key, value) in table {
+        let at = |span: std::ops::Range<usize>, problem: String| invalid(at(text, span, &problem));
+        if key.as_ref() == "matrix" {
+            matrix = matrix_entries(value.into_inner(), &root, path).map_err(invalid)?;
+            continue;
         }
-    };
-    if let Some(v) = single("base-url", raw.base_url)? {
-        add("base_url", "base-url", vec![v]);
+        let setting = match settings::by_key(key.as_ref()) {
+            Some(s) if !matches!(s.file, FileKind::Never) => s,
+            _ if ["api-key", "api_key", "key", "token"].contains(&key.as_ref().as_str()) => {
+                return Err(invalid(format!(
+                    "`{}` does not belong in a committed file: set DOKSI_API_KEY in the environment (your CI's secret store) instead",
+                    key.as_ref()
+                )));
+            }
+            _ => {
+                return Err(at(
+                    key.span(),
+                    format!(
+                        "unknown key `{}`; the keys are {}",
+                        key.as_ref(),
+                        file_keys()
+                    ),
+                ));
+            }
+        };
+        let span = value.span();
+        let values = file_value(setting, value.into_inner(), &root)
+            .map_err(|problem| at(span, format!("`{}` {problem}", setting.key)))?;
+        defaults.push(FileValue {
+            arg: setting.id,
+            key: setting.key,
+            values,
+        });
     }
-    if let Some(v) = raw.cache_dir {
-        add("cache_dir", "cache-dir", vec![rooted(v)]);
-    }
-    for (arg, key, list) in [
-        ("categories", "categories", raw.categories),
-        ("tests", "tests", raw.tests),
-    ] {
-        let Some(list) = list else { continue };
-        if list
-            .iter()
-            .any(|id| id.trim().is_empty() || id.contains(','))
-        {
-            return Err(invalid(format!(
-                "`{key}` holds a blank id or one with a comma"
-            )));
-        }
-        add(arg, key, list);
-    }
-    if let Some(v) = single("auth", raw.auth)? {
-        v.parse::<crate::runs::Auth>()
-            .map_err(|e| invalid(format!("`auth`: {e}")))?;
-        add("auth", "auth", vec![v]);
-    }
-    for (arg, key, v) in [
-        ("variant", "variant", raw.variant),
-        ("module", "module", raw.module),
-        ("abi", "abi", raw.abi),
-        ("timeout", "timeout", raw.timeout),
-        ("poll_interval", "poll-interval", raw.poll_interval),
-    ] {
-        if let Some(v) = single(key, v)? {
-            add(arg, key, vec![v]);
-        }
-    }
-    if let Some(v) = raw.junit {
-        add("junit", "junit", vec![rooted(v)]);
-    }
-    let matrix = match raw.matrix {
-        None => Vec::new(),
-        Some(entries) => {
-            let json: Vec<serde_json::Value> = entries
-                .into_iter()
-                .map(|v| serde_json::to_value(v).map_err(|e| invalid(format!("[[matrix]]: {e}"))))
-                .collect::<Result<_, _>>()?;
-            crate::runs::check_entries(json, &root, path)
-                .map_err(|e| invalid(format!("[[matrix]]: {}", strip_path(&e, path))))?
-        }
-    };
     Ok(ProjectConfig {
         path: path.to_owned(),
         root,
@@ -202,16 +151,81 @@ fn parse(text: &str, path: &Path) -> Result<ProjectConfig, ConfigError> {
     })
 }
 
-/// toml's messages span several lines (with a caret under the spot); an error here is one line.
-fn one_line(e: &toml::de::Error, text: &str) -> String {
-    let message = e.message().trim().replace('\n', "; ");
-    let Some(span) = e.span() else {
-        return message;
+/// The keys a file may hold, for the error about one it may not.
+fn file_keys() -> String {
+    let mut keys: Vec<&str> = settings::SETTINGS
+        .iter()
+        .filter(|s| !matches!(s.file, FileKind::Never))
+        .map(|s| s.key)
+        .collect();
+    keys.push("[[matrix]]");
+    keys.join(", ")
+}
+
+/// A setting's value from the file, as the text clap would have been given; the problem is the
+/// rest of a sentence that starts with the key.
+fn file_value(setting: &Setting, value: toml::Value, root: &Path) -> Result<Vec<String>, String> {
+    let text = |value: toml::Value| match value {
+        toml::Value::String(s) if s.trim().is_empty() => Err("is empty".to_owned()),
+        toml::Value::String(s) => Ok(s),
+        other => Err(format!("must be a string, not {}", other.type_str())),
     };
+    Ok(match &setting.file {
+        FileKind::Never => return Err("cannot be given in a file".into()),
+        FileKind::Text => vec![text(value)?],
+        FileKind::Path => vec![root.join(text(value)?).to_string_lossy().into_owned()],
+        FileKind::Checked(check) => {
+            let v = text(value)?;
+            check(&v).map_err(|e| format!("is wrong: {e}"))?;
+            vec![v]
+        }
+        FileKind::Ids => {
+            let toml::Value::Array(items) = value else {
+                return Err(format!(
+                    "must be an array of ids, like [\"a\", \"b\"], not {}",
+                    value.type_str()
+                ));
+            };
+            let ids: Vec<String> = items
+                .into_iter()
+                .map(|v| match v {
+                    toml::Value::String(s) if !s.trim().is_empty() && !s.contains(',') => Ok(s),
+                    _ => Err("holds a blank id, one with a comma, or one that is not a string"),
+                })
+                .collect::<Result<_, _>>()?;
+            ids
+        }
+    })
+}
+
+/// `[[matrix]]`: entries as in a matrix file, paths taken against the file's folder.
+fn matrix_entries(value: toml::Value, root: &Path, path: &Path) -> Result<Vec<FileEntry>, String> {
+    let toml::Value::Array(entries) = value else {
+        return Err("`matrix` must be an array of tables: write each entry as [[matrix]]".into());
+    };
+    let json: Vec<serde_json::Value> = entries
+        .into_iter()
+        .map(|v| serde_json::to_value(v).map_err(|e| format!("[[matrix]]: {e}")))
+        .collect::<Result<_, _>>()?;
+    crate::runs::check_entries(json, root, path)
+        .map_err(|e| format!("[[matrix]]: {}", strip_path(&e, path)))
+}
+
+/// `line L, column C: problem`, the place being where `span` starts in `text`.
+fn at(text: &str, span: std::ops::Range<usize>, problem: &str) -> String {
     let before = text.get(..span.start).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-    format!("line {line}, column {column}: {message}")
+    format!("line {line}, column {column}: {problem}")
+}
+
+/// toml's messages span several lines (with a caret under the spot); an error here is one line.
+fn one_line(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim().replace('\n', "; ");
+    match e.span() {
+        Some(span) => at(text, span, &message),
+        None => message,
+    }
 }
 
 /// A matrix error names its file already; the config error does too.
@@ -287,6 +301,31 @@ category_ids = ["cat_smoke"]
         assert!(!e.contains('\n') && e.contains("line 2, column"), "{e}");
         let e = parsed("[[matrix]]\nplatform = \"android\"").unwrap_err();
         assert_eq!(e.matches("doksi.toml").count(), 1, "{e}");
+    }
+
+    /// Every setting the table says a file may give is read from a file, under its key, as the
+    /// default of its clap argument; the others are refused.
+    #[test]
+    fn a_file_may_give_every_setting_of_the_table() {
+        for s in settings::SETTINGS {
+            let value = match (&s.file, s.id) {
+                (FileKind::Ids, _) => "[\"x_1\"]",
+                (_, "timeout" | "poll_interval") => "\"5s\"",
+                (_, "abi") => "\"x86\"",
+                (_, "auth") => "\"generated\"",
+                _ => "\"text\"",
+            };
+            let parsed = parsed(&format!("{} = {value}", s.key));
+            match s.file {
+                FileKind::Never => assert!(parsed.is_err(), "{}", s.key),
+                _ => {
+                    let c = parsed.unwrap_or_else(|e| panic!("{}: {e}", s.key));
+                    assert_eq!(c.value_of(s.id).map(<[String]>::len), Some(1), "{}", s.key);
+                }
+            }
+        }
+        let e = parsed("timeout = \"0s\"").unwrap_err();
+        assert!(e.contains("`timeout`") && e.contains("line 1"), "{e}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod path_text;
 pub mod report;
 pub mod runs;
 pub mod sandbox;
+pub mod settings;
 pub mod timestamp;
 pub mod upload;
 pub mod xml;

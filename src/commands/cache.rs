@@ -1,10 +1,10 @@
-use crate::cli::{CacheCommand, Connection};
+use crate::cli::{CacheCommand, GlobalArgs};
 
 use super::output::outln;
 use super::{Error, open_cache, print_json, warn_cache};
 
 /// `cache list` and `cache clear` need no key: they read the folder, across every scope.
-pub fn run(conn: &Connection, command: CacheCommand) -> Result<(), Error> {
+pub fn run(conn: &GlobalArgs, command: CacheCommand) -> Result<(), Error> {
     let cache = open_cache(conn)?;
     match command {
         CacheCommand::List { json } => {

@@ -23,7 +23,7 @@ use crate::api::client::{Client, Notice, Timeouts, Trace};
 use crate::api::error::ApiError;
 use crate::api::retry::RetryPolicy;
 use crate::api::{ApiKey, BaseUrl, ConfigError, Transport};
-use crate::cli::{Command, Connection, Parsed, Source};
+use crate::cli::{Command, GlobalArgs, Parsed, Source};
 
 use output::{note, print_bytes, print_json, warning};
 
@@ -182,7 +182,7 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
         project,
         settings,
     } = parsed;
-    let conn = cli.connection;
+    let conn = cli.global;
     output::set_quiet(conn.quiet);
     let project = project.as_ref();
     let result = match cli.command {
@@ -236,7 +236,7 @@ fn block_on<F: std::future::Future<Output = Result<(), Error>>>(f: F) -> Result<
 }
 
 /// The API client for these flags; the key is checked before anything is sent.
-fn client(conn: &Connection) -> Result<Client, Error> {
+fn client(conn: &GlobalArgs) -> Result<Client, Error> {
     let transport = if conn.allow_insecure_http {
         Transport::AllowInsecureHttp
     } else {
@@ -270,7 +270,7 @@ fn cache_scope(client: &Client) -> String {
 
 /// The cache for an upload, or `None` with a warning: uploading without the cache costs time,
 /// failing costs the pipeline its run.
-fn upload_cache(conn: &Connection) -> Option<crate::cache::Cache> {
+fn upload_cache(conn: &GlobalArgs) -> Option<crate::cache::Cache> {
     open_cache(conn)
         .map_err(|e| {
             output::warning_once(format!(
@@ -281,7 +281,7 @@ fn upload_cache(conn: &Connection) -> Option<crate::cache::Cache> {
 }
 
 /// The cache folder from `--cache-dir`/`DOKSI_CACHE_DIR`, else the user's cache folder.
-fn open_cache(conn: &Connection) -> Result<crate::cache::Cache, Error> {
+fn open_cache(conn: &GlobalArgs) -> Result<crate::cache::Cache, Error> {
     let dir = match &conn.cache_dir {
         Some(d) => d.clone(),
         None => crate::cache::default_dir().ok_or(Error::NoCacheDir)?,

@@ -11,7 +11,7 @@ use crate::api::client::Client;
 use crate::api::error::ApiError;
 use crate::api::model::{CreatedResult, Run, RunCreated, RunRequest, RunResult, Status};
 use crate::cli::{
-    CiArgs, Connection, RunArgs, StatusArgs, TestArgs, UploadOptions, WaitArgs, WaitOptions,
+    CiArgs, GlobalArgs, RunArgs, StatusArgs, TestArgs, UploadOptions, WaitArgs, WaitOptions,
 };
 use crate::config::ProjectConfig;
 use crate::discover::{Purpose, Selection};
@@ -57,7 +57,7 @@ struct Started {
 /// entries are stale (deleted server-side, or a cache copied between accounts): forget them,
 /// upload them again, and try once more. `None`: a dry run, which printed the request instead.
 async fn create(
-    conn: &Connection,
+    conn: &GlobalArgs,
     client: &Client,
     options: &UploadOptions,
     build: Build<'_>,
@@ -165,7 +165,7 @@ fn stale_targets(e: &ApiError, uploaded: &[Uploaded]) -> Vec<Uploaded> {
 }
 
 pub async fn run(
-    conn: &Connection,
+    conn: &GlobalArgs,
     args: RunArgs,
     project: Option<&ProjectConfig>,
     flagged: &dyn Fn(&str) -> bool,
@@ -304,14 +304,14 @@ async fn started_json(client: &Client, started: &Started) -> Result<serde_json::
     })
 }
 
-pub async fn status(conn: &Connection, args: StatusArgs) -> Result<(), Error> {
+pub async fn status(conn: &GlobalArgs, args: StatusArgs) -> Result<(), Error> {
     let client = client(conn)?;
     let (run, raw) = client.get_run(&args.run_id).await?;
     let shape = if args.json { Shape::Json } else { Shape::Text };
     print_final(&run, &raw, shape)
 }
 
-pub async fn wait(conn: &Connection, args: WaitArgs) -> Result<(), Error> {
+pub async fn wait(conn: &GlobalArgs, args: WaitArgs) -> Result<(), Error> {
     let client = client(conn)?;
     check_report(&args.waiting)?;
     wait_and_report(
@@ -324,7 +324,7 @@ pub async fn wait(conn: &Connection, args: WaitArgs) -> Result<(), Error> {
 }
 
 pub async fn ci(
-    conn: &Connection,
+    conn: &GlobalArgs,
     args: CiArgs,
     project: Option<&ProjectConfig>,
 ) -> Result<(), Error> {
@@ -387,7 +387,7 @@ struct Destinations {
 /// The request for `destinations` × the same tests, uploading the local APKs first; for `ci` and
 /// for `run` without a matrix.
 fn from_flags<'a>(
-    conn: &'a Connection,
+    conn: &'a GlobalArgs,
     plan: &'a Plan,
     selection: Selection,
     destinations: Destinations,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::{
-    CiArgs, Connection, SandboxArgs, Selection, TestArgs, UploadOptions, WaitOptions,
+    CiArgs, GlobalArgs, SandboxArgs, Selection, TestArgs, UploadOptions, WaitOptions,
 };
 use crate::sandbox::{self, SandboxConfig};
 
@@ -64,7 +64,7 @@ pub async fn demo() -> Result<(), Error> {
     let sandbox = sandbox::start(config).await.map_err(Error::Sandbox)?;
     let work = tempfile::tempdir()?;
     example_project(work.path())?;
-    let conn = Connection {
+    let conn = GlobalArgs {
         base_url: sandbox.base_url.clone(),
         api_key: Some(key.expose_for_sandbox().to_owned()),
         cache_dir: Some(work.path().join("cache")),

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use crate::bundle::{Bundletool, Keystore};
 use crate::cache::{Cache, LockWait};
-use crate::cli::{Connection, UploadArgs, UploadOptions};
+use crate::cli::{GlobalArgs, UploadArgs, UploadOptions};
 use crate::discover::Selection;
 use crate::upload::{
     Candidate, Converter, Planned, Prepared, Remark, Reuse, Source, Uploaded, Uploader,
@@ -32,7 +32,7 @@ fn warn_cache_of(cache: Option<&Cache>) {
 
 /// Uploads (or finds in the cache) every APK `paths` selects, printing one line each to stderr.
 pub(super) async fn upload_all(
-    conn: &Connection,
+    conn: &GlobalArgs,
     paths: &[PathBuf],
     selection: Selection,
     options: &UploadOptions,
@@ -56,7 +56,7 @@ pub(super) struct Ready {
 
 /// The local half of [`upload_all`]: nothing is sent.
 pub(super) async fn ready(
-    conn: &Connection,
+    conn: &GlobalArgs,
     paths: &[PathBuf],
     selection: Selection,
     options: &UploadOptions,
@@ -381,7 +381,7 @@ impl Plan {
 /// not know them), so the next upload really uploads. Never fails: the forced upload that follows
 /// does not read the cache, and its entry replaces the stale one.
 pub(super) fn forget(
-    conn: &Connection,
+    conn: &GlobalArgs,
     client: &crate::api::client::Client,
     uploaded: &[Uploaded],
 ) {
@@ -397,7 +397,7 @@ pub(super) fn forget(
     warn_cache(&cache);
 }
 
-pub async fn run(conn: &Connection, args: UploadArgs) -> Result<(), Error> {
+pub async fn run(conn: &GlobalArgs, args: UploadArgs) -> Result<(), Error> {
     let plan = Plan::new(args.json);
     let selection = args.selection.into();
     let done = upload_all(conn, &args.paths, selection, &args.upload, &plan).await?;
