@@ -12,6 +12,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod discover;
+pub mod error;
+pub mod interrupt;
 pub mod package;
 pub mod path_text;
 pub mod report;

@@ -7,7 +7,6 @@ mod apks;
 mod cache;
 mod config;
 mod inspect;
-mod interrupt;
 pub mod output;
 mod package;
 mod progress;
@@ -15,166 +14,16 @@ mod run;
 mod sandbox;
 mod upload;
 
-use std::path::PathBuf;
-
 use std::sync::Arc;
 
 use crate::api::client::{Client, Notice, Timeouts, Trace};
-use crate::api::error::ApiError;
 use crate::api::retry::RetryPolicy;
-use crate::api::{ApiKey, BaseUrl, ConfigError, Transport};
+use crate::api::{ApiKey, BaseUrl, Transport};
 use crate::cli::{Command, GlobalArgs, Parsed, Source};
 
+pub use crate::error::{During, Error};
+use crate::interrupt;
 use output::{note, print_bytes, print_json, warning};
-
-/// Every way a command can fail, each mapped to one exit code (see `cli::EXIT_CODES`).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Apk(#[from] crate::apk::ApkError),
-    #[error(transparent)]
-    Discover(#[from] crate::discover::DiscoverError),
-    #[error(transparent)]
-    Package(#[from] crate::package::PackageError),
-    #[error("no APKs found{filters} (looked in {}){}", looked_in(.searched), .hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
-    NothingFound {
-        searched: Vec<PathBuf>,
-        filters: String,
-        /// What there is instead, such as App Bundles and how to get APKs from them.
-        hint: Option<String>,
-    },
-    #[error("cannot write output: {0}")]
-    Output(#[from] std::io::Error),
-    #[error("cannot write to stdout: {0}")]
-    Stdout(std::io::Error),
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("{0}")]
-    Usage(String),
-    #[error("no API key: set DOKSI_API_KEY (or pass --api-key)")]
-    NoKey,
-    #[error("no cache folder: set DOKSI_CACHE_DIR (or pass --cache-dir), or HOME")]
-    NoCacheDir,
-    #[error(transparent)]
-    Runs(#[from] crate::runs::RunsError),
-    #[error(transparent)]
-    Cache(#[from] crate::cache::CacheError),
-    #[error(transparent)]
-    Api(#[from] ApiError),
-    #[error(transparent)]
-    Upload(#[from] crate::upload::UploadError),
-    #[error(transparent)]
-    Bundle(#[from] crate::bundle::BundleError),
-    #[error("run {run_id} failed: {failed} of {total} test(s) failed")]
-    RunFailed {
-        run_id: String,
-        failed: u64,
-        total: u64,
-    },
-    #[error(
-        "gave up waiting for run {run_id} after {waited}; {} (doksi wait {run_id} picks it up again)",
-        .status.as_ref().map_or("no poll was answered".to_owned(), |s| format!("it was still {s}"))
-    )]
-    TimedOut {
-        run_id: String,
-        waited: String,
-        /// The last status a poll saw; `None` when no poll was answered.
-        status: Option<String>,
-    },
-    /// Waiting for a run this command created failed for good (a refused key, a 404 after the
-    /// grace): the run goes on, and the exit code is a timeout's, not the 3 CI scripts retry.
-    #[error(
-        "{source}; run {run_id} was started and goes on, but doksi cannot follow it (doksi wait {run_id} picks it up)"
-    )]
-    LostRun { run_id: String, source: ApiError },
-    #[error(transparent)]
-    Junit(#[from] crate::report::junit::JunitError),
-    #[error("cannot start the async runtime: {0}")]
-    Runtime(std::io::Error),
-    #[error("cannot start the sandbox: {0}")]
-    Sandbox(std::io::Error),
-    #[error("interrupted by {}{}", .signal.name(), .during.account())]
-    Interrupted {
-        signal: interrupt::Signal,
-        during: During,
-    },
-    /// The server refused the run for cached targets it no longer knows, and uploading them
-    /// again failed: both halves are said, since requests were sent and nothing was started.
-    #[error(
-        "{refused}; no run was started, and uploading the cached target(s) again failed: {then}"
-    )]
-    Reupload {
-        refused: Box<ApiError>,
-        then: Box<Error>,
-    },
-}
-
-/// What doksi was doing when a signal stopped it, which decides what the server may hold.
-#[derive(Debug)]
-pub enum During {
-    /// Nothing that a signal leaves half-done on the server (reading, listing, a status).
-    Other,
-    /// Reading, uploading before a run: targets already registered stay cached, no run exists.
-    BeforeRun,
-    /// `POST /runs` was sent and no answer had come.
-    CreatingRun,
-    /// Waiting for this run, which goes on server-side.
-    Waiting { run_id: String },
-}
-
-impl During {
-    /// What the server holds, as the rest of the "interrupted" line.
-    fn account(&self) -> String {
-        match self {
-            During::Other => String::new(),
-            During::BeforeRun => "; no run was started".into(),
-            During::CreatingRun => "; POST /runs was in flight: the run may have been created; look for it in the Doksi dashboard before re-running".into(),
-            During::Waiting { run_id } => format!(
-                "; run {run_id} goes on without us: `doksi wait {run_id}` picks it up, `doksi status {run_id}` shows it"
-            ),
-        }
-    }
-}
-
-fn looked_in(paths: &[PathBuf]) -> String {
-    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    shown.join(", ")
-}
-
-/// 2 where the server said the input is wrong (400, 422: a bad id, an unknown category), since
-/// CI scripts retry exit 3 as an infrastructure flake and that would not mend; 3 for the rest.
-fn api_exit_code(e: &ApiError) -> u8 {
-    match e.root() {
-        ApiError::Quota { .. } => 5,
-        ApiError::Package(_) => 2,
-        ApiError::Api {
-            status: 400 | 422, ..
-        } => 2,
-        _ => 3,
-    }
-}
-
-impl Error {
-    /// The reader of stdout went away (`doksi man | head`): nothing is wrong that a message
-    /// could help with, so main exits quietly, as `cat` and `rg` do.
-    pub fn is_broken_pipe(&self) -> bool {
-        matches!(self, Error::Output(e) | Error::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
-    }
-
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::RunFailed { .. } => 1,
-            Error::Api(e) => api_exit_code(e),
-            Error::Upload(crate::upload::UploadError::Api { source, .. }) => api_exit_code(source),
-            Error::TimedOut { .. } | Error::LostRun { .. } => 4,
-            Error::Interrupted { signal, .. } => signal.exit_code(),
-            Error::Reupload { then, .. } => then.exit_code(),
-            Error::Runtime(_) => 3,
-            // Local problems: flags, files, the cache folder, nothing found.
-            _ => 2,
-        }
-    }
-}
 
 pub fn run(parsed: Parsed) -> Result<(), Error> {
     let Parsed {

@@ -1,6 +1,6 @@
 //! Ctrl-C and SIGTERM (how GitLab, Jenkins and Gradle cancel a job) as values a command can
 //! select on. Listening replaces the default action, dying silently, for the rest of the
-//! process; so `commands::block_on` listens from the start and turns a signal no step
+//! process; so `commands` listens from the start and turns a signal no step
 //! closer to the work claimed into an exit, while the steps where a signal changes what must
 //! be said (creating a run, waiting for one) listen too and say it.
 
