@@ -1,15 +1,17 @@
 use crate::cli::{CacheCommand, GlobalArgs};
 
 use super::output::outln;
-use super::{Error, open_cache, print_json, warn_cache};
+use super::{Error, print_json, warning};
 
 /// `cache list` and `cache clear` need no key: they read the folder, across every scope.
-pub fn run(conn: &GlobalArgs, command: CacheCommand) -> Result<(), Error> {
-    let cache = open_cache(conn)?;
+pub fn run(global: &GlobalArgs, command: CacheCommand) -> Result<(), Error> {
+    let cache = crate::context::open_cache(global.cache_dir.clone())?;
     match command {
         CacheCommand::List { json } => {
             let entries = cache.list()?;
-            warn_cache(&cache);
+            for w in cache.take_warnings() {
+                warning!("{w}");
+            }
             if json {
                 let v: Vec<serde_json::Value> = entries
                     .iter()

@@ -2,7 +2,7 @@ use crate::apk::{self, render};
 use crate::cli::InspectArgs;
 
 use super::output::outln;
-use super::{Error, print_bytes, print_json, warn_notes};
+use super::{Error, print_bytes, print_json, warning};
 
 pub fn run(args: InspectArgs) -> Result<(), Error> {
     let bundle = args
@@ -31,7 +31,9 @@ pub fn run(args: InspectArgs) -> Result<(), Error> {
         inspection.manifest
     };
     let m = &manifest;
-    warn_notes(&args.apk, &m.notes);
+    for note in &m.notes {
+        warning!("{}: {note}", args.apk.display());
+    }
     if args.json {
         print_json(m)?;
         return Ok(());

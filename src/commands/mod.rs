@@ -1,10 +1,12 @@
-//! The subcommands (`run.rs` holds run, status, wait and ci, which share the wait and the
-//! reports), the exit-code mapping, and the pieces they share: the client built from the
-//! connection flags, the cache, output (`output`), signals (`interrupt`). Results go to stdout,
-//! warnings and progress to stderr, so `--json | jq` always works.
+//! The subcommands, one module each (`wait` also holds the wait `run --wait` and `ci` share,
+//! `run` the run creation `ci` shares): each parses what clap gave into the library's values,
+//! calls the library, and prints. Here: the dispatch, the runtime, and the [`Terminal`] that
+//! turns the library's remarks and progress into stderr lines. Results go to stdout, warnings
+//! and progress to stderr, so `--json | jq` always works.
 
 mod apks;
 mod cache;
+mod ci;
 mod config;
 mod inspect;
 pub mod output;
@@ -12,14 +14,14 @@ mod package;
 mod progress;
 mod run;
 mod sandbox;
+mod status;
 mod upload;
+mod wait;
 
 use std::sync::Arc;
 
-use crate::api::client::{Client, Notice, Timeouts, Trace};
-use crate::api::retry::RetryPolicy;
-use crate::api::{ApiKey, BaseUrl, Transport};
 use crate::cli::{Command, GlobalArgs, Parsed, Source};
+use crate::upload::Remark;
 
 pub use crate::error::{During, Error};
 use crate::interrupt;
@@ -31,26 +33,26 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
         project,
         settings,
     } = parsed;
-    let conn = cli.global;
-    output::set_quiet(conn.quiet);
+    let global = cli.global;
+    output::set_quiet(global.quiet);
     let project = project.as_ref();
     let result = match cli.command {
         Command::Apks(args) => apks::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Package(args) => package::run(args),
-        Command::Upload(args) => block_on(upload::run(&conn, args)),
+        Command::Upload(args) => block_on(upload::run(&global, args)),
         Command::Run(args) => {
             let flagged = |key: &str| {
                 settings
                     .iter()
                     .any(|e| e.key == key && e.source == Source::Flag)
             };
-            block_on(run::run(&conn, args, project, &flagged))
+            block_on(run::run(&global, args, project, &flagged))
         }
-        Command::Status(args) => block_on(run::status(&conn, args)),
-        Command::Wait(args) => block_on(run::wait(&conn, args)),
-        Command::Ci(args) => block_on(run::ci(&conn, args, project)),
-        Command::Cache(args) => cache::run(&conn, args),
+        Command::Status(args) => block_on(status::run(&global, args)),
+        Command::Wait(args) => block_on(wait::run(&global, args)),
+        Command::Ci(args) => block_on(ci::run(&global, args, project)),
+        Command::Cache(args) => cache::run(&global, args),
         Command::Sandbox(args) => block_on(sandbox::serve(args)),
         Command::Demo => block_on(sandbox::demo()),
         Command::Config(args) => config::show(&settings, project, args.json),
@@ -84,69 +86,26 @@ fn block_on<F: std::future::Future<Output = Result<(), Error>>>(f: F) -> Result<
     done
 }
 
-/// The API client for these flags; the key is checked before anything is sent.
-fn client(conn: &GlobalArgs) -> Result<Client, Error> {
-    let transport = if conn.allow_insecure_http {
-        Transport::AllowInsecureHttp
-    } else {
-        Transport::HttpsOnly
-    };
-    let base = BaseUrl::parse(&conn.base_url, transport)?;
-    let key = ApiKey::parse(conn.api_key.as_deref().ok_or(Error::NoKey)?)?;
-    let retry = RetryPolicy {
-        attempts: conn.attempts,
-        base_delay: conn.retry_delay,
-        ..RetryPolicy::default()
-    };
-    let notice: Notice = Arc::new(|message| note!("doksi: {message}"));
-    let trace = match conn.verbose {
-        0 => Trace::Off,
-        1 => Trace::Requests,
-        _ => Trace::Headers,
-    };
-    let timeouts = Timeouts {
-        request: conn.request_timeout,
-        ..Timeouts::default()
-    };
-    let client = Client::new(base, key, timeouts, retry)?.with_notice(notice.clone());
-    Ok(client.with_trace(trace, notice))
+/// The context of a command that talks to the API, reporting to the terminal.
+fn context(global: &GlobalArgs) -> Result<crate::context::Context, Error> {
+    crate::context::Context::new(global, Arc::new(Terminal))
 }
 
-/// Where the target cache entries of this server and key live (see [`crate::cache::scope`]).
-fn cache_scope(client: &Client) -> String {
-    crate::cache::scope(client.base_url().as_str(), &client.key_fingerprint())
-}
+/// Where the library's remarks and upload progress go: stderr, silenced by `-q`; a warning is
+/// said once however often it is met (a cache folder that cannot be read is met by each APK of
+/// a matrix).
+struct Terminal;
 
-/// The cache for an upload, or `None` with a warning: uploading without the cache costs time,
-/// failing costs the pipeline its run.
-fn upload_cache(conn: &GlobalArgs) -> Option<crate::cache::Cache> {
-    open_cache(conn)
-        .map_err(|e| {
-            output::warning_once(format!(
-                "{e}; uploading without the cache (every APK is uploaded, none is remembered)"
-            ))
-        })
-        .ok()
-}
-
-/// The cache folder from `--cache-dir`/`DOKSI_CACHE_DIR`, else the user's cache folder.
-fn open_cache(conn: &GlobalArgs) -> Result<crate::cache::Cache, Error> {
-    let dir = match &conn.cache_dir {
-        Some(d) => d.clone(),
-        None => crate::cache::default_dir().ok_or(Error::NoCacheDir)?,
-    };
-    Ok(crate::cache::Cache::open(dir)?)
-}
-
-/// Prints notes about a manifest (an unresolvable label, say) as warnings.
-fn warn_notes(path: &std::path::Path, notes: &[String]) {
-    for note in notes {
-        warning!("{}: {note}", path.display());
+impl crate::context::Reporter for Terminal {
+    fn remark(&self, remark: Remark) {
+        match remark {
+            Remark::Step(line) => note!("{line}"),
+            Remark::Note(message) => note!("doksi: {message}"),
+            Remark::Warning(message) => output::warning_once(message),
+        }
     }
-}
 
-fn warn_cache(cache: &crate::cache::Cache) {
-    for w in cache.take_warnings() {
-        warning!("{w}");
+    fn progress(&self, name: &str) -> Box<dyn crate::context::Progress + '_> {
+        Box::new(progress::Progress::new(name))
     }
 }

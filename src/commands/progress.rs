@@ -40,9 +40,11 @@ impl Progress {
             }
         }
     }
+}
 
+impl crate::context::Progress for Progress {
     /// `sent` of `total` bytes of the upload zip have gone out.
-    pub fn update(&self, sent: u64, total: u64) {
+    fn update(&self, sent: u64, total: u64) {
         match self {
             Progress::Bar(bar) => {
                 bar.set_length(total);
@@ -68,7 +70,7 @@ impl Progress {
         }
     }
 
-    pub fn finish(&self) {
+    fn finish(&self) {
         if let Progress::Bar(bar) = self {
             bar.finish_and_clear();
         }

@@ -121,6 +121,12 @@ pub fn unique(ids: impl IntoIterator<Item = String>) -> Vec<String> {
         .collect()
 }
 
+/// Text from the API made safe for one log line: a line break in an id, a name or a status would
+/// start a line of its own, which GitHub's runner could read as a workflow command.
+pub fn one_line(s: &str) -> String {
+    s.replace(char::is_control, " ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

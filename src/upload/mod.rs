@@ -6,6 +6,8 @@
 //! read-only, missing) becomes a warning and an upload that goes on without it, never a failed
 //! command — least of all after the server already registered the target.
 
+pub mod batch;
+
 use std::path::{Path, PathBuf};
 
 use crate::api::client::Client;
@@ -35,6 +37,8 @@ pub enum Reuse {
 /// What an upload tells its caller on the way; the caller decides where it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Remark {
+    /// A step of the work done, said as it is: an APK uploaded, a bundle being converted.
+    Step(String),
     /// Progress worth a line: a refused upload URL replaced, a wait for another doksi.
     Note(String),
     /// The cache could not help (a wait given up, a folder that cannot be read or written); the

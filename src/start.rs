@@ -1,0 +1,230 @@
+//! Starting a run: the request is built from its source (uploading local APKs first, behind the
+//! cache), then sent once. A 404 about targets that came from the cache means they are stale
+//! (deleted server-side, or a cache copied between accounts): those entries are forgotten, those
+//! APKs uploaded again, and the run requested once more. Signals are listened for in both steps,
+//! since what they leave on the server differs: no run before `POST /runs`, maybe one during.
+
+use std::path::PathBuf;
+
+use crate::api::client::Client;
+use crate::api::error::ApiError;
+use crate::api::model::{CreatedResult, RunCreated, RunRequest};
+use crate::cli::UploadOptions;
+use crate::context::Context;
+use crate::discover::Selection;
+use crate::error::{During, Error};
+use crate::interrupt;
+use crate::runs::{self, Auth, Destination, FileEntry, Tests};
+use crate::upload::batch::{Plan, forget, ready, upload_all};
+use crate::upload::{Remark, Uploaded};
+
+/// Where a run's matrix comes from.
+pub enum RequestSource {
+    /// A matrix file, or doksi.toml's `[[matrix]]`: each entry names its tests, and an entry
+    /// with `apk` or `project` becomes one entry per APK found there, uploaded.
+    Matrix {
+        entries: Vec<FileEntry>,
+        selection: Selection,
+    },
+    /// Destinations × the same tests: `ci`, and `run` without a matrix.
+    Flags {
+        selection: Selection,
+        destinations: Destinations,
+        tests: Tests,
+        auth: Auth,
+    },
+}
+
+/// A run's destinations from flags, in matrix order: those given as ids, then the APKs found
+/// in `local` (uploaded, or from the cache), then URLs.
+#[derive(Default)]
+pub struct Destinations {
+    pub before: Vec<Destination>,
+    pub local: Vec<PathBuf>,
+    pub after: Vec<Destination>,
+}
+
+impl RequestSource {
+    /// The request, uploading what it needs first; with the targets uploaded or taken from the
+    /// cache, for the stale-target recovery. `options.stale` forces those hashes' uploads.
+    pub async fn build(
+        &self,
+        ctx: &Context,
+        options: &UploadOptions,
+        plan: &Plan,
+    ) -> Result<(RunRequest, Vec<Uploaded>), Error> {
+        match self {
+            RequestSource::Matrix { entries, selection } => {
+                // Every entry's APKs are selected and checked before the first is uploaded: a
+                // bad third entry must not cost the first two their uploads.
+                let mut readied = Vec::with_capacity(entries.len());
+                for e in entries {
+                    let readied_entry = match e.apk.clone().or_else(|| e.project.clone()) {
+                        Some(path) => Some(ready(ctx, &[path], selection.clone(), options).await?),
+                        None => None,
+                    };
+                    readied.push((e, readied_entry));
+                }
+                let mut matrix = Vec::with_capacity(readied.len());
+                let mut all = Vec::new();
+                for (e, readied_entry) in readied {
+                    let Some(r) = readied_entry else {
+                        matrix.push(e.clone().into_entry(None));
+                        continue;
+                    };
+                    // A project with several APKs becomes one entry per APK.
+                    let ups = r.upload(options, plan).await?;
+                    for u in &ups {
+                        matrix.push(e.clone().into_entry(Some(u.target_id.clone())));
+                    }
+                    all.extend(ups);
+                }
+                Ok((RunRequest { matrix }, all))
+            }
+            RequestSource::Flags {
+                selection,
+                destinations,
+                tests,
+                auth,
+            } => {
+                let uploaded = if destinations.local.is_empty() {
+                    Vec::new()
+                } else {
+                    upload_all(ctx, &destinations.local, selection.clone(), options, plan).await?
+                };
+                let mut all = destinations.before.clone();
+                all.extend(
+                    uploaded
+                        .iter()
+                        .map(|u| Destination::Target(u.target_id.clone())),
+                );
+                all.extend(destinations.after.iter().cloned());
+                Ok((runs::matrix(&all, tests, auth)?, uploaded))
+            }
+        }
+    }
+}
+
+/// A run this command created, with the targets of the matrix it was created from (for the
+/// reports' `target_ids`) and the results `POST /runs` announced (the state to report if no
+/// poll ever succeeds).
+pub struct Started {
+    pub run_id: String,
+    pub target_ids: Vec<String>,
+    pub results: Vec<CreatedResult>,
+}
+
+/// What [`create`] did.
+pub enum Created {
+    /// `--dry-run`: the request that would have been sent (the uploads are in the plan).
+    DryRun(RunRequest),
+    Started(Started),
+}
+
+/// Builds the request (uploading) and creates the run, recovering once from stale cached
+/// targets.
+pub async fn create(
+    ctx: &Context,
+    options: &UploadOptions,
+    source: &RequestSource,
+    plan: &Plan,
+) -> Result<Created, Error> {
+    let (request, uploaded) = before_run(source.build(ctx, options, plan)).await?;
+    if options.dry_run {
+        return Ok(Created::DryRun(request));
+    }
+    let (created, sent) = match post_run(&ctx.client, &request).await {
+        // Cheap to work out twice (a few ids), and a guard keeps every other error on one path.
+        Err(Error::Api(e)) if !stale_targets(&e, &uploaded).is_empty() => {
+            let stale = stale_targets(&e, &uploaded);
+            let ids: Vec<&str> = stale.iter().map(|u| u.target_id.as_str()).collect();
+            ctx.remark(Remark::Note(format!(
+                "{e}; the server does not know cached target(s) {}: uploading again",
+                ids.join(", ")
+            )));
+            forget(ctx, &stale);
+            // The forgotten entries miss the cache now; the others are still hits.
+            let options = UploadOptions {
+                stale: stale.iter().map(|u| u.sha256.clone()).collect(),
+                ..options.clone()
+            };
+            let (request, _) = before_run(source.build(ctx, &options, plan))
+                .await
+                .map_err(|then| Error::Reupload {
+                    refused: Box::new(e),
+                    then: Box::new(then),
+                })?;
+            (post_run(&ctx.client, &request).await?, request)
+        }
+        other => (other?, request),
+    };
+    // The id is said before any waiting, so a dead CI runner's log still has it. Under -q it
+    // is not (errors only, as asked); every error after this point names the run instead.
+    ctx.remark(Remark::Step(format!(
+        "started run {} ({} result(s))",
+        crate::report::one_line(&created.run_id),
+        created.results.len()
+    )));
+    let ids = sent.matrix.iter().filter_map(|e| e.target_id.clone());
+    Ok(Created::Started(Started {
+        run_id: created.run_id,
+        target_ids: crate::report::unique(ids),
+        results: created.results,
+    }))
+}
+
+/// The work before `POST /runs` (uploads), during which a signal means no run exists yet.
+async fn before_run<T>(
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let claim = interrupt::Claim::take();
+    tokio::select! {
+        biased;
+        done = work => done,
+        signal = claim.interrupted() => Err(Error::Interrupted {
+            signal,
+            during: During::BeforeRun,
+        }),
+    }
+}
+
+/// `POST /runs`, during which a signal means the run may exist.
+async fn post_run(client: &Client, request: &RunRequest) -> Result<RunCreated, Error> {
+    let claim = interrupt::Claim::take();
+    tokio::select! {
+        // An answer that came with the signal is the better account: it has the run id.
+        biased;
+        created = client.create_run(request) => Ok(created?),
+        signal = claim.interrupted() => Err(Error::Interrupted {
+            signal,
+            during: During::CreatingRun,
+        }),
+    }
+}
+
+/// The cached targets a 404 from `POST /runs` plausibly refers to: those its message names, or
+/// every cached one when the answer says nothing. A 404 that names something else (an unknown
+/// category or test) is the server's answer about the input, and nothing is uploaded again.
+fn stale_targets(e: &ApiError, uploaded: &[Uploaded]) -> Vec<Uploaded> {
+    let root = e.root();
+    if root.status() != Some(404) {
+        return Vec::new();
+    }
+    let said = match root {
+        ApiError::Api { message, .. } => message.trim(),
+        ApiError::NotJson { first_line, .. } if first_line.starts_with("(empty body)") => "",
+        _ => return Vec::new(),
+    };
+    let cached = uploaded.iter().filter(|u| u.cached);
+    if said.is_empty() || said == "{}" {
+        return cached.cloned().collect();
+    }
+    // Whole ids only: `bin_1` is not named by "target bin_12 not found".
+    let words: Vec<&str> = said
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+        .collect();
+    cached
+        .filter(|u| words.contains(&u.target_id.as_str()))
+        .cloned()
+        .collect()
+}
