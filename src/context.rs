@@ -13,21 +13,7 @@ use crate::api::{ApiKey, BaseUrl, Transport};
 use crate::cache::Cache;
 use crate::cli::GlobalArgs;
 use crate::error::Error;
-use crate::upload::Remark;
-
-/// Where the work's remarks and upload progress go: the terminal for `commands`, anything for
-/// a test. The library never prints.
-pub trait Reporter: Send + Sync {
-    fn remark(&self, remark: Remark);
-    /// Progress of one upload, named for the person reading (the file name).
-    fn progress(&self, name: &str) -> Box<dyn Progress + '_>;
-}
-
-/// One upload's progress, as bytes of its zip sent.
-pub trait Progress: Send + Sync {
-    fn update(&self, sent: u64, total: u64);
-    fn finish(&self);
-}
+use crate::remark::{Remark, Reporter};
 
 pub struct Context {
     pub client: Client,

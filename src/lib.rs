@@ -17,6 +17,7 @@ pub mod error;
 pub mod interrupt;
 pub mod package;
 pub mod path_text;
+pub mod remark;
 pub mod report;
 pub mod runs;
 pub mod sandbox;

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::apk::{self, Manifest};
-use crate::context::Reporter;
 use crate::discover::{self, FoundApk, Purpose, Selection};
 use crate::error::Error;
 use crate::package::Fingerprint;
-use crate::upload::Remark;
+use crate::remark::Remark;
+use crate::remark::Reporter;
 
 /// One APK chosen, with what an upload needs of it; also the row `doksi apks --json` prints.
 #[derive(Debug, Serialize)]

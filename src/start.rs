@@ -14,9 +14,10 @@ use crate::context::Context;
 use crate::discover::Selection;
 use crate::error::{During, Error};
 use crate::interrupt;
+use crate::remark::Remark;
 use crate::runs::{self, Auth, Destination, FileEntry, Tests};
+use crate::upload::Uploaded;
 use crate::upload::batch::{Plan, forget, ready, upload_all};
-use crate::upload::{Remark, Uploaded};
 
 /// Where a run's matrix comes from.
 pub enum RequestSource {

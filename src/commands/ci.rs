@@ -6,8 +6,8 @@ use crate::cli::{CiArgs, GlobalArgs};
 use crate::config::ProjectConfig;
 use crate::start::{Destinations, RequestSource};
 
-use super::run::{check_report, create, destinations_of, tests_of};
-use super::wait::{Origin, wait_and_report};
+use super::run::{create, destinations_of, tests_of};
+use super::wait::{Origin, check_report, wait_and_report};
 use super::{Error, context};
 
 pub async fn run(

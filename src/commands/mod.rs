@@ -21,7 +21,7 @@ mod wait;
 use std::sync::Arc;
 
 use crate::cli::{Command, GlobalArgs, Parsed, Source};
-use crate::upload::Remark;
+use crate::remark::Remark;
 
 pub use crate::error::{During, Error};
 use crate::interrupt;
@@ -96,7 +96,7 @@ fn context(global: &GlobalArgs) -> Result<crate::context::Context, Error> {
 /// a matrix).
 struct Terminal;
 
-impl crate::context::Reporter for Terminal {
+impl crate::remark::Reporter for Terminal {
     fn remark(&self, remark: Remark) {
         match remark {
             Remark::Step(line) => note!("{line}"),
@@ -105,7 +105,7 @@ impl crate::context::Reporter for Terminal {
         }
     }
 
-    fn progress(&self, name: &str) -> Box<dyn crate::context::Progress + '_> {
+    fn progress(&self, name: &str) -> Box<dyn crate::remark::Progress + '_> {
         Box::new(progress::Progress::new(name))
     }
 }

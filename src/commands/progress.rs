@@ -42,7 +42,7 @@ impl Progress {
     }
 }
 
-impl crate::context::Progress for Progress {
+impl crate::remark::Progress for Progress {
     /// `sent` of `total` bytes of the upload zip have gone out.
     fn update(&self, sent: u64, total: u64) {
         match self {

@@ -5,10 +5,9 @@
 use std::path::PathBuf;
 
 use crate::api::client::Client;
-use crate::cli::{GlobalArgs, RunArgs, TestArgs, UploadOptions, WaitOptions};
+use crate::cli::{GlobalArgs, RunArgs, TestArgs, UploadOptions};
 use crate::config::ProjectConfig;
 use crate::discover::{Purpose, Selection};
-use crate::report;
 use crate::runs::{self, Auth, Destination, Tests};
 use crate::start::{Created, Destinations, RequestSource, Started};
 use crate::upload::batch::Plan;
@@ -16,7 +15,7 @@ use crate::upload::batch::Plan;
 use super::interrupt;
 use super::output::{self, warning};
 use super::upload::print_plan;
-use super::wait::{Origin, wait_and_report};
+use super::wait::{Origin, check_report, wait_and_report};
 use super::{During, Error, context, print_json};
 
 pub async fn run(
@@ -176,12 +175,4 @@ pub(super) fn destinations_of(args: &crate::cli::Selection) -> Result<Selection,
         purpose: Purpose::Destinations,
         ..args.clone().into()
     })
-}
-
-/// The `--junit` file's folder is writable, checked before the first request.
-pub(super) fn check_report(waiting: &WaitOptions) -> Result<(), Error> {
-    match &waiting.junit {
-        Some(path) => Ok(report::junit::check(path)?),
-        None => Ok(()),
-    }
 }

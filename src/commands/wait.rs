@@ -15,7 +15,6 @@ use crate::start::Started;
 
 use super::interrupt;
 use super::output::{self, note, warning};
-use super::run::check_report;
 use super::{During, Error, context, print_json};
 
 pub async fn run(global: &GlobalArgs, args: WaitArgs) -> Result<(), Error> {
@@ -280,5 +279,13 @@ pub(super) fn print_final(run: &Run, raw: &serde_json::Value, shape: Shape) -> R
             total: run.tests_total,
         }),
         _ => Ok(()),
+    }
+}
+
+/// The `--junit` file's folder is writable, checked before the first request.
+pub(super) fn check_report(waiting: &WaitOptions) -> Result<(), Error> {
+    match &waiting.junit {
+        Some(path) => Ok(report::junit::check(path)?),
+        None => Ok(()),
     }
 }

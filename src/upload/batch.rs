@@ -16,7 +16,8 @@ use crate::discover::Selection;
 use crate::error::Error;
 use crate::select::{Selected, select};
 
-use super::{Candidate, Converter, Planned, Prepared, Remark, Reuse, Source, Uploaded, Uploader};
+use super::{Candidate, Converter, Planned, Prepared, Reuse, Source, Uploaded, Uploader};
+use crate::remark::Remark;
 
 /// Uploads (or finds in the cache) every APK `paths` selects, saying one line each.
 pub async fn upload_all(

@@ -15,6 +15,7 @@ use crate::api::error::ApiError;
 use crate::apk::Manifest;
 use crate::cache::{Attempt, Cache, Entry, HashLock, Holder, LockWait};
 use crate::package::{Fingerprint, PackageError, UploadZip};
+use crate::remark::Remark;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
@@ -32,18 +33,6 @@ pub enum Reuse {
     Cached,
     /// `--force`: upload even when the cache knows the APK.
     Never,
-}
-
-/// What an upload tells its caller on the way; the caller decides where it goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Remark {
-    /// A step of the work done, said as it is: an APK uploaded, a bundle being converted.
-    Step(String),
-    /// Progress worth a line: a refused upload URL replaced, a wait for another doksi.
-    Note(String),
-    /// The cache could not help (a wait given up, a folder that cannot be read or written); the
-    /// upload went on without it.
-    Warning(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -13,7 +13,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use doksi::cache::{Attempt, Cache, HashLock, LockWait};
-use doksi::upload::{Candidate, Remark, Reuse, Uploader};
+use doksi::remark::Remark;
+use doksi::upload::{Candidate, Reuse, Uploader};
 
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 
