@@ -388,6 +388,17 @@ mod tests {
             Some(Destination::Other(json!({"platform": "ios"})))
         );
         assert_eq!(run.results[1].destination, None);
+        // Written back (`--json` of a run never read), an absent destination is still `null`.
+        assert_eq!(
+            serde_json::to_value(&run.results[1])
+                .unwrap()
+                .get("destination"),
+            Some(&serde_json::Value::Null)
+        );
+        assert_eq!(
+            serde_json::to_value(&run.results[0]).unwrap()["destination"],
+            json!({"platform": "ios"})
+        );
     }
 
     #[test]
