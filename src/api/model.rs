@@ -1,7 +1,8 @@
 //! The request and answer bodies of the Doksi CI/CD API, as its public docs show them (the
 //! create-run, upload and retrieve-run pages). Requests carry only the documented fields, and an absent optional field is
-//! left out rather than sent as `null`; answers ignore fields they do not know, and a run status
-//! we have never seen is kept as text, because the docs promise only queued/running/passed/failed.
+//! left out rather than sent as `null`; answers ignore fields they do not know, a run status
+//! we have never seen is kept as text, because the docs promise only queued/running/passed/failed,
+//! and a result's destination of a shape the docs do not show is kept as it came.
 
 use serde::{Deserialize, Serialize};
 
@@ -168,7 +169,78 @@ pub struct RunResult {
     #[serde(default)]
     pub url: Option<String>,
     #[serde(default)]
-    pub destination: Option<serde_json::Value>,
+    pub destination: Option<Destination>,
+}
+
+/// Where a result ran (`results[].destination`). The docs show the web shape only,
+/// `{"platform": "web", "web_url"}`; an android result names its `target_id` or `binary_url`
+/// the way the matrix entry that asked for it did. Read liberally: a shape other than these
+/// (another platform, a key for the wrong platform, a field that is not a non-empty string) is
+/// kept whole as `Other`, so one odd result is shown as it came instead of failing the whole
+/// run. Unknown extra keys beside a recognised one are ignored, as everywhere in the answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    Web { url: String },
+    Target { target_id: String },
+    Binary { url: String },
+    Other(serde_json::Value),
+}
+
+impl Destination {
+    /// `platform` may be absent (the key alone says which platform it is), but not contradict
+    /// the key: an android `web_url` or a web `target_id` is `Other`.
+    pub fn from_value(value: serde_json::Value) -> Destination {
+        use serde_json::Value;
+        let Value::Object(fields) = &value else {
+            return Destination::Other(value);
+        };
+        let text = |key: &str| match fields.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            Some(_) => Err(()),
+        };
+        let (Ok(platform), Ok(web_url), Ok(target_id), Ok(binary_url)) = (
+            text("platform"),
+            text("web_url"),
+            text("target_id"),
+            text("binary_url"),
+        ) else {
+            return Destination::Other(value);
+        };
+        match (platform.as_deref(), web_url, target_id, binary_url) {
+            (Some("web") | None, Some(url), None, None) => Destination::Web { url },
+            (Some("android") | None, None, Some(target_id), None) => {
+                Destination::Target { target_id }
+            }
+            (Some("android") | None, None, None, Some(url)) => Destination::Binary { url },
+            _ => Destination::Other(value),
+        }
+    }
+
+    /// In the API's shape: what `from_value` reads back as the same destination.
+    pub fn to_value(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Destination::Web { url } => json!({"platform": "web", "web_url": url}),
+            Destination::Target { target_id } => {
+                json!({"platform": "android", "target_id": target_id})
+            }
+            Destination::Binary { url } => json!({"platform": "android", "binary_url": url}),
+            Destination::Other(value) => value.clone(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Destination {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Destination, D::Error> {
+        serde_json::Value::deserialize(d).map(Destination::from_value)
+    }
+}
+
+impl Serialize for Destination {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
 }
 
 /// Every error body in the docs: `{"error"}`, and the quota error's `requested`/`remaining`.
@@ -238,9 +310,95 @@ mod tests {
         assert!(!run.status.is_final());
         assert_eq!(run.results[0].status, Status::Passed);
         assert_eq!(run.extra["created_at"], "2026-04-14T14:22:10.000Z");
+        assert_eq!(
+            run.results[0].destination,
+            Some(Destination::Web {
+                url: "https://staging.example.com".into()
+            })
+        );
         let odd: Status = serde_json::from_value(json!("cancelled")).unwrap();
         assert_eq!(odd, Status::Other("cancelled".into()));
         assert!(!odd.is_final());
+    }
+
+    #[test]
+    fn destinations_of_the_documented_shapes_are_typed() {
+        let read = |v| serde_json::from_value::<Destination>(v).unwrap();
+        let web = Destination::Web {
+            url: "https://staging.example.com".into(),
+        };
+        let target = Destination::Target {
+            target_id: "bin_1".into(),
+        };
+        let binary = Destination::Binary {
+            url: "https://b.example/a.apk".into(),
+        };
+        for (value, typed) in [
+            (
+                json!({"platform": "web", "web_url": "https://staging.example.com"}),
+                &web,
+            ),
+            (
+                json!({"platform": "android", "target_id": "bin_1"}),
+                &target,
+            ),
+            (
+                json!({"platform": "android", "binary_url": "https://b.example/a.apk"}),
+                &binary,
+            ),
+        ] {
+            assert_eq!(&read(value.clone()), typed);
+            assert_eq!(serde_json::to_value(typed).unwrap(), value);
+        }
+        // Liberal: the key alone says the platform, and keys we do not know are ignored.
+        assert_eq!(read(json!({"web_url": "https://staging.example.com"})), web);
+        assert_eq!(
+            read(json!({"platform": "android", "target_id": "bin_1", "device": "pixel"})),
+            target
+        );
+    }
+
+    #[test]
+    fn other_destination_shapes_are_kept_as_they_came() {
+        for odd in [
+            json!({"platform": "ios", "target_id": "bin_1"}),
+            json!({"platform": "android", "web_url": "https://x.example"}),
+            json!({"platform": "web", "target_id": "bin_1"}),
+            json!({"platform": "android", "target_id": "bin_1", "binary_url": "https://b.example"}),
+            json!({"platform": "android", "target_id": ""}),
+            json!({"platform": "android", "target_id": 7}),
+            json!({"platform": "android"}),
+            json!({}),
+            json!("odd"),
+            json!([1]),
+        ] {
+            let read: Destination = serde_json::from_value(odd.clone()).unwrap();
+            assert_eq!(read, Destination::Other(odd.clone()));
+            assert_eq!(serde_json::to_value(&read).unwrap(), odd);
+        }
+        // One odd destination does not cost the run.
+        let run: Run = serde_json::from_value(json!({"run_id": "run_1", "status": "passed",
+            "results": [{"result_id": "res_1", "test_id": "t", "status": "passed",
+                         "destination": {"platform": "ios"}},
+                        {"result_id": "res_2", "test_id": "t", "status": "passed",
+                         "destination": null}]}))
+        .unwrap();
+        assert_eq!(
+            run.results[0].destination,
+            Some(Destination::Other(json!({"platform": "ios"})))
+        );
+        assert_eq!(run.results[1].destination, None);
+        // Written back (`--json` of a run never read), an absent destination is still `null`.
+        assert_eq!(
+            serde_json::to_value(&run.results[1])
+                .unwrap()
+                .get("destination"),
+            Some(&serde_json::Value::Null)
+        );
+        assert_eq!(
+            serde_json::to_value(&run.results[0]).unwrap()["destination"],
+            json!({"platform": "ios"})
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod junit;
 
 use serde_json::Value;
 
-use crate::api::model::{Run, RunResult, Status};
+use crate::api::model::{Destination, Run, RunResult, Status};
 
 /// How waiting ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,10 +86,24 @@ pub fn test_name(result: &RunResult) -> &str {
 /// Where a result ran, readable on its own: the web URL, `android:<target_id>`,
 /// `android:<binary_url>`, or "doksi" when the API sent no destination (it is optional).
 pub fn destination(result: &RunResult) -> String {
-    let Some(d) = &result.destination else {
-        return "doksi".to_owned();
+    match &result.destination {
+        None => "doksi".to_owned(),
+        Some(Destination::Web { url }) => url.clone(),
+        Some(Destination::Target { target_id: what } | Destination::Binary { url: what }) => {
+            format!("android:{what}")
+        }
+        Some(Destination::Other(raw)) => unknown_destination(raw),
+    }
+}
+
+/// A destination of a shape the docs do not show, named by whatever it holds: its web URL, else
+/// `<platform>:<target_id or binary_url>`, else its platform, else "doksi".
+fn unknown_destination(raw: &Value) -> String {
+    let field = |key: &str| {
+        raw.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
     };
-    let field = |key: &str| d.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
     if let Some(url) = field("web_url") {
         return url.to_owned();
     }
@@ -102,14 +116,17 @@ pub fn destination(result: &RunResult) -> String {
 }
 
 /// The target ids the results ran on, first seen first, for a run doksi did not create here.
+/// A destination of a shape the docs do not show still counts where it names a `target_id`.
 pub fn target_ids(run: &Run) -> Vec<String> {
-    unique(run.results.iter().filter_map(|r| {
-        r.destination
-            .as_ref()?
-            .get("target_id")?
-            .as_str()
-            .map(str::to_owned)
-    }))
+    unique(
+        run.results
+            .iter()
+            .filter_map(|r| match r.destination.as_ref()? {
+                Destination::Target { target_id } => Some(target_id.clone()),
+                Destination::Other(raw) => raw.get("target_id")?.as_str().map(str::to_owned),
+                Destination::Web { .. } | Destination::Binary { .. } => None,
+            }),
+    )
 }
 
 /// `ids` without repeats, in their first order: a target with several entries in the matrix
@@ -140,7 +157,7 @@ mod tests {
             status: Status::Passed,
             duration_seconds: 1.0,
             url: None,
-            destination,
+            destination: destination.map(Destination::from_value),
         }
     }
 

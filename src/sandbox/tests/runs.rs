@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::*;
-use crate::api::model::{Run, Status};
+use crate::api::model::{Destination, Run, Status};
 
 /// Mints, PUTs and registers the unlock APK; returns the target id.
 async fn target(sb: &Sandbox) -> String {
@@ -214,7 +214,7 @@ async fn a_run_with_a_failing_test_goes_from_queued_through_running_to_failed() 
     assert_eq!(run.results[1].test_name.as_deref(), Some("Checkout flow"));
     assert_eq!(
         run.results[0].destination,
-        Some(json!({"platform": "android", "target_id": bin}))
+        Some(Destination::Target { target_id: bin })
     );
     let created_at = run.extra["created_at"].as_str().unwrap();
     assert!(
