@@ -109,7 +109,8 @@ fn a_run_created_without_an_answer_is_never_created_twice() {
         let r = start_run(&sb, &t, &["--request-timeout", "1s"]);
         assert_eq!(r.code, 3, "{fault}: {}", r.stderr);
         assert!(
-            r.stderr.contains("the run may have been created"),
+            r.stderr
+                .contains("the run may have been created, so doksi did not send it again"),
             "{fault}: {}",
             r.stderr
         );

@@ -25,8 +25,6 @@ fn against(base: &str, args: &[&str]) -> (i32, String) {
     )
 }
 
-const RUN_JSON: &str = r#"{"run_id":"run_9","status":"passed","tests_total":1,"tests_passed":1,"tests_failed":0,"tests_running":0,"duration_seconds":3,"results":[]}"#;
-
 #[test]
 fn an_html_answer_is_reported_with_status_and_first_line() {
     let (base, hits) = serve(vec![answer(
@@ -77,84 +75,6 @@ fn an_answer_cut_off_mid_body_says_so() {
         "{stderr}"
     );
     assert_eq!(hits.len(), 2, "a GET is safe to repeat");
-}
-
-#[test]
-fn a_503_then_success_is_retried_transparently() {
-    let (base, hits) = serve(vec![
-        answer(
-            "503 Service Unavailable",
-            "application/json",
-            r#"{"error":"busy"}"#,
-        ),
-        answer("200 OK", "application/json", RUN_JSON),
-    ]);
-    let (code, stderr) = against(&base, &["status", "run_9"]);
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(hits.len(), 2);
-    assert!(
-        stderr.contains("doksi: GET /runs/run_9: HTTP 503: busy; retrying in"),
-        "{stderr}"
-    );
-}
-
-#[test]
-fn retry_after_on_429_is_waited_out() {
-    let limited = Answer {
-        extra_headers: "Retry-After: 1\r\n".into(),
-        ..answer(
-            "429 Too Many Requests",
-            "application/json",
-            r#"{"error":"slow down"}"#,
-        )
-    };
-    let (base, hits) = serve(vec![
-        limited,
-        answer("200 OK", "application/json", RUN_JSON),
-    ]);
-    let started = std::time::Instant::now();
-    let (code, stderr) = against(&base, &["status", "run_9"]);
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(hits.len(), 2);
-    assert!(
-        started.elapsed() >= std::time::Duration::from_secs(1),
-        "waited as told, not --retry-delay"
-    );
-}
-
-#[test]
-fn a_run_request_without_an_answer_is_not_sent_twice() {
-    let cut = Answer {
-        declared: Some(300),
-        ..answer("200 OK", "application/json", r#"{"run_id":"#)
-    };
-    let (base, hits) = serve(vec![cut]);
-    let (code, stderr) = against(&base, &["run", "--target", "bin_1", "--test", "t_login"]);
-    assert_eq!(code, 3, "{stderr}");
-    assert!(
-        stderr.contains("the run may have been created, so doksi did not send it again"),
-        "{stderr}"
-    );
-    assert_eq!(hits.len(), 1, "exactly one POST /runs");
-}
-
-#[test]
-fn a_run_request_refused_with_503_is_retried() {
-    let (base, hits) = serve(vec![
-        answer(
-            "503 Service Unavailable",
-            "application/json",
-            r#"{"error":"service unavailable, try again"}"#,
-        ),
-        answer(
-            "200 OK",
-            "application/json",
-            r#"{"run_id":"run_9","results":[]}"#,
-        ),
-    ]);
-    let (code, stderr) = against(&base, &["run", "--target", "bin_1", "--test", "t_login"]);
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(hits.len(), 2);
 }
 
 #[test]
