@@ -3,7 +3,7 @@
 
 use std::net::TcpListener;
 
-use crate::common::doksi;
+use crate::common::{doksi, stdout_json, target};
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 use crate::scripted::{Answer, answer, serve};
 
@@ -155,11 +155,14 @@ fn a_corrupt_cache_file_is_set_aside_and_the_upload_goes_on() {
         "the warning names the file: {}",
         again.stderr
     );
-    let v: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
-    assert_eq!(v[0]["cached"], false);
+    assert_eq!(stdout_json(&again)[0]["cached"], false);
     let healed = sb.run(&["upload", "--json", path_str(&unlock_apk())]);
-    let v: serde_json::Value = serde_json::from_str(&healed.stdout).unwrap();
-    assert_eq!(v[0]["cached"], true, "rebuilt: {}", healed.stderr);
+    assert_eq!(
+        stdout_json(&healed)[0]["cached"],
+        true,
+        "rebuilt: {}",
+        healed.stderr
+    );
 }
 
 #[test]
@@ -171,8 +174,7 @@ fn a_cached_target_the_server_forgot_is_uploaded_again_once() {
         .port()
         .to_string();
     let first = Sandbox::start(&["--port", &port]);
-    let t1 =
-        sb_json(&first, &["upload", "--json", path_str(&unlock_apk())])[0]["target_id"].clone();
+    let t1 = target(&first);
     // Same address and key, new server: it has never heard of the cached target.
     let second = Sandbox::start_in(first.stop(), &["--port", &port]);
     let r = second.run(&["run", "--apk", path_str(&unlock_apk()), "--test", "t_login"]);
@@ -196,17 +198,14 @@ fn a_cached_target_the_server_forgot_is_uploaded_again_once() {
         (second.count("POST /runs"), second.count("PUT /uploads")),
         (3, 1)
     );
-    assert!(t1.as_str().is_some_and(|t| t.starts_with("bin_")));
+    assert!(t1.starts_with("bin_"), "{t1}");
 }
 
 #[cfg(unix)]
 #[test]
 fn ctrl_c_while_waiting_leaves_the_run_going_and_says_how_to_find_it() {
     let sb = Sandbox::start(&["--run-step", "5s"]);
-    let t = sb_json(&sb, &["upload", "--json", path_str(&unlock_apk())])[0]["target_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let t = target(&sb);
     let run_id = sb
         .run(&["run", "--target", &t, "--test", "t_login"])
         .stdout
@@ -237,10 +236,4 @@ fn ctrl_c_while_waiting_leaves_the_run_going_and_says_how_to_find_it() {
     );
     let status = sb.run(&["status", &run_id, "--json"]);
     assert_eq!(status.code, 0, "the run still exists: {}", status.stderr);
-}
-
-fn sb_json(sb: &Sandbox, args: &[&str]) -> serde_json::Value {
-    let r = sb.run(args);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    serde_json::from_str(&r.stdout).unwrap()
 }
