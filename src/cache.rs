@@ -276,6 +276,8 @@ impl Cache {
         loop {
             // Opened afresh on every attempt: the file may have been trimmed (see [`lock`]).
             let mut file = open_lock_file(&path).map_err(err)?;
+            #[cfg(test)]
+            tests::between_open_and_lock();
             match file.try_lock() {
                 Ok(()) if still_linked(&file, &path).map_err(err)? => {
                     // Only for the message of whoever waits next, so a failure (a full disk)
@@ -642,9 +644,23 @@ fn is_lower_hex(s: &str, len: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Barrier};
     use std::time::Duration;
+
+    thread_local! {
+        /// Run once, on this thread, by the next [`Cache::try_lock_hash`] between opening the lock
+        /// file and locking it: the window in which `cache clear` can trim the file it opened.
+        static BETWEEN_OPEN_AND_LOCK: Cell<Option<Box<dyn FnOnce()>>> = const { Cell::new(None) };
+    }
+
+    pub(super) fn between_open_and_lock() {
+        if let Some(hook) = BETWEEN_OPEN_AND_LOCK.take() {
+            hook();
+        }
+    }
 
     fn sha(n: u32) -> String {
         format!("{n:064x}")
@@ -1006,26 +1022,31 @@ mod tests {
             .locks_dir()
             .join(format!("{}-{}.lock", scope_a(), sha(5)));
         let first = hold(&cache, &scope_a(), &sha(5));
-        let waiter = {
-            let root = dir.path().to_owned();
-            std::thread::spawn(move || {
-                let cache = Cache::open(root).unwrap();
-                hold(&cache, &scope_a(), &sha(5))
-            })
-        };
-        std::thread::sleep(Duration::from_millis(200));
-        // As clear does: unlink while held. A newcomer then creates and locks a new file of that
-        // name before the old one is released.
-        fs::remove_file(&path).unwrap();
-        let newcomer = hold(&cache, &scope_a(), &sha(5));
-        drop(first);
-        std::thread::sleep(Duration::from_millis(200));
-        assert!(
-            !waiter.is_finished(),
-            "the waiter took the unlinked file's lock while the newcomer held the live one"
-        );
+        let newcomer: Rc<Cell<Option<HashLock>>> = Rc::default();
+        let others = Cache::open(dir.path().to_owned()).unwrap();
+        let in_window = newcomer.clone();
+        BETWEEN_OPEN_AND_LOCK.set(Some(Box::new(move || {
+            // The waiter has the old file open. Its holder finishes, `cache clear` trims the
+            // file now that nobody holds it, and a newcomer creates and takes a new one.
+            drop(first);
+            assert_eq!(others.clear().unwrap(), 0);
+            assert!(!path.exists(), "clear left the released lock file");
+            in_window.set(Some(hold(&others, &scope_a(), &sha(5))));
+        })));
+        // The waiter: nobody holds the old file's lock by the time it tries it, so only noticing
+        // that the file was unlinked, and opening the live one, finds the newcomer.
+        match cache.try_lock_hash(&scope_a(), &sha(5)).unwrap() {
+            Attempt::Held(holder) => assert_eq!(holder.pid, Some(std::process::id())),
+            Attempt::Acquired(_) => panic!("took the lock of a file that clear had trimmed"),
+        }
+        let newcomer = newcomer
+            .take()
+            .expect("the window between open and lock was reached");
         drop(newcomer);
-        drop(waiter.join().unwrap());
+        assert!(matches!(
+            cache.try_lock_hash(&scope_a(), &sha(5)).unwrap(),
+            Attempt::Acquired(_)
+        ));
     }
 
     #[test]

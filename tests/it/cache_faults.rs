@@ -16,6 +16,7 @@ use doksi::cache::{Attempt, Cache, HashLock, LockWait};
 use doksi::remark::Remark;
 use doksi::upload::{Candidate, Reuse, Uploader};
 
+use crate::common::ci;
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 
 /// The scope file the first upload to `sb` created.
@@ -31,20 +32,6 @@ fn upload_once(sb: &Sandbox) -> String {
     let r = sb.run(&["upload", path_str(&unlock_apk())]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     r.stdout.split('\t').next().unwrap().to_owned()
-}
-
-fn ci_smoke(sb: &Sandbox, extra: &[&str]) -> crate::common::Run {
-    let apk = unlock_apk();
-    let mut args = vec![
-        "ci",
-        path_str(&apk),
-        "--category",
-        "cat_smoke",
-        "--poll-interval",
-        "100ms",
-    ];
-    args.extend(extra);
-    sb.run(&args)
 }
 
 #[test]
@@ -80,7 +67,7 @@ fn a_target_the_cache_cannot_keep_is_still_printed_and_run() {
     );
     assert_eq!(sb.count("PUT /uploads"), 2);
 
-    let r = ci_smoke(&sb, &["--force"]);
+    let r = ci(&sb, &["--category", "cat_smoke", "--force"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("was not cached"), "{}", r.stderr);
     assert!(r.stdout.contains(": passed"), "{}", r.stdout);
@@ -95,7 +82,7 @@ fn an_unusable_cache_folder_is_one_warning_and_ci_still_runs() {
     fs::create_dir_all(sb.cache_dir()).unwrap();
     fs::write(&targets, "a file where the folder belongs").unwrap();
 
-    let r = ci_smoke(&sb, &[]);
+    let r = ci(&sb, &["--category", "cat_smoke"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let warnings: Vec<&str> = r
         .stderr

@@ -1,7 +1,11 @@
-//! Running the binary in a clean environment, and locating fixtures.
+//! Running the binary in a clean environment, reading what it printed, and locating fixtures.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use serde_json::Value;
+
+use crate::sandbox::{Sandbox, path_str, unlock_apk};
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -64,11 +68,50 @@ pub fn run_in(dir: Option<&Path>, args: &[&str]) -> Run {
     }
 }
 
-pub fn json(args: &[&str]) -> serde_json::Value {
+pub fn json(args: &[&str]) -> Value {
     let r = run(args);
     assert_eq!(r.code, 0, "doksi {args:?} failed: {}", r.stderr);
-    serde_json::from_str(&r.stdout)
-        .unwrap_or_else(|e| panic!("doksi {args:?}: bad JSON {e}: {}", r.stdout))
+    stdout_json(&r)
+}
+
+/// What `doksi` printed on stdout, as JSON, whatever its exit code: a failed run's `--json`
+/// prints the run too.
+pub fn stdout_json(r: &Run) -> Value {
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            r.stdout, r.stderr
+        )
+    })
+}
+
+/// What a `doksi` that exited 0 printed on stdout, as JSON.
+pub fn ok_json(r: &Run) -> Value {
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    stdout_json(r)
+}
+
+/// Fast retries and polls, so a test's backoff and waiting cost milliseconds.
+pub const FAST: [&str; 4] = ["--retry-delay", "10ms", "--poll-interval", "100ms"];
+
+/// Uploads the unlock APK to `sb` and returns its target id.
+pub fn target(sb: &Sandbox) -> String {
+    let up = ok_json(&sb.run(&["upload", "--json", path_str(&unlock_apk())]));
+    up[0]["target_id"].as_str().unwrap().to_owned()
+}
+
+/// `doksi ci <the unlock APK> ARGS`, fast.
+pub fn ci(sb: &Sandbox, args: &[&str]) -> Run {
+    ci_with(sb, args, &[])
+}
+
+/// [`ci`] with `env` set too.
+pub fn ci_with(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let apk = unlock_apk();
+    let mut all = vec!["ci", path_str(&apk)];
+    all.extend(args);
+    all.extend(FAST);
+    sb.run_with(&all, env)
 }
 
 /// `which`, without a crate.

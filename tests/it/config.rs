@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::common::{fixtures, run_in};
+use crate::common::{fixtures, ok_json, run_in, target};
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 
 /// A project tree with one APK (the shop fixture's wear module) and this doksi.toml at its root;
@@ -23,11 +23,8 @@ fn project(toml: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 fn config_json(sb: &Sandbox, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Value {
-    let mut all = vec!["config", "--json"];
-    all.extend(args);
-    let r = sb.run_at(Some(dir), &all, env);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    serde_json::from_str(&r.stdout).unwrap()
+    let all = [&["config", "--json"][..], args].concat();
+    ok_json(&sb.run_at(Some(dir), &all, env))
 }
 
 #[test]
@@ -173,12 +170,7 @@ fn dry_run_sends_nothing_and_shows_every_request() {
     );
 
     // Once uploaded for real, a dry run shows the cache hit and the real target id.
-    let up = sb.run(&["upload", path_str(&apk), "--json"]);
-    assert_eq!(up.code, 0, "{}", up.stderr);
-    let target = serde_json::from_str::<Value>(&up.stdout).unwrap()[0]["target_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let target = target(&sb);
     let before = sb.total();
     for args in [
         vec!["upload", path_str(&apk), "--dry-run"],

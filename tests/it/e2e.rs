@@ -3,21 +3,8 @@
 
 use serde_json::Value;
 
-use crate::common::{apk_fixtures, fixtures};
+use crate::common::{FAST, apk_fixtures, fixtures, ok_json, target};
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
-
-fn ok_json(r: &crate::common::Run) -> Value {
-    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
-    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
-}
-
-const FAST: [&str; 2] = ["--poll-interval", "100ms"];
-
-/// Uploads the unlock APK and returns its target id.
-fn target(sb: &Sandbox) -> String {
-    let up = ok_json(&sb.run(&["upload", "--json", path_str(&unlock_apk())]));
-    up[0]["target_id"].as_str().unwrap().to_owned()
-}
 
 #[test]
 fn second_upload_of_same_apk_sends_nothing() {

@@ -195,8 +195,10 @@ fn run_once(base: &str) -> Done {
 }
 
 #[test]
-fn run_creation_is_repeated_only_when_the_api_itself_refused_it() {
+fn run_creation_is_not_repeated_after_a_gateway_answer_or_a_refusal() {
     // After these, the run may exist: exactly one POST /runs, exit 3, and the line that says so.
+    // The API's own 429 and 503 are asked again: see
+    // faults::run_creation_refused_at_the_front_door_is_retried, which counts the runs created.
     let html_504 = "<html><head><title>504 Gateway Time-out</title></head></html>";
     let elb_502 =
         "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>awselb/2.0</body></html>";
@@ -220,21 +222,6 @@ fn run_creation_is_repeated_only_when_the_api_itself_refused_it() {
             r.stderr
         );
         assert_eq!(log.count("POST /api/runs"), 1, "{status} {body}: sent once");
-    }
-    // The API's own "busy" is a refusal: asked again, and the run created once.
-    for first in [
-        reply(503, r#"{"error":"busy"}"#),
-        Reply {
-            headers: vec![("Retry-After", "0".into())],
-            ..reply(429, r#"{"error":"slow down"}"#)
-        },
-    ] {
-        let first = Mutex::new(Some(first));
-        let (base, log) =
-            routed(move |_| first.lock().unwrap().take().unwrap_or(reply(200, CREATED)));
-        let r = run_once(&base);
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        assert_eq!(log.count("POST /api/runs"), 2);
     }
     // A definite refusal is the server's answer about the input: said with its status, once.
     let (base, log) = routed(|_| reply(422, r#"{"error":"unknown test t_login"}"#));
@@ -663,6 +650,10 @@ fn each_retry_is_one_short_line() {
         .collect();
     assert_eq!(retries.len(), 2, "{}", r.stderr);
     for line in retries {
+        assert!(
+            line.starts_with("doksi: GET /runs/run_1: HTTP 503: busy; retrying in "),
+            "{line}"
+        );
         assert_eq!(line.matches("run_1").count(), 1, "{line}");
         assert!(line.len() < 120, "{line}");
     }

@@ -72,24 +72,17 @@ fn inputs() -> Vec<PathBuf> {
     v
 }
 
-/// CPU time one input may take in an unoptimised test build. The hangs fixed so far took
-/// minutes to hours; all the inputs here together take about 8 s unoptimised.
+/// Time one input may take in an unoptimised test build. The hangs fixed so far took minutes to
+/// hours; all the inputs here together take about 8 s unoptimised.
 const SLOW: Duration = Duration::from_secs(30);
 
-/// This thread's CPU time (Linux), which a loaded machine does not inflate as it does the wall
-/// clock; elsewhere the wall clock since `start`.
-fn cpu_time(start: Instant) -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces, so split after its `)`): utime and
-    // stime are the 12th and 13th, in clock ticks of 1/100 s.
-    let ticks: Option<u64> = stat.rsplit_once(')').and_then(|(_, rest)| {
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-    });
-    match ticks {
-        Some(t) => Duration::from_millis(t * 10),
-        None => start.elapsed(),
-    }
+/// CPU time this thread has had (Linux's schedstat), so that a machine busy with other builds
+/// does not make an input look slow; `None` where the kernel does not say.
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(Duration::from_nanos(
+        stat.split_whitespace().next()?.parse().ok()?,
+    ))
 }
 
 #[test]
@@ -106,12 +99,14 @@ fn every_fuzz_input_returns_without_panicking() {
             _ => panic!("{name}: the name must start with axml-, arsc-, apk- or proto_xml-"),
         };
         let data = std::fs::read(&path).unwrap();
-        let wall = Instant::now();
-        let before = cpu_time(wall);
+        let (started, started_cpu) = (Instant::now(), thread_cpu());
         if catch_unwind(AssertUnwindSafe(|| target(&data))).is_err() {
             failed.push(name.clone());
         }
-        let took = cpu_time(wall).saturating_sub(before);
+        let took = match (started_cpu, thread_cpu()) {
+            (Some(before), Some(after)) => after.saturating_sub(before),
+            _ => started.elapsed(),
+        };
         if took > SLOW {
             slow.push((name, took));
         }

@@ -977,62 +977,6 @@ fn the_kotlin_snippet_is_well_formed_and_mirrors_the_groovy_one() {
     let groovy = read_snippet("doksi.gradle");
     check_brackets("doksi.gradle.kts", &kts);
     check_brackets("doksi.gradle", &groovy);
-    for needle in [
-        "doksiSmoke",
-        "\"assemble",
-        "dependsOn(assembleName)",
-        "\"ci\"",
-        "\"--variant\"",
-        "\"--category\"",
-        "\"--test\"",
-        "\"--auth\"",
-        "\"--timeout\"",
-        "\"--poll-interval\"",
-        "\"doksi.categories\"",
-        "\"DOKSI_CATEGORIES\"",
-        "\"doksi.tests\"",
-        "\"DOKSI_TESTS\"",
-        "\"doksi.auth\"",
-        "\"DOKSI_AUTH\"",
-        "\"doksi.timeout\"",
-        "\"DOKSI_TIMEOUT\"",
-        "\"doksi.pollInterval\"",
-        "\"doksi.extraArgs\"",
-        "\"doksi.executable\"",
-        "\"DOKSI_EXECUTABLE\"",
-        "\"doksi.skip\"",
-        "\"DOKSI_SKIP\"",
-        "\"doksiw\"",
-        "\"release\", \"debug\"",
-        "\"doksi.variants\"",
-        "\"DOKSI_VARIANTS\"",
-        "com.android.application",
-        "\"com.android.library\", \"com.android.dynamic-feature\", \"com.android.test\"",
-        "logger.warn(",
-        "apply it in the application module (com.android.application) instead.",
-        "enabled = !skip",
-        "tasks.register(taskName",
-        "File.separatorChar ==",
-        "!doksiWindows",
-        "/TEST-doksi.xml\"",
-        "oldReport.exists() && !oldReport.delete()",
-        "addShutdownHook(stopper)",
-        "removeShutdownHook(stopper)",
-        "IllegalStateException",
-        "process.waitFor(1, ",
-        "TimeUnit.SECONDS)",
-        "Build interrupted; the Doksi run goes on",
-        "if (process.isAlive",
-        "code == 2 && !chosen",
-        "(pass -Pdoksi.categories=cat_a,cat_b or set DOKSI_CATEGORIES, or name them in doksi.toml)",
-    ] {
-        assert!(kts.contains(needle), "doksi.gradle.kts lacks {needle}");
-        let in_groovy = needle.replace('"', "'");
-        assert!(
-            groovy.contains(&in_groovy) || groovy.contains(needle),
-            "doksi.gradle lacks {in_groovy}"
-        );
-    }
     // The same message for every exit code.
     let kotlin_meanings = meanings(&kts, " to ");
     assert_eq!(kotlin_meanings, meanings(&groovy, ":"));

@@ -7,28 +7,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::Run;
+use crate::common::{FAST, ci, ci_with, stdout_json, target};
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
-
-const FAST: [&str; 2] = ["--poll-interval", "100ms"];
-
-/// `doksi ci <unlock apk> ARGS --json`, so the run object is on stdout.
-fn ci(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let apk = unlock_apk();
-    let mut all = vec!["ci", path_str(&apk), "--json"];
-    all.extend(args);
-    all.extend(FAST);
-    sb.run_with(&all, env)
-}
-
-fn run_json(r: &Run) -> Value {
-    serde_json::from_str(&r.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            r.stdout, r.stderr
-        )
-    })
-}
 
 /// The document as Python's ElementTree parsed it: `{tag, attrib, text, children}` all the way
 /// down. `None` (with a note) where there is no python3 to parse with.
@@ -132,11 +112,16 @@ fn junit_of_a_passing_run_lists_each_test_under_its_destination() {
     let file = dir.path().join("build/test-results/doksi.xml");
     let r = ci(
         &sb,
-        &["--category", "cat_smoke", "--junit", path_str(&file)],
-        &[],
+        &[
+            "--json",
+            "--category",
+            "cat_smoke",
+            "--junit",
+            path_str(&file),
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let run = run_json(&r);
+    let run = stdout_json(&r);
     let target = run["results"][0]["destination"]["target_id"]
         .as_str()
         .unwrap();
@@ -166,12 +151,17 @@ fn junit_of_a_failing_run_exists_at_exit_1_and_links_the_failure() {
     let file = dir.path().join("doksi.xml");
     let r = ci(
         &sb,
-        &["--category", "cat_failing", "--junit", path_str(&file)],
-        &[],
+        &[
+            "--json",
+            "--category",
+            "cat_failing",
+            "--junit",
+            path_str(&file),
+        ],
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(file.is_file(), "no report at exit code 1");
-    let url = run_json(&r)["results"][0]["url"]
+    let url = stdout_json(&r)["results"][0]["url"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -191,9 +181,9 @@ fn junit_escapes_markup_and_drops_control_characters_in_names() {
     let file = dir.path().join("doksi.xml");
     // The sandbox names a test it does not know by its id, and fails ids starting with "fail".
     let id = "fail_<&\"'>\u{1}end";
-    let r = ci(&sb, &["--test", id, "--junit", path_str(&file)], &[]);
+    let r = ci(&sb, &["--json", "--test", id, "--junit", path_str(&file)]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    let url = run_json(&r)["results"][0]["url"]
+    let url = stdout_json(&r)["results"][0]["url"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -213,9 +203,10 @@ fn a_timed_out_run_still_leaves_its_reports_with_unfinished_tests_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("doksi.xml");
     let (output, summary) = (dir.path().join("output"), dir.path().join("summary.md"));
-    let r = ci(
+    let r = ci_with(
         &sb,
         &[
+            "--json",
             "--category",
             "cat_smoke",
             "--timeout",
@@ -254,8 +245,13 @@ fn an_unwritable_junit_path_is_exit_code_2_naming_the_file() {
     let file = blocker.join("doksi.xml");
     let r = ci(
         &sb,
-        &["--category", "cat_smoke", "--junit", path_str(&file)],
-        &[],
+        &[
+            "--json",
+            "--category",
+            "cat_smoke",
+            "--junit",
+            path_str(&file),
+        ],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
     let last = r.stderr.lines().last().unwrap();
@@ -311,14 +307,20 @@ fn on_github_actions_a_run_leaves_outputs_a_summary_and_annotations() {
     let (output, summary) = (dir.path().join("output"), dir.path().join("summary.md"));
     // The runner's files hold earlier steps' lines: ours are appended.
     std::fs::write(&output, "earlier=1\n").unwrap();
-    let r = ci(
+    let r = ci_with(
         &sb,
-        &["--category", "cat_smoke", "--category", "cat_failing"],
+        &[
+            "--json",
+            "--category",
+            "cat_smoke",
+            "--category",
+            "cat_failing",
+        ],
         &github_env(&output, &summary),
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
     // stdout stays the run object alone: annotations went to stderr.
-    let run = run_json(&r);
+    let run = stdout_json(&r);
     let target = run["results"][0]["destination"]["target_id"]
         .as_str()
         .unwrap();
@@ -365,8 +367,7 @@ fn on_github_actions_a_run_leaves_outputs_a_summary_and_annotations() {
 #[test]
 fn wait_takes_target_ids_from_the_results() {
     let sb = Sandbox::start(&[]);
-    let up = sb.run(&["upload", "--json", path_str(&unlock_apk())]);
-    let target = run_json(&up)[0]["target_id"].as_str().unwrap().to_owned();
+    let target = target(&sb);
     let started = sb.run(&["run", "--target", &target, "--category", "cat_smoke"]);
     assert_eq!(started.code, 0, "{}", started.stderr);
     let run_id = started.stdout.trim();
@@ -389,9 +390,9 @@ fn an_unwritable_summary_is_a_warning_and_the_build_still_passes() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("output");
     let summary = dir.path().join("missing-folder/summary.md");
-    let r = ci(
+    let r = ci_with(
         &sb,
-        &["--category", "cat_smoke"],
+        &["--json", "--category", "cat_smoke"],
         &github_env(&output, &summary),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -419,7 +420,7 @@ fn outside_github_actions_nothing_is_written() {
         ("GITHUB_OUTPUT", path_str(&output)),
         ("GITHUB_STEP_SUMMARY", path_str(&summary)),
     ];
-    let r = ci(&sb, &["--category", "cat_failing"], &env);
+    let r = ci_with(&sb, &["--json", "--category", "cat_failing"], &env);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(!output.exists() && !summary.exists());
     assert!(!r.stderr.contains("::error"), "{}", r.stderr);

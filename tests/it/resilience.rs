@@ -3,7 +3,7 @@
 
 use std::net::TcpListener;
 
-use crate::common::doksi;
+use crate::common::{doksi, stdout_json, target};
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 use crate::scripted::{Answer, answer, serve};
 
@@ -24,8 +24,6 @@ fn against(base: &str, args: &[&str]) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
-
-const RUN_JSON: &str = r#"{"run_id":"run_9","status":"passed","tests_total":1,"tests_passed":1,"tests_failed":0,"tests_running":0,"duration_seconds":3,"results":[]}"#;
 
 #[test]
 fn an_html_answer_is_reported_with_status_and_first_line() {
@@ -77,84 +75,6 @@ fn an_answer_cut_off_mid_body_says_so() {
         "{stderr}"
     );
     assert_eq!(hits.len(), 2, "a GET is safe to repeat");
-}
-
-#[test]
-fn a_503_then_success_is_retried_transparently() {
-    let (base, hits) = serve(vec![
-        answer(
-            "503 Service Unavailable",
-            "application/json",
-            r#"{"error":"busy"}"#,
-        ),
-        answer("200 OK", "application/json", RUN_JSON),
-    ]);
-    let (code, stderr) = against(&base, &["status", "run_9"]);
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(hits.len(), 2);
-    assert!(
-        stderr.contains("doksi: GET /runs/run_9: HTTP 503: busy; retrying in"),
-        "{stderr}"
-    );
-}
-
-#[test]
-fn retry_after_on_429_is_waited_out() {
-    let limited = Answer {
-        extra_headers: "Retry-After: 1\r\n".into(),
-        ..answer(
-            "429 Too Many Requests",
-            "application/json",
-            r#"{"error":"slow down"}"#,
-        )
-    };
-    let (base, hits) = serve(vec![
-        limited,
-        answer("200 OK", "application/json", RUN_JSON),
-    ]);
-    let started = std::time::Instant::now();
-    let (code, stderr) = against(&base, &["status", "run_9"]);
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(hits.len(), 2);
-    assert!(
-        started.elapsed() >= std::time::Duration::from_secs(1),
-        "waited as told, not --retry-delay"
-    );
-}
-
-#[test]
-fn a_run_request_without_an_answer_is_not_sent_twice() {
-    let cut = Answer {
-        declared: Some(300),
-        ..answer("200 OK", "application/json", r#"{"run_id":"#)
-    };
-    let (base, hits) = serve(vec![cut]);
-    let (code, stderr) = against(&base, &["run", "--target", "bin_1", "--test", "t_login"]);
-    assert_eq!(code, 3, "{stderr}");
-    assert!(
-        stderr.contains("the run may have been created, so doksi did not send it again"),
-        "{stderr}"
-    );
-    assert_eq!(hits.len(), 1, "exactly one POST /runs");
-}
-
-#[test]
-fn a_run_request_refused_with_503_is_retried() {
-    let (base, hits) = serve(vec![
-        answer(
-            "503 Service Unavailable",
-            "application/json",
-            r#"{"error":"service unavailable, try again"}"#,
-        ),
-        answer(
-            "200 OK",
-            "application/json",
-            r#"{"run_id":"run_9","results":[]}"#,
-        ),
-    ]);
-    let (code, stderr) = against(&base, &["run", "--target", "bin_1", "--test", "t_login"]);
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(hits.len(), 2);
 }
 
 #[test]
@@ -235,11 +155,14 @@ fn a_corrupt_cache_file_is_set_aside_and_the_upload_goes_on() {
         "the warning names the file: {}",
         again.stderr
     );
-    let v: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
-    assert_eq!(v[0]["cached"], false);
+    assert_eq!(stdout_json(&again)[0]["cached"], false);
     let healed = sb.run(&["upload", "--json", path_str(&unlock_apk())]);
-    let v: serde_json::Value = serde_json::from_str(&healed.stdout).unwrap();
-    assert_eq!(v[0]["cached"], true, "rebuilt: {}", healed.stderr);
+    assert_eq!(
+        stdout_json(&healed)[0]["cached"],
+        true,
+        "rebuilt: {}",
+        healed.stderr
+    );
 }
 
 #[test]
@@ -251,8 +174,7 @@ fn a_cached_target_the_server_forgot_is_uploaded_again_once() {
         .port()
         .to_string();
     let first = Sandbox::start(&["--port", &port]);
-    let t1 =
-        sb_json(&first, &["upload", "--json", path_str(&unlock_apk())])[0]["target_id"].clone();
+    let t1 = target(&first);
     // Same address and key, new server: it has never heard of the cached target.
     let second = Sandbox::start_in(first.stop(), &["--port", &port]);
     let r = second.run(&["run", "--apk", path_str(&unlock_apk()), "--test", "t_login"]);
@@ -276,17 +198,14 @@ fn a_cached_target_the_server_forgot_is_uploaded_again_once() {
         (second.count("POST /runs"), second.count("PUT /uploads")),
         (3, 1)
     );
-    assert!(t1.as_str().is_some_and(|t| t.starts_with("bin_")));
+    assert!(t1.starts_with("bin_"), "{t1}");
 }
 
 #[cfg(unix)]
 #[test]
 fn ctrl_c_while_waiting_leaves_the_run_going_and_says_how_to_find_it() {
     let sb = Sandbox::start(&["--run-step", "5s"]);
-    let t = sb_json(&sb, &["upload", "--json", path_str(&unlock_apk())])[0]["target_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let t = target(&sb);
     let run_id = sb
         .run(&["run", "--target", &t, "--test", "t_login"])
         .stdout
@@ -317,10 +236,4 @@ fn ctrl_c_while_waiting_leaves_the_run_going_and_says_how_to_find_it() {
     );
     let status = sb.run(&["status", &run_id, "--json"]);
     assert_eq!(status.code, 0, "the run still exists: {}", status.stderr);
-}
-
-fn sb_json(sb: &Sandbox, args: &[&str]) -> serde_json::Value {
-    let r = sb.run(args);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    serde_json::from_str(&r.stdout).unwrap()
 }

@@ -1,9 +1,9 @@
 //! A `doksi sandbox` process on 127.0.0.1 for the end-to-end tests, with its request counters.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -113,8 +113,8 @@ impl Sandbox {
 
     /// Plans `count` occurrences of `fault` on `route` ("POST /runs", "PUT /uploads", …).
     pub fn fault(&self, route: &str, fault: &str, count: u32) {
-        let body = serde_json::json!({"route": route, "fault": fault, "count": count}).to_string();
-        request("POST", &format!("{}/faults", self.admin_url), Some(&body));
+        let body = serde_json::json!({"route": route, "fault": fault, "count": count});
+        post_json(&format!("{}/faults", self.admin_url), &body);
     }
 
     /// Runs the sandbox has created, whether or not their creator heard back.
@@ -144,50 +144,52 @@ impl Drop for Sandbox {
     }
 }
 
-/// A plain HTTP/1.1 GET on loopback, so the tests need no HTTP client of their own.
+/// The sandbox's admin API, on loopback only: no proxy, whatever the environment says, and a
+/// bound on each request, so a sandbox that hangs fails its test rather than stalling the suite.
+fn admin() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// The body of a GET on loopback; panics unless the answer is 200.
 pub fn get(url: &str) -> Vec<u8> {
-    request("GET", url, None)
+    body_of_200("GET", url, admin().get(url).call())
 }
 
-/// One HTTP/1.1 request on loopback; panics unless the answer is 200.
-pub fn request(method: &str, url: &str, json: Option<&str>) -> Vec<u8> {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest
-        .split_once('/')
-        .map(|(h, p)| (h, format!("/{p}")))
-        .unwrap();
-    let mut s = TcpStream::connect(host).unwrap();
-    let body = json.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&buf[..split]).to_lowercase();
-    assert!(head.starts_with("http/1.1 200"), "{method} {url}: {head}");
-    let body = buf[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        dechunk(&body)
-    } else {
-        body
-    }
+/// POSTs `body` as JSON on loopback; panics unless the answer is 200.
+pub fn post_json(url: &str, body: &Value) {
+    body_of_200("POST", url, admin().post(url).send_json(body));
 }
 
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let end = b.windows(2).position(|w| w == b"\r\n").unwrap();
-        let n = usize::from_str_radix(String::from_utf8_lossy(&b[..end]).trim(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[end + 2..end + 2 + n]);
-        b = &b[end + 2 + n + 2..];
-    }
+/// DELETE on loopback; panics unless the answer is 200.
+pub fn delete(url: &str) {
+    body_of_200("DELETE", url, admin().delete(url).call());
+}
+
+fn body_of_200(
+    method: &str,
+    url: &str,
+    answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Vec<u8> {
+    let mut answer = answer.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    // A stored upload is as big as its APK: no limit but the test's own fixtures.
+    let body = answer
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_vec()
+        .unwrap_or_else(|e| panic!("{method} {url}: reading the body: {e}"));
+    assert_eq!(
+        answer.status(),
+        200,
+        "{method} {url}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    body
 }
 
 pub fn unlock_apk() -> PathBuf {

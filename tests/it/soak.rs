@@ -12,7 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::common::{apk_fixtures, doksi};
-use crate::sandbox::{Sandbox, get, request};
+use crate::sandbox::{Sandbox, delete, get};
 
 const ROUNDS: usize = 24;
 const TIMEOUT: Duration = Duration::from_secs(4);
@@ -141,7 +141,7 @@ fn random_faults_never_make_a_second_run_a_wrong_cache_entry_or_a_panic() {
             *codes.entry(code).or_default() += 1;
         }
         // What a round left in the plan must not leak into the next one's count.
-        request("DELETE", &format!("{}/faults", sb.admin_url), None);
+        delete(&format!("{}/faults", sb.admin_url));
     }
     println!("exit codes over {invocations} invocations: {codes:?}");
     let created = sb.runs_created();
