@@ -434,6 +434,14 @@ pub struct Parsed {
     pub settings: Vec<Effective>,
 }
 
+/// Whether `key` (a setting's flag name) was given on the command line: the one source that may
+/// not be overridden, so that a flag a matrix would silently drop is refused instead.
+pub fn given_as_flag(settings: &[Effective], key: &str) -> bool {
+    settings
+        .iter()
+        .any(|e| e.key == key && e.source == Source::Flag)
+}
+
 /// One setting's effective value, for `doksi config`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Effective {

@@ -1,7 +1,12 @@
 //! doksi: find the APKs a Gradle build produced, read their manifests, upload them to Doksi as
 //! targets (remembered by content hash), run test categories on them and wait for the verdict.
-//! The binary (`main.rs`) only parses flags and prints; the work lives here, flowing one way:
-//! discover → apk (and bundle) → package → upload (behind the cache) → runs → report.
+//!
+//! The work flows one way: `discover` → `apk` (and `bundle`) → `select` → `package` →
+//! `upload` (behind the `cache`; `upload::batch` for a set) → `start` (the run) → `runs` (the
+//! wait) → `report`. `settings`, `config` and `cli` turn flags, environment and doksi.toml into
+//! values; `context` is built once per invocation from them (the client, the cache); `remark`
+//! is how the work speaks without printing. `commands` only parses, calls and prints, and
+//! `main.rs` only calls `commands`.
 
 pub mod api;
 pub mod apk;

@@ -20,7 +20,7 @@ mod wait;
 
 use std::sync::Arc;
 
-use crate::cli::{Command, GlobalArgs, Parsed, Source};
+use crate::cli::{Command, GlobalArgs, Parsed};
 use crate::remark::Remark;
 
 pub use crate::error::{During, Error};
@@ -41,14 +41,7 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
         Command::Inspect(args) => inspect::run(args),
         Command::Package(args) => package::run(args),
         Command::Upload(args) => block_on(upload::run(&global, args)),
-        Command::Run(args) => {
-            let flagged = |key: &str| {
-                settings
-                    .iter()
-                    .any(|e| e.key == key && e.source == Source::Flag)
-            };
-            block_on(run::run(&global, args, project, &flagged))
-        }
+        Command::Run(args) => block_on(run::run(&global, args, project, &settings)),
         Command::Status(args) => block_on(status::run(&global, args)),
         Command::Wait(args) => block_on(wait::run(&global, args)),
         Command::Ci(args) => block_on(ci::run(&global, args, project)),

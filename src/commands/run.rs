@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crate::api::client::Client;
-use crate::cli::{GlobalArgs, RunArgs, TestArgs, UploadOptions};
+use crate::cli::{Effective, GlobalArgs, RunArgs, TestArgs, UploadOptions, given_as_flag};
 use crate::config::ProjectConfig;
 use crate::discover::{Purpose, Selection};
 use crate::runs::{self, Auth, Destination, Tests};
@@ -22,10 +22,10 @@ pub async fn run(
     global: &GlobalArgs,
     args: RunArgs,
     project: Option<&ProjectConfig>,
-    flagged: &dyn Fn(&str) -> bool,
+    settings: &[Effective],
 ) -> Result<(), Error> {
     let ctx = context(global)?;
-    if args.waiting.junit.is_some() && !args.wait && flagged("junit") {
+    if args.waiting.junit.is_some() && !args.wait && given_as_flag(settings, "junit") {
         return Err(Error::Usage(
             "--junit needs --wait: without waiting there is no verdict to report".into(),
         ));
@@ -53,7 +53,7 @@ pub async fn run(
         ("auth", "--auth"),
     ]
     .into_iter()
-    .filter(|(key, _)| entries.is_some() && flagged(key))
+    .filter(|(key, _)| entries.is_some() && given_as_flag(settings, key))
     .map(|(_, flag)| flag)
     .collect();
     if !dropped.is_empty() {
