@@ -124,13 +124,13 @@ fn parse(text: &str, path: &Path) -> Result<ProjectConfig, ConfigError> {
                 )));
             }
             _ => {
+                let hint = match did_you_mean(key.as_ref()) {
+                    Some(known) => format!("did you mean `{known}`?"),
+                    None => format!("the keys are {}", file_keys()),
+                };
                 return Err(at(
                     key.span(),
-                    format!(
-                        "unknown key `{}`; the keys are {}",
-                        key.as_ref(),
-                        file_keys()
-                    ),
+                    format!("unknown key `{}`; {hint}", key.as_ref()),
                 ));
             }
         };
@@ -149,6 +149,39 @@ fn parse(text: &str, path: &Path) -> Result<ProjectConfig, ConfigError> {
         defaults,
         matrix,
     })
+}
+
+/// The key a mistyped one most likely meant: written with `_` (`poll_interval`), as the flag
+/// (`category`), or off by a letter or two.
+fn did_you_mean(key: &str) -> Option<&'static str> {
+    let key = key.to_ascii_lowercase().replace('_', "-");
+    let keys = settings::SETTINGS
+        .iter()
+        .filter(|s| !matches!(s.file, FileKind::Never))
+        .map(|s| s.key)
+        .chain(["matrix"]);
+    keys.map(|k| (distance(&key, k), k))
+        .filter(|&(d, k)| d <= 2 || (d <= 3 && key.len() >= 7) || k.starts_with(&key))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance, for keys of a few letters.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(here + 1);
+            prev = here;
+        }
+    }
+    row[b.len()]
 }
 
 /// The keys a file may hold, for the error about one it may not.
@@ -180,11 +213,19 @@ fn file_value(setting: &Setting, value: toml::Value, root: &Path) -> Result<Vec<
             vec![v]
         }
         FileKind::Ids => {
-            let toml::Value::Array(items) = value else {
-                return Err(format!(
-                    "must be an array of ids, like [\"a\", \"b\"], not {}",
-                    value.type_str()
-                ));
+            let items = match value {
+                toml::Value::Array(items) => items,
+                // One id, or several as the variable gives them (`a,b`), as a list would.
+                toml::Value::String(s) => s
+                    .split(',')
+                    .map(|id| toml::Value::String(id.trim().to_owned()))
+                    .collect(),
+                other => {
+                    return Err(format!(
+                        "must be a list of ids, like [\"a\", \"b\"], not {}",
+                        other.type_str()
+                    ));
+                }
             };
             let ids: Vec<String> = items
                 .into_iter()
@@ -289,8 +330,22 @@ category_ids = ["cat_smoke"]
         );
         let e = parsed("auth = \"sometimes\"").unwrap_err();
         assert!(e.contains("auth"), "{e}");
-        let e = parsed("categories = \"cat_smoke\"").unwrap_err();
-        assert!(e.contains("sequence") || e.contains("array"), "{e}");
+        let e = parsed("categories = 3").unwrap_err();
+        assert!(e.contains("must be a list of ids, like"), "{e}");
+        for (typo, meant) in [
+            ("poll_interval", "poll-interval"),
+            ("base_url", "base-url"),
+            ("category", "categories"),
+            ("varient", "variant"),
+            ("Matrix", "matrix"),
+        ] {
+            let e = parsed(&format!("{typo} = 1")).unwrap_err();
+            assert!(e.contains(&format!("did you mean `{meant}`?")), "{e}");
+        }
+        let e = parsed("colour = 1").unwrap_err();
+        assert!(e.contains("the keys are base-url"), "{e}");
+        let e = parsed("[matrix]\nplatform = \"android\"").unwrap_err();
+        assert!(e.contains("[[matrix]]"), "{e}");
         let e = parsed("categories = [\"a,b\"]").unwrap_err();
         assert!(e.contains("comma"), "{e}");
         let e = parsed("variant = \"\"").unwrap_err();
@@ -326,6 +381,18 @@ category_ids = ["cat_smoke"]
         }
         let e = parsed("timeout = \"0s\"").unwrap_err();
         assert!(e.contains("`timeout`") && e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn a_string_is_taken_where_a_list_of_ids_is_expected() {
+        let c = parsed("categories = \"cat_smoke\"\ntests = \"t_1, t_2\"").unwrap();
+        assert_eq!(c.value_of("categories").unwrap(), ["cat_smoke"]);
+        assert_eq!(c.value_of("tests").unwrap(), ["t_1", "t_2"]);
+        assert!(
+            parsed("tests = \"t_1,,t_2\"")
+                .unwrap_err()
+                .contains("blank id")
+        );
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! `apks`: the APKs `select` chooses, as a table or JSON.
 
 use crate::cli::ApksArgs;
+use crate::config::ProjectConfig;
 use crate::select::select;
 
 use super::output::outln;
-use super::{Error, Terminal, print_json};
+use super::{Error, Terminal, paths_or_project, print_json};
 
-pub fn run(args: ApksArgs) -> Result<(), Error> {
-    let listed = select(&args.paths, args.selection.into(), &Terminal)?;
+pub fn run(args: ApksArgs, project: Option<&ProjectConfig>) -> Result<(), Error> {
+    let paths = paths_or_project(&args.paths, project);
+    let listed = select(&paths, args.selection.into(), &Terminal)?;
     if args.json {
         print_json(&listed)?;
         return Ok(());

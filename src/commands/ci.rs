@@ -1,11 +1,10 @@
 //! `ci`: upload (cached), run and wait, the one line a Gradle hook or nightly job calls.
 
-use std::path::PathBuf;
-
-use crate::cli::{CiArgs, GlobalArgs};
+use crate::cli::{CiArgs, Effective, GlobalArgs, given_as_flag};
 use crate::config::ProjectConfig;
 use crate::start::{Destinations, RequestSource};
 
+use super::output::note;
 use super::run::{create, destinations_of, tests_of};
 use super::wait::{Origin, check_report, wait_and_report};
 use super::{Error, context};
@@ -14,21 +13,44 @@ pub async fn run(
     global: &GlobalArgs,
     args: CiArgs,
     project: Option<&ProjectConfig>,
+    settings: &[Effective],
 ) -> Result<(), Error> {
     let ctx = context(global)?;
-    let (tests, auth) = tests_of(&args.tests)?;
     if !args.upload.dry_run {
         check_report(&args.waiting)?;
     }
-    let paths = if args.paths.is_empty() {
-        // The project doksi.toml stands for, wherever in it doksi was started.
-        vec![project.map_or_else(|| PathBuf::from("."), |p| p.root.clone())]
-    } else {
-        args.paths.clone()
-    };
     let selection = destinations_of(&args.selection)?;
+    // doksi.toml's [[matrix]] is the run, unless the command line says what to run on or which
+    // tests: then it is said not to be used, rather than silently dropped.
+    let tests_flagged: Vec<&str> = [
+        ("tests", "--test"),
+        ("categories", "--category"),
+        ("auth", "--auth"),
+    ]
+    .into_iter()
+    .filter(|(key, _)| given_as_flag(settings, key))
+    .map(|(_, flag)| flag)
+    .collect();
+    if let Some(p) = project.filter(|p| !p.matrix.is_empty()) {
+        if args.paths.is_empty() && tests_flagged.is_empty() {
+            let source = RequestSource::Matrix {
+                entries: p.matrix.clone(),
+                selection,
+            };
+            return create_and_wait(&ctx, &args, &source).await;
+        }
+        let given = match args.paths.is_empty() {
+            true => tests_flagged.join(", "),
+            false => "paths".to_owned(),
+        };
+        note!(
+            "doksi: the [[matrix]] in {} is not used: {given} given on the command line",
+            p.path.display()
+        );
+    }
+    let (tests, auth) = tests_of(&args.tests)?;
     let destinations = Destinations {
-        local: paths,
+        local: super::paths_or_project(&args.paths, project),
         ..Destinations::default()
     };
     let source = RequestSource::Flags {
@@ -37,7 +59,15 @@ pub async fn run(
         tests,
         auth,
     };
-    let Some(started) = create(&ctx, &args.upload, &source, args.json).await? else {
+    create_and_wait(&ctx, &args, &source).await
+}
+
+async fn create_and_wait(
+    ctx: &crate::context::Context,
+    args: &CiArgs,
+    source: &RequestSource,
+) -> Result<(), Error> {
+    let Some(started) = create(ctx, &args.upload, source, args.json).await? else {
         return Ok(());
     };
     wait_and_report(

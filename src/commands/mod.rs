@@ -37,14 +37,14 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
     output::set_quiet(global.quiet);
     let project = project.as_ref();
     let result = match cli.command {
-        Command::Apks(args) => apks::run(args),
+        Command::Apks(args) => apks::run(args, project),
         Command::Inspect(args) => inspect::run(args),
         Command::Package(args) => package::run(args),
-        Command::Upload(args) => block_on(upload::run(&global, args)),
+        Command::Upload(args) => block_on(upload::run(&global, args, project)),
         Command::Run(args) => block_on(run::run(&global, args, project, &settings)),
         Command::Status(args) => block_on(status::run(&global, args)),
         Command::Wait(args) => block_on(wait::run(&global, args)),
-        Command::Ci(args) => block_on(ci::run(&global, args, project)),
+        Command::Ci(args) => block_on(ci::run(&global, args, project, &settings)),
         Command::Cache(args) => cache::run(&global, args),
         Command::Sandbox(args) => block_on(sandbox::serve(args)),
         Command::Demo => block_on(sandbox::demo()),
@@ -77,6 +77,20 @@ fn block_on<F: std::future::Future<Output = Result<(), Error>>>(f: F) -> Result<
     // command has its answer.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     done
+}
+
+/// The paths a command searches: those given, else the project doksi.toml stands for (wherever
+/// in it doksi was started, so that the file's `variant` applies to its own project), else the
+/// current folder.
+fn paths_or_project(
+    paths: &[std::path::PathBuf],
+    project: Option<&crate::config::ProjectConfig>,
+) -> Vec<std::path::PathBuf> {
+    match (paths, project) {
+        ([], Some(p)) => vec![p.root.clone()],
+        ([], None) => vec![std::path::PathBuf::from(".")],
+        (paths, _) => paths.to_vec(),
+    }
 }
 
 /// The context of a command that talks to the API, reporting to the terminal.

@@ -100,11 +100,11 @@ pub async fn demo() -> Result<(), Error> {
     always!(
         "== 1. doksi ci --category cat_smoke --auth generated   (uploads the APK, runs, waits)"
     );
-    super::ci::run(&conn, ci(), None).await?;
+    super::ci::run(&conn, ci(), None, &[]).await?;
     always!(
         "== 2. the same again: the APK is unchanged, so the cache answers and nothing is uploaded"
     );
-    super::ci::run(&conn, ci(), None).await?;
+    super::ci::run(&conn, ci(), None, &[]).await?;
     always!(
         "== done. Try it against your own build: doksi sandbox, then doksi ci <your project> --category cat_smoke"
     );

@@ -3,17 +3,23 @@
 use crate::api::BaseUrl;
 use crate::api::model::RunRequest;
 use crate::cli::{GlobalArgs, UploadArgs};
+use crate::config::ProjectConfig;
 use crate::upload::Planned;
 use crate::upload::batch::{Plan, PlannedUpload, upload_all};
 
 use super::output::outln;
-use super::{Error, context, print_json};
+use super::{Error, context, paths_or_project, print_json};
 
-pub async fn run(global: &GlobalArgs, args: UploadArgs) -> Result<(), Error> {
+pub async fn run(
+    global: &GlobalArgs,
+    args: UploadArgs,
+    project: Option<&ProjectConfig>,
+) -> Result<(), Error> {
     let ctx = context(global)?;
+    let paths = paths_or_project(&args.paths, project);
     let plan = Plan::default();
     let selection = args.selection.into();
-    let done = upload_all(&ctx, &args.paths, selection, &args.upload, &plan).await?;
+    let done = upload_all(&ctx, &paths, selection, &args.upload, &plan).await?;
     if args.upload.dry_run {
         return print_plan(&plan, ctx.client.base_url(), None, args.json);
     }

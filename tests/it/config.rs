@@ -116,6 +116,51 @@ fn a_matrix_in_doksi_toml_stands_in_for_destinations() {
 }
 
 #[test]
+fn ci_runs_the_matrix_in_doksi_toml_or_says_why_not() {
+    let sb = Sandbox::start(&[]);
+    let toml = "[[matrix]]\nplatform = \"android\"\nproject = \".\"\ncategory_ids = [\"cat_smoke\"]\n\n[[matrix]]\nplatform = \"web\"\nweb_url = \"https://staging.example.com\"\ncategory_ids = [\"cat_smoke\"]\n";
+    let (_dir, sub) = project(toml);
+    let plan = ok_json(&sb.run_at(Some(&sub), &["ci", "--dry-run", "--json"], &[]));
+    let matrix = &plan["run"]["body"]["matrix"];
+    assert_eq!(matrix.as_array().map(Vec::len), Some(2), "{plan}");
+    assert_eq!(matrix[1]["web_url"], "https://staging.example.com");
+
+    // Tests named on the command line are the run; the file's matrix is said not to be.
+    let r = sb.run_at(
+        Some(&sub),
+        &["ci", "--category", "cat_login", "--dry-run", "--json"],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("[[matrix]] in") && r.stderr.contains("is not used: --category"),
+        "{}",
+        r.stderr
+    );
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap();
+    let matrix = &plan["run"]["body"]["matrix"];
+    assert_eq!(matrix.as_array().map(Vec::len), Some(1), "{plan}");
+    assert_eq!(matrix[0]["category_ids"][0], "cat_login");
+    assert_eq!(sb.total(), 0);
+}
+
+#[test]
+fn from_a_subfolder_apks_and_upload_search_the_project_of_doksi_toml() {
+    let sb = Sandbox::start(&[]);
+    let (_dir, sub) = project("variant = \"release\"\n");
+    let listed = ok_json(&sb.run_at(Some(&sub), &["apks", "--json"], &[]));
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert!(
+        listed[0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("wear-release.apk")
+    );
+    let plan = ok_json(&sb.run_at(Some(&sub), &["upload", "--dry-run", "--json"], &[]));
+    assert_eq!(plan["uploads"].as_array().map(Vec::len), Some(1), "{plan}");
+}
+
+#[test]
 fn a_bad_doksi_toml_is_one_line_naming_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("doksi.toml");
