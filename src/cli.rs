@@ -18,7 +18,7 @@ Exit codes:
     1  the run finished and failed
     2  usage error, bad input, or nothing found
     3  API or network error (when POST /runs was sent, the message says if the run may exist)
-    4  gave up waiting (timeout)
+    4  gave up waiting (timeout); status --exit-status: the run has not finished
     5  test-credit quota exceeded
   130  interrupted (Ctrl-C); the message says what the server holds
   143  terminated (SIGTERM); likewise";
@@ -110,7 +110,7 @@ pub enum Command {
     /// Start a run from flags or a matrix file; with --wait, wait for the verdict.
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
-    /// Print a run's current state once.
+    /// Print a run's current state once; exit 0 when it could be read (see --exit-status).
     #[command(after_help = EXIT_CODES)]
     Status(StatusArgs),
     /// Wait for a run to finish; exit 0 if it passed, 1 if it failed.
@@ -285,8 +285,12 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// The run's id, as `run` and `ci` print it (run_…).
     #[arg(value_parser = parse_run_id)]
     pub run_id: String,
+    /// Exit 1 if the run failed and 4 if it has not finished, as `wait` would.
+    #[arg(long)]
+    pub exit_status: bool,
     /// Print the run object from the API as JSON.
     #[arg(long)]
     pub json: bool,
@@ -294,6 +298,7 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
+    /// The run's id, as `run` and `ci` print it (run_…).
     #[arg(value_parser = parse_run_id)]
     pub run_id: String,
     #[command(flatten)]
@@ -325,6 +330,7 @@ pub struct CiArgs {
 pub enum CacheCommand {
     /// List the cached targets.
     List {
+        /// Print a JSON array: target_id, sha256, package, version, uploaded_at, scope.
         #[arg(long)]
         json: bool,
     },

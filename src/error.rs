@@ -62,6 +62,9 @@ pub enum Error {
         /// The last status a poll saw; `None` when no poll was answered.
         status: Option<String>,
     },
+    /// `status --exit-status` of a run still going.
+    #[error("run {run_id} has not finished: it is {status} (status --exit-status)")]
+    NotFinished { run_id: String, status: String },
     /// Waiting for a run this command created failed for good (a refused key, a 404 after the
     /// grace): the run goes on, and the exit code is a timeout's, not the 3 CI scripts retry.
     #[error(
@@ -147,7 +150,7 @@ impl Error {
             Error::RunFailed { .. } => 1,
             Error::Api(e) => api_exit_code(e),
             Error::Upload(crate::upload::UploadError::Api { source, .. }) => api_exit_code(source),
-            Error::TimedOut { .. } | Error::LostRun { .. } => 4,
+            Error::TimedOut { .. } | Error::LostRun { .. } | Error::NotFinished { .. } => 4,
             Error::Interrupted { signal, .. } => signal.exit_code(),
             Error::Reupload { then, .. } => then.exit_code(),
             Error::Runtime(_) => 3,

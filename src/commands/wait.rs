@@ -272,6 +272,11 @@ pub(super) fn print_final(run: &Run, raw: &serde_json::Value, shape: Shape) -> R
             output::outln!("  {}", result_line(r));
         }
     }
+    failed_verdict(run)
+}
+
+/// A failed run as exit code 1.
+pub(super) fn failed_verdict(run: &Run) -> Result<(), Error> {
     match run.status {
         Status::Failed => Err(Error::RunFailed {
             run_id: run.run_id.clone(),

@@ -98,6 +98,39 @@ fn a_failing_test_makes_exit_code_1() {
         r.stderr
     );
     assert!(r.stdout.contains("Payment declined"), "{}", r.stdout);
+
+    // `status` reads the run: exit 0 (gh's way), unless --exit-status asks for the verdict.
+    let run_id = r
+        .stderr
+        .split("started run ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("the run id")
+        .to_owned();
+    let s = sb.run(&["status", &run_id]);
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    assert!(s.stdout.contains("failed"), "{}", s.stdout);
+    let s = sb.run(&["status", &run_id, "--exit-status"]);
+    assert_eq!(s.code, 1, "{}", s.stderr);
+    // A run still going: exit 4 with --exit-status.
+    let slow = Sandbox::start(&["--run-step", "30s"]);
+    let mut args = vec![
+        "ci",
+        path_str(&apk),
+        "--category",
+        "cat_smoke",
+        "--timeout",
+        "1s",
+    ];
+    args.extend(FAST);
+    let r = slow.run(&args);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    let going = r.stderr.split("started run ").nth(1).unwrap();
+    let going = going.split_whitespace().next().unwrap();
+    let s = slow.run(&["status", going, "--exit-status"]);
+    assert_eq!(s.code, 4, "{}", s.stderr);
+    assert!(s.stderr.contains("has not finished"), "{}", s.stderr);
+    assert_eq!(slow.run(&["status", going]).code, 0);
 }
 
 #[test]
