@@ -4,7 +4,6 @@
 //! discover → apk (and bundle) → package → upload (behind the cache) → runs → report.
 
 pub mod api;
-pub mod apk;
 pub mod atomic;
 pub mod bundle;
 pub mod cache;
@@ -19,4 +18,8 @@ pub mod runs;
 pub mod sandbox;
 pub mod timestamp;
 pub mod upload;
-pub mod xml;
+
+// The manifest reader is a crate of its own (the sandbox uses it without depending on doksi);
+// under its old module paths here, `doksi::apk` and `doksi::xml`.
+pub use doksi_apk as apk;
+pub use doksi_apk::xml;
