@@ -15,7 +15,6 @@ pub mod package;
 pub mod path_text;
 pub mod report;
 pub mod runs;
-pub mod sandbox;
 pub mod timestamp;
 pub mod upload;
 

@@ -12,6 +12,7 @@ pub mod output;
 mod package;
 mod progress;
 mod run;
+#[cfg(feature = "sandbox")]
 mod sandbox;
 mod upload;
 
@@ -91,6 +92,7 @@ pub enum Error {
     Junit(#[from] crate::report::junit::JunitError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[cfg(feature = "sandbox")]
     #[error("cannot start the sandbox: {0}")]
     Sandbox(std::io::Error),
     #[error("interrupted by {}{}", .signal.name(), .during.account())]
@@ -202,7 +204,9 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
         Command::Wait(args) => block_on(run::wait(&conn, args)),
         Command::Ci(args) => block_on(run::ci(&conn, args, project)),
         Command::Cache(args) => cache::run(&conn, args),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => block_on(sandbox::serve(args)),
+        #[cfg(feature = "sandbox")]
         Command::Demo => block_on(sandbox::demo()),
         Command::Config(args) => config::show(&settings, project, args.json),
         Command::Completions { shell } => config::completions(shell),
