@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+#[cfg(feature = "sandbox")]
+use crate::settings::parse_run_step;
 use crate::settings::{
     parse_abi, parse_id, parse_poll_interval, parse_request_timeout, parse_retry_delay,
-    parse_run_id, parse_run_step, parse_timeout,
+    parse_run_id, parse_timeout,
 };
 
 pub const EXIT_CODES: &str = "\
@@ -123,8 +125,10 @@ pub enum Command {
     #[command(subcommand)]
     Cache(CacheCommand),
     /// Run a local Doksi-compatible server (API and S3-like storage) on 127.0.0.1.
+    #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
     /// Start the sandbox in-process and run `ci` on a bundled example build, twice.
+    #[cfg(feature = "sandbox")]
     Demo,
     /// Print the effective settings and where each came from (flag, environment, doksi.toml, default).
     Config(ConfigArgs),
@@ -140,15 +144,15 @@ pub enum Command {
 impl Command {
     /// Whether the command uses settings a doksi.toml may give (connection, selection, tests).
     pub fn reads_settings(&self) -> bool {
-        !matches!(
-            self,
+        match self {
             Command::Inspect(_)
-                | Command::Package(_)
-                | Command::Sandbox(_)
-                | Command::Demo
-                | Command::Completions { .. }
-                | Command::Man { .. }
-        )
+            | Command::Package(_)
+            | Command::Completions { .. }
+            | Command::Man { .. } => false,
+            #[cfg(feature = "sandbox")]
+            Command::Sandbox(_) | Command::Demo => false,
+            _ => true,
+        }
     }
 }
 
@@ -338,6 +342,7 @@ pub enum CacheCommand {
     Clear,
 }
 
+#[cfg(feature = "sandbox")]
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
     /// API port (0: any free port).
@@ -352,7 +357,7 @@ pub struct SandboxArgs {
     /// Inject failures: ROUTE=FAULT[xCOUNT], e.g. "POST /runs=503x2", "PUT /uploads=reset-mid-body",
     /// "GET /runs=429:5" (repeatable; also POST /_sandbox/faults while running).
     #[arg(long = "fault", value_name = "SPEC")]
-    pub faults: Vec<crate::sandbox::FaultSpec>,
+    pub faults: Vec<doksi_sandbox::FaultSpec>,
     /// How long each step of a simulated run takes (queued → running → each result).
     #[arg(long, default_value = "1s", value_parser = parse_run_step)]
     pub run_step: Duration,

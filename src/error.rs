@@ -75,6 +75,7 @@ pub enum Error {
     Junit(#[from] crate::report::junit::JunitError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[cfg(feature = "sandbox")]
     #[error("cannot start the sandbox: {0}")]
     Sandbox(std::io::Error),
     #[error("interrupted by {}{}", .signal.name(), .during.account())]

@@ -175,6 +175,7 @@ pub fn parse_retry_delay(s: &str) -> Result<Duration, String> {
 }
 
 /// `--run-step`: the sandbox's clock.
+#[cfg(feature = "sandbox")]
 pub fn parse_run_step(s: &str) -> Result<Duration, String> {
     duration_in(s, Duration::from_millis(1), Duration::from_secs(3600))
 }

@@ -1,33 +1,19 @@
 //! RFC 3339 UTC timestamps, the form the API docs use, without a date-time crate: the cache
-//! stamps entries with one and the sandbox answers with them. Times before 1970 (a broken clock)
-//! are written as the epoch.
+//! stamps entries with one. Times before 1970 (a broken clock) are written as the epoch.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `2023-11-14T22:13:20Z`.
 pub fn rfc3339(at: SystemTime) -> String {
-    let (date, _) = parts(at);
-    format!("{date}Z")
-}
-
-/// `2026-04-14T14:22:10.000Z`, as in the docs' run example.
-pub fn rfc3339_millis(at: SystemTime) -> String {
-    let (date, millis) = parts(at);
-    format!("{date}.{millis:03}Z")
-}
-
-fn parts(at: SystemTime) -> (String, u32) {
-    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
+    let secs = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     let (year, month, day) = civil_from_days(secs / 86_400);
     let time = secs % 86_400;
-    let date = format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
         time / 3600,
         time % 3600 / 60,
         time % 60
-    );
-    (date, since.subsec_millis())
+    )
 }
 
 /// Howard Hinnant's `civil_from_days` (https://howardhinnant.github.io/date_algorithms.html),
@@ -83,15 +69,6 @@ mod tests {
         assert_eq!(
             rfc3339(UNIX_EPOCH - Duration::from_secs(5)),
             "1970-01-01T00:00:00Z"
-        );
-    }
-
-    #[test]
-    fn millis_form_is_the_docs_form() {
-        assert_eq!(rfc3339_millis(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            rfc3339_millis(UNIX_EPOCH + Duration::from_millis(951_782_400_250)),
-            "2000-02-29T00:00:00.250Z"
         );
     }
 }

@@ -60,12 +60,6 @@ impl ApiKey {
         crate::package::hex(&digest[..8])
     }
 
-    /// The key in full, for the one place that must show it: the sandbox announcing its own
-    /// throwaway key so that clients can be pointed at it.
-    pub fn expose_for_sandbox(&self) -> &str {
-        &self.0
-    }
-
     /// `dk_live_…` and the last four digits, as `doksi config` shows it.
     pub fn redacted(&self) -> String {
         format!("dk_live_…{}", &self.0[self.0.len() - 4..])

@@ -13,6 +13,7 @@ pub mod output;
 mod package;
 mod progress;
 mod run;
+#[cfg(feature = "sandbox")]
 mod sandbox;
 mod status;
 mod upload;
@@ -46,7 +47,9 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
         Command::Wait(args) => block_on(wait::run(&global, args)),
         Command::Ci(args) => block_on(ci::run(&global, args, project, &settings)),
         Command::Cache(args) => cache::run(&global, args),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => block_on(sandbox::serve(args)),
+        #[cfg(feature = "sandbox")]
         Command::Demo => block_on(sandbox::demo()),
         Command::Config(args) => config::show(&settings, project, args.json),
         Command::Completions { shell } => config::completions(shell),

@@ -1,5 +1,7 @@
 //! `doksi sandbox`: the local Doksi-compatible server, until Ctrl-C. `doksi demo`: the sandbox
 //! in-process, and `ci` run twice on an example Gradle build (the second run shows the cache hit).
+//! Only with the `sandbox` feature (default), like their flags in `cli.rs`: the sandbox is a crate
+//! of its own (`doksi-sandbox`), and doksi builds without it.
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,7 +9,7 @@ use std::time::Duration;
 use crate::cli::{
     CiArgs, GlobalArgs, SandboxArgs, Selection, TestArgs, UploadOptions, WaitOptions,
 };
-use crate::sandbox::{self, SandboxConfig};
+use doksi_sandbox::{self as sandbox, SandboxConfig};
 
 use super::Error;
 use super::output::{always, outln};
@@ -30,14 +32,14 @@ pub async fn serve(args: SandboxArgs) -> Result<(), Error> {
     // One JSON line first, for scripts and tests; then the human version on stderr.
     let line = serde_json::json!({
         "base_url": sandbox.base_url, "storage_url": sandbox.storage_url, "admin_url": sandbox.admin_url,
-        "api_key": key.expose_for_sandbox(),
+        "api_key": key.as_str(),
     });
     outln!("{line}");
     always!("doksi sandbox listening; in another shell:");
     always!(
         "  export DOKSI_BASE_URL={} DOKSI_API_KEY={}",
         sandbox.base_url,
-        key.expose_for_sandbox()
+        key.as_str()
     );
     always!("Ctrl-C stops it.");
     let _ = tokio::signal::ctrl_c().await;
@@ -66,7 +68,7 @@ pub async fn demo() -> Result<(), Error> {
     example_project(work.path())?;
     let conn = GlobalArgs {
         base_url: sandbox.base_url.clone(),
-        api_key: Some(key.expose_for_sandbox().to_owned()),
+        api_key: Some(key.as_str().to_owned()),
         cache_dir: Some(work.path().join("cache")),
         allow_insecure_http: false,
         attempts: 5,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use doksi::sandbox::{self, ExternalStorage, Sandbox, SandboxConfig, Storage};
+use doksi_sandbox::{self as sandbox, ExternalStorage, Sandbox, SandboxConfig, Storage};
 use hyper_util::rt::TokioIo;
 use jiff::{SignedDuration, Timestamp};
 use reqwest::Url;

@@ -14,8 +14,8 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{Sandbox, SandboxConfig, start};
-use crate::api::model::UploadMinted;
-use crate::package::{Fingerprint, UploadZip};
+use doksi::api::model::UploadMinted;
+use doksi::package::{Fingerprint, UploadZip};
 
 /// A run clock fast enough for tests to wait out.
 const STEP: Duration = Duration::from_millis(50);
@@ -47,7 +47,8 @@ fn web_run() -> Value {
 }
 
 fn unlock_apk() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/apks/appium-unlock-2.0.0-debug.apk")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/apks/appium-unlock-2.0.0-debug.apk")
 }
 
 /// The exact bytes `doksi upload` would PUT for `apk`.

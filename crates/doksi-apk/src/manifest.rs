@@ -370,7 +370,7 @@ mod tests {
 
     #[test]
     fn reads_the_tiny_manifest() {
-        let doc = Document::parse(&crate::apk::axml::tests::tiny_manifest()).unwrap();
+        let doc = Document::parse(&crate::axml::tests::tiny_manifest()).unwrap();
         let m = Manifest::read(&doc, None, vec![]);
         assert_eq!(m.package.as_deref(), Some("p"));
         assert_eq!(m.version_code, Some(7));
@@ -379,8 +379,8 @@ mod tests {
 
     #[test]
     fn reads_the_tiny_proto_manifest() {
-        let bytes = crate::apk::proto_xml::tests::tiny_manifest();
-        let root = crate::apk::proto_xml::parse(&bytes).unwrap();
+        let bytes = crate::proto_xml::tests::tiny_manifest();
+        let root = crate::proto_xml::parse(&bytes).unwrap();
         let m = Manifest::read_proto(&root, vec![]);
         assert_eq!(m.package.as_deref(), Some("p"));
         assert_eq!(m.version_code, Some(7));
@@ -392,7 +392,7 @@ mod tests {
 
     #[test]
     fn a_proto_label_reference_is_noted_not_guessed() {
-        use crate::apk::proto_xml::tests::{attr, bytes, element, uint};
+        use crate::proto_xml::tests::{attr, bytes, element, uint};
         let label = attr(
             ANDROID_NS,
             "label",
@@ -409,7 +409,7 @@ mod tests {
         );
         let app = element("application", &[label, debuggable].concat());
         let doc = element("manifest", &bytes(5, &app));
-        let root = crate::apk::proto_xml::parse(&doc).unwrap();
+        let root = crate::proto_xml::parse(&doc).unwrap();
         let m = Manifest::read_proto(&root, vec![]);
         assert_eq!(m.label, None);
         assert!(m.debuggable);

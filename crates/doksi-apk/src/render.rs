@@ -305,7 +305,7 @@ fn open_parent(out: &mut String, open: &mut [(String, bool)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apk::pool::tests::pool_bytes;
+    use crate::pool::tests::pool_bytes;
 
     /// A binary XML file of `depth` nested `<a>` elements, never closed: 36 bytes each.
     fn nested(depth: usize) -> Vec<u8> {

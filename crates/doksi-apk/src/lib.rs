@@ -1,7 +1,10 @@
 //! Reading an APK without reading all of it: the zip's central directory, the
 //! `AndroidManifest.xml` entry, `resources.arsc` only when the label needs it, and the names under
 //! `lib/` for native ABIs; and the same manifest facts from an Android App Bundle (`.aab`). The
-//! decoders below (`axml`, `arsc`, `proto_xml`) are pure: bytes in, values out.
+//! decoders below (`axml`, `arsc`, `proto_xml`) are pure: bytes in, values out. Its own crate so
+//! that the sandbox (`doksi-sandbox`) decodes uploads with it without depending on doksi; doksi
+//! re-exports it as `doksi::apk`, and `xml` (the escaping `render` and doksi's JUnit report share)
+//! as `doksi::xml`.
 
 pub mod arsc;
 pub mod axml;
@@ -12,6 +15,7 @@ pub mod pool;
 pub mod proto_xml;
 pub mod render;
 pub mod signing;
+pub mod xml;
 
 use std::collections::BTreeSet;
 use std::fs::File;

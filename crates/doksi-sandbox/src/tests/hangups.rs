@@ -137,7 +137,7 @@ async fn a_stalled_request_does_not_hold_up_stop() {
     let patient = tokio::spawn(async move {
         client()
             .post(url)
-            .header("Authorization", crate::sandbox::sandbox_key().bearer())
+            .header("Authorization", crate::sandbox_key().bearer())
             .json(&web_run())
             .send()
             .await

@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::*;
-use crate::api::model::{Destination, Run, Status};
+use doksi::api::model::{Destination, Run, Status};
 
 /// Mints, PUTs and registers the unlock APK; returns the target id.
 async fn target(sb: &Sandbox) -> String {
@@ -241,7 +241,7 @@ async fn a_run_with_a_failing_test_goes_from_queued_through_running_to_failed() 
 #[tokio::test]
 async fn counts_cover_refused_requests_and_the_log_never_holds_the_key() {
     let sb = sandbox().await;
-    let key = crate::sandbox::SANDBOX_KEY;
+    let key = crate::SANDBOX_KEY;
     let no_key = client()
         .post(format!("{}/uploads", sb.base_url))
         .send()

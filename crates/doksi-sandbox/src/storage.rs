@@ -21,7 +21,6 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::Shared;
-use crate::package::hex;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
@@ -181,6 +180,11 @@ fn verify(
         return Err(S3Error::expired());
     }
     Ok(())
+}
+
+/// Lowercase hex, as S3 writes signatures and ETags.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {

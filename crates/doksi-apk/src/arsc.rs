@@ -271,7 +271,7 @@ mod tests {
             pkg.extend(64u32.to_le_bytes());
             pkg.extend([0; 60]);
         }
-        let mut body = crate::apk::pool::tests::pool_bytes(&["x"], false);
+        let mut body = crate::pool::tests::pool_bytes(&["x"], false);
         body.extend(pkg);
         let mut v = 2u16.to_le_bytes().to_vec();
         v.extend(12u16.to_le_bytes());

@@ -257,7 +257,7 @@ fn node(chunk: &Chunk<'_>) -> Result<Node, FormatError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::apk::pool::tests::pool_bytes;
+    use crate::pool::tests::pool_bytes;
 
     /// A minimal manifest written the way aapt writes one, for unit tests that must not depend
     /// on fixture files: `<manifest xmlns:android=… package="p" android:versionCode=7><uses-sdk/>`.

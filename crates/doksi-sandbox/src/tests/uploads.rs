@@ -4,7 +4,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::package::hex;
+use crate::storage::hex;
 
 #[tokio::test]
 async fn every_api_route_wants_the_bearer_key() {
@@ -52,7 +52,7 @@ async fn minting_needs_a_name() {
     }
     let res = client()
         .post(format!("{}/uploads", sb.base_url))
-        .header("Authorization", crate::sandbox::sandbox_key().bearer())
+        .header("Authorization", crate::sandbox_key().bearer())
         .body("{not json")
         .send()
         .await
@@ -109,7 +109,7 @@ async fn storage_refuses_the_api_key() {
     let minted = mint(&sb).await;
     let res = client()
         .put(&minted.upload_url)
-        .header("Authorization", crate::sandbox::sandbox_key().bearer())
+        .header("Authorization", crate::sandbox_key().bearer())
         .header("Content-Type", "application/zip")
         .body(upload_zip(&unlock_apk()))
         .send()
@@ -260,7 +260,7 @@ async fn targets_are_422_when_the_zip_holds_no_readable_apk() {
 /// A store that is only a directory: its URLs are made up, its objects are files a test writes.
 struct Directory(PathBuf);
 
-impl crate::sandbox::ExternalStorage for Directory {
+impl crate::ExternalStorage for Directory {
     fn presign_put(&self, upload_id: &str) -> String {
         format!("https://s3.example.com/bucket/{upload_id}?X-Amz-Signature=00")
     }
@@ -275,7 +275,7 @@ impl crate::sandbox::ExternalStorage for Directory {
 async fn an_external_store_mints_the_urls_and_holds_the_objects() {
     let objects = tempfile::tempdir().unwrap();
     let sb = sandbox_with(SandboxConfig {
-        storage: crate::sandbox::Storage::External(std::sync::Arc::new(Directory(
+        storage: crate::Storage::External(std::sync::Arc::new(Directory(
             objects.path().to_owned(),
         ))),
         ..SandboxConfig::default()

@@ -149,7 +149,7 @@ fn read_target(zip_path: &Path, scratch: &Path, upload_id: String) -> Result<Tar
         let window = Window::new(file, start, len)
             .map_err(|e| format!("cannot read {}: {e}", name.display()))?;
         return target_from(
-            crate::apk::inspect_archive(BufReader::new(window), &name),
+            doksi_apk::inspect_archive(BufReader::new(window), &name),
             upload_id,
             &name,
         );
@@ -166,14 +166,14 @@ fn read_target(zip_path: &Path, scratch: &Path, upload_id: String) -> Result<Tar
     }
     apk.rewind().map_err(extract)?;
     target_from(
-        crate::apk::inspect_archive(BufReader::new(apk), &name),
+        doksi_apk::inspect_archive(BufReader::new(apk), &name),
         upload_id,
         &name,
     )
 }
 
 fn target_from(
-    inspected: Result<crate::apk::Inspection, crate::apk::ApkError>,
+    inspected: Result<doksi_apk::Inspection, doksi_apk::ApkError>,
     upload_id: String,
     name: &Path,
 ) -> Result<Target, String> {

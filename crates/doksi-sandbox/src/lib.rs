@@ -1,13 +1,19 @@
 //! The local sandbox: a Doksi-compatible fake of the CI/CD API and of the S3-like storage its
-//! presigned upload URLs point at, for the integration tests and `doksi demo`. This module owns
-//! the two loopback servers' lifetime and the state they share (uploads, targets, runs, credits,
-//! the request log, a temp dir holding uploaded zips); it knows nothing of the CLI, and nothing
-//! survives [`Sandbox::stop`]. The routes live beside it: `api` (the key check, uploads,
-//! targets), `runs` (matrix validation, simulated progress), `storage` (presigned PUTs, or the
-//! URLs of an external S3 a test serves) and `admin` (request counts and test hooks, under
-//! `/_sandbox`, no key needed). `faults` holds the fault plan (which requests fail) and `inject`
-//! what each fault does; `serve` runs the connections, so that a fault can end one without an
-//! answer.
+//! presigned upload URLs point at, for the integration tests, `doksi sandbox` and `doksi demo`.
+//! A crate of its own so that doksi builds without it: only `doksi sandbox` and `doksi demo` use
+//! it, behind doksi's default `sandbox` feature, and it needs only the manifest reader
+//! (`doksi-apk`), not doksi. What it answers follows the API docs rather than doksi's types: its
+//! statuses, timestamps and key check are its own, and its tests read its answers with doksi's
+//! model.
+//!
+//! The crate root owns the two loopback servers' lifetime and the state they share (uploads,
+//! targets, runs, credits, the request log, a temp dir holding uploaded zips); it knows nothing
+//! of the CLI, and nothing survives [`Sandbox::stop`]. The routes live beside it: `api` (the key
+//! check, uploads, targets), `runs` (matrix validation, simulated progress), `storage`
+//! (presigned PUTs, or the URLs of an external S3 a test serves) and `admin` (request counts and
+//! test hooks, under `/_sandbox`, no key needed). `faults` holds the fault plan (which requests
+//! fail) and `inject` what each fault does; `serve` runs the connections, so that a fault can end
+//! one without an answer.
 
 mod admin;
 mod api;
@@ -19,6 +25,7 @@ mod serve;
 mod storage;
 #[cfg(test)]
 mod tests;
+mod timestamp;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -38,8 +45,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::ApiKey;
-
 pub use faults::{Fault, FaultSpec, FaultSpecError, Route};
 pub use storage::{ExternalStorage, Storage};
 
@@ -58,7 +63,7 @@ pub struct SandboxConfig {
     /// 0 lets the OS pick a free port, as tests do.
     pub api_port: u16,
     pub storage_port: u16,
-    pub key: ApiKey,
+    pub key: Key,
     /// Test credits; every (matrix entry × test) of a run costs one.
     pub credits: u64,
     /// A run's clock: results start running after one step, result `i` ends after `2 + i`.
@@ -87,10 +92,39 @@ impl Default for SandboxConfig {
 }
 
 /// [`SANDBOX_KEY`] as a typed key.
-pub fn sandbox_key() -> ApiKey {
-    match ApiKey::parse(SANDBOX_KEY) {
+pub fn sandbox_key() -> Key {
+    match Key::parse(SANDBOX_KEY) {
         Ok(key) => key,
         Err(e) => unreachable!("SANDBOX_KEY is a well-formed key: {e}"),
+    }
+}
+
+/// The key the sandbox accepts, in the documented format (`dk_live_` and 40 hex digits), so a
+/// client that checks keys can be pointed at it. Not a secret: it shows itself in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the API key is malformed: expected dk_live_ followed by 40 hex digits")]
+pub struct MalformedKey;
+
+impl Key {
+    pub fn parse(raw: &str) -> Result<Key, MalformedKey> {
+        match raw.strip_prefix("dk_live_") {
+            Some(hex) if hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Ok(Key(raw.to_owned()))
+            }
+            _ => Err(MalformedKey),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The `Authorization` header value a request must carry.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.0)
     }
 }
 
