@@ -735,6 +735,170 @@ mod tests {
         assert!(matches!(wrong, ApiError::BadAnswer { .. }), "{wrong}");
     }
 
+    /// What a test server does with one connection: answer 200 once the whole body is in, close
+    /// after reading `n` body bytes, or read everything and never answer.
+    #[derive(Clone, Copy)]
+    enum Conn {
+        Answer,
+        CutAfter(usize),
+        Silent,
+    }
+
+    /// One connection as the server saw it: the request head, lower-cased, and the body read.
+    type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+    /// An HTTP/1.1 server on 127.0.0.1 that treats connection `n` as `script[n]` (the last entry
+    /// for any later one). Returns its URL and what it saw.
+    fn storage(script: Vec<Conn>) -> (String, Seen) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/upload?X-Amz-Signature=s",
+            listener.local_addr().unwrap()
+        );
+        let seen: Seen = Arc::default();
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { return };
+                let conn = script[n.min(script.len() - 1)];
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut head = String::new();
+                    while reader.read_line(&mut head).unwrap_or(0) > 2 {}
+                    let head = head.to_ascii_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    let mut body = Vec::new();
+                    let want = match conn {
+                        Conn::CutAfter(n) => n,
+                        Conn::Answer => length,
+                        Conn::Silent => usize::MAX,
+                    };
+                    let _ = reader.by_ref().take(want as u64).read_to_end(&mut body);
+                    log.lock().unwrap().push((head, body));
+                    if let Conn::Answer = conn {
+                        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                    }
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    fn client(timeouts: Timeouts, attempts: u32) -> Client {
+        Client::new(
+            BaseUrl::parse("http://127.0.0.1:9", super::super::Transport::HttpsOnly).unwrap(),
+            ApiKey::parse(&format!("dk_live_{}", "a".repeat(40))).unwrap(),
+            timeouts,
+            RetryPolicy {
+                attempts,
+                base_delay: Duration::from_millis(1),
+                ..RetryPolicy::default()
+            },
+        )
+        .unwrap()
+    }
+
+    /// An APK of `size` bytes that are not all alike, and its upload zip.
+    fn apk(size: usize) -> (tempfile::TempDir, std::path::PathBuf, UploadZip) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.apk");
+        let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, content).unwrap();
+        let zip = UploadZip::new(&path, crate::package::Fingerprint::of(&path).unwrap()).unwrap();
+        (dir, path, zip)
+    }
+
+    fn zip_bytes(zip: &UploadZip) -> Vec<u8> {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut zip.reader().unwrap(), &mut v).unwrap();
+        v
+    }
+
+    #[tokio::test]
+    async fn the_put_sends_the_zip_with_its_exact_length_no_key_and_reports_progress() {
+        let (_dir, _path, zip) = apk(3 << 20);
+        let (url, seen) = storage(vec![Conn::Answer]);
+        let told = Mutex::new(Vec::new());
+        let progress = |sent, total| told.lock().unwrap().push((sent, total));
+        client(Timeouts::default(), 1)
+            .put_upload(&url, &zip, &progress)
+            .await
+            .unwrap();
+        let seen = seen.lock().unwrap();
+        let (head, body) = &seen[0];
+        assert!(head.starts_with("put /upload?"), "{head}");
+        assert!(
+            head.contains(&format!("\r\ncontent-length: {}\r\n", zip.len())),
+            "{head}"
+        );
+        assert!(
+            head.contains("\r\ncontent-type: application/zip\r\n"),
+            "{head}"
+        );
+        assert!(!head.contains("transfer-encoding"), "{head}");
+        assert!(!head.contains("authorization"), "{head}");
+        assert!(*body == zip_bytes(&zip));
+        let told = told.lock().unwrap();
+        assert_eq!(told.last(), Some(&(zip.len(), zip.len())));
+        assert!(told.windows(2).all(|w| w[0].0 <= w[1].0), "{told:?}");
+    }
+
+    #[tokio::test]
+    async fn a_put_cut_off_midway_starts_again_from_the_first_byte() {
+        let (_dir, _path, zip) = apk(3 << 20);
+        let (url, seen) = storage(vec![Conn::CutAfter(1 << 20), Conn::Answer]);
+        client(Timeouts::default(), 3)
+            .put_upload(&url, &zip, &|_, _| {})
+            .await
+            .unwrap();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert!(seen[1].1 == zip_bytes(&zip));
+    }
+
+    #[tokio::test]
+    async fn an_apk_that_changes_during_the_put_is_a_package_error_and_not_retried() {
+        let (_dir, path, zip) = apk(3 << 20);
+        std::fs::write(&path, vec![7u8; 3 << 20]).unwrap();
+        let (url, seen) = storage(vec![Conn::Silent]);
+        let err = client(Timeouts::default(), 3)
+            .put_upload(&url, &zip, &|_, _| {})
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ApiError::Package(PackageError::Changed { .. })),
+            "{err:?}"
+        );
+        // The server may log the connection after the client gave up on it; none comes later.
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_put_that_gets_no_answer_times_out() {
+        let (_dir, _path, zip) = apk(1 << 20);
+        let (url, _seen) = storage(vec![Conn::Silent]);
+        let timeouts = Timeouts {
+            request: Duration::from_millis(300),
+            min_upload_rate: u64::MAX,
+            ..Timeouts::default()
+        };
+        let started = Instant::now();
+        let err = client(timeouts, 1)
+            .put_upload(&url, &zip, &|_, _| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ApiError::NoAnswer { .. }), "{err:?}");
+        assert!(err.to_string().contains("no answer within"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
     #[test]
     fn s3_xml_errors_are_summarised() {
         let body = b"<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
