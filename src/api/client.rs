@@ -3,15 +3,17 @@
 //! its signed URL, and S3 rejects a second auth mechanism). Answers are decoded here into typed
 //! values or an [`ApiError`] that says what was asked, what came back, and never the key.
 
+use std::error::Error as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{Stream, TryStreamExt};
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
 
 use super::error::{ApiError, ConnectCause};
 use super::model::{
@@ -20,7 +22,7 @@ use super::model::{
 };
 use super::retry::{self, Decision, Effect, RetryPolicy};
 use super::{ApiKey, BaseUrl};
-use crate::package::{PackageError, UploadZip};
+use crate::package::{PackageError, PackageReader, UploadZip};
 
 /// How long requests may take. Uploads get a budget that grows with their size, so a slow link
 /// uploading 1 GB is not cut off while a dead one still is.
@@ -469,46 +471,12 @@ impl Client {
     ) -> Result<(), ApiError> {
         let what = "PUT upload";
         let len = zip.len();
-        let mut reader = zip.reader()?;
-        // The reader is blocking file I/O: it runs on its own thread and hands chunks over.
-        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
-        let producer = tokio::task::spawn_blocking(move || {
-            use std::io::Read;
-            loop {
-                let mut buf = vec![0u8; 1 << 20];
-                match reader.read(&mut buf) {
-                    Ok(0) => return,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        if tx.blocking_send(Ok(buf)).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
-                }
-            }
-        });
-        // The body stream must be 'static and `progress` is borrowed, so the count is shared
-        // through an atomic and reported from here while the request runs.
+        // The body must be 'static and `progress` is borrowed: the body counts what it hands
+        // over, and this task reports the count while the request runs.
         let sent = Arc::new(AtomicU64::new(0));
         let counter = sent.clone();
-        let failure = Arc::new(Mutex::new(None::<std::io::Error>));
-        let failure_in = failure.clone();
-        let stream = tokio_stream_from(rx).map(move |chunk| match chunk {
-            Ok(c) => {
-                counter.fetch_add(c.len() as u64, Ordering::Relaxed);
-                Ok(c)
-            }
-            Err(e) => {
-                let kept = std::io::Error::new(e.kind(), e.to_string());
-                if let Ok(mut f) = failure_in.lock() {
-                    *f = Some(e);
-                }
-                Err(kept)
-            }
+        let body = chunks(zip.reader()?).inspect_ok(move |chunk| {
+            counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         });
         let budget =
             self.timeouts.request + Duration::from_secs(len / self.timeouts.min_upload_rate.max(1));
@@ -518,7 +486,7 @@ impl Client {
             .header(CONTENT_LENGTH, len)
             .header(CONTENT_TYPE, "application/zip")
             .timeout(budget)
-            .body(reqwest::Body::wrap_stream(stream))
+            .body(reqwest::Body::wrap_stream(body))
             .build()
             .map_err(|e| ApiError::Local {
                 what: what.into(),
@@ -535,18 +503,10 @@ impl Client {
                 _ = ticker.tick() => progress(sent.load(Ordering::Relaxed), len),
             }
         };
-        let _ = producer.await;
         progress(sent.load(Ordering::Relaxed), len);
-        if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
-            return Err(match PackageError::changed_in(&e) {
-                Some(changed) => ApiError::Package(changed),
-                None => ApiError::Local {
-                    what: what.into(),
-                    detail: format!("reading the APK: {e}"),
-                },
-            });
-        }
-        let resp = resp.map_err(|e| transport_error(what, url, &e, budget))?;
+        let resp = resp.map_err(|e| {
+            read_failure(what, &e).unwrap_or_else(|| transport_error(what, url, &e, budget))
+        })?;
         self.trace_response(what, &resp, started);
         let status = resp.status();
         if status.is_success() {
@@ -560,6 +520,50 @@ impl Client {
             retry_after: wait,
         })
     }
+}
+
+/// A read of the APK that failed during a PUT, kept apart from the network's own I/O errors in
+/// the error reqwest returns.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the APK: {0}")]
+struct ReadFailed(#[source] std::io::Error);
+
+/// The upload zip as a body: chunks read on the blocking pool (the reader does file I/O), each
+/// read started as the chunk before it is handed over, so the disk and the network overlap.
+fn chunks(reader: PackageReader) -> impl Stream<Item = Result<Vec<u8>, ReadFailed>> + Send {
+    type Read = JoinHandle<Result<(Vec<u8>, PackageReader), ReadFailed>>;
+    fn read(mut reader: PackageReader) -> Read {
+        tokio::task::spawn_blocking(move || {
+            let mut chunk = vec![0u8; 1 << 20];
+            let n = std::io::Read::read(&mut reader, &mut chunk).map_err(ReadFailed)?;
+            chunk.truncate(n);
+            Ok((chunk, reader))
+        })
+    }
+    futures_util::stream::try_unfold(read(reader), |next: Read| async move {
+        let (chunk, reader) = next
+            .await
+            .map_err(|e| ReadFailed(std::io::Error::other(e)))??;
+        Ok((!chunk.is_empty()).then(|| (chunk, read(reader))))
+    })
+}
+
+/// The APK read that ended a PUT, if one did: reqwest returns it as the cause of its error.
+fn read_failure(what: &str, e: &reqwest::Error) -> Option<ApiError> {
+    let mut cause = e.source();
+    while let Some(err) = cause {
+        if let Some(ReadFailed(read)) = err.downcast_ref::<ReadFailed>() {
+            return Some(match PackageError::changed_in(read) {
+                Some(changed) => ApiError::Package(changed),
+                None => ApiError::Local {
+                    what: what.into(),
+                    detail: format!("reading the APK: {read}"),
+                },
+            });
+        }
+        cause = err.source();
+    }
+    None
 }
 
 /// `segment` percent-encoded so that it stays one path segment: every byte outside RFC 3986's
@@ -590,14 +594,6 @@ fn storage_error(body: &[u8]) -> String {
         (Some(c), None) => c,
         _ => first_line(body),
     }
-}
-
-fn tokio_stream_from<T: Send + 'static>(
-    rx: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures_util::Stream<Item = T> + Send + 'static {
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })
 }
 
 /// Turns an answer into `T`, or into the error its status and body describe.
@@ -675,6 +671,8 @@ fn with_hint(status: u16, message: String) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
 
     #[test]
