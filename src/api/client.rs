@@ -166,13 +166,10 @@ fn transport_error(what: &str, url: &str, e: &reqwest::Error, timeout: Duration)
 }
 
 impl Client {
-    pub fn new(
-        base: BaseUrl,
-        key: ApiKey,
-        timeouts: Timeouts,
-        retry: RetryPolicy,
-    ) -> Result<Client, ApiError> {
-        Ok(Client {
+    /// Cannot fail: the HTTP client, which can (a CA store that does not load), is built on first
+    /// use, by `http`.
+    pub fn new(base: BaseUrl, key: ApiKey, timeouts: Timeouts, retry: RetryPolicy) -> Client {
+        Client {
             http: OnceLock::new(),
             base,
             key,
@@ -180,7 +177,7 @@ impl Client {
             retry,
             notice: None,
             trace: (Trace::Off, None),
-        })
+        }
     }
 
     /// The HTTP client, built on first use: loading the system's root certificates costs more
@@ -799,7 +796,6 @@ mod tests {
                 ..RetryPolicy::default()
             },
         )
-        .unwrap()
     }
 
     /// An APK of `size` bytes that are not all alike, and its upload zip.

@@ -259,7 +259,7 @@ fn client(conn: &Connection) -> Result<Client, Error> {
         request: conn.request_timeout,
         ..Timeouts::default()
     };
-    let client = Client::new(base, key, timeouts, retry)?.with_notice(notice.clone());
+    let client = Client::new(base, key, timeouts, retry).with_notice(notice.clone());
     Ok(client.with_trace(trace, notice))
 }
 
