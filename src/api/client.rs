@@ -136,6 +136,11 @@ fn transport_error(what: &str, url: &str, e: &reqwest::Error, timeout: Duration)
             // rustls reading a plain-http answer as a TLS record.
             let hint = "the server does not speak TLS; is the URL http://?";
             (ConnectCause::Tls, format!("{detail} ({hint})"))
+        } else if lower.contains("unknownissuer") {
+            (
+                ConnectCause::Tls,
+                format!("{detail} ({})", untrusted_hint()),
+            )
         } else if lower.contains("certificate")
             || lower.contains("tls")
             || lower.contains("handshake")
@@ -163,6 +168,33 @@ fn transport_error(what: &str, url: &str, e: &reqwest::Error, timeout: Duration)
         url: redact_url(url),
         detail,
     }
+}
+
+/// What a certificate from an unknown issuer means here. doksi trusts the system's CA store, or
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR` in its place (as OpenSSL does), and nothing bundled; a store
+/// that is empty or misplaced fails every connection with this same error, so it is named.
+fn untrusted_hint() -> String {
+    let set: Vec<&str> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .into_iter()
+        .filter(|v| std::env::var_os(v).is_some())
+        .collect();
+    let (source, fix) = if set.is_empty() {
+        let fix = "install them (ca-certificates), or set SSL_CERT_FILE to a PEM bundle";
+        ("the system's CA store".to_owned(), fix)
+    } else {
+        let fix = "when set, SSL_CERT_FILE and SSL_CERT_DIR replace the system's CA store, so they must hold the CAs to trust";
+        (set.join(" and "), fix)
+    };
+    // The same loader reqwest used; this runs only on this error.
+    let found = rustls_native_certs::load_native_certs();
+    if found.certs.is_empty() {
+        let why: String = found.errors.iter().map(|e| format!(": {e}")).collect();
+        return format!("no CA certificates were found in {source}{why}; {fix}");
+    }
+    format!(
+        "not issued by any of the {} CA certificates in {source}; behind a TLS-inspecting proxy, set SSL_CERT_FILE to a PEM bundle that holds its CA and the public roots",
+        found.certs.len()
+    )
 }
 
 impl Client {
