@@ -105,7 +105,7 @@ fn client(global: &GlobalArgs, reporter: &Arc<dyn Reporter>) -> Result<Client, E
         request: global.request_timeout,
         ..Timeouts::default()
     };
-    let client = Client::new(base, key, timeouts, retry)?.with_notice(notice.clone());
+    let client = Client::new(base, key, timeouts, retry).with_notice(notice.clone());
     Ok(client.with_trace(trace, notice))
 }
 

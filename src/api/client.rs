@@ -3,15 +3,17 @@
 //! its signed URL, and S3 rejects a second auth mechanism). Answers are decoded here into typed
 //! values or an [`ApiError`] that says what was asked, what came back, and never the key.
 
+use std::error::Error as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{Stream, TryStreamExt};
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
 
 use super::error::{ApiError, ConnectCause};
 use super::model::{
@@ -20,7 +22,7 @@ use super::model::{
 };
 use super::retry::{self, Decision, Effect, RetryPolicy};
 use super::{ApiKey, BaseUrl};
-use crate::package::{PackageError, UploadZip};
+use crate::package::{PackageError, PackageReader, UploadZip};
 
 /// How long requests may take. Uploads get a budget that grows with their size, so a slow link
 /// uploading 1 GB is not cut off while a dead one still is.
@@ -134,6 +136,11 @@ fn transport_error(what: &str, url: &str, e: &reqwest::Error, timeout: Duration)
             // rustls reading a plain-http answer as a TLS record.
             let hint = "the server does not speak TLS; is the URL http://?";
             (ConnectCause::Tls, format!("{detail} ({hint})"))
+        } else if lower.contains("unknownissuer") {
+            (
+                ConnectCause::Tls,
+                format!("{detail} ({})", untrusted_hint()),
+            )
         } else if lower.contains("certificate")
             || lower.contains("tls")
             || lower.contains("handshake")
@@ -163,14 +170,38 @@ fn transport_error(what: &str, url: &str, e: &reqwest::Error, timeout: Duration)
     }
 }
 
+/// What a certificate from an unknown issuer means here. doksi trusts the system's CA store, or
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR` in its place (as OpenSSL does), and nothing bundled; a store
+/// that is empty or misplaced fails every connection with this same error, so it is named.
+fn untrusted_hint() -> String {
+    let set: Vec<&str> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .into_iter()
+        .filter(|v| std::env::var_os(v).is_some())
+        .collect();
+    let (source, fix) = if set.is_empty() {
+        let fix = "install them (ca-certificates), or set SSL_CERT_FILE to a PEM bundle";
+        ("the system's CA store".to_owned(), fix)
+    } else {
+        let fix = "when set, SSL_CERT_FILE and SSL_CERT_DIR replace the system's CA store, so they must hold the CAs to trust";
+        (set.join(" and "), fix)
+    };
+    // The same loader reqwest used; this runs only on this error.
+    let found = rustls_native_certs::load_native_certs();
+    if found.certs.is_empty() {
+        let why: String = found.errors.iter().map(|e| format!(": {e}")).collect();
+        return format!("no CA certificates were found in {source}{why}; {fix}");
+    }
+    format!(
+        "not issued by any of the {} CA certificates in {source}; behind a TLS-inspecting proxy, set SSL_CERT_FILE to a PEM bundle that holds its CA and the public roots",
+        found.certs.len()
+    )
+}
+
 impl Client {
-    pub fn new(
-        base: BaseUrl,
-        key: ApiKey,
-        timeouts: Timeouts,
-        retry: RetryPolicy,
-    ) -> Result<Client, ApiError> {
-        Ok(Client {
+    /// Cannot fail: the HTTP client, which can (a CA store that does not load), is built on first
+    /// use, by `http`.
+    pub fn new(base: BaseUrl, key: ApiKey, timeouts: Timeouts, retry: RetryPolicy) -> Client {
+        Client {
             http: OnceLock::new(),
             base,
             key,
@@ -178,7 +209,7 @@ impl Client {
             retry,
             notice: None,
             trace: (Trace::Off, None),
-        })
+        }
     }
 
     /// The HTTP client, built on first use: loading the system's root certificates costs more
@@ -469,46 +500,12 @@ impl Client {
     ) -> Result<(), ApiError> {
         let what = "PUT upload";
         let len = zip.len();
-        let mut reader = zip.reader()?;
-        // The reader is blocking file I/O: it runs on its own thread and hands chunks over.
-        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
-        let producer = tokio::task::spawn_blocking(move || {
-            use std::io::Read;
-            loop {
-                let mut buf = vec![0u8; 1 << 20];
-                match reader.read(&mut buf) {
-                    Ok(0) => return,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        if tx.blocking_send(Ok(buf)).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
-                }
-            }
-        });
-        // The body stream must be 'static and `progress` is borrowed, so the count is shared
-        // through an atomic and reported from here while the request runs.
+        // The body must be 'static and `progress` is borrowed: the body counts what it hands
+        // over, and this task reports the count while the request runs.
         let sent = Arc::new(AtomicU64::new(0));
         let counter = sent.clone();
-        let failure = Arc::new(Mutex::new(None::<std::io::Error>));
-        let failure_in = failure.clone();
-        let stream = tokio_stream_from(rx).map(move |chunk| match chunk {
-            Ok(c) => {
-                counter.fetch_add(c.len() as u64, Ordering::Relaxed);
-                Ok(c)
-            }
-            Err(e) => {
-                let kept = std::io::Error::new(e.kind(), e.to_string());
-                if let Ok(mut f) = failure_in.lock() {
-                    *f = Some(e);
-                }
-                Err(kept)
-            }
+        let body = chunks(zip.reader()?).inspect_ok(move |chunk| {
+            counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         });
         let budget =
             self.timeouts.request + Duration::from_secs(len / self.timeouts.min_upload_rate.max(1));
@@ -518,7 +515,7 @@ impl Client {
             .header(CONTENT_LENGTH, len)
             .header(CONTENT_TYPE, "application/zip")
             .timeout(budget)
-            .body(reqwest::Body::wrap_stream(stream))
+            .body(reqwest::Body::wrap_stream(body))
             .build()
             .map_err(|e| ApiError::Local {
                 what: what.into(),
@@ -535,18 +532,10 @@ impl Client {
                 _ = ticker.tick() => progress(sent.load(Ordering::Relaxed), len),
             }
         };
-        let _ = producer.await;
         progress(sent.load(Ordering::Relaxed), len);
-        if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
-            return Err(match PackageError::changed_in(&e) {
-                Some(changed) => ApiError::Package(changed),
-                None => ApiError::Local {
-                    what: what.into(),
-                    detail: format!("reading the APK: {e}"),
-                },
-            });
-        }
-        let resp = resp.map_err(|e| transport_error(what, url, &e, budget))?;
+        let resp = resp.map_err(|e| {
+            read_failure(what, &e).unwrap_or_else(|| transport_error(what, url, &e, budget))
+        })?;
         self.trace_response(what, &resp, started);
         let status = resp.status();
         if status.is_success() {
@@ -560,6 +549,50 @@ impl Client {
             retry_after: wait,
         })
     }
+}
+
+/// A read of the APK that failed during a PUT, kept apart from the network's own I/O errors in
+/// the error reqwest returns.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the APK: {0}")]
+struct ReadFailed(#[source] std::io::Error);
+
+/// The upload zip as a body: chunks read on the blocking pool (the reader does file I/O), each
+/// read started as the chunk before it is handed over, so the disk and the network overlap.
+fn chunks(reader: PackageReader) -> impl Stream<Item = Result<Vec<u8>, ReadFailed>> + Send {
+    type Read = JoinHandle<Result<(Vec<u8>, PackageReader), ReadFailed>>;
+    fn read(mut reader: PackageReader) -> Read {
+        tokio::task::spawn_blocking(move || {
+            let mut chunk = vec![0u8; 1 << 20];
+            let n = std::io::Read::read(&mut reader, &mut chunk).map_err(ReadFailed)?;
+            chunk.truncate(n);
+            Ok((chunk, reader))
+        })
+    }
+    futures_util::stream::try_unfold(read(reader), |next: Read| async move {
+        let (chunk, reader) = next
+            .await
+            .map_err(|e| ReadFailed(std::io::Error::other(e)))??;
+        Ok((!chunk.is_empty()).then(|| (chunk, read(reader))))
+    })
+}
+
+/// The APK read that ended a PUT, if one did: reqwest returns it as the cause of its error.
+fn read_failure(what: &str, e: &reqwest::Error) -> Option<ApiError> {
+    let mut cause = e.source();
+    while let Some(err) = cause {
+        if let Some(ReadFailed(read)) = err.downcast_ref::<ReadFailed>() {
+            return Some(match PackageError::changed_in(read) {
+                Some(changed) => ApiError::Package(changed),
+                None => ApiError::Local {
+                    what: what.into(),
+                    detail: format!("reading the APK: {read}"),
+                },
+            });
+        }
+        cause = err.source();
+    }
+    None
 }
 
 /// `segment` percent-encoded so that it stays one path segment: every byte outside RFC 3986's
@@ -590,14 +623,6 @@ fn storage_error(body: &[u8]) -> String {
         (Some(c), None) => c,
         _ => first_line(body),
     }
-}
-
-fn tokio_stream_from<T: Send + 'static>(
-    rx: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures_util::Stream<Item = T> + Send + 'static {
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })
 }
 
 /// Turns an answer into `T`, or into the error its status and body describe.
@@ -675,6 +700,8 @@ fn with_hint(status: u16, message: String) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
 
     #[test]
@@ -733,6 +760,169 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(wrong, ApiError::BadAnswer { .. }), "{wrong}");
+    }
+
+    /// What a test server does with one connection: answer 200 once the whole body is in, close
+    /// after reading `n` body bytes, or read everything and never answer.
+    #[derive(Clone, Copy)]
+    enum Conn {
+        Answer,
+        CutAfter(usize),
+        Silent,
+    }
+
+    /// One connection as the server saw it: the request head, lower-cased, and the body read.
+    type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+    /// An HTTP/1.1 server on 127.0.0.1 that treats connection `n` as `script[n]` (the last entry
+    /// for any later one). Returns its URL and what it saw.
+    fn storage(script: Vec<Conn>) -> (String, Seen) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/upload?X-Amz-Signature=s",
+            listener.local_addr().unwrap()
+        );
+        let seen: Seen = Arc::default();
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { return };
+                let conn = script[n.min(script.len() - 1)];
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut head = String::new();
+                    while reader.read_line(&mut head).unwrap_or(0) > 2 {}
+                    let head = head.to_ascii_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    let mut body = Vec::new();
+                    let want = match conn {
+                        Conn::CutAfter(n) => n,
+                        Conn::Answer => length,
+                        Conn::Silent => usize::MAX,
+                    };
+                    let _ = reader.by_ref().take(want as u64).read_to_end(&mut body);
+                    log.lock().unwrap().push((head, body));
+                    if let Conn::Answer = conn {
+                        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                    }
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    fn client(timeouts: Timeouts, attempts: u32) -> Client {
+        Client::new(
+            BaseUrl::parse("http://127.0.0.1:9", super::super::Transport::HttpsOnly).unwrap(),
+            ApiKey::parse(&format!("dk_live_{}", "a".repeat(40))).unwrap(),
+            timeouts,
+            RetryPolicy {
+                attempts,
+                base_delay: Duration::from_millis(1),
+                ..RetryPolicy::default()
+            },
+        )
+    }
+
+    /// An APK of `size` bytes that are not all alike, and its upload zip.
+    fn apk(size: usize) -> (tempfile::TempDir, std::path::PathBuf, UploadZip) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.apk");
+        let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, content).unwrap();
+        let zip = UploadZip::new(&path, crate::package::Fingerprint::of(&path).unwrap()).unwrap();
+        (dir, path, zip)
+    }
+
+    fn zip_bytes(zip: &UploadZip) -> Vec<u8> {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut zip.reader().unwrap(), &mut v).unwrap();
+        v
+    }
+
+    #[tokio::test]
+    async fn the_put_sends_the_zip_with_its_exact_length_no_key_and_reports_progress() {
+        let (_dir, _path, zip) = apk(3 << 20);
+        let (url, seen) = storage(vec![Conn::Answer]);
+        let told = Mutex::new(Vec::new());
+        let progress = |sent, total| told.lock().unwrap().push((sent, total));
+        client(Timeouts::default(), 1)
+            .put_upload(&url, &zip, &progress)
+            .await
+            .unwrap();
+        let seen = seen.lock().unwrap();
+        let (head, body) = &seen[0];
+        assert!(head.starts_with("put /upload?"), "{head}");
+        assert!(
+            head.contains(&format!("\r\ncontent-length: {}\r\n", zip.len())),
+            "{head}"
+        );
+        assert!(
+            head.contains("\r\ncontent-type: application/zip\r\n"),
+            "{head}"
+        );
+        assert!(!head.contains("transfer-encoding"), "{head}");
+        assert!(!head.contains("authorization"), "{head}");
+        assert!(*body == zip_bytes(&zip));
+        let told = told.lock().unwrap();
+        assert_eq!(told.last(), Some(&(zip.len(), zip.len())));
+        assert!(told.windows(2).all(|w| w[0].0 <= w[1].0), "{told:?}");
+    }
+
+    #[tokio::test]
+    async fn a_put_cut_off_midway_starts_again_from_the_first_byte() {
+        let (_dir, _path, zip) = apk(3 << 20);
+        let (url, seen) = storage(vec![Conn::CutAfter(1 << 20), Conn::Answer]);
+        client(Timeouts::default(), 3)
+            .put_upload(&url, &zip, &|_, _| {})
+            .await
+            .unwrap();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert!(seen[1].1 == zip_bytes(&zip));
+    }
+
+    #[tokio::test]
+    async fn an_apk_that_changes_during_the_put_is_a_package_error_and_not_retried() {
+        let (_dir, path, zip) = apk(3 << 20);
+        std::fs::write(&path, vec![7u8; 3 << 20]).unwrap();
+        let (url, seen) = storage(vec![Conn::Silent]);
+        let err = client(Timeouts::default(), 3)
+            .put_upload(&url, &zip, &|_, _| {})
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ApiError::Package(PackageError::Changed { .. })),
+            "{err:?}"
+        );
+        // The server may log the connection after the client gave up on it; none comes later.
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_put_that_gets_no_answer_times_out() {
+        let (_dir, _path, zip) = apk(1 << 20);
+        let (url, _seen) = storage(vec![Conn::Silent]);
+        let timeouts = Timeouts {
+            request: Duration::from_millis(300),
+            min_upload_rate: u64::MAX,
+            ..Timeouts::default()
+        };
+        let started = Instant::now();
+        let err = client(timeouts, 1)
+            .put_upload(&url, &zip, &|_, _| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ApiError::NoAnswer { .. }), "{err:?}");
+        assert!(err.to_string().contains("no answer within"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[test]

@@ -274,8 +274,7 @@ fn a_lock_held_past_the_wait_limit_is_given_up_and_the_apk_uploaded() {
         key,
         doksi::api::client::Timeouts::default(),
         doksi::api::retry::RetryPolicy::default(),
-    )
-    .unwrap();
+    );
     let cache = Cache::open(sb.cache_dir()).unwrap();
     let remarks = Mutex::new(Vec::new());
     let remark = |r: Remark| remarks.lock().unwrap().push(r);

@@ -560,6 +560,8 @@ s.serve_forever()
     };
     let trusted = status(Some(&dir.path().join("ca.pem")));
     let untrusted = status(None);
+    // No bundled roots to fall back on: a CA store that holds nothing is named as the cause.
+    let no_roots = status(Some(&dir.path().join("missing.pem")));
     // The same through an HTTPS proxy: a CONNECT tunnel that logs what it was asked for.
     let proxy = r#"
 import socket, threading, sys
@@ -643,4 +645,13 @@ while True:
         !stderr.contains("retrying"),
         "a TLS failure is not transient: {stderr}"
     );
+    assert!(stderr.contains("CA certificates"), "{stderr}");
+    let stderr = String::from_utf8_lossy(&no_roots.stderr);
+    assert_eq!(no_roots.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("no CA certificates were found in SSL_CERT_FILE")
+            && stderr.contains("missing.pem"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("retrying"), "{stderr}");
 }
