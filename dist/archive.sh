@@ -9,7 +9,8 @@
 #
 # Targets: --target, else this machine's (rustc -vV) and every other whose standard library
 # rustup has installed. Each is built with `cargo build --release --locked`, except:
-#   - with cargo-zigbuild and zig on PATH, `cargo zigbuild`, and for a *-linux-gnu target
+#   - with cargo-zigbuild and zig (on PATH, or the ziglang wheel: pip install cargo-zigbuild
+#     ziglang), `cargo zigbuild`, and for a *-linux-gnu target
 #     `--target <target>.2.17`: a binary that runs on glibc 2.17 and later (CentOS 7, Ubuntu
 #     14.04 on), where a plain build needs the glibc of the machine it was built on or newer;
 #   - --binary PATH packages a binary already built for the target (one --target, default this
@@ -86,7 +87,9 @@ else
 fi
 
 zigbuild=
-if cargo zigbuild --help >/dev/null 2>&1 && command -v zig >/dev/null 2>&1; then
+# zig on PATH, or the ziglang wheel from PyPI, which cargo-zigbuild finds through python3.
+if [ -z "$binary" ] && cargo zigbuild --help >/dev/null 2>&1 \
+    && { command -v zig || python3 -m ziglang version; } >/dev/null 2>&1; then
     zigbuild=yes
 fi
 
