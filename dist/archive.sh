@@ -136,18 +136,19 @@ for target in $targets; do
             # zip keeps local times: with TZ=UTC and every file's mtime the epoch, the stored
             # times are fixed; -X leaves out uid/gid and the extra time fields.
             find "$stage/$name" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-            rm -f "$out/$name.zip.tmp"
+            rm -f "$out/$name.zip.tmp.$$"
             (cd "$stage" && printf '%s\n' "$name/" "$name/$exe" "$name/LICENSE-APACHE" \
                 "$name/LICENSE-MIT" "$name/README.md" \
-                | LC_ALL=C sort | TZ=UTC zip -X -q -@ "$out/$name.zip.tmp")
-            mv -f "$out/$name.zip.tmp" "$out/$name.zip"
+                | LC_ALL=C sort | TZ=UTC zip -X -q -@ "$out/$name.zip.tmp.$$")
+            mv -f "$out/$name.zip.tmp.$$" "$out/$name.zip"
             echo "$out/$name.zip"
             ;;
         *)
+            # tar, then gzip, not a pipe: POSIX sh has no pipefail to see tar fail.
             LC_ALL=C "$gnutar" --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 \
-                --numeric-owner --format=gnu -C "$stage" -cf - "$name" \
-                | gzip -n >"$out/$name.tar.gz.tmp"
-            mv -f "$out/$name.tar.gz.tmp" "$out/$name.tar.gz"
+                --numeric-owner --format=gnu -C "$stage" -cf "$stage/$name.tar" "$name"
+            gzip -n <"$stage/$name.tar" >"$out/$name.tar.gz.tmp.$$"
+            mv -f "$out/$name.tar.gz.tmp.$$" "$out/$name.tar.gz"
             echo "$out/$name.tar.gz"
             ;;
     esac
@@ -160,7 +161,7 @@ done
         [ -f "$f" ] && set -- "$@" "$f"
     done
     [ $# -gt 0 ] || exit 0
-    sha256 $(printf '%s\n' "$@" | LC_ALL=C sort) >SHA256SUMS.tmp
-    mv -f SHA256SUMS.tmp SHA256SUMS
+    sha256 $(printf '%s\n' "$@" | LC_ALL=C sort) >SHA256SUMS.tmp.$$
+    mv -f SHA256SUMS.tmp.$$ SHA256SUMS
 )
 echo "$out/SHA256SUMS"
