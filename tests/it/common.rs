@@ -146,14 +146,20 @@ pub fn stderr_until(
 /// `name` on PATH; where it is missing, `None` with a "skipped" note, except under `CI=true`,
 /// whose image installs it (`.ci/run`): there a missing tool fails the test.
 pub fn needed_tool(name: &str, package: &str) -> Option<PathBuf> {
+    needed_tool_from(name, &format!("apt-get install {package}"))
+}
+
+/// [`needed_tool`] for a tool that comes from elsewhere than Debian's packages; `install` says
+/// how to get it (`pip install check-jsonschema`).
+pub fn needed_tool_from(name: &str, install: &str) -> Option<PathBuf> {
     let found = tool(name);
     if found.is_none() {
         assert_ne!(
             std::env::var("CI").as_deref(),
             Ok("true"),
-            "{name} is not installed, and CI=true needs it (apt-get install {package})"
+            "{name} is not installed, and CI=true needs it ({install})"
         );
-        eprintln!("skipped: {name} is not installed (apt-get install {package})");
+        eprintln!("skipped: {name} is not installed ({install})");
     }
     found
 }

@@ -7,6 +7,7 @@ mod cache_faults;
 mod common;
 mod config;
 mod discovery;
+mod dist;
 mod docs_examples;
 mod e2e;
 mod faults;
