@@ -25,3 +25,4 @@ mod scripted;
 mod security;
 mod signing;
 mod soak;
+mod wheel;
