@@ -146,19 +146,14 @@ pub fn stderr_until(
 /// `name` on PATH; where it is missing, `None` with a "skipped" note, except under `CI=true`,
 /// whose image installs it (`.ci/run`): there a missing tool fails the test.
 pub fn needed_tool(name: &str, package: &str) -> Option<PathBuf> {
-    needed(tool(name), name, &format!("apt-get install {package}"))
-}
-
-/// `found`, or, where it is `None`, a "skipped" note saying how to `install` `what`, except
-/// under `CI=true`, whose `.ci/run` installs it: there a missing tool fails the test.
-pub fn needed<T>(found: Option<T>, what: &str, install: &str) -> Option<T> {
+    let found = tool(name);
     if found.is_none() {
         assert_ne!(
             std::env::var("CI").as_deref(),
             Ok("true"),
-            "{what} is not installed, and CI=true needs it ({install})"
+            "{name} is not installed, and CI=true needs it (apt-get install {package})"
         );
-        eprintln!("skipped: {what} is not installed ({install})");
+        eprintln!("skipped: {name} is not installed (apt-get install {package})");
     }
     found
 }
@@ -174,4 +169,19 @@ pub fn one_line_error(args: &[&str], expect: &str) {
         r.stderr
     );
     assert!(!r.stderr.contains("panicked"));
+}
+
+/// `found`, or, where it is `None`, a "skipped" note saying how to `install` `what`, except
+/// under `CI=true`, whose `.ci/run` installs it: there a missing tool fails the test. For what
+/// is not a command on PATH (a venv's, a jar); [`needed_tool`] is the same for PATH's.
+pub fn needed<T>(found: Option<T>, what: &str, install: &str) -> Option<T> {
+    if found.is_none() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{what} is not installed, and CI=true needs it ({install})"
+        );
+        eprintln!("skipped: {what} is not installed ({install})");
+    }
+    found
 }
