@@ -16,7 +16,8 @@
 // doksi.categories/DOKSI_CATEGORIES, doksi.tests/DOKSI_TESTS, doksi.auth/DOKSI_AUTH,
 // doksi.timeout/DOKSI_TIMEOUT, doksi.pollInterval/DOKSI_POLL_INTERVAL,
 // doksi.extraArgs/DOKSI_EXTRA_ARGS, doksi.executable/DOKSI_EXECUTABLE, doksi.skip/DOKSI_SKIP,
-// doksi.variants/DOKSI_VARIANTS.
+// doksi.variants/DOKSI_VARIANTS; and doksi.version (a property only), which resolves doksi from
+// this build's repositories as the Maven artifact ai.doksi:doksi:<version>:<os>-<arch>@exe.
 // The API key is never passed by this script: doksi reads DOKSI_API_KEY from the environment.
 //
 // Needs a Gradle with a working Kotlin DSL (6.x or later; 7.x or later for the configuration
@@ -24,10 +25,12 @@
 // captured, never `project` or anything else of this script.
 
 import java.io.File
+import java.util.Locale
 import java.util.concurrent.TimeUnit
 import org.gradle.api.Action
 import org.gradle.api.DomainObjectCollection
 import org.gradle.api.GradleException
+import org.gradle.api.file.FileCollection
 import org.gradle.kotlin.dsl.withGroovyBuilder
 
 fun doksiSetting(property: String, variable: String): String? =
@@ -50,19 +53,62 @@ val doksiSkip: Boolean = doksiSetting("doksi.skip", "DOKSI_SKIP").let { v ->
         listOf("true", "1", "yes").any { it.equals(v, ignoreCase = true) })
 }
 
-// How to start doksi: the named executable, else the project's doksiw wrapper (not on Windows,
-// which has no `sh`), else PATH.
+// How to start doksi: the named executable, else the doksi.version artifact, else the project's
+// doksiw wrapper (not on Windows, which has no `sh`), else PATH.
 val doksiWindows: Boolean = File.separatorChar == '\\'
-val doksiLauncher: List<String> = doksiSetting("doksi.executable", "DOKSI_EXECUTABLE")
-    ?.takeIf { it.isNotEmpty() }
-    ?.let { exe ->
+val doksiExecutable: String? = doksiSetting("doksi.executable", "DOKSI_EXECUTABLE")?.takeIf { it.isNotEmpty() }
+// A property only, like a dependency's version: it belongs in the build (gradle.properties).
+val doksiVersion: String? = project.findProperty("doksi.version")?.toString()?.trim()?.takeIf { it.isNotEmpty() }
+// The classifier names protoc's (os-maven-plugin's): linux-x86_64, osx-aarch_64, windows-x86_64...
+val doksiOsName: String = System.getProperty("os.name")
+val doksiArch: String = System.getProperty("os.arch")
+val doksiClassifier: String? = run {
+    val os = doksiOsName.toLowerCase(Locale.ROOT)
+    val arch = doksiArch.toLowerCase(Locale.ROOT)
+    val osPart = when {
+        os.startsWith("linux") -> "linux"
+        os.startsWith("mac") -> "osx"
+        os.startsWith("windows") -> "windows"
+        else -> null
+    }
+    val archPart = when (arch) {
+        "amd64", "x86_64", "x64" -> "x86_64"
+        "aarch64", "arm64" -> "aarch_64"
+        else -> null
+    }
+    if (osPart != null && archPart != null) "$osPart-$archPart" else null
+}
+// With doksi.version: the artifact, as protobuf's Gradle plugin resolves protoc, through this
+// build's own repositories (Maven Central, a corporate proxy), into Gradle's cache; resolved
+// when a task runs, so configuring never downloads it.
+val doksiArtifact: String? =
+    if (doksiExecutable == null && doksiVersion != null && doksiClassifier != null)
+        "ai.doksi:doksi:$doksiVersion:$doksiClassifier@exe"
+    else null
+val doksiResolved: FileCollection? = if (doksiExecutable == null && doksiVersion != null) {
+    val configuration = configurations.findByName("doksiExe") ?: configurations.create("doksiExe").apply {
+        description = "The doksi executable that the doksiSmoke tasks run (doksi.version)."
+        isVisible = false
+        isTransitive = false
+        isCanBeConsumed = false
+    }
+    doksiArtifact?.let { dependencies.add(configuration.name, it) }
+    project.files(configuration)
+} else null
+// Where the resolved file is copied when it cannot be made executable where it is.
+val doksiCopyDir: String = File(project.layout.buildDirectory.get().asFile, "doksi/$doksiVersion").absolutePath
+val doksiLauncher: List<String> = when {
+    doksiExecutable != null -> {
+        val exe = doksiExecutable
         val relativePath = (exe.contains('/') || exe.contains(File.separator)) && !File(exe).isAbsolute
         listOf(if (relativePath) project.file(exe).absolutePath else exe)
     }
-    ?: listOf(project.file("doksiw"), project.rootProject.file("doksiw"))
+    doksiResolved != null -> emptyList()
+    else -> listOf(project.file("doksiw"), project.rootProject.file("doksiw"))
         .firstOrNull { !doksiWindows && it.isFile }
         ?.let { listOf("sh", it.absolutePath) }
-    ?: listOf("doksi")
+        ?: listOf("doksi")
+}
 val doksiProjectDir: String = project.projectDir.absolutePath
 // Each task's JUnit report goes where Gradle's own test tasks put theirs, so CI globs such as
 // `**/build/test-results/**/*.xml` (Jenkins, GitLab, Bitrise) pick it up with the unit tests.
@@ -91,10 +137,11 @@ fun doksiRegister(variant: String, needAssemble: Boolean) {
     val assembleName = "assemble$suffix"
     val hasAssemble = needAssemble || tasks.names.contains(assembleName)
 
-    // The whole command line, fixed now; the key is not on it. Only these locals reach doLast.
+    // The whole command line but the executable (with doksi.version, known when the task
+    // runs), fixed now; the key is not on it. Only these locals reach doLast.
     val report = "$doksiResultsDir/$taskName/TEST-doksi.xml"
-    val command: List<String> = ArrayList<String>().apply {
-        addAll(doksiLauncher)
+    val launcher = ArrayList(doksiLauncher)
+    val arguments: List<String> = ArrayList<String>().apply {
         addAll(listOf("ci", doksiProjectDir, "--variant", variant))
         doksiCategories.forEach { addAll(listOf("--category", it)) }
         doksiTests.forEach { addAll(listOf("--test", it)) }
@@ -112,6 +159,11 @@ fun doksiRegister(variant: String, needAssemble: Boolean) {
     val skip = doksiSkip
     val projectDir = doksiProjectDir
     val meanings = HashMap(doksiMeanings)
+    val version = doksiVersion
+    val artifact = doksiArtifact
+    val resolved = doksiResolved
+    val platform = "$doksiOsName on $doksiArch"
+    val copyDir = doksiCopyDir
 
     tasks.register(taskName) {
         group = "verification"
@@ -130,6 +182,49 @@ fun doksiRegister(variant: String, needAssemble: Boolean) {
             if (keyOnCommandLine) {
                 throw GradleException("Do not pass --api-key in doksi.extraArgs: set the DOKSI_API_KEY environment variable.")
             }
+            val command = ArrayList<String>(launcher)
+            if (resolved != null) {
+                if (artifact == null) {
+                    throw GradleException(
+                        "doksi.version=$version: doksi is not published for $platform; " +
+                            "pass -Pdoksi.executable=PATH instead."
+                    )
+                }
+                var exe: File = try {
+                    resolved.singleFile
+                } catch (e: Exception) {
+                    // Its messages, not the exception itself: of a chain, Gradle reports only the
+                    // resolution failure, which would hide what to do.
+                    val why = generateSequence<Throwable>(e) { t -> t.cause?.takeIf { it !== t } }
+                        .joinToString("\n") { it.message ?: it.toString() }
+                    throw GradleException(
+                        "Cannot resolve doksi $version ($artifact) from this build's " +
+                            "repositories. Add a repository that has it (mavenCentral(), or your proxy of it), or " +
+                            "pass -Pdoksi.executable=PATH.\n" + why
+                    )
+                }
+                // Gradle's cache keeps no file modes; where the file cannot be made executable in
+                // place (a read-only cache), a copy in the build folder is.
+                if (!exe.canExecute() && !exe.setExecutable(true)) {
+                    val copy = File(copyDir, exe.name)
+                    copy.parentFile.mkdirs()
+                    val partial = File.createTempFile("doksi", ".partial", copy.parentFile)
+                    java.nio.file.Files.copy(
+                        exe.toPath(), partial.toPath(), java.nio.file.StandardCopyOption.REPLACE_EXISTING
+                    )
+                    if (!partial.setExecutable(true)) {
+                        partial.delete()
+                        throw GradleException("Cannot make $exe or a copy of it in $copyDir executable.")
+                    }
+                    java.nio.file.Files.move(
+                        partial.toPath(), copy.toPath(),
+                        java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE
+                    )
+                    exe = copy
+                }
+                command.add(exe.absolutePath)
+            }
+            command.addAll(arguments)
             // Cancelling the build must stop doksi rather than orphan it. A daemon that gives up
             // on a cancelled build exits, which runs this hook; an interrupt of this thread ends
             // the wait below. The Doksi run itself goes on either way. The hook is in place before
@@ -161,7 +256,7 @@ fun doksiRegister(variant: String, needAssemble: Boolean) {
                 }
                 throw GradleException(
                     "Cannot run ${command[0]}: ${e.message}. Install doksi (cargo install doksi), " +
-                        "add the doksiw wrapper, or pass -Pdoksi.executable=PATH.",
+                        "add the doksiw wrapper, set doksi.version, or pass -Pdoksi.executable=PATH.",
                     e
                 )
             }

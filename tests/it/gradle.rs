@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::common::tool;
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 
-fn snippets() -> PathBuf {
+pub(crate) fn snippets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("gradle-wrapper-snippet")
 }
 
@@ -20,21 +20,21 @@ fn read_snippet(name: &str) -> String {
 }
 
 /// A Groovy single-quoted string literal.
-fn groovy_str(p: &Path) -> String {
+pub(crate) fn groovy_str(p: &Path) -> String {
     format!(
         "'{}'",
         path_str(p).replace('\\', "\\\\").replace('\'', "\\'")
     )
 }
 
-struct Output {
-    code: Option<i32>,
+pub(crate) struct Output {
+    pub(crate) code: Option<i32>,
     /// stdout then stderr.
-    text: String,
+    pub(crate) text: String,
 }
 
 /// Runs `cmd` to its end, or kills it after `limit`.
-fn run_limited(mut cmd: Command, limit: Duration) -> Output {
+pub(crate) fn run_limited(mut cmd: Command, limit: Duration) -> Output {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -85,7 +85,7 @@ fn run_limited(mut cmd: Command, limit: Duration) -> Output {
 ///   gradle.properties.
 ///
 /// Returns the root and the app folders.
-fn gradle_project(root: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn gradle_project(root: &Path) -> (PathBuf, PathBuf) {
     let project = root.join("shop");
     let app = project.join("app");
     let made = root.join("made");
@@ -166,7 +166,12 @@ fn gradle_project(root: &Path) -> (PathBuf, PathBuf) {
 
 /// `gradle --offline --no-daemon -q ARGS` in `project`, with the sandbox's URL, key and cache in
 /// the environment (when there is one) and nothing else of ours.
-fn gradle_command(gradle: &Path, project: &Path, home: &Path, sb: Option<&Sandbox>) -> Command {
+pub(crate) fn gradle_command(
+    gradle: &Path,
+    project: &Path,
+    home: &Path,
+    sb: Option<&Sandbox>,
+) -> Command {
     let mut cmd = Command::new(gradle);
     cmd.env_clear();
     for var in ["PATH", "JAVA_HOME", "LANG"] {
