@@ -418,7 +418,8 @@ pub struct InspectArgs {
 pub struct PackageArgs {
     /// The APK file.
     pub apk: PathBuf,
-    /// Where to write the zip (written to a temporary file beside it, then renamed).
+    /// Where to write the zip (written to a temporary file beside it, then renamed); `-` for
+    /// stdout.
     #[arg(long, short)]
     pub output: PathBuf,
 }

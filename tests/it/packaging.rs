@@ -83,3 +83,27 @@ fn same_apk_gives_the_same_zip_bytes() {
         "central directory"
     );
 }
+
+#[test]
+fn dash_writes_the_same_zip_to_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let apk = apk_fixtures().join("io.appium.settings-8.0.10-debug.apk");
+    let file = dir.path().join("upload.zip");
+    package(&apk, &file);
+    let out = crate::common::doksi(dir.path())
+        .args(["package", apk.to_str().unwrap(), "-o", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, std::fs::read(&file).unwrap());
+    assert!(!dir.path().join("-").exists());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{} bytes", out.stdout.len())),
+        "{stderr}"
+    );
+}
