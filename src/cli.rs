@@ -532,7 +532,8 @@ fn exit_redacted(e: clap::Error) -> ! {
     std::process::exit(e.exit_code())
 }
 
-/// The clap command, in one pass over every argument of every subcommand: an empty variable
+/// The clap command, in one pass over every argument of every subcommand: variables' values are
+/// hidden from `--help`, an empty variable
 /// counts as unset (as shells and CI templates, `DOKSI_VARIANT: ""`, mean it; clap would take it
 /// as an empty value, which no setting accepts), and the project file's values become defaults.
 fn command_for(project: Option<&crate::config::ProjectConfig>) -> clap::Command {
@@ -542,6 +543,9 @@ fn command_for(project: Option<&crate::config::ProjectConfig>) -> clap::Command 
             .get_env()
             .is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()));
         let a = if empty { a.env(None::<&str>) } else { a };
+        // `--help` names each variable but never shows its value: `[env: DOKSI_BASE_URL=]` for
+        // an unset one reads as set to nothing, and a set one may be a secret.
+        let a = a.hide_env_values(true);
         match project.and_then(|p| p.value_of(a.get_id().as_str())) {
             Some(values) => a.default_values(values.to_vec()),
             None => a,

@@ -508,3 +508,21 @@ fn man_pages_for_every_subcommand_with_their_flags() {
     assert!(dir.path().join("doksi.1").is_file());
     assert!(dir.path().join("doksi-cache-list.1").is_file());
 }
+
+#[test]
+fn help_names_each_variable_but_never_its_value() {
+    let home = tempfile::tempdir().unwrap();
+    for env in [None, Some("http://127.0.0.1:9/hidden")] {
+        let mut cmd = crate::common::doksi(home.path());
+        if let Some(v) = env {
+            cmd.env("DOKSI_BASE_URL", v);
+        }
+        let out = cmd.args(["status", "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("[env: DOKSI_BASE_URL]"), "{help}");
+        assert!(
+            !help.contains("DOKSI_BASE_URL=") && !help.contains("hidden"),
+            "{help}"
+        );
+    }
+}
