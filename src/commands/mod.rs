@@ -44,7 +44,7 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
         Command::Upload(args) => block_on(upload::run(&global, args, project)),
         Command::Run(args) => block_on(run::run(&global, args, project, &settings)),
         Command::Status(args) => block_on(status::run(&global, args)),
-        Command::Wait(args) => block_on(wait::run(&global, args)),
+        Command::Wait(args) => block_on(wait::run(&global, args, &settings)),
         Command::Ci(args) => block_on(ci::run(&global, args, project, &settings)),
         Command::Cache(args) => cache::run(&global, args),
         #[cfg(feature = "sandbox")]

@@ -30,6 +30,11 @@ pub async fn run(
             "--junit needs --wait: without waiting there is no verdict to report".into(),
         ));
     }
+    if args.waiting.retries > 0 && !args.wait && given_as_flag(settings, "retries") {
+        return Err(Error::Usage(
+            "--retries needs --wait: without waiting there is no failed test to run again".into(),
+        ));
+    }
     if args.wait && !args.upload.dry_run {
         check_report(&args.waiting)?;
     }

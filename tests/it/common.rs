@@ -170,3 +170,18 @@ pub fn one_line_error(args: &[&str], expect: &str) {
     );
     assert!(!r.stderr.contains("panicked"));
 }
+
+/// `found`, or, where it is `None`, a "skipped" note saying how to `install` `what`, except
+/// under `CI=true`, whose `.ci/run` installs it: there a missing tool fails the test. For what
+/// is not a command on PATH (a venv's, a jar); [`needed_tool`] is the same for PATH's.
+pub fn needed<T>(found: Option<T>, what: &str, install: &str) -> Option<T> {
+    if found.is_none() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{what} is not installed, and CI=true needs it ({install})"
+        );
+        eprintln!("skipped: {what} is not installed ({install})");
+    }
+    found
+}
