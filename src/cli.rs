@@ -118,6 +118,10 @@ pub enum Command {
     /// Wait for a run to finish; exit 0 if it passed, 1 if it failed.
     #[command(after_help = EXIT_CODES)]
     Wait(WaitArgs),
+    /// Start a new run of a finished run's tests (--failed: only those that did not pass), on
+    /// the destinations its results name; prints the new run's id, or with --wait waits for it.
+    #[command(after_help = EXIT_CODES)]
+    Rerun(RerunArgs),
     /// Upload (cached), run and wait: the one line a Gradle hook or nightly job calls.
     #[command(after_help = EXIT_CODES)]
     Ci(CiArgs),
@@ -321,6 +325,28 @@ pub struct WaitArgs {
     #[arg(long, default_value = "none", env = "DOKSI_AUTH")]
     pub auth: String,
     /// Print the final run object from the API as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RerunArgs {
+    /// The finished run's id (run_…).
+    #[arg(value_parser = parse_run_id)]
+    pub run_id: String,
+    /// Only the tests that did not pass (default: every test of the run).
+    #[arg(long)]
+    pub failed: bool,
+    /// How the tests sign in: none, generated, or specific:acc_ID. A run's answer does not say
+    /// how its tests signed in, so this is not taken from the run.
+    #[arg(long, default_value = "none", env = "DOKSI_AUTH")]
+    pub auth: String,
+    /// Wait for the verdict.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub waiting: WaitOptions,
+    /// Print the new run object from the API as JSON (with --wait, the final one).
     #[arg(long)]
     pub json: bool,
 }

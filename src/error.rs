@@ -56,6 +56,10 @@ pub enum Error {
     /// `--fail-on-flaky`) one passed only on a re-run.
     #[error(transparent)]
     Retried(#[from] crate::rerun::Failure),
+    /// `doksi rerun` of a run whose tests cannot be run again (none failed, or their results do
+    /// not say where they ran).
+    #[error(transparent)]
+    Rerun(#[from] crate::rerun::Refusal),
     #[error(
         "gave up waiting for run {run_id} after {waited}; {} (doksi wait {run_id} picks it up again)",
         .status.as_ref().map_or("no poll was answered".to_owned(), |s| format!("it was still {s}"))

@@ -49,6 +49,8 @@ pub enum Refusal {
     NoAuth { run_id: String },
     #[error("run {run_id} failed, but none of its results did: there is no test to re-run")]
     NothingFailed { run_id: String },
+    #[error("run {run_id} has no {}test to re-run", if *.failed_only { "failed " } else { "" })]
+    NothingToRerun { run_id: String, failed_only: bool },
 }
 
 /// Which tests `doksi rerun` runs again.
@@ -541,8 +543,9 @@ pub fn request_for(run: &Run, auth: &Auth, which: Which) -> Result<RunRequest, R
         .filter(|r| which == Which::All || r.status != Status::Passed)
         .collect();
     if wanted.is_empty() {
-        return Err(Refusal::NothingFailed {
+        return Err(Refusal::NothingToRerun {
             run_id: run.run_id.clone(),
+            failed_only: which == Which::Failed,
         });
     }
     let placed: Vec<(Option<usize>, &RunResult)> = wanted
@@ -628,7 +631,8 @@ impl std::fmt::Display for Cost {
     }
 }
 
-fn count_tests(request: &RunRequest) -> usize {
+/// How many test ids a request names, over every entry (its categories not counted).
+pub fn count_tests(request: &RunRequest) -> usize {
     request
         .matrix
         .iter()
@@ -1042,10 +1046,12 @@ mod tests {
             "passed",
             json!([result("r1", "t", "passed", target("bin_1"))]),
         );
-        assert!(matches!(
-            request_for(&passed, &Auth::None, Which::Failed),
-            Err(Refusal::NothingFailed { .. })
-        ));
+        assert_eq!(
+            request_for(&passed, &Auth::None, Which::Failed)
+                .unwrap_err()
+                .to_string(),
+            "run run_9 has no failed test to re-run"
+        );
     }
 
     #[test]

@@ -115,7 +115,10 @@ pub async fn run(
 /// The run just created, as `run --json` prints it: the API's run object, or, when that one
 /// look fails, the id and results `POST /runs` gave, with a warning. The run exists either way,
 /// and a script that gets no id (and an exit 3 it retries) would start a second one.
-async fn started_json(client: &Client, started: &Started) -> Result<serde_json::Value, Error> {
+pub(super) async fn started_json(
+    client: &Client,
+    started: &Started,
+) -> Result<serde_json::Value, Error> {
     let claim = interrupt::Claim::take();
     let run_id = started.run_id.clone();
     let looked = tokio::select! {

@@ -510,3 +510,81 @@ fn retries_are_checked_before_anything_is_sent() {
     assert!(r.stderr.contains("--retries needs --wait"), "{}", r.stderr);
     assert_eq!(sb.total(), 0);
 }
+
+#[test]
+fn rerun_starts_a_new_run_of_a_finished_runs_failed_or_all_tests() {
+    let sb = Sandbox::start(&[]);
+    let target = target(&sb);
+    let mut first = vec!["run", "--target", &target, "--category", "cat_flaky"];
+    first.extend(["--category", "cat_failing", "--auth", "generated", "--wait"]);
+    first.extend(FAST);
+    assert_eq!(sb.run(&first).code, 1);
+
+    let r = sb.run(&["rerun", "run_1", "--failed", "--auth", "generated"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "run_2\n"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "started run run_2, a re-run of run run_1: 2 test(s) on 1 destination(s), signing in: generated"
+        ),
+        "{}",
+        r.stderr
+    );
+    let r = sb.run(&["rerun", "run_1"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "run_3\n"), "{}", r.stderr);
+    let requests = run_requests(&sb);
+    assert_eq!(
+        requests[1..],
+        [
+            json!({"matrix": [{"platform": "android", "target_id": target,
+                "test_ids": ["flaky_cart", "fail_payment"],
+                "artifacts": [{"type": "authentication", "strategy": "generated"}]}]}),
+            json!({"matrix": [{"platform": "android", "target_id": target,
+                "test_ids": ["t_login", "flaky_cart", "fail_payment"]}]}),
+        ]
+    );
+
+    // With --wait, as run --wait: the verdict is the exit code, the JSON the new run.
+    let mut args = vec!["rerun", "run_1", "--failed", "--wait", "--json"];
+    args.extend(FAST);
+    let r = sb.run(&args);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let run = stdout_json(&r);
+    assert_eq!(
+        (&run["run_id"], &run["status"]),
+        (&json!("run_4"), &json!("failed"))
+    );
+    assert_eq!(run["tests_total"], 2);
+
+    // Nothing to re-run: said, and nothing started.
+    let mut passed = vec![
+        "run",
+        "--target",
+        &target,
+        "--category",
+        "cat_smoke",
+        "--wait",
+    ];
+    passed.extend(FAST);
+    assert_eq!(sb.run(&passed).code, 0);
+    let r = sb.run(&["rerun", "run_5", "--failed"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "doksi: error: run run_5 has no failed test to re-run\n"
+    );
+    assert_eq!(sb.runs_created(), 5);
+
+    // A run still going (results queued for 5 s) is not re-run.
+    let slow = Sandbox::start(&["--run-step", "5s"]);
+    let going = slow.run(&["run", "--web-url", "https://x.example", "--test", "t_login"]);
+    assert_eq!(going.code, 0, "{}", going.stderr);
+    let r = slow.run(&["rerun", going.stdout.trim()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("is still queued: only a finished run can be re-run"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(slow.runs_created(), 1);
+}
