@@ -621,12 +621,17 @@ impl std::fmt::Display for Cost {
                 "up to {n} re-run(s) of the failed tests: at most {n} × {} = {most} more test credit(s)",
                 self.tests
             ),
-            None => write!(
-                f,
-                "up to {n} re-run(s) of the failed tests: at most {n} × the run's own size in more test credits ({} test id(s) and the tests of {}, which the server counts)",
-                self.tests,
-                self.categories.join(", ")
-            ),
+            None => {
+                let ids = match self.tests {
+                    0 => String::new(),
+                    t => format!("{t} test id(s) and "),
+                };
+                write!(
+                    f,
+                    "up to {n} re-run(s) of the failed tests: at most {n} × the run's own size in more test credits ({ids}the tests of {}, which the server counts)",
+                    self.categories.join(", ")
+                )
+            }
         }
     }
 }

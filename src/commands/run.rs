@@ -92,7 +92,8 @@ pub async fn run(
             }
         }
     };
-    let Some(started) = create(&ctx, &args.upload, &source, args.json).await? else {
+    let retries = if args.wait { args.waiting.retries } else { 0 };
+    let Some(started) = create(&ctx, &args.upload, &source, retries, args.json).await? else {
         return Ok(());
     };
     if args.wait {
@@ -143,17 +144,19 @@ pub(super) async fn started_json(
     })
 }
 
-/// Creates the run; `None` for a dry run, whose plan is printed instead.
+/// Creates the run; `None` for a dry run, whose plan is printed instead (with the most `retries`
+/// re-runs of its failed tests could add).
 pub(super) async fn create(
     ctx: &crate::context::Context,
     options: &UploadOptions,
     source: &RequestSource,
+    retries: u8,
     json: bool,
 ) -> Result<Option<Started>, Error> {
     let plan = Plan::default();
     match crate::start::create(ctx, options, source, &plan).await? {
         Created::DryRun(request) => {
-            print_plan(&plan, ctx.client.base_url(), Some(&request), json)?;
+            print_plan(&plan, ctx.client.base_url(), Some(&request), retries, json)?;
             Ok(None)
         }
         Created::Started(started) => Ok(Some(started)),

@@ -588,3 +588,49 @@ fn rerun_starts_a_new_run_of_a_finished_runs_failed_or_all_tests() {
     );
     assert_eq!(slow.runs_created(), 1);
 }
+
+#[test]
+fn a_dry_run_says_how_many_reruns_there_may_be_and_what_they_could_cost() {
+    let sb = Sandbox::start(&[]);
+    let r = ci(
+        &sb,
+        &[
+            "--dry-run",
+            "--test",
+            "t_a",
+            "--test",
+            "t_b",
+            "--retries",
+            "2",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(
+            "\nthen up to 2 re-run(s) of the failed tests: at most 2 × 2 = 4 more test credit(s)\ndry run: nothing was sent\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    let doc = ok_json(&ci(
+        &sb,
+        &[
+            "--dry-run",
+            "--json",
+            "--category",
+            "cat_smoke",
+            "--retries",
+            "3",
+        ],
+    ));
+    assert_eq!(
+        doc["retries"],
+        json!({"up_to": 3, "most_test_credits": null, "test_ids": 0, "categories": ["cat_smoke"]})
+    );
+    let plain = ok_json(&ci(
+        &sb,
+        &["--dry-run", "--json", "--category", "cat_smoke"],
+    ));
+    assert_eq!(plain.get("retries"), None);
+    assert_eq!(sb.total(), 0);
+}
