@@ -321,8 +321,8 @@ pub struct WaitArgs {
     #[command(flatten)]
     pub waiting: WaitOptions,
     /// How the run's tests signed in (none, generated, specific:acc_ID), for --retries: doksi
-    /// did not start the run, so only this flag tells it (not DOKSI_AUTH nor doksi.toml).
-    #[arg(long, default_value = "none", env = "DOKSI_AUTH")]
+    /// did not start the run, so only this flag tells it (not DOKSI_AUTH nor doksi.toml's auth).
+    #[arg(long, default_value = "none")]
     pub auth: String,
     /// Print the final run object from the API as JSON.
     #[arg(long)]
