@@ -10,8 +10,8 @@ use clap::{Args, Parser, Subcommand};
 #[cfg(feature = "sandbox")]
 use crate::settings::parse_run_step;
 use crate::settings::{
-    parse_abi, parse_id, parse_poll_interval, parse_request_timeout, parse_retry_delay,
-    parse_run_id, parse_timeout,
+    parse_abi, parse_id, parse_poll_interval, parse_request_timeout, parse_retries,
+    parse_retry_delay, parse_run_id, parse_timeout,
 };
 
 pub const EXIT_CODES: &str = "\
@@ -118,6 +118,10 @@ pub enum Command {
     /// Wait for a run to finish; exit 0 if it passed, 1 if it failed.
     #[command(after_help = EXIT_CODES)]
     Wait(WaitArgs),
+    /// Start a new run of a finished run's tests (--failed: only those that did not pass), on
+    /// the destinations its results name; prints the new run's id, or with --wait waits for it.
+    #[command(after_help = EXIT_CODES)]
+    Rerun(RerunArgs),
     /// Upload (cached), run and wait: the one line a Gradle hook or nightly job calls.
     #[command(after_help = EXIT_CODES)]
     Ci(CiArgs),
@@ -249,6 +253,15 @@ pub struct WaitOptions {
     /// whether the run passed, failed or timed out.
     #[arg(long, value_name = "FILE", env = "DOKSI_JUNIT")]
     pub junit: Option<PathBuf>,
+    /// When the run fails, run its failed tests again (each on the destination and with the
+    /// authentication it had), up to N times; a test that passes on a re-run is flaky, and the
+    /// verdict passes when every test passed once. A timed-out run is not re-run. 0 to 5.
+    #[arg(long, value_name = "N", default_value = "0", value_parser = parse_retries, env = "DOKSI_RETRIES")]
+    pub retries: u8,
+    /// With --retries: fail the verdict when a test passed only on a re-run (it is still
+    /// reported as flaky).
+    #[arg(long, env = "DOKSI_FAIL_ON_FLAKY", value_parser = clap::builder::BoolishValueParser::new())]
+    pub fail_on_flaky: bool,
 }
 
 #[derive(Debug, Args)]
@@ -307,7 +320,33 @@ pub struct WaitArgs {
     pub run_id: String,
     #[command(flatten)]
     pub waiting: WaitOptions,
+    /// How the run's tests signed in (none, generated, specific:acc_ID), for --retries: doksi
+    /// did not start the run, so only this flag tells it (not DOKSI_AUTH nor doksi.toml's auth).
+    #[arg(long, default_value = "none")]
+    pub auth: String,
     /// Print the final run object from the API as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RerunArgs {
+    /// The finished run's id (run_…).
+    #[arg(value_parser = parse_run_id)]
+    pub run_id: String,
+    /// Only the tests that did not pass (default: every test of the run).
+    #[arg(long)]
+    pub failed: bool,
+    /// How the tests sign in: none, generated, or specific:acc_ID. A run's answer does not say
+    /// how its tests signed in, so this is not taken from the run.
+    #[arg(long, default_value = "none", env = "DOKSI_AUTH")]
+    pub auth: String,
+    /// Wait for the verdict.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub waiting: WaitOptions,
+    /// Print the new run object from the API as JSON (with --wait, the final one).
     #[arg(long)]
     pub json: bool,
 }

@@ -212,6 +212,15 @@ fn file_value(setting: &Setting, value: toml::Value, root: &Path) -> Result<Vec<
             check(&v).map_err(|e| format!("is wrong: {e}"))?;
             vec![v]
         }
+        FileKind::Number(check) => {
+            let v = match value {
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::String(s) => s,
+                other => return Err(format!("must be a number, not {}", other.type_str())),
+            };
+            check(&v).map_err(|e| format!("is wrong: {e}"))?;
+            vec![v.trim().to_owned()]
+        }
         FileKind::Ids => {
             let items = match value {
                 toml::Value::Array(items) => items,
@@ -368,6 +377,7 @@ category_ids = ["cat_smoke"]
                 (_, "timeout" | "poll_interval") => "\"5s\"",
                 (_, "abi") => "\"x86\"",
                 (_, "auth") => "\"generated\"",
+                (FileKind::Number(_), _) => "2",
                 _ => "\"text\"",
             };
             let parsed = parsed(&format!("{} = {value}", s.key));
@@ -379,6 +389,20 @@ category_ids = ["cat_smoke"]
                 }
             }
         }
+        assert_eq!(
+            parsed("retries = \"3\"")
+                .unwrap()
+                .value_of("retries")
+                .unwrap(),
+            ["3"]
+        );
+        let e = parsed("retries = 9").unwrap_err();
+        assert!(
+            e.contains("`retries` is wrong") && e.contains("0 to 5"),
+            "{e}"
+        );
+        let e = parsed("retries = true").unwrap_err();
+        assert!(e.contains("must be a number"), "{e}");
         let e = parsed("timeout = \"0s\"").unwrap_err();
         assert!(e.contains("`timeout`") && e.contains("line 1"), "{e}");
     }

@@ -52,6 +52,14 @@ pub enum Error {
         failed: u64,
         total: u64,
     },
+    /// The verdict after re-runs of the failed tests: a test never passed, or (with
+    /// `--fail-on-flaky`) one passed only on a re-run.
+    #[error(transparent)]
+    Retried(#[from] crate::rerun::Failure),
+    /// `doksi rerun` of a run whose tests cannot be run again (none failed, or their results do
+    /// not say where they ran).
+    #[error(transparent)]
+    Rerun(#[from] crate::rerun::Refusal),
     #[error(
         "gave up waiting for run {run_id} after {waited}; {} (doksi wait {run_id} picks it up again)",
         .status.as_ref().map_or("no poll was answered".to_owned(), |s| format!("it was still {s}"))
@@ -148,7 +156,7 @@ impl Error {
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::RunFailed { .. } => 1,
+            Error::RunFailed { .. } | Error::Retried(_) => 1,
             Error::Api(e) => api_exit_code(e),
             Error::Upload(crate::upload::UploadError::Api { source, .. }) => api_exit_code(source),
             Error::TimedOut { .. } | Error::LostRun { .. } | Error::NotFinished { .. } => 4,

@@ -3,7 +3,7 @@
 //!
 //! The work flows one way: `discover` → `apk` (and `bundle`) → `select` → `package` →
 //! `upload` (behind the `cache`; `upload::batch` for a set) → `start` (the run) → `runs` (the
-//! wait) → `report`. `settings`, `config` and `cli` turn flags, environment and doksi.toml into
+//! wait) → `rerun` (the failed tests again, and the flaky told from the failed) → `report`. `settings`, `config` and `cli` turn flags, environment and doksi.toml into
 //! values; `context` is built once per invocation from them (the client, the cache); `remark`
 //! is how the work speaks without printing. `commands` only parses, calls and prints, and
 //! `main.rs` only calls `commands`.
@@ -23,6 +23,7 @@ pub mod package;
 pub mod path_text;
 pub mod remark;
 pub mod report;
+pub mod rerun;
 pub mod runs;
 pub mod select;
 pub mod settings;

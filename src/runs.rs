@@ -80,7 +80,8 @@ impl std::str::FromStr for Auth {
 }
 
 impl Auth {
-    fn artifacts(&self) -> Option<Vec<Artifact>> {
+    /// The entry's `artifacts`: none for `none`, the documented default.
+    pub fn artifacts(&self) -> Option<Vec<Artifact>> {
         match self {
             Auth::None => None,
             Auth::Generated => Some(vec![Artifact::Authentication(Authentication::Generated)]),

@@ -31,6 +31,8 @@ pub enum FileKind {
     Ids,
     /// A string this parser accepts, so that the error names the file, not a flag.
     Checked(fn(&str) -> Result<(), String>),
+    /// A whole number (`retries = 2`; a string holding one is taken too) this parser accepts.
+    Number(fn(&str) -> Result<(), String>),
 }
 
 /// Every setting `doksi config` reports and a `doksi.toml` may give (bar `[[matrix]]`, which is
@@ -100,6 +102,11 @@ pub const SETTINGS: &[Setting] = &[
         key: "junit",
         file: FileKind::Path,
     },
+    Setting {
+        id: "retries",
+        key: "retries",
+        file: FileKind::Number(|s| parse_retries(s).map(drop)),
+    },
 ];
 
 /// The setting a `doksi.toml` key names.
@@ -152,6 +159,21 @@ fn duration_in(s: &str, min: Duration, max: Duration) -> Result<Duration, String
         ));
     }
     Ok(d)
+}
+
+/// The most `--retries` there may be: each re-run costs credits and a wait, and a test that fails
+/// six times running is not flaky.
+pub const MAX_RETRIES: u8 = 5;
+
+/// `--retries`: how many times the failed tests of a failed run are run again.
+pub fn parse_retries(s: &str) -> Result<u8, String> {
+    match s.trim().parse::<u8>() {
+        Ok(n) if n <= MAX_RETRIES => Ok(n),
+        _ => Err(format!(
+            "{:?} is not a number of re-runs from 0 to {MAX_RETRIES}",
+            s.trim()
+        )),
+    }
 }
 
 /// `--timeout`: how long to wait for a verdict.
@@ -237,6 +259,10 @@ mod tests {
             }
         }
         assert!(parse_timeout("400d").is_err());
+        assert_eq!(parse_retries(" 2 "), Ok(2));
+        for bad in ["6", "-1", "two", ""] {
+            assert!(parse_retries(bad).unwrap_err().contains("0 to 5"), "{bad}");
+        }
         assert_eq!(crate::timestamp::duration(Duration::ZERO), "0s");
         assert_eq!(
             crate::timestamp::duration(Duration::from_secs(90)),

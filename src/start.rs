@@ -107,12 +107,13 @@ impl RequestSource {
 }
 
 /// A run this command created, with the targets of the matrix it was created from (for the
-/// reports' `target_ids`) and the results `POST /runs` announced (the state to report if no
-/// poll ever succeeds).
+/// reports' `target_ids`), the results `POST /runs` announced (the state to report if no poll
+/// ever succeeds) and the request itself (what a re-run of its failed tests repeats).
 pub struct Started {
     pub run_id: String,
     pub target_ids: Vec<String>,
     pub results: Vec<CreatedResult>,
+    pub request: RunRequest,
 }
 
 /// What [`create`] did.
@@ -166,12 +167,24 @@ pub async fn create(
         crate::report::one_line(&created.run_id),
         created.results.len()
     )));
-    let ids = sent.matrix.iter().filter_map(|e| e.target_id.clone());
-    Ok(Created::Started(Started {
+    Ok(Created::Started(started(created, sent)))
+}
+
+/// A run of a request built already (a re-run of failed tests, whose targets exist): sent once,
+/// as [`create`] sends its own.
+pub async fn again(client: &Client, request: RunRequest) -> Result<Started, Error> {
+    let created = post_run(client, &request).await?;
+    Ok(started(created, request))
+}
+
+fn started(created: RunCreated, request: RunRequest) -> Started {
+    let ids = request.matrix.iter().filter_map(|e| e.target_id.clone());
+    Started {
         run_id: created.run_id,
         target_ids: crate::report::unique(ids),
         results: created.results,
-    }))
+        request,
+    }
 }
 
 /// The work before `POST /runs` (uploads), during which a signal means no run exists yet.

@@ -67,7 +67,8 @@ async fn create_and_wait(
     args: &CiArgs,
     source: &RequestSource,
 ) -> Result<(), Error> {
-    let Some(started) = create(ctx, &args.upload, source, args.json).await? else {
+    let Some(started) = create(ctx, &args.upload, source, args.waiting.retries, args.json).await?
+    else {
         return Ok(());
     };
     wait_and_report(

@@ -12,6 +12,7 @@ mod inspect;
 pub mod output;
 mod package;
 mod progress;
+mod rerun;
 mod run;
 #[cfg(feature = "sandbox")]
 mod sandbox;
@@ -44,7 +45,8 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
         Command::Upload(args) => block_on(upload::run(&global, args, project)),
         Command::Run(args) => block_on(run::run(&global, args, project, &settings)),
         Command::Status(args) => block_on(status::run(&global, args)),
-        Command::Wait(args) => block_on(wait::run(&global, args)),
+        Command::Wait(args) => block_on(wait::run(&global, args, &settings)),
+        Command::Rerun(args) => block_on(rerun::run(&global, args, &settings)),
         Command::Ci(args) => block_on(ci::run(&global, args, project, &settings)),
         Command::Cache(args) => cache::run(&global, args),
         #[cfg(feature = "sandbox")]

@@ -30,6 +30,11 @@ pub async fn run(
             "--junit needs --wait: without waiting there is no verdict to report".into(),
         ));
     }
+    if args.waiting.retries > 0 && !args.wait && given_as_flag(settings, "retries") {
+        return Err(Error::Usage(
+            "--retries needs --wait: without waiting there is no failed test to run again".into(),
+        ));
+    }
     if args.wait && !args.upload.dry_run {
         check_report(&args.waiting)?;
     }
@@ -87,7 +92,8 @@ pub async fn run(
             }
         }
     };
-    let Some(started) = create(&ctx, &args.upload, &source, args.json).await? else {
+    let retries = if args.wait { args.waiting.retries } else { 0 };
+    let Some(started) = create(&ctx, &args.upload, &source, retries, args.json).await? else {
         return Ok(());
     };
     if args.wait {
@@ -110,7 +116,10 @@ pub async fn run(
 /// The run just created, as `run --json` prints it: the API's run object, or, when that one
 /// look fails, the id and results `POST /runs` gave, with a warning. The run exists either way,
 /// and a script that gets no id (and an exit 3 it retries) would start a second one.
-async fn started_json(client: &Client, started: &Started) -> Result<serde_json::Value, Error> {
+pub(super) async fn started_json(
+    client: &Client,
+    started: &Started,
+) -> Result<serde_json::Value, Error> {
     let claim = interrupt::Claim::take();
     let run_id = started.run_id.clone();
     let looked = tokio::select! {
@@ -135,17 +144,19 @@ async fn started_json(client: &Client, started: &Started) -> Result<serde_json::
     })
 }
 
-/// Creates the run; `None` for a dry run, whose plan is printed instead.
+/// Creates the run; `None` for a dry run, whose plan is printed instead (with the most `retries`
+/// re-runs of its failed tests could add).
 pub(super) async fn create(
     ctx: &crate::context::Context,
     options: &UploadOptions,
     source: &RequestSource,
+    retries: u8,
     json: bool,
 ) -> Result<Option<Started>, Error> {
     let plan = Plan::default();
     match crate::start::create(ctx, options, source, &plan).await? {
         Created::DryRun(request) => {
-            print_plan(&plan, ctx.client.base_url(), Some(&request), json)?;
+            print_plan(&plan, ctx.client.base_url(), Some(&request), retries, json)?;
             Ok(None)
         }
         Created::Started(started) => Ok(Some(started)),

@@ -91,6 +91,8 @@ pub async fn demo() -> Result<(), Error> {
             timeout: Duration::from_secs(60),
             poll_interval: Duration::from_millis(300),
             junit: None,
+            retries: 0,
+            fail_on_flaky: false,
         },
         json: false,
     };

@@ -4,6 +4,7 @@ use crate::api::BaseUrl;
 use crate::api::model::RunRequest;
 use crate::cli::{GlobalArgs, UploadArgs};
 use crate::config::ProjectConfig;
+use crate::rerun::Cost;
 use crate::upload::Planned;
 use crate::upload::batch::{Plan, PlannedUpload, upload_all};
 
@@ -21,7 +22,7 @@ pub async fn run(
     let selection = args.selection.into();
     let done = upload_all(&ctx, &paths, selection, &args.upload, &plan).await?;
     if args.upload.dry_run {
-        return print_plan(&plan, ctx.client.base_url(), None, args.json);
+        return print_plan(&plan, ctx.client.base_url(), None, 0, args.json);
     }
     if args.json {
         print_json(&done)?;
@@ -34,13 +35,18 @@ pub async fn run(
 }
 
 /// A dry run's account of what it would send: step by step for a person, or one JSON document
-/// (`--json`); then the run's request, if there is one, and that nothing was sent.
+/// (`--json`); then the run's request, if there is one, the most `--retries` could add to it,
+/// and that nothing was sent.
 pub(super) fn print_plan(
     plan: &Plan,
     base: &BaseUrl,
     run: Option<&RunRequest>,
+    retries: u8,
     json: bool,
 ) -> Result<(), Error> {
+    let cost = run
+        .filter(|_| retries > 0)
+        .map(|request| Cost::of(request, retries));
     let uploads = plan.uploads();
     if json {
         let uploads: Vec<serde_json::Value> =
@@ -49,6 +55,12 @@ pub(super) fn print_plan(
         if let Some(request) = run {
             doc["run"] = serde_json::json!({
                 "method": "POST", "url": base.join("runs"), "body": request,
+            });
+        }
+        if let Some(cost) = &cost {
+            doc["retries"] = serde_json::json!({
+                "up_to": cost.retries, "most_test_credits": cost.most(),
+                "test_ids": cost.tests, "categories": cost.categories,
             });
         }
         return print_json(&doc);
@@ -77,6 +89,9 @@ pub(super) fn print_plan(
         let body = serde_json::to_string_pretty(request).map_err(std::io::Error::from)?;
         outln!("run");
         outln!("  POST {} {body}", base.join("runs"));
+    }
+    if let Some(cost) = &cost {
+        outln!("then {cost}");
     }
     outln!("dry run: nothing was sent");
     Ok(())

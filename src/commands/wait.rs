@@ -1,5 +1,6 @@
 //! `wait`, and the wait every command that waits shares: each result printed as it finishes
-//! (stderr), the reports written whatever the ending, and the verdict as the exit code.
+//! (stderr), the failed tests run again as `--retries` allows, the reports written whatever the
+//! ending, and the verdict as the exit code.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -8,41 +9,75 @@ use std::time::Duration;
 use crate::api::client::Client;
 use crate::api::error::ApiError;
 use crate::api::model::{Run, RunResult, Status};
-use crate::cli::{GlobalArgs, WaitArgs, WaitOptions};
+use crate::cli::{Effective, GlobalArgs, WaitArgs, WaitOptions, given_as_flag};
 use crate::report::{self, Ending, one_line as clean};
-use crate::runs::{self, Freshness, PollPolicy, WaitOutcome};
+use crate::rerun::{Attempts, Known, Policy, TestOutcome};
+use crate::runs::{self, Auth, Freshness, PollPolicy, WaitOutcome};
 use crate::start::Started;
 
 use super::interrupt;
 use super::output::{self, note, warning};
 use super::{During, Error, context, print_json};
 
-pub async fn run(global: &GlobalArgs, args: WaitArgs) -> Result<(), Error> {
+pub async fn run(global: &GlobalArgs, args: WaitArgs, settings: &[Effective]) -> Result<(), Error> {
     let client = context(global)?.client;
+    // The flag alone: DOKSI_AUTH and doksi.toml say how this project's own runs sign in, not how
+    // a run someone else started did.
+    let auth = match given_as_flag(settings, "auth") {
+        true => Some(args.auth.parse::<Auth>()?),
+        false => None,
+    };
+    if args.waiting.retries > 0 && auth.is_none() {
+        return Err(Error::Usage(format!(
+            "--retries needs --auth for run {}: doksi did not start it, so it does not know how its tests signed in (give --auth none, generated or specific:acc_ID as the run had it)",
+            clean(&args.run_id)
+        )));
+    }
     check_report(&args.waiting)?;
-    wait_and_report(
-        &client,
-        &args.waiting,
-        args.json,
-        Origin::Existing(args.run_id),
-    )
-    .await
+    let origin = Origin::Existing {
+        run_id: args.run_id,
+        auth,
+    };
+    wait_and_report(&client, &args.waiting, args.json, origin).await
 }
 
-/// Whose run is waited for, which decides how early 404s are read and where the reports'
-/// `target_ids` come from.
+/// Whose run is waited for, which decides how early 404s are read, where the reports'
+/// `target_ids` come from, and what a re-run of its failed tests repeats.
 pub(super) enum Origin {
-    /// Created by this command: the targets of the matrix it sent.
+    /// Created by this command: the targets and the entries of the matrix it sent.
     Created(Started),
-    /// `doksi wait` on a run started elsewhere: the targets its results name.
-    Existing(String),
+    /// `doksi wait` on a run started elsewhere: the targets and destinations its results name,
+    /// and the authentication `--auth` gave, if it was given.
+    Existing { run_id: String, auth: Option<Auth> },
 }
 
 impl Origin {
     fn run_id(&self) -> &str {
         match self {
             Origin::Created(s) => &s.run_id,
-            Origin::Existing(id) => id,
+            Origin::Existing { run_id, .. } => run_id,
+        }
+    }
+
+    fn freshness(&self) -> Freshness {
+        match self {
+            Origin::Created(_) => Freshness::JustCreated,
+            Origin::Existing { .. } => Freshness::Existing,
+        }
+    }
+
+    fn known(&self) -> Known {
+        match self {
+            Origin::Created(s) => Known::Sent(s.request.clone()),
+            Origin::Existing { auth, .. } => Known::Foreign(auth.clone()),
+        }
+    }
+
+    /// The targets of the matrix sent; `None` for a run started elsewhere, whose results say.
+    fn target_ids(&self) -> Option<Vec<String>> {
+        match self {
+            Origin::Created(s) => Some(s.target_ids.clone()),
+            Origin::Existing { .. } => None,
         }
     }
 
@@ -65,7 +100,7 @@ impl Origin {
                     })
                     .collect(),
             ),
-            Origin::Existing(_) => (Status::Other("unknown".into()), Vec::new()),
+            Origin::Existing { .. } => (Status::Other("unknown".into()), Vec::new()),
         };
         Run {
             run_id: self.run_id().to_owned(),
@@ -81,22 +116,127 @@ impl Origin {
     }
 }
 
-/// Waits, printing each result as it finishes, then writes the reports and prints the verdict
-/// and turns it into the exit code: passed → Ok, failed → [`Error::RunFailed`], deadline →
-/// [`Error::TimedOut`], Ctrl-C or SIGTERM → [`Error::Interrupted`]. The run goes on server-side
-/// in the last two, and the reports show its last known state, unfinished tests as skipped.
+/// How the wait for one run ended.
+struct Waited {
+    run: Run,
+    raw: serde_json::Value,
+    ending: Ending,
+    /// Whether any poll was answered, for the timeout's message.
+    answered: bool,
+    /// What ends the command whatever the verdict: the run was lost, or a signal came; the run
+    /// goes on server-side.
+    left: Option<Error>,
+}
+
+/// Waits, printing each result as it finishes; when the run fails and `--retries` allows, runs
+/// its failed tests again and waits for that, until they pass or the retries are spent. Then
+/// writes the reports, prints the verdict and turns it into the exit code: passed → Ok, failed
+/// → [`Error::RunFailed`] (after re-runs, [`Error::Retried`]), deadline → [`Error::TimedOut`],
+/// Ctrl-C or SIGTERM → [`Error::Interrupted`]. The run goes on server-side in the last two, and
+/// the reports show its last known state, unfinished tests as skipped.
 pub(super) async fn wait_and_report(
     client: &Client,
     waiting: &WaitOptions,
     json: bool,
     origin: Origin,
 ) -> Result<(), Error> {
-    let run_id = origin.run_id().to_owned();
-    let run_id = run_id.as_str();
-    let freshness = match origin {
-        Origin::Created(_) => Freshness::JustCreated,
-        Origin::Existing(_) => Freshness::Existing,
+    let policy = Policy {
+        retries: waiting.retries,
+        fail_on_flaky: waiting.fail_on_flaky,
     };
+    let target_ids = origin.target_ids();
+    let first = wait_one(client, waiting, &origin).await?;
+    let mut attempts = Attempts::new(origin.known(), policy, first.run, first.raw);
+    let (mut ending, mut answered, mut left) = (first.ending, first.answered, first.left);
+    // Set when a re-run could not be started: the command ends with it, after the reports.
+    let mut stopped: Option<Error> = None;
+    while ending == Ending::Finished && left.is_none() {
+        let rerun = match attempts.next() {
+            Ok(Some(rerun)) => rerun,
+            Ok(None) => break,
+            Err(refusal) => {
+                warning!("{refusal}: it is not re-run, and its verdict stands");
+                break;
+            }
+        };
+        let started = match crate::start::again(client, rerun.request.clone()).await {
+            Ok(started) => started,
+            Err(e) => {
+                stopped = Some(e);
+                break;
+            }
+        };
+        note!(
+            "started run {}, re-run {} of {}: {} failed test(s)",
+            clean(&started.run_id),
+            rerun.number,
+            policy.retries,
+            rerun.tests
+        );
+        let waited = wait_one(client, waiting, &Origin::Created(started)).await?;
+        attempts.push(&rerun, waited.run, waited.raw);
+        (ending, answered, left) = (waited.ending, waited.answered, waited.left);
+    }
+    if let Some(left) = left {
+        if let Err(report) = write_reports(&attempts, ending, waiting, target_ids) {
+            output::print_error(&report);
+        }
+        return Err(left);
+    }
+    // Written before the verdict becomes an exit code: a failed or abandoned run is when CI
+    // needs the report most. A report that cannot be written is an error of its own; it does not
+    // hide the verdict, whose exit code (1, 4) is what a pipeline branches on.
+    let reported = write_reports(&attempts, ending, waiting, target_ids);
+    let verdict = match ending {
+        Ending::TimedOut => {
+            if json {
+                print_json(&attempts.to_json())?;
+            }
+            let last = attempts.last();
+            Err(Error::TimedOut {
+                run_id: last.run_id.clone(),
+                waited: crate::timestamp::duration(waiting.timeout),
+                status: answered.then(|| last.status.as_str().to_owned()),
+            })
+        }
+        _ => {
+            // Under -q the summary is left out: the exit code and error line are the verdict.
+            let shape = match (json, output::quiet()) {
+                (true, _) => Shape::Json,
+                (false, true) => Shape::Nothing,
+                (false, false) => Shape::Text,
+            };
+            print_attempts(&attempts, shape)
+        }
+    };
+    // A re-run that could not be started (no credits left: exit 5) ends the command once what
+    // the runs so far came to is printed and reported.
+    let verdict = match (stopped, verdict) {
+        (Some(stopped), Err(verdict)) => {
+            output::print_error(&verdict);
+            Err(stopped)
+        }
+        (Some(stopped), Ok(())) => Err(stopped),
+        (None, verdict) => verdict,
+    };
+    match (reported, verdict) {
+        (Err(report), Err(verdict)) => {
+            output::print_error(&report);
+            Err(verdict)
+        }
+        (reported, verdict) => reported.and(verdict),
+    }
+}
+
+/// Waits for one run, printing its status changes and each result as it finishes. An error is
+/// returned only for a run started elsewhere that cannot be read (a typo'd id: exit 3); for a
+/// run this command created, doksi leaves it going, as [`Waited::left`] says.
+async fn wait_one(
+    client: &Client,
+    waiting: &WaitOptions,
+    origin: &Origin,
+) -> Result<Waited, Error> {
+    let run_id = origin.run_id();
     let policy = PollPolicy {
         initial: waiting.poll_interval,
         max: Duration::from_secs(15).max(waiting.poll_interval),
@@ -130,17 +270,17 @@ pub(super) async fn wait_and_report(
         run_id,
         waiting.timeout,
         policy,
-        freshness,
+        origin.freshness(),
         on_update,
         on_trouble,
     );
     // Ok: how the wait ended. Err: doksi leaves a run that goes on, with this ending for the
     // reports and this error for the exit.
     let outcome = tokio::select! {
-        outcome = waited => match (outcome, &origin) {
+        outcome = waited => match (outcome, origin) {
             (Ok(outcome), _) => Ok(outcome),
             // A run someone else started may simply not exist (a typo'd id): exit 3 as told.
-            (Err(e), Origin::Existing(_)) => return Err(e.into()),
+            (Err(e), Origin::Existing { .. }) => return Err(e.into()),
             (Err(source), Origin::Created(_)) => Err((
                 Ending::TimedOut,
                 Error::LostRun { run_id: run_id.to_owned(), source },
@@ -154,82 +294,71 @@ pub(super) async fn wait_and_report(
             },
         )),
     };
-    let answered = !matches!(outcome, Ok(WaitOutcome::TimedOut { last: None }));
-    let (run, raw, ending) = match outcome {
-        Ok(WaitOutcome::Finished { run, raw }) => (run, raw, Ending::Finished),
+    let unseen = |run: Run| {
+        let raw = serde_json::to_value(&run).unwrap_or_default();
+        (run, raw)
+    };
+    Ok(match outcome {
+        Ok(WaitOutcome::Finished { run, raw }) => Waited {
+            run,
+            raw,
+            ending: Ending::Finished,
+            answered: true,
+            left: None,
+        },
         Ok(WaitOutcome::TimedOut {
             last: Some((run, raw)),
-        }) => (run, raw, Ending::TimedOut),
+        }) => Waited {
+            run,
+            raw,
+            ending: Ending::TimedOut,
+            answered: true,
+            left: None,
+        },
         Ok(WaitOutcome::TimedOut { last: None }) => {
-            let run = origin.unseen();
-            let raw = serde_json::to_value(&run).unwrap_or_default();
-            (run, raw, Ending::TimedOut)
+            let (run, raw) = unseen(origin.unseen());
+            Waited {
+                run,
+                raw,
+                ending: Ending::TimedOut,
+                answered: false,
+                left: None,
+            }
         }
         Err((ending, left)) => {
-            let run = seen.take().unwrap_or_else(|| origin.unseen());
-            if let Err(report) = write_reports(&run, ending, waiting, origin) {
-                output::print_error(&report);
+            let (run, raw) = unseen(seen.take().unwrap_or_else(|| origin.unseen()));
+            Waited {
+                run,
+                raw,
+                ending,
+                answered: true,
+                left: Some(left),
             }
-            return Err(left);
         }
-    };
-    // Written before the verdict becomes an exit code: a failed or abandoned run is when CI
-    // needs the report most. A report that cannot be written is an error of its own; it does not
-    // hide the verdict, whose exit code (1, 4) is what a pipeline branches on.
-    let reported = write_reports(&run, ending, waiting, origin);
-    let verdict = match ending {
-        Ending::TimedOut => {
-            if json {
-                print_json(&raw)?;
-            }
-            Err(Error::TimedOut {
-                run_id: run.run_id.clone(),
-                waited: crate::timestamp::duration(waiting.timeout),
-                status: answered.then(|| run.status.as_str().to_owned()),
-            })
-        }
-        _ => {
-            // Under -q the summary is left out: the exit code and error line are the verdict.
-            let shape = match (json, output::quiet()) {
-                (true, _) => Shape::Json,
-                (false, true) => Shape::Nothing,
-                (false, false) => Shape::Text,
-            };
-            print_final(&run, &raw, shape)
-        }
-    };
-    match (reported, verdict) {
-        (Err(report), Err(verdict)) => {
-            output::print_error(&report);
-            Err(verdict)
-        }
-        (reported, verdict) => reported.and(verdict),
-    }
+    })
 }
 
 /// The JUnit file, whose failure fails the command (the user asked for that file), and on GitHub
 /// Actions the step outputs, job summary and annotations, whose failures are only warnings.
 fn write_reports(
-    run: &Run,
+    attempts: &Attempts,
     ending: Ending,
     waiting: &WaitOptions,
-    origin: Origin,
+    target_ids: Option<Vec<String>>,
 ) -> Result<(), Error> {
     if let Some(github) = report::github::Context::from_env() {
-        let target_ids = match origin {
-            Origin::Created(started) => started.target_ids,
-            Origin::Existing(_) => report::target_ids(run),
-        };
-        for problem in report::github::publish(&github, run, ending, &target_ids) {
+        let target_ids = target_ids.unwrap_or_else(|| report::target_ids(attempts.first()));
+        for problem in report::github::publish(&github, attempts, ending, &target_ids) {
             warning!("{problem}");
         }
-        // Not silenced by -q: these are errors, addressed to GitHub rather than to a reader.
-        for line in report::github::annotations(run) {
+        // Not silenced by -q: these are errors (and warnings of flaky tests), addressed to
+        // GitHub rather than to a reader.
+        for line in report::github::annotations(attempts) {
             output::always!("{line}");
         }
     }
     if let Some(path) = &waiting.junit {
-        report::junit::write(path, run)?;
+        report::junit::write(path, attempts)?;
     }
     Ok(())
 }
@@ -258,21 +387,98 @@ pub(super) fn print_final(run: &Run, raw: &serde_json::Value, shape: Shape) -> R
     if let Shape::Json = shape {
         print_json(raw)?;
     } else if let Shape::Text = shape {
-        let style = output::status_style(&run.status);
-        output::outln!(
-            "run {}: {style}{}{style:#} ({} test(s): {} passed, {} failed, {} running)",
-            clean(&run.run_id),
-            clean(run.status.as_str()),
-            run.tests_total,
-            run.tests_passed,
-            run.tests_failed,
-            run.tests_running
-        );
-        for r in &run.results {
-            output::outln!("  {}", result_line(r));
-        }
+        print_run(run);
     }
     failed_verdict(run)
+}
+
+fn print_run(run: &Run) {
+    let style = output::status_style(&run.status);
+    output::outln!(
+        "run {}: {style}{}{style:#} ({} test(s): {} passed, {} failed, {} running)",
+        clean(&run.run_id),
+        clean(run.status.as_str()),
+        run.tests_total,
+        run.tests_passed,
+        run.tests_failed,
+        run.tests_running
+    );
+    for r in &run.results {
+        output::outln!("  {}", result_line(r));
+    }
+}
+
+/// Prints what the attempts came to and maps a failed verdict to exit code 1. Without a re-run,
+/// as [`print_final`] prints the run; after re-runs, the tests by how they ended, the flaky
+/// ones in a group of their own, each with the runs it failed in.
+fn print_attempts(attempts: &Attempts, shape: Shape) -> Result<(), Error> {
+    match shape {
+        Shape::Json => print_json(&attempts.to_json())?,
+        Shape::Text if attempts.len() == 1 => print_run(attempts.first()),
+        Shape::Text => print_retried(attempts),
+        Shape::Nothing => {}
+    }
+    match attempts.failure() {
+        Some(failure) => Err(failure.into()),
+        None if attempts.len() == 1 => failed_verdict(attempts.first()),
+        None => Ok(()),
+    }
+}
+
+fn print_retried(attempts: &Attempts) {
+    let status = attempts.status();
+    let style = output::status_style(&status);
+    let ids = attempts.run_ids();
+    let c = attempts.counts();
+    output::outln!(
+        "run {}: {style}{}{style:#} after {} re-run(s) ({}): {} test(s): {} passed, {} flaky, {} failed",
+        clean(ids[0]),
+        status.as_str(),
+        ids.len() - 1,
+        clean(&ids[1..].join(", ")),
+        c.total(),
+        c.passed,
+        c.flaky,
+        c.failed + c.errored + c.unfinished
+    );
+    let tests = attempts.tests();
+    for t in tests.iter().filter(|t| t.outcome != TestOutcome::Flaky) {
+        let tries = t.failures.len();
+        let suffix = match t.outcome {
+            TestOutcome::Failed | TestOutcome::Errored if tries > 1 => {
+                format!("  (did not pass in {tries} attempts)")
+            }
+            _ => String::new(),
+        };
+        output::outln!("  {}{suffix}", result_line(t.standing.result));
+    }
+    let flaky: Vec<_> = tests
+        .iter()
+        .filter(|t| t.outcome == TestOutcome::Flaky)
+        .collect();
+    if flaky.is_empty() {
+        return;
+    }
+    output::outln!("flaky (failed, then passed on a re-run):");
+    let style = output::WARNING;
+    for t in flaky {
+        let r = t.standing.result;
+        output::outln!(
+            "  {style}{:<8}{style:#} {}  passed in run {}  {}",
+            "flaky",
+            clean(report::test_name(r)),
+            clean(t.standing.run_id),
+            clean(r.url.as_deref().unwrap_or_default())
+        );
+        for f in &t.failures {
+            output::outln!(
+                "           {} in run {}  {}",
+                clean(f.result.status.as_str()),
+                clean(f.run_id),
+                clean(f.result.url.as_deref().unwrap_or_default())
+            );
+        }
+    }
 }
 
 /// A failed run as exit code 1.

@@ -1,6 +1,7 @@
 //! GitHub Actions' three ways for a step to speak to its workflow: step outputs (lines appended
 //! to `$GITHUB_OUTPUT`), the job summary (markdown appended to `$GITHUB_STEP_SUMMARY`) and
-//! annotations (`::error ...` workflow commands on a log line). This module renders and appends;
+//! annotations (`::error ...` workflow commands on a log line; `::warning` for a flaky test,
+//! which passed on a re-run and so fails nothing). This module renders and appends;
 //! printing the annotations is the caller's, on stderr, because the runner reads workflow
 //! commands from both streams and stdout must stay clean for `--json`.
 //!
@@ -9,8 +10,9 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{Ending, Outcome, Tally, destination, test_name};
-use crate::api::model::{Run, RunResult, Status};
+use super::{Ending, Outcome, destination, test_name};
+use crate::api::model::{RunResult, Status};
+use crate::rerun::{Attempts, Test, TestOutcome};
 
 /// Where the runner wants a step's outputs and summary, as it sets them in the environment.
 /// Either may be missing (an old runner, a container step): that part is then skipped.
@@ -53,16 +55,16 @@ pub enum GithubError {
 /// caller to warn about, not raised: a reporting problem must not turn a passing build red.
 pub fn publish(
     ctx: &Context,
-    run: &Run,
+    attempts: &Attempts,
     ending: Ending,
     target_ids: &[String],
 ) -> Vec<GithubError> {
     let mut problems = Vec::new();
     if let Some(path) = &ctx.output {
-        problems.extend(append(path, "step outputs", &outputs(run, target_ids)).err());
+        problems.extend(append(path, "step outputs", &outputs(attempts, target_ids)).err());
     }
     if let Some(path) = &ctx.step_summary {
-        problems.extend(append(path, "job summary", &summary(run, ending)).err());
+        problems.extend(append(path, "job summary", &summary(attempts, ending)).err());
     }
     problems
 }
@@ -81,13 +83,17 @@ fn append(path: &Path, what: &'static str, text: &str) -> Result<(), GithubError
         })
 }
 
-/// `run_id`, `status` (the API's, so `queued`/`running` after a timeout) and `target_ids`
-/// (comma-separated), for later steps as `steps.<id>.outputs.<name>`.
-pub fn outputs(run: &Run, target_ids: &[String]) -> String {
+/// `run_id` (the first run's), `status` (the API's, so `queued`/`running` after a timeout; after
+/// re-runs, the verdict's), `target_ids` and `run_ids` (every attempt's, the first run's first;
+/// both comma-separated) and `flaky` (how many tests passed only on a re-run), for later steps
+/// as `steps.<id>.outputs.<name>`.
+pub fn outputs(attempts: &Attempts, target_ids: &[String]) -> String {
     let mut text = String::new();
-    output(&mut text, "run_id", &run.run_id);
-    output(&mut text, "status", run.status.as_str());
+    output(&mut text, "run_id", &attempts.first().run_id);
+    output(&mut text, "status", attempts.status().as_str());
     output(&mut text, "target_ids", &target_ids.join(","));
+    output(&mut text, "run_ids", &attempts.run_ids().join(","));
+    output(&mut text, "flaky", &attempts.counts().flaky.to_string());
     text
 }
 
@@ -110,10 +116,13 @@ const SUMMARY_LIMIT: usize = 1 << 20;
 /// Room kept for the closing note when rows are left out.
 const SUMMARY_TAIL: usize = 256;
 
-/// A markdown section: the verdict as a heading, the counts, and a row per result.
-pub fn summary(run: &Run, ending: Ending) -> String {
+/// A markdown section: the verdict as a heading, the counts, and a row per test; after re-runs,
+/// the flaky tests again in a group of their own, with the runs they failed in.
+pub fn summary(attempts: &Attempts, ending: Ending) -> String {
+    let run = attempts.first();
     let id = cell(&run.run_id);
-    let heading = match (ending, &run.status) {
+    let status = attempts.status();
+    let heading = match (ending, &status) {
         (Ending::TimedOut, status) => format!(
             "⏱️ Doksi run {id}: timed out, still {}",
             cell(status.as_str())
@@ -126,26 +135,56 @@ pub fn summary(run: &Run, ending: Ending) -> String {
         (Ending::Finished, Status::Failed) => format!("❌ Doksi run {id} failed"),
         (Ending::Finished, status) => format!("Doksi run {id}: {}", cell(status.as_str())),
     };
-    let t = Tally::of(run);
+    let ids = attempts.run_ids();
+    let heading = match ids.len() {
+        1 => heading,
+        n => format!("{heading} after {} re-run(s)", n - 1),
+    };
+    let t = attempts.counts();
+    let flaky = match ids.len() {
+        1 => String::new(),
+        _ => format!("{} flaky, ", t.flaky),
+    };
     let mut text = format!(
-        "## {heading}\n\n{} test(s): {} passed, {} failed, {} errored, {} unfinished; {:.0}s\n\n",
+        "## {heading}\n\n{} test(s): {} passed, {flaky}{} failed, {} errored, {} unfinished; {:.0}s\n\n",
         t.total(),
         t.passed,
         t.failed,
         t.errored,
         t.unfinished,
-        non_negative(run.duration_seconds)
+        non_negative(attempts.duration_seconds())
     );
+    if ids.len() > 1 {
+        let runs: Vec<String> = ids.iter().map(|id| cell(id)).collect();
+        text.push_str(&format!("Runs: {}\n\n", runs.join(", ")));
+    }
+    let tests = attempts.tests();
+    let flaky: Vec<&Test<'_>> = tests
+        .iter()
+        .filter(|t| t.outcome == TestOutcome::Flaky)
+        .collect();
+    let mut rows: Vec<String> = tests.iter().map(row).collect();
+    if !flaky.is_empty() {
+        rows.push(String::new());
+        rows.push("### 🔁 Flaky: failed, then passed on a re-run\n\n".into());
+        rows.push("| test | destination | passed in | failed in |\n".into());
+        rows.push("| --- | --- | --- | --- |\n".into());
+        rows.extend(flaky.iter().map(|t| flaky_row(t)));
+    }
     text.push_str("| test | destination | status | duration | link |\n");
     text.push_str("| --- | --- | --- | --- | --- |\n");
-    for (shown, r) in run.results.iter().enumerate() {
-        let row = row(r);
+    let total = rows.len();
+    for (shown, row) in rows.into_iter().enumerate() {
         if text.len() + row.len() + SUMMARY_TAIL > SUMMARY_LIMIT {
             text.push_str(&format!(
                 "\n{} more result(s) left out: a step summary may not exceed 1 MiB.\n",
-                run.results.len() - shown
+                total - shown
             ));
             return text;
+        }
+        // The blank row ends the table before the flaky group's heading.
+        if row.is_empty() {
+            text.push('\n');
         }
         text.push_str(&row);
     }
@@ -153,27 +192,52 @@ pub fn summary(run: &Run, ending: Ending) -> String {
     text
 }
 
-fn row(r: &RunResult) -> String {
-    let mark = match Outcome::of(&r.status) {
-        Outcome::Passed => "✅",
-        Outcome::Failed => "❌",
-        Outcome::Errored => "⚠️",
-        Outcome::Unfinished => "⏳",
-    };
-    let link = match r.url.as_deref() {
-        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
-            format!("[result]({})", link_target(url))
-        }
-        Some(other) => cell(other),
-        None => String::new(),
+fn row(t: &Test<'_>) -> String {
+    let r = t.standing.result;
+    let (mark, status) = match (t.outcome, Outcome::of(&r.status)) {
+        (TestOutcome::Flaky, _) => ("🔁", "flaky"),
+        (_, Outcome::Passed) => ("✅", r.status.as_str()),
+        (_, Outcome::Failed) => ("❌", r.status.as_str()),
+        (_, Outcome::Errored) => ("⚠️", r.status.as_str()),
+        (_, Outcome::Unfinished) => ("⏳", r.status.as_str()),
     };
     format!(
-        "| {} | {} | {mark} {} | {:.0}s | {link} |\n",
+        "| {} | {} | {mark} {} | {:.0}s | {} |\n",
         cell(test_name(r)),
         cell(&destination(r)),
-        cell(r.status.as_str()),
-        non_negative(r.duration_seconds)
+        cell(status),
+        non_negative(r.duration_seconds),
+        link("result", r)
     )
+}
+
+/// A flaky test: the run it passed in and each run it did not, linked to those results.
+fn flaky_row(t: &Test<'_>) -> String {
+    let r = t.standing.result;
+    let failed: Vec<String> = t
+        .failures
+        .iter()
+        .map(|f| link(f.run_id, f.result))
+        .collect();
+    format!(
+        "| {} | {} | {} | {} |\n",
+        cell(test_name(r)),
+        cell(&destination(r)),
+        link(t.standing.run_id, r),
+        failed.join(", ")
+    )
+}
+
+/// `[text](result URL)`, or the URL as plain text when it is not http(s), or `text` alone.
+fn link(text: &str, r: &RunResult) -> String {
+    match r.url.as_deref() {
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+            format!("[{}]({})", cell(text), link_target(url))
+        }
+        Some(other) => cell(other),
+        None if text == "result" => String::new(),
+        None => cell(text),
+    }
 }
 
 fn non_negative(s: f64) -> f64 {
@@ -217,23 +281,51 @@ fn link_target(url: &str) -> String {
     out
 }
 
-/// One `::error` workflow command per failed result, so the failure shows on the run's page
-/// without opening the log.
-pub fn annotations(run: &Run) -> Vec<String> {
-    run.results
+/// One `::error` workflow command per failed test, and one `::warning` per flaky one, so they
+/// show on the run's page without opening the log.
+pub fn annotations(attempts: &Attempts) -> Vec<String> {
+    let reruns = attempts.len() > 1;
+    attempts
+        .tests()
         .iter()
-        .filter(|r| Outcome::of(&r.status) == Outcome::Failed)
-        .map(|r| {
-            let mut message = format!("{} failed on {}", test_name(r), destination(r));
-            if let Some(url) = &r.url {
+        .filter_map(|t| {
+            let r = t.standing.result;
+            let (command, title, mut message) = match t.outcome {
+                TestOutcome::Failed => (
+                    "error",
+                    "Doksi test failed",
+                    format!("{} failed on {}", test_name(r), destination(r)),
+                ),
+                TestOutcome::Flaky => {
+                    let runs: Vec<&str> = t.failures.iter().map(|f| f.run_id).collect();
+                    let message = format!(
+                        "{} on {} failed in run {}, then passed in run {}",
+                        test_name(r),
+                        destination(r),
+                        runs.join(", "),
+                        t.standing.run_id
+                    );
+                    ("warning", "Doksi test flaky", message)
+                }
+                _ => return None,
+            };
+            // The flaky test's failure is the link worth following; a failed one's its latest.
+            let url = match t.outcome {
+                TestOutcome::Flaky => t.failures.last().and_then(|f| f.result.url.as_ref()),
+                _ => r.url.as_ref(),
+            };
+            if let Some(url) = url {
                 message.push_str(": ");
                 message.push_str(url);
             }
-            format!(
-                "::error title={}::{}",
-                command_property("Doksi test failed"),
+            if reruns && t.outcome == TestOutcome::Failed {
+                message.push_str(&format!(" (failed in all {} attempt(s))", t.failures.len()));
+            }
+            Some(format!(
+                "::{command} title={}::{}",
+                command_property(title),
                 command_data(&message)
-            )
+            ))
         })
         .collect()
 }
@@ -258,11 +350,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn run(status: &str, results: serde_json::Value) -> Run {
-        serde_json::from_value(json!({
-            "run_id": "run_1", "status": status, "duration_seconds": 7, "results": results,
-        }))
-        .unwrap()
+    fn run(status: &str, results: serde_json::Value) -> Attempts {
+        Attempts::alone(
+            serde_json::from_value(json!({
+                "run_id": "run_1", "status": status, "duration_seconds": 7, "results": results,
+            }))
+            .unwrap(),
+        )
     }
 
     #[test]
@@ -305,7 +399,7 @@ mod tests {
         let ids = ["bin_1".to_owned(), "bin_2".to_owned()];
         assert_eq!(
             outputs(&r, &ids),
-            "run_id=run_1\nstatus=failed\ntarget_ids=bin_1,bin_2\n"
+            "run_id=run_1\nstatus=failed\ntarget_ids=bin_1,bin_2\nrun_ids=run_1\nflaky=0\n"
         );
         let mut text = String::new();
         output(&mut text, "x", "a\nghadelimiter_doksi_0\nb");

@@ -7,14 +7,23 @@
 //! and a duration, and each testcase's `classname` already names its destination, which is what
 //! GitLab and Jenkins group by. Counts come from the results themselves, so they always agree
 //! with the testcases listed.
+//!
+//! After re-runs of the failed tests it is still one `<testcase>` per test, not per attempt, in
+//! Maven Surefire's words for re-runs (its surefire-test-report-3.0.xsd), which the GitHub JUnit
+//! actions and Jenkins read: a test that passed on a re-run passes and carries a
+//! `<flakyFailure>` per attempt it failed in; one that never passed has its `<failure>` (the
+//! first attempt's) and a `<rerunFailure>` per re-run; the `<testsuite>` counts them in
+//! `flakes`. Each of those names its run, and its `<stackTrace>` (which the schema requires) is
+//! the result's URL, where the failure can be looked at.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{Outcome, Tally, destination, test_name};
-use crate::api::model::{Run, RunResult};
+use super::{destination, test_name};
+use crate::api::model::{Run, RunResult, Status};
+use crate::rerun::{Attempts, Counts, Test, TestOutcome, Try};
 use crate::xml::escape;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +64,7 @@ pub fn check(path: &Path) -> Result<(), JunitError> {
 /// Writes through a temporary file beside `path` and renames it into place, so a reader (or a
 /// crash) never sees half a report; missing parent folders are created, since CI configs name
 /// paths like `build/test-results/doksi.xml` before anything made them.
-pub fn write(path: &Path, run: &Run) -> Result<(), JunitError> {
+pub fn write(path: &Path, attempts: &Attempts) -> Result<(), JunitError> {
     let err = |source| JunitError::Write {
         path: path.to_owned(),
         source,
@@ -65,12 +74,12 @@ pub fn write(path: &Path, run: &Run) -> Result<(), JunitError> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(folder).map_err(err)?;
-    let xml = render(run);
+    let xml = render(attempts);
     crate::atomic::write(path, crate::atomic::Readers::Everyone, xml.as_bytes()).map_err(err)
 }
 
 /// The count attributes `<testsuites>` and `<testsuite>` share.
-fn counts(t: Tally) -> String {
+fn counts(t: Counts) -> String {
     format!(
         r#"tests="{}" failures="{}" errors="{}" skipped="{}""#,
         t.total(),
@@ -80,30 +89,41 @@ fn counts(t: Tally) -> String {
     )
 }
 
-/// The whole document.
-pub fn render(run: &Run) -> String {
-    let counts = counts(Tally::of(run));
-    let time = seconds(run.duration_seconds);
+/// The whole document: the first run's, with every attempt's time added up.
+pub fn render(attempts: &Attempts) -> String {
+    let run = attempts.first();
+    let tests = attempts.tests();
+    let tally = attempts.counts();
+    let counts = counts(tally);
+    let time = seconds(attempts.duration_seconds());
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     // `write!` into a String cannot fail.
     let _ = writeln!(xml, r#"<testsuites name="doksi" {counts} time="{time}">"#);
     let timestamp = timestamp(run)
         .map(|t| format!(r#" timestamp="{t}""#))
         .unwrap_or_default();
+    // Surefire's own attribute, written when there were re-runs to count flakes in.
+    let flakes = match attempts.len() {
+        1 => String::new(),
+        _ => format!(r#" flakes="{}""#, tally.flaky),
+    };
     let _ = writeln!(
         xml,
-        r#"  <testsuite name="doksi run {}" {counts} time="{time}"{timestamp}>"#,
+        r#"  <testsuite name="doksi run {}" {counts} time="{time}"{timestamp}{flakes}>"#,
         escape(&run.run_id)
     );
     xml.push_str("    <properties>\n");
     property(&mut xml, "run_id", &run.run_id);
-    property(&mut xml, "run_status", run.status.as_str());
+    property(&mut xml, "run_status", attempts.status().as_str());
     if let Some(url) = run.extra.get("url").and_then(Value::as_str) {
         property(&mut xml, "run_url", url);
     }
+    if attempts.len() > 1 {
+        property(&mut xml, "run_ids", &attempts.run_ids().join(","));
+    }
     xml.push_str("    </properties>\n");
-    for r in &run.results {
-        testcase(&mut xml, r);
+    for t in &tests {
+        testcase(&mut xml, t);
     }
     xml.push_str("  </testsuite>\n</testsuites>\n");
     xml
@@ -118,7 +138,10 @@ fn property(xml: &mut String, name: &str, value: &str) {
     );
 }
 
-fn testcase(xml: &mut String, r: &RunResult) {
+/// One test: its standing result, and for a test run more than once, what each earlier (or
+/// later) attempt said, in Surefire's elements.
+fn testcase(xml: &mut String, t: &Test<'_>) {
+    let r = t.standing.result;
     let name = test_name(r);
     let at = destination(r);
     let _ = write!(
@@ -128,28 +151,82 @@ fn testcase(xml: &mut String, r: &RunResult) {
         escape(name),
         seconds(r.duration_seconds)
     );
-    let url = escape(r.url.as_deref().unwrap_or_default());
-    let status = escape(r.status.as_str());
-    let inner = match Outcome::of(&r.status) {
-        Outcome::Passed => None,
-        Outcome::Failed => Some(format!(
-            r#"<failure message="{} failed on {}" type="failed">{url}</failure>"#,
-            escape(name),
-            escape(&at)
-        )),
-        Outcome::Errored => Some(format!(
-            r#"<error message="ended with status {status}" type="{status}">{url}</error>"#
-        )),
-        Outcome::Unfinished => Some(format!(
-            r#"<skipped message="still {status} when doksi stopped waiting"/>"#
-        )),
-    };
-    match inner {
-        None => xml.push_str("/>\n"),
-        Some(inner) => {
-            let _ = write!(xml, ">\n      {inner}\n    </testcase>\n");
+    let mut inner = Vec::new();
+    match t.outcome {
+        TestOutcome::Passed => {}
+        TestOutcome::Flaky => {
+            inner.extend(t.failures.iter().map(|f| interim("flaky", f, name, &at)));
+        }
+        TestOutcome::Failed | TestOutcome::Errored => {
+            // The first failure is the test's; each later one a re-run's.
+            let (first, reruns) = match t.failures.split_first() {
+                Some((first, reruns)) => (first.result, reruns),
+                None => (r, &[][..]),
+            };
+            inner.push(final_element(first, name, &at));
+            inner.extend(reruns.iter().map(|f| interim("rerun", f, name, &at)));
+        }
+        TestOutcome::Unfinished => {
+            let status = escape(r.status.as_str());
+            inner.push(format!(
+                r#"<skipped message="still {status} when doksi stopped waiting"/>"#
+            ));
         }
     }
+    if inner.is_empty() {
+        xml.push_str("/>\n");
+        return;
+    }
+    xml.push_str(">\n");
+    for element in inner {
+        let _ = writeln!(xml, "      {element}");
+    }
+    xml.push_str("    </testcase>\n");
+}
+
+/// The `<failure>` or `<error>` of a test that did not pass.
+fn final_element(r: &RunResult, name: &str, at: &str) -> String {
+    let url = escape(r.url.as_deref().unwrap_or_default());
+    let status = escape(r.status.as_str());
+    match r.status {
+        Status::Failed => format!(
+            r#"<failure message="{} failed on {}" type="failed">{url}</failure>"#,
+            escape(name),
+            escape(at)
+        ),
+        _ => {
+            format!(r#"<error message="ended with status {status}" type="{status}">{url}</error>"#)
+        }
+    }
+}
+
+/// A `<flakyFailure>`/`<rerunFailure>` (or `…Error` for a status the docs do not list) for one
+/// attempt that did not pass: the message names the attempt's run, `<stackTrace>` holds the
+/// result's URL, `<system-out>` the run and result ids.
+fn interim(kind: &str, f: &Try<'_>, name: &str, at: &str) -> String {
+    let r = f.result;
+    let status = escape(r.status.as_str());
+    let (tag, message) = match r.status {
+        Status::Failed => (
+            format!("{kind}Failure"),
+            format!("{name} failed on {at} in run {}", f.run_id),
+        ),
+        _ => (
+            format!("{kind}Error"),
+            format!(
+                "{name} ended with status {} on {at} in run {}",
+                r.status.as_str(),
+                f.run_id
+            ),
+        ),
+    };
+    format!(
+        r#"<{tag} message="{}" type="{status}"><stackTrace>{}</stackTrace><system-out>run {} result {}</system-out></{tag}>"#,
+        escape(&message),
+        escape(r.url.as_deref().unwrap_or_default()),
+        escape(f.run_id),
+        escape(&r.result_id)
+    )
 }
 
 /// JUnit's `time`: seconds as a decimal. A negative or absent duration is 0, never `NaN`, which
@@ -186,6 +263,10 @@ mod tests {
         .unwrap()
     }
 
+    fn render_one(run: Run) -> String {
+        render(&Attempts::alone(run))
+    }
+
     #[test]
     fn durations_are_decimals_and_never_negative() {
         assert_eq!(seconds(22.0), "22.000");
@@ -209,7 +290,7 @@ mod tests {
 
     #[test]
     fn each_outcome_gets_its_element_and_the_counts_agree() {
-        let xml = render(&run(json!([
+        let xml = render_one(run(json!([
             {"result_id": "r1", "test_id": "t_login", "test_name": "Login", "status": "passed",
              "duration_seconds": 2, "destination": {"platform": "android", "target_id": "bin_1"}},
             {"result_id": "r2", "test_id": "fail_pay", "status": "failed", "url": "https://x/r2?a=1&b=2"},
@@ -235,7 +316,7 @@ mod tests {
         r.extra
             .insert("url".into(), json!("https://app.example/runs/run_1"));
         assert!(
-            render(&r)
+            render_one(r)
                 .contains(r#"<property name="run_url" value="https://app.example/runs/run_1"/>"#)
         );
     }

@@ -2,7 +2,9 @@
 //! file (`junit`) and GitHub Actions' step outputs, job summary and annotations (`github`).
 //! They render the last state `runs::wait` saw and nothing more: this module neither polls nor
 //! prints to stdout (that is `commands`), so a finished and a timed-out run go through the same
-//! code and differ only in which results are still unfinished.
+//! code and differ only in which results are still unfinished. What they render is the
+//! [`Attempts`](crate::rerun::Attempts) at a set of tests: one run, or a failed run and the
+//! re-runs of its failed tests, where a test that passed on a re-run is flaky.
 
 pub mod github;
 pub mod junit;
@@ -42,35 +44,6 @@ impl Outcome {
             Status::Queued | Status::Running => Outcome::Unfinished,
             Status::Other(_) => Outcome::Errored,
         }
-    }
-}
-
-/// How many results ended each way; counted from the results rather than taken from the run's
-/// `tests_*` fields, so a report's totals always agree with the rows it lists.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Tally {
-    pub passed: usize,
-    pub failed: usize,
-    pub errored: usize,
-    pub unfinished: usize,
-}
-
-impl Tally {
-    pub fn of(run: &Run) -> Tally {
-        let mut t = Tally::default();
-        for r in &run.results {
-            match Outcome::of(&r.status) {
-                Outcome::Passed => t.passed += 1,
-                Outcome::Failed => t.failed += 1,
-                Outcome::Errored => t.errored += 1,
-                Outcome::Unfinished => t.unfinished += 1,
-            }
-        }
-        t
-    }
-
-    pub fn total(&self) -> usize {
-        self.passed + self.failed + self.errored + self.unfinished
     }
 }
 

@@ -21,6 +21,7 @@ mod output_faults;
 mod packaging;
 mod reports;
 mod resilience;
+mod retries;
 mod s3;
 mod sandbox;
 mod scripted;

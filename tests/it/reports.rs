@@ -327,8 +327,8 @@ fn on_github_actions_a_run_leaves_outputs_a_summary_and_annotations() {
     assert_eq!(
         std::fs::read_to_string(&output).unwrap(),
         format!(
-            "earlier=1\nrun_id={}\nstatus=failed\ntarget_ids={target}\n",
-            run["run_id"].as_str().unwrap()
+            "earlier=1\nrun_id={id}\nstatus=failed\ntarget_ids={target}\nrun_ids={id}\nflaky=0\n",
+            id = run["run_id"].as_str().unwrap()
         )
     );
     let summary = std::fs::read_to_string(&summary).unwrap();
@@ -379,7 +379,7 @@ fn wait_takes_target_ids_from_the_results() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         std::fs::read_to_string(&output).unwrap(),
-        format!("run_id={run_id}\nstatus=passed\ntarget_ids={target}\n")
+        format!("run_id={run_id}\nstatus=passed\ntarget_ids={target}\nrun_ids={run_id}\nflaky=0\n")
     );
     assert!(!r.stderr.contains("::error"), "{}", r.stderr);
 }

@@ -1,6 +1,7 @@
 //! What the tests see of the sandbox from outside the API: a log and per-route counts of every
 //! request that reached either server (rejected ones included, so a test can prove the client
-//! did not retry a 4xx or re-upload a cached APK), and hooks under `/_sandbox` to read stored
+//! did not retry a 4xx or re-upload a cached APK; a `POST /runs` with the matrix it sent, so a
+//! test can prove what a re-run asked for), and hooks under `/_sandbox` to read stored
 //! uploads and targets and to edit the fault plan. The hooks need no key and are not themselves
 //! logged. The recorder is also where a request draws its fault, so the log names it.
 
@@ -23,6 +24,10 @@ use super::{API_PATH, ApiError, Server, Shared, Stored, inject, runs};
 /// The log keeps the latest entries only, so a long `doksi sandbox` session stays small; the
 /// counts are never trimmed.
 const LOG_LIMIT: usize = 10_000;
+
+/// The largest `POST /runs` body read for the log: axum's own limit for a body the handler takes
+/// whole, so the handler sees what it would have seen (a matrix is a few kilobytes).
+const BODY_LIMIT: usize = 2 << 20;
 
 /// The routes tests count, shown even before their first hit so a test can read a zero.
 const KNOWN_ROUTES: [&str; 5] = [
@@ -50,6 +55,10 @@ struct Entry {
     content_length: Option<u64>,
     transfer_encoding: Option<String>,
     content_type: Option<String>,
+    /// `POST /runs` only: the JSON body as it came (a matrix holds no secret); absent when it
+    /// was not JSON or the client hung up while sending it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<serde_json::Value>,
 }
 
 pub(super) struct Traffic {
@@ -116,8 +125,8 @@ pub(super) async fn record(State(recorder): State<Recorder>, req: Request, next:
     if path == "/_sandbox" || path.starts_with("/_sandbox/") {
         return next.run(req).await;
     }
-    let fault = Route::of(recorder.server, req.method(), path)
-        .and_then(|route| recorder.shared.faults().draw(route));
+    let route = Route::of(recorder.server, req.method(), path);
+    let fault = route.and_then(|route| recorder.shared.faults().draw(route));
     let headers = req.headers();
     let mut pending = Pending {
         shared: recorder.shared,
@@ -131,7 +140,19 @@ pub(super) async fn record(State(recorder): State<Recorder>, req: Request, next:
             content_length: text(headers, header::CONTENT_LENGTH).and_then(|v| v.parse().ok()),
             transfer_encoding: text(headers, header::TRANSFER_ENCODING),
             content_type: text(headers, header::CONTENT_TYPE),
+            body: None,
         }),
+    };
+    // Read after `pending` exists: a client that hangs up mid-body is still logged.
+    let req = match route {
+        Some(Route::Runs) => {
+            let (req, body) = read_body(req).await;
+            if let Some(entry) = &mut pending.entry {
+                entry.body = body;
+            }
+            req
+        }
+        _ => req,
     };
     let response = match fault {
         None => next.run(req).await,
@@ -142,6 +163,17 @@ pub(super) async fn record(State(recorder): State<Recorder>, req: Request, next:
     }
     // `pending` is logged as it drops here, before the client can read the answer.
     response
+}
+
+/// The request with its body read whole (and handed on unchanged), and that body as JSON. A body
+/// that cannot be read goes on empty, which the handler refuses as it would any bad body.
+async fn read_body(req: Request) -> (Request, Option<serde_json::Value>) {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, BODY_LIMIT)
+        .await
+        .unwrap_or_default();
+    let json = serde_json::from_slice(&bytes).ok();
+    (Request::from_parts(parts, Body::from(bytes)), json)
 }
 
 fn text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
@@ -269,6 +301,7 @@ mod unit {
                 content_length: None,
                 transfer_encoding: None,
                 content_type: None,
+                body: None,
             });
         }
         assert_eq!(traffic.counts["GET /runs"], (LOG_LIMIT + 3) as u64);

@@ -27,7 +27,7 @@ mod storage;
 mod tests;
 mod timestamp;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::io;
@@ -332,6 +332,8 @@ struct State {
     targets: HashMap<String, Target>,
     runs: HashMap<String, runs::Run>,
     credits: u64,
+    /// (test id, destination) pairs a `flaky…` test has run on: it fails on the first only.
+    flaky_seen: HashSet<(String, String)>,
 }
 
 /// One counter per kind of id, so ids read `upl_1`, `bin_1`, `run_1` in a fresh sandbox.

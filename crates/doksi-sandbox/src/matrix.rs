@@ -11,17 +11,20 @@ use serde_json::{Map, Value, json};
 use super::{ApiError, Target};
 
 /// Category → its tests, as the sandbox's pretend dashboard has them.
-const CATEGORIES: [(&str, &[&str]); 3] = [
+const CATEGORIES: [(&str, &[&str]); 4] = [
     ("cat_smoke", &["t_login", "t_checkout"]),
     ("cat_regression", &["t_login", "t_checkout", "t_search"]),
     ("cat_failing", &["fail_payment"]),
+    // A test that passes beside one that fails on its first run on each destination only.
+    ("cat_flaky", &["t_login", "flaky_cart"]),
 ];
 
-const TEST_NAMES: [(&str, &str); 4] = [
+const TEST_NAMES: [(&str, &str); 5] = [
     ("t_login", "Login"),
     ("t_checkout", "Checkout flow"),
     ("fail_payment", "Payment declined"),
     ("t_search", "Search"),
+    ("flaky_cart", "Add to cart"),
 ];
 
 /// A test's display name; tests the catalogue does not know are named by their id.

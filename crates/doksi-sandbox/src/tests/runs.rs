@@ -297,3 +297,66 @@ async fn counts_cover_refused_requests_and_the_log_never_holds_the_key() {
     assert_eq!(after["counts"]["PUT /uploads"], 0);
     assert_eq!(after["log"], json!([]));
 }
+
+/// Polls until the run has ended.
+async fn finished(sb: &Sandbox, run_id: &str) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = call(sb, "GET", &format!("runs/{run_id}"), None).await;
+        assert_eq!(status, 200, "{body}");
+        let run: Run = serde_json::from_value(body).unwrap();
+        if run.status.is_final() {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "still {:?}", run.status);
+        tokio::time::sleep(STEP / 5).await;
+    }
+}
+
+#[tokio::test]
+async fn a_flaky_test_fails_on_its_first_run_at_each_destination_and_the_log_keeps_each_matrix() {
+    let sb = sandbox().await;
+    let at = |url: &str, tests: serde_json::Value| json!({"platform": "web", "web_url": url, "category_ids": tests});
+    let first = json!({"matrix": [at("https://a.example", json!(["cat_flaky"]))]});
+    let again = json!({"matrix": [
+        {"platform": "web", "web_url": "https://a.example", "test_ids": ["flaky_cart"],
+         "artifacts": [{"type": "authentication", "strategy": "generated"}]},
+        at("https://b.example", json!(["cat_flaky"])),
+    ]});
+    let mut statuses = Vec::new();
+    for matrix in [&first, &again] {
+        let (status, created) = call(&sb, "POST", "runs", Some(matrix.clone())).await;
+        assert_eq!(status, 200, "{created}");
+        let run = finished(&sb, created["run_id"].as_str().unwrap()).await;
+        statuses.push(
+            run.results
+                .iter()
+                .map(|r| format!("{} {}", r.test_id, r.status.as_str()))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(
+        statuses,
+        [
+            vec!["t_login passed", "flaky_cart failed"],
+            // Passed where it ran before; failed where it had not.
+            vec!["flaky_cart passed", "t_login passed", "flaky_cart failed"],
+        ]
+    );
+    let log = requests(&sb).await;
+    let bodies: Vec<&serde_json::Value> = log["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["method"] == "POST" && e["route"] == "/runs")
+        .map(|e| &e["body"])
+        .collect();
+    assert_eq!(bodies, [&first, &again]);
+    // Only a run's body is kept.
+    let gets = log["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["method"] == "GET");
+    assert!(gets.clone().count() > 0 && gets.clone().all(|e| e.get("body").is_none()));
+}

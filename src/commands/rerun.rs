@@ -1,0 +1,78 @@
+//! `rerun`: a new run of a finished run's tests (or, with `--failed`, of those that did not
+//! pass), on the destinations its results name: for the person who looks at last night's failure
+//! in the morning. Prints the new run's id, or with `--wait` waits for it as `run --wait` does.
+
+use crate::cli::{Effective, GlobalArgs, RerunArgs, given_as_flag};
+use crate::report::one_line as clean;
+use crate::rerun::{self, Which};
+use crate::runs::Auth;
+
+use super::interrupt;
+use super::output::{self, note};
+use super::run::started_json;
+use super::wait::{Origin, check_report, wait_and_report};
+use super::{During, Error, context, print_json};
+
+pub async fn run(
+    global: &GlobalArgs,
+    args: RerunArgs,
+    settings: &[Effective],
+) -> Result<(), Error> {
+    let ctx = context(global)?;
+    let auth: Auth = args.auth.parse()?;
+    for (key, flag) in [("junit", "--junit"), ("retries", "--retries")] {
+        if !args.wait && given_as_flag(settings, key) {
+            return Err(Error::Usage(format!(
+                "{flag} needs --wait: without waiting there is no verdict"
+            )));
+        }
+    }
+    if args.wait {
+        check_report(&args.waiting)?;
+    }
+    let run_id = args.run_id.as_str();
+    let claim = interrupt::Claim::take();
+    let (run, _) = tokio::select! {
+        biased;
+        read = ctx.client.get_run(run_id) => read?,
+        signal = claim.interrupted() => return Err(Error::Interrupted { signal, during: During::Other }),
+    };
+    drop(claim);
+    if !run.status.is_final() {
+        return Err(Error::Usage(format!(
+            "run {} is still {}: only a finished run can be re-run (doksi wait {} waits for it)",
+            clean(run_id),
+            clean(run.status.as_str()),
+            clean(run_id)
+        )));
+    }
+    let which = match args.failed {
+        true => Which::Failed,
+        false => Which::All,
+    };
+    let request = rerun::request_for(&run, &auth, which)?;
+    let tests = rerun::count_tests(&request);
+    let started = crate::start::again(&ctx.client, request).await?;
+    note!(
+        "started run {}, a re-run of run {}: {tests} test(s) on {} destination(s), signing in: {}",
+        clean(&started.run_id),
+        clean(run_id),
+        started.request.matrix.len(),
+        clean(&args.auth)
+    );
+    if args.wait {
+        return wait_and_report(
+            &ctx.client,
+            &args.waiting,
+            args.json,
+            Origin::Created(started),
+        )
+        .await;
+    }
+    if args.json {
+        print_json(&started_json(&ctx.client, &started).await?)
+    } else {
+        output::outln!("{}", started.run_id);
+        Ok(())
+    }
+}
