@@ -368,6 +368,8 @@ category_ids = ["cat_smoke"]
                 (_, "timeout" | "poll_interval") => "\"5s\"",
                 (_, "abi") => "\"x86\"",
                 (_, "auth") => "\"generated\"",
+                (_, "notify") => "\"https://hooks.example.com/hooks/abc\"",
+                (_, "notify_on") => "\"always\"",
                 _ => "\"text\"",
             };
             let parsed = parsed(&format!("{} = {value}", s.key));

@@ -9,6 +9,7 @@ use crate::api::client::Client;
 use crate::api::error::ApiError;
 use crate::api::model::{Run, RunResult, Status};
 use crate::cli::{GlobalArgs, WaitArgs, WaitOptions};
+use crate::notify::Verdict;
 use crate::report::{self, Ending, one_line as clean};
 use crate::runs::{self, Freshness, PollPolicy, WaitOutcome};
 use crate::start::Started;
@@ -93,6 +94,10 @@ pub(super) async fn wait_and_report(
 ) -> Result<(), Error> {
     let run_id = origin.run_id().to_owned();
     let run_id = run_id.as_str();
+    let apks = match &origin {
+        Origin::Created(started) => started.apks.clone(),
+        Origin::Existing(_) => Vec::new(),
+    };
     let freshness = match origin {
         Origin::Created(_) => Freshness::JustCreated,
         Origin::Existing(_) => Freshness::Existing,
@@ -154,6 +159,8 @@ pub(super) async fn wait_and_report(
             },
         )),
     };
+    // From here a signal ends doksi as any unclaimed one does, a notification half sent or not.
+    drop(claim);
     let answered = !matches!(outcome, Ok(WaitOutcome::TimedOut { last: None }));
     let (run, raw, ending) = match outcome {
         Ok(WaitOutcome::Finished { run, raw }) => (run, raw, Ending::Finished),
@@ -169,6 +176,11 @@ pub(super) async fn wait_and_report(
             let run = seen.take().unwrap_or_else(|| origin.unseen());
             if let Err(report) = write_reports(&run, ending, waiting, origin) {
                 output::print_error(&report);
+            }
+            // Interrupted: a person (or a cancelled job) stopped doksi, and nobody needs telling.
+            if let Error::LostRun { .. } = left {
+                let told = super::notify::summary(&run, Verdict::Lost, apks);
+                super::notify::tell(&waiting.notify, &told).await;
             }
             return Err(left);
         }
@@ -198,6 +210,12 @@ pub(super) async fn wait_and_report(
             print_final(&run, &raw, shape)
         }
     };
+    let told = match (ending, &run.status) {
+        (Ending::TimedOut, _) => Verdict::TimedOut,
+        (_, Status::Passed) => Verdict::Passed,
+        _ => Verdict::Failed,
+    };
+    super::notify::tell(&waiting.notify, &super::notify::summary(&run, told, apks)).await;
     match (reported, verdict) {
         (Err(report), Err(verdict)) => {
             output::print_error(&report);

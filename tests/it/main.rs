@@ -14,6 +14,7 @@ mod field_faults;
 mod fuzz_regressions;
 mod gradle;
 mod hostile;
+mod notify;
 mod oracle;
 mod output_faults;
 mod packaging;
