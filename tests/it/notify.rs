@@ -503,3 +503,44 @@ fn the_webhook_url_is_never_printed() {
     assert!(!r.stderr.contains(secret), "{}", r.stderr);
     assert_eq!(sb.total(), before);
 }
+
+#[test]
+fn doksi_toml_may_ask_for_it_and_the_apk_is_named_with_its_module_and_variant() {
+    let sb = Sandbox::start(&[]);
+    let hook = Webhook::start(&[]);
+    // The shop fixture's wear module: found by the layout, as module `wear`, variant `release`.
+    let dir = tempfile::tempdir().unwrap();
+    let apk = dir
+        .path()
+        .join("wear/build/outputs/apk/release/wear-release.apk");
+    std::fs::create_dir_all(apk.parent().unwrap()).unwrap();
+    std::fs::copy(
+        crate::common::fixtures()
+            .join("projects/shop/wear/build/outputs/apk/release/wear-release.apk"),
+        &apk,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("doksi.toml"),
+        format!(
+            "notify = \"{}\"\nnotify-on = \"always\"\ncategories = [\"cat_smoke\"]\n",
+            hook.url
+        ),
+    )
+    .unwrap();
+    let mut args = vec!["ci"];
+    args.extend(FAST);
+    let r = sb.run_at(Some(dir.path()), &args, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let m = stdout_json(&sb.run(&["inspect", "--json", path_str(&apk)]));
+    let text = hook.only().text();
+    assert!(
+        text.contains(&format!(
+            "\nAPK: {} {} ({}), wear release",
+            m["package"].as_str().unwrap(),
+            m["version_name"].as_str().unwrap(),
+            m["version_code"]
+        )),
+        "{text}"
+    );
+}
