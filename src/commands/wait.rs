@@ -82,8 +82,9 @@ impl Origin {
     }
 }
 
-/// Waits, printing each result as it finishes, then writes the reports and prints the verdict
-/// and turns it into the exit code: passed → Ok, failed → [`Error::RunFailed`], deadline →
+/// Waits, printing each result as it finishes, then writes the reports, prints the verdict,
+/// tells the team if asked (`--notify`; never an exit code of its own) and turns the verdict
+/// into the exit code: passed → Ok, failed → [`Error::RunFailed`], deadline →
 /// [`Error::TimedOut`], Ctrl-C or SIGTERM → [`Error::Interrupted`]. The run goes on server-side
 /// in the last two, and the reports show its last known state, unfinished tests as skipped.
 pub(super) async fn wait_and_report(
