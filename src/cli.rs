@@ -10,8 +10,8 @@ use clap::{Args, Parser, Subcommand};
 #[cfg(feature = "sandbox")]
 use crate::settings::parse_run_step;
 use crate::settings::{
-    parse_abi, parse_id, parse_poll_interval, parse_request_timeout, parse_retries,
-    parse_retry_delay, parse_run_id, parse_timeout,
+    parse_abi, parse_id, parse_notify_on, parse_notify_url, parse_poll_interval,
+    parse_request_timeout, parse_retries, parse_retry_delay, parse_run_id, parse_timeout,
 };
 
 pub const EXIT_CODES: &str = "\
@@ -243,6 +243,8 @@ pub struct TestArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct WaitOptions {
+    #[command(flatten)]
+    pub notify: NotifyArgs,
     /// Give up waiting after this long (e.g. 30m, 90s, 1h).
     #[arg(long, default_value = "30m", value_parser = parse_timeout, env = "DOKSI_TIMEOUT")]
     pub timeout: Duration,
@@ -262,6 +264,31 @@ pub struct WaitOptions {
     /// reported as flaky).
     #[arg(long, env = "DOKSI_FAIL_ON_FLAKY", value_parser = clap::builder::BoolishValueParser::new())]
     pub fail_on_flaky: bool,
+}
+
+/// Telling the team the verdict (`ci`, `run --wait`, `wait`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct NotifyArgs {
+    /// After the verdict, post it to this Slack-compatible incoming webhook (Slack, Mattermost,
+    /// Rocket.Chat): https, or http to this machine. A secret: prefer the environment variable.
+    #[arg(
+        long = "notify",
+        value_name = "URL",
+        env = "DOKSI_NOTIFY_URL",
+        hide_env_values = true,
+        hide_default_value = true,
+        value_parser = parse_notify_url
+    )]
+    pub notify: Option<crate::notify::WebhookUrl>,
+    /// When to post: fail (failed, timed out, or lost track of), always, or never.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        default_value = "fail",
+        env = "DOKSI_NOTIFY_ON",
+        value_parser = parse_notify_on
+    )]
+    pub notify_on: crate::notify::NotifyOn,
 }
 
 #[derive(Debug, Args)]

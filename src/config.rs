@@ -378,6 +378,8 @@ category_ids = ["cat_smoke"]
                 (_, "abi") => "\"x86\"",
                 (_, "auth") => "\"generated\"",
                 (FileKind::Number(_), _) => "2",
+                (_, "notify") => "\"https://hooks.example.com/hooks/abc\"",
+                (_, "notify_on") => "\"always\"",
                 _ => "\"text\"",
             };
             let parsed = parsed(&format!("{} = {value}", s.key));

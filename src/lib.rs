@@ -3,10 +3,11 @@
 //!
 //! The work flows one way: `discover` → `apk` (and `bundle`) → `select` → `package` →
 //! `upload` (behind the `cache`; `upload::batch` for a set) → `start` (the run) → `runs` (the
-//! wait) → `rerun` (the failed tests again, and the flaky told from the failed) → `report`. `settings`, `config` and `cli` turn flags, environment and doksi.toml into
-//! values; `context` is built once per invocation from them (the client, the cache); `remark`
-//! is how the work speaks without printing. `commands` only parses, calls and prints, and
-//! `main.rs` only calls `commands`.
+//! wait) → `rerun` (the failed tests again, and the flaky told from the failed) → `report` →
+//! `notify` (the team's chat). `settings`, `config` and `cli` turn flags, environment and
+//! doksi.toml into values; `context` is built once per invocation from them (the client, the
+//! cache); `remark` is how the work speaks without printing. `commands` only parses, calls and
+//! prints, and `main.rs` only calls `commands`.
 
 pub mod api;
 pub mod atomic;
@@ -19,6 +20,7 @@ pub mod context;
 pub mod discover;
 pub mod error;
 pub mod interrupt;
+pub mod notify;
 pub mod package;
 pub mod path_text;
 pub mod remark;

@@ -34,6 +34,36 @@ pub struct Selected {
     pub from_bundle: bool,
 }
 
+/// An APK as people name it: package, version and the variant it was built as. What a run's
+/// notification says of the APKs doksi uploaded for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApkLabel {
+    pub package: Option<String>,
+    pub version_name: Option<String>,
+    pub version_code: Option<i64>,
+    pub module: Option<String>,
+    pub variant: Option<String>,
+    /// The file's name, for a manifest that gave no package.
+    pub file: String,
+}
+
+impl Selected {
+    pub fn label(&self) -> ApkLabel {
+        ApkLabel {
+            package: self.manifest.package.clone(),
+            version_name: self.manifest.version_name.clone(),
+            version_code: self.manifest.version_code,
+            module: self.module.clone(),
+            variant: self.variant.clone(),
+            file: self
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 fn is_bundle(path: &Path) -> bool {
     path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("aab"))

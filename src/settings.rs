@@ -107,7 +107,26 @@ pub const SETTINGS: &[Setting] = &[
         key: "retries",
         file: FileKind::Number(|s| parse_retries(s).map(drop)),
     },
+    Setting {
+        id: "notify",
+        key: "notify",
+        file: FileKind::Checked(|s| parse_notify_url(s).map(drop)),
+    },
+    Setting {
+        id: "notify_on",
+        key: "notify-on",
+        file: FileKind::Checked(|s| parse_notify_on(s).map(drop)),
+    },
 ];
+
+/// The environment variable of a setting: `DOKSI_` and its id, but for the webhook, whose
+/// variable says that it holds a URL (`DOKSI_NOTIFY_URL`) where the flag reads as a verb.
+pub fn env_var(setting: &Setting) -> String {
+    match setting.id {
+        "notify" => "DOKSI_NOTIFY_URL".into(),
+        id => format!("DOKSI_{}", id.to_uppercase()),
+    }
+}
 
 /// The setting a `doksi.toml` key names.
 pub fn by_key(key: &str) -> Option<&'static Setting> {
@@ -174,6 +193,17 @@ pub fn parse_retries(s: &str) -> Result<u8, String> {
             s.trim()
         )),
     }
+}
+
+/// `--notify`: an incoming webhook's URL, a secret from the moment it is read (see
+/// [`crate::notify::WebhookUrl::parse`]); the message refusing one never quotes it.
+pub fn parse_notify_url(s: &str) -> Result<crate::notify::WebhookUrl, String> {
+    crate::notify::WebhookUrl::parse(s).map_err(|e| e.to_string())
+}
+
+/// `--notify-on`: fail, always or never.
+pub fn parse_notify_on(s: &str) -> Result<crate::notify::NotifyOn, String> {
+    s.parse()
 }
 
 /// `--timeout`: how long to wait for a verdict.
@@ -294,12 +324,7 @@ mod tests {
                 s.id
             );
             let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
-            assert_eq!(
-                env.as_deref(),
-                Some(format!("DOKSI_{}", s.id.to_uppercase()).as_str()),
-                "{}",
-                s.id
-            );
+            assert_eq!(env, Some(env_var(s)), "{}", s.id);
             assert!(by_key(s.key).is_some_and(|found| found.id == s.id));
         }
     }

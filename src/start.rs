@@ -16,8 +16,9 @@ use crate::error::{During, Error};
 use crate::interrupt;
 use crate::remark::Remark;
 use crate::runs::{self, Auth, Destination, FileEntry, Tests};
+use crate::select::ApkLabel;
 use crate::upload::Uploaded;
-use crate::upload::batch::{Plan, forget, ready, upload_all};
+use crate::upload::batch::{Plan, forget, ready};
 
 /// Where a run's matrix comes from.
 pub enum RequestSource {
@@ -47,13 +48,14 @@ pub struct Destinations {
 
 impl RequestSource {
     /// The request, uploading what it needs first; with the targets uploaded or taken from the
-    /// cache, for the stale-target recovery. `options.stale` forces those hashes' uploads.
+    /// cache, for the stale-target recovery, and those APKs' labels, for the notification.
+    /// `options.stale` forces those hashes' uploads.
     pub async fn build(
         &self,
         ctx: &Context,
         options: &UploadOptions,
         plan: &Plan,
-    ) -> Result<(RunRequest, Vec<Uploaded>), Error> {
+    ) -> Result<(RunRequest, Vec<Uploaded>, Vec<ApkLabel>), Error> {
         match self {
             RequestSource::Matrix { entries, selection } => {
                 // Every entry's APKs are selected and checked before the first is uploaded: a
@@ -68,11 +70,13 @@ impl RequestSource {
                 }
                 let mut matrix = Vec::with_capacity(readied.len());
                 let mut all = Vec::new();
+                let mut labels = Vec::new();
                 for (e, readied_entry) in readied {
                     let Some(r) = readied_entry else {
                         matrix.push(e.clone().into_entry(None));
                         continue;
                     };
+                    labels.extend(r.labels());
                     // A project with several APKs becomes one entry per APK.
                     let ups = r.upload(options, plan).await?;
                     for u in &ups {
@@ -80,7 +84,7 @@ impl RequestSource {
                     }
                     all.extend(ups);
                 }
-                Ok((RunRequest { matrix }, all))
+                Ok((RunRequest { matrix }, all, labels))
             }
             RequestSource::Flags {
                 selection,
@@ -88,10 +92,12 @@ impl RequestSource {
                 tests,
                 auth,
             } => {
-                let uploaded = if destinations.local.is_empty() {
-                    Vec::new()
+                let (uploaded, labels) = if destinations.local.is_empty() {
+                    (Vec::new(), Vec::new())
                 } else {
-                    upload_all(ctx, &destinations.local, selection.clone(), options, plan).await?
+                    let r = ready(ctx, &destinations.local, selection.clone(), options).await?;
+                    let labels = r.labels();
+                    (r.upload(options, plan).await?, labels)
                 };
                 let mut all = destinations.before.clone();
                 all.extend(
@@ -100,7 +106,7 @@ impl RequestSource {
                         .map(|u| Destination::Target(u.target_id.clone())),
                 );
                 all.extend(destinations.after.iter().cloned());
-                Ok((runs::matrix(&all, tests, auth)?, uploaded))
+                Ok((runs::matrix(&all, tests, auth)?, uploaded, labels))
             }
         }
     }
@@ -108,12 +114,14 @@ impl RequestSource {
 
 /// A run this command created, with the targets of the matrix it was created from (for the
 /// reports' `target_ids`), the results `POST /runs` announced (the state to report if no poll
-/// ever succeeds) and the request itself (what a re-run of its failed tests repeats).
+/// ever succeeds), the request itself (what a re-run of its failed tests repeats) and the APKs
+/// doksi uploaded for it (for the notification).
 pub struct Started {
     pub run_id: String,
     pub target_ids: Vec<String>,
     pub results: Vec<CreatedResult>,
     pub request: RunRequest,
+    pub apks: Vec<ApkLabel>,
 }
 
 /// What [`create`] did.
@@ -131,7 +139,7 @@ pub async fn create(
     source: &RequestSource,
     plan: &Plan,
 ) -> Result<Created, Error> {
-    let (request, uploaded) = before_run(source.build(ctx, options, plan)).await?;
+    let (request, uploaded, apks) = before_run(source.build(ctx, options, plan)).await?;
     if options.dry_run {
         return Ok(Created::DryRun(request));
     }
@@ -150,7 +158,7 @@ pub async fn create(
                 stale: stale.iter().map(|u| u.sha256.clone()).collect(),
                 ..options.clone()
             };
-            let (request, _) = before_run(source.build(ctx, &options, plan))
+            let (request, _, _) = before_run(source.build(ctx, &options, plan))
                 .await
                 .map_err(|then| Error::Reupload {
                     refused: Box::new(e),
@@ -167,23 +175,28 @@ pub async fn create(
         crate::report::one_line(&created.run_id),
         created.results.len()
     )));
-    Ok(Created::Started(started(created, sent)))
+    Ok(Created::Started(started(created, sent, apks)))
 }
 
-/// A run of a request built already (a re-run of failed tests, whose targets exist): sent once,
-/// as [`create`] sends its own.
-pub async fn again(client: &Client, request: RunRequest) -> Result<Started, Error> {
+/// A run of a request built already (a re-run of failed tests, whose targets exist, on the APKs
+/// `apks` named the first time): sent once, as [`create`] sends its own.
+pub async fn again(
+    client: &Client,
+    request: RunRequest,
+    apks: Vec<ApkLabel>,
+) -> Result<Started, Error> {
     let created = post_run(client, &request).await?;
-    Ok(started(created, request))
+    Ok(started(created, request, apks))
 }
 
-fn started(created: RunCreated, request: RunRequest) -> Started {
+fn started(created: RunCreated, request: RunRequest, apks: Vec<ApkLabel>) -> Started {
     let ids = request.matrix.iter().filter_map(|e| e.target_id.clone());
     Started {
         run_id: created.run_id,
         target_ids: crate::report::unique(ids),
         results: created.results,
         request,
+        apks,
     }
 }
 

@@ -88,7 +88,7 @@ fn first_line(body: &[u8]) -> String {
 }
 
 /// The whole `source()` chain of a transport error, which is where reqwest keeps the cause.
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     let mut parts = Vec::new();
     let mut cur: Option<&dyn std::error::Error> = Some(e);
     while let Some(err) = cur {

@@ -9,6 +9,7 @@ pub mod model;
 pub mod retry;
 
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 
@@ -138,14 +139,35 @@ impl fmt::Display for BaseUrl {
     }
 }
 
-/// `text` with anything shaped like an API key (`dk_live_` and the hex after it) and any URL's
-/// user-info (`https://user:secret@host`) replaced, for every message doksi prints: a key can
+/// Secrets known only once the command line is read (the `--notify` webhook URL), longest
+/// first, each with what is shown in its place.
+static REGISTERED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Has [`redact_secrets`] show `shown` wherever `secret` stands, from now on. Values shorter
+/// than 8 characters are not taken: they hide nothing worth hiding, and replacing them would
+/// garble ordinary words.
+pub fn register_secret(secret: &str, shown: &str) {
+    if secret.chars().count() < 8 {
+        return;
+    }
+    let mut registered = REGISTERED.lock().unwrap_or_else(PoisonError::into_inner);
+    if registered.iter().all(|(s, _)| s != secret) {
+        registered.push((secret.to_owned(), shown.to_owned()));
+        // A URL goes before its own path, which would otherwise leave its host and a stub.
+        registered.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
+    }
+}
+
+/// `text` with anything shaped like an API key (`dk_live_` and the hex after it), any URL's
+/// user-info (`https://user:secret@host`), an incoming webhook's secret path and every
+/// [registered](register_secret) secret replaced, for every message doksi prints: a key can
 /// land where it does not belong (in `DOKSI_BASE_URL`, in doksi.toml, in a URL), and the
 /// message about that must not repeat it.
 pub fn redact_secrets(text: &str) -> String {
     const PREFIX: &str = "dk_live_";
+    let registered = redact_registered(text);
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
+    let mut rest = registered.as_str();
     while let Some(at) = rest.find(PREFIX) {
         let after = &rest[at + PREFIX.len()..];
         let hex = after
@@ -160,7 +182,67 @@ pub fn redact_secrets(text: &str) -> String {
         rest = &after[hex..];
     }
     out.push_str(rest);
-    redact_userinfo(&out)
+    redact_webhooks(&redact_userinfo(&out))
+}
+
+fn redact_registered(text: &str) -> String {
+    let registered = REGISTERED.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut out = text.to_owned();
+    for (secret, shown) in registered.iter() {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), shown);
+        }
+    }
+    out
+}
+
+/// Where an incoming webhook URL's secret begins: Slack's `hooks.slack.com/services/`, and the
+/// `/hooks/` (Mattermost, Rocket.Chat, Zapier), `/webhooks/` (Discord) and `/webhookb2/`
+/// (Teams) of a URL on any host.
+const WEBHOOK_MARKERS: [&str; 4] = ["/services/", "/hooks/", "/webhooks/", "/webhookb2/"];
+
+/// Every incoming webhook URL's secret part replaced, by its shape: the configured URL is
+/// registered, but one pasted where it does not belong (a base URL, a matrix file) is only
+/// recognisable this way.
+fn redact_webhooks(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((at, marker)) = next_webhook(rest) {
+        let secret_at = at + marker.len();
+        let tail = &rest[secret_at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "-._~/%+=@?&#".contains(c)))
+            .unwrap_or(tail.len());
+        out.push_str(&rest[..secret_at]);
+        if end > 0 {
+            out.push_str("…(redacted)");
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The first marker in `text` that stands in a URL (`/services/` only on Slack's host).
+fn next_webhook(text: &str) -> Option<(usize, &'static str)> {
+    WEBHOOK_MARKERS
+        .iter()
+        .filter_map(|&marker| {
+            text.match_indices(marker)
+                .find(|&(at, _)| {
+                    let before = &text[..at];
+                    let start = before
+                        .rfind(|c: char| c.is_whitespace() || "\"'<>()[]{}|,`".contains(c))
+                        .map_or(0, |i| i + 1);
+                    let token = &before[start..];
+                    match marker {
+                        "/services/" => token.ends_with("hooks.slack.com"),
+                        _ => token.contains("://"),
+                    }
+                })
+                .map(|(at, _)| (at, marker))
+        })
+        .min_by_key(|&(at, _)| at)
 }
 
 /// `scheme://user:secret@host` → `scheme://…@host`, wherever it stands in `text`.
@@ -185,7 +267,7 @@ fn redact_userinfo(text: &str) -> String {
     out
 }
 
-fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h == "localhost"
         || h.parse::<std::net::IpAddr>()
@@ -265,5 +347,51 @@ mod tests {
             "a dk_live_…(redacted), b https://…@h.example/p?q=1 c dk_live_ d"
         );
         assert_eq!(redact_secrets("plain"), "plain");
+    }
+
+    #[test]
+    fn webhook_urls_are_redacted_by_their_shape() {
+        for (text, shown) in [
+            (
+                "POST https://hooks.slack.com/services/T0/B0/abcdef failed",
+                "POST https://hooks.slack.com/services/…(redacted) failed",
+            ),
+            (
+                "url (hooks.slack.com/services/T0/B0/abc)",
+                "url (hooks.slack.com/services/…(redacted))",
+            ),
+            (
+                "'https://mm.example.com/hooks/x7y8z9' is bad",
+                "'https://mm.example.com/hooks/…(redacted)' is bad",
+            ),
+            (
+                "https://discord.com/api/webhooks/1/tok-en_X and more",
+                "https://discord.com/api/webhooks/…(redacted) and more",
+            ),
+            (
+                "a path /hooks/abc, not a URL",
+                "a path /hooks/abc, not a URL",
+            ),
+            (
+                "https://example.com/services/abc",
+                "https://example.com/services/abc",
+            ),
+        ] {
+            assert_eq!(redact_secrets(text), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn registered_secrets_are_redacted_longest_first() {
+        register_secret(
+            "https://relay.example.net/x/0123456789",
+            "https://relay.example.net/…",
+        );
+        register_secret("/x/0123456789", "/…");
+        register_secret("short", "never");
+        assert_eq!(
+            redact_secrets("to https://relay.example.net/x/0123456789 and /x/0123456789; short"),
+            "to https://relay.example.net/… and /…; short"
+        );
     }
 }

@@ -83,10 +83,16 @@ pub fn decide(error: &ApiError, effect: Effect) -> Decision {
         }
         (_, Effect::Repeatable) => match error.status() {
             Some(429) => told(error),
-            Some(408 | 500..=599) => Decision::Backoff,
+            Some(code) if transient_status(code) => Decision::Backoff,
             _ => Decision::Stop,
         },
     }
+}
+
+/// The statuses that say "not now" rather than "no": 408, 429 and 5xx. Also what the webhook
+/// of `notify` retries, so the two cannot drift apart.
+pub fn transient_status(code: u16) -> bool {
+    matches!(code, 408 | 429 | 500..=599)
 }
 
 /// Whether a failed `POST /runs` may nonetheless have created the run: the request went out and

@@ -13,7 +13,8 @@ use super::output::outln;
 use super::{Error, print_bytes, print_json};
 
 /// Prints each setting, its value and where it came from. The key shows only its prefix and
-/// last four characters: enough to tell two keys apart, useless to anyone reading a CI log.
+/// last four characters, the webhook URL its host and last four: enough to tell two apart,
+/// useless to anyone reading a CI log.
 pub fn show(
     settings: &[Effective],
     project: Option<&ProjectConfig>,
@@ -38,6 +39,13 @@ pub fn show(
         }
         if e.key == "api-key" {
             return e.values.iter().map(|k| redact(k)).collect();
+        }
+        if e.key == "notify" {
+            return e
+                .values
+                .iter()
+                .map(|u| crate::notify::redacted(u))
+                .collect();
         }
         crate::api::redact_secrets(&e.values.join(","))
     };

@@ -9,6 +9,7 @@ mod cache;
 mod ci;
 mod config;
 mod inspect;
+mod notify;
 pub mod output;
 mod package;
 mod progress;

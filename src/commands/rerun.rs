@@ -52,7 +52,7 @@ pub async fn run(
     };
     let request = rerun::request_for(&run, &auth, which)?;
     let tests = rerun::count_tests(&request);
-    let started = crate::start::again(&ctx.client, request).await?;
+    let started = crate::start::again(&ctx.client, request, Vec::new()).await?;
     note!(
         "started run {}, a re-run of run {}: {tests} test(s) on {} destination(s), signing in: {}",
         clean(&started.run_id),

@@ -88,6 +88,7 @@ pub async fn demo() -> Result<(), Error> {
         },
         upload: UploadOptions::default(),
         waiting: WaitOptions {
+            notify: Default::default(),
             timeout: Duration::from_secs(60),
             poll_interval: Duration::from_millis(300),
             junit: None,

@@ -10,6 +10,7 @@ use crate::api::client::Client;
 use crate::api::error::ApiError;
 use crate::api::model::{Run, RunResult, Status};
 use crate::cli::{Effective, GlobalArgs, WaitArgs, WaitOptions, given_as_flag};
+use crate::notify::Verdict;
 use crate::report::{self, Ending, one_line as clean};
 use crate::rerun::{Attempts, Known, Policy, TestOutcome};
 use crate::runs::{self, Auth, Freshness, PollPolicy, WaitOutcome};
@@ -74,6 +75,14 @@ impl Origin {
     }
 
     /// The targets of the matrix sent; `None` for a run started elsewhere, whose results say.
+    /// The APKs doksi uploaded for the run, for the notification; none for a run it did not start.
+    fn apks(&self) -> Vec<crate::select::ApkLabel> {
+        match self {
+            Origin::Created(s) => s.apks.clone(),
+            Origin::Existing { .. } => Vec::new(),
+        }
+    }
+
     fn target_ids(&self) -> Option<Vec<String>> {
         match self {
             Origin::Created(s) => Some(s.target_ids.clone()),
@@ -145,6 +154,7 @@ pub(super) async fn wait_and_report(
         fail_on_flaky: waiting.fail_on_flaky,
     };
     let target_ids = origin.target_ids();
+    let apks = origin.apks();
     let first = wait_one(client, waiting, &origin).await?;
     let mut attempts = Attempts::new(origin.known(), policy, first.run, first.raw);
     let (mut ending, mut answered, mut left) = (first.ending, first.answered, first.left);
@@ -159,7 +169,7 @@ pub(super) async fn wait_and_report(
                 break;
             }
         };
-        let started = match crate::start::again(client, rerun.request.clone()).await {
+        let started = match crate::start::again(client, rerun.request.clone(), apks.clone()).await {
             Ok(started) => started,
             Err(e) => {
                 stopped = Some(e);
@@ -180,6 +190,11 @@ pub(super) async fn wait_and_report(
     if let Some(left) = left {
         if let Err(report) = write_reports(&attempts, ending, waiting, target_ids) {
             output::print_error(&report);
+        }
+        // Interrupted: a person (or a cancelled job) stopped doksi, and nobody needs telling.
+        if let Error::LostRun { .. } = left {
+            let told = super::notify::of_attempts(&attempts, Verdict::Lost, apks);
+            super::notify::tell(&waiting.notify, &told).await;
         }
         return Err(left);
     }
@@ -209,6 +224,15 @@ pub(super) async fn wait_and_report(
             print_attempts(&attempts, shape)
         }
     };
+    let told = match ending {
+        Ending::TimedOut => Verdict::TimedOut,
+        _ if stopped.is_none() && attempts.verdict() == crate::rerun::Verdict::Passed => {
+            Verdict::Passed
+        }
+        _ => Verdict::Failed,
+    };
+    let told = super::notify::of_attempts(&attempts, told, apks);
+    super::notify::tell(&waiting.notify, &told).await;
     // A re-run that could not be started (no credits left: exit 5) ends the command once what
     // the runs so far came to is printed and reported.
     let verdict = match (stopped, verdict) {

@@ -60,6 +60,11 @@ pub async fn ready<'c>(
 }
 
 impl Ready<'_> {
+    /// The selected APKs as people name them, in upload order.
+    pub fn labels(&self) -> Vec<crate::select::ApkLabel> {
+        self.listed.iter().map(Selected::label).collect()
+    }
+
     /// The sending half of [`upload_all`].
     pub async fn upload(
         self,

@@ -1,0 +1,847 @@
+//! Telling the team: after a verdict, one message to a Slack-compatible incoming webhook (Slack,
+//! Mattermost and Rocket.Chat take the same `{"text": …}`), saying how the run ended, its
+//! counts, the failed tests with their links, the run id(s), the APKs doksi uploaded for it and,
+//! where the CI says so, the job, branch and commit.
+//!
+//! This module owns the webhook URL as a value ([`WebhookUrl`], a secret like the API key: its
+//! `Debug` and `Display` show the host only, and it is registered with
+//! [`crate::api::register_secret`] the moment it is parsed, so no message doksi prints can
+//! repeat it), the message ([`text`], pure), and its delivery ([`send`]: a plain HTTP client of
+//! its own, never the API client, so the API key cannot reach the webhook's host). It does not
+//! decide whether to send, nor print: `commands` does both, and a webhook that fails is a
+//! warning there, never an exit code.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::api::model::{Run, Status};
+use crate::report::{self, Outcome};
+use crate::select::ApkLabel;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    // The URL itself is never part of a message: it is the secret.
+    #[error("the notify URL {0}")]
+    BadUrl(&'static str),
+    #[error("cannot set up the webhook client: {0}")]
+    Client(String),
+    #[error("the webhook at {host} answered {status} ({attempts} attempt(s)){}", .said.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
+    Refused {
+        host: String,
+        status: String,
+        /// The first line of the answer's body (Slack says why: `invalid_payload`, `no_service`).
+        said: Option<String>,
+        attempts: u32,
+    },
+    #[error("the webhook at {host} could not be reached ({attempts} attempt(s)): {detail}")]
+    Unreachable {
+        host: String,
+        detail: String,
+        attempts: u32,
+    },
+}
+
+/// An incoming webhook's URL: `https`, or `http` to this machine; no credentials. A secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookUrl(reqwest::Url);
+
+impl WebhookUrl {
+    /// Registers `raw` as a secret before anything else (a message refusing it may quote it),
+    /// then checks it.
+    pub fn parse(raw: &str) -> Result<WebhookUrl, NotifyError> {
+        let raw = raw.trim();
+        crate::api::register_secret(raw, &redacted(raw));
+        let url = reqwest::Url::parse(raw)
+            .map_err(|_| NotifyError::BadUrl("is not a URL (https://…)"))?;
+        crate::api::register_secret(url.as_str(), &redacted(raw));
+        crate::api::register_secret(&path_and_query(&url), "/…(redacted)");
+        let host = url.host_str().ok_or(NotifyError::BadUrl("has no host"))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(NotifyError::BadUrl(
+                "has credentials in it (user:password@)",
+            ));
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if crate::api::is_loopback(host) => {}
+            _ => {
+                return Err(NotifyError::BadUrl(
+                    "must use https (or http to this machine)",
+                ));
+            }
+        }
+        Ok(WebhookUrl(url))
+    }
+
+    /// The host alone, the one part of the URL a message may name.
+    pub fn host(&self) -> &str {
+        self.0.host_str().unwrap_or_default()
+    }
+
+    /// `https://hooks.slack.com/…` and the last four characters, as `doksi config` shows it.
+    pub fn redacted(&self) -> String {
+        redacted(self.0.as_str())
+    }
+}
+
+impl fmt::Debug for WebhookUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WebhookUrl({})", self.redacted())
+    }
+}
+
+impl fmt::Display for WebhookUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// A webhook URL as it may be shown: scheme and host, then `…` and the last four characters of
+/// the rest when the rest is long enough that four of them give nothing away. Works on text that
+/// is no URL at all, which is then hidden whole.
+pub fn redacted(raw: &str) -> String {
+    let Ok(url) = reqwest::Url::parse(raw.trim()) else {
+        return "(set, not a URL)".into();
+    };
+    let origin = match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
+        (Some(host), None) => format!("{}://{host}", url.scheme()),
+        (None, _) => return "(set, not a URL)".into(),
+    };
+    let rest: Vec<char> = path_and_query(&url).chars().collect();
+    let last4: String = match rest.len() {
+        n if n >= 16 => rest[n - 4..].iter().collect(),
+        _ => String::new(),
+    };
+    format!("{origin}/…{last4}")
+}
+
+/// Where an incoming webhook keeps its secret: `/services/T…/B…/…`, `/hooks/…`, `?token=…`.
+fn path_and_query(url: &reqwest::Url) -> String {
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// When to tell the team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NotifyOn {
+    /// When the run did not pass: failed, timed out, or lost.
+    #[default]
+    Fail,
+    Always,
+    Never,
+}
+
+impl std::str::FromStr for NotifyOn {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<NotifyOn, String> {
+        match s.trim() {
+            "fail" => Ok(NotifyOn::Fail),
+            "always" => Ok(NotifyOn::Always),
+            "never" => Ok(NotifyOn::Never),
+            other => Err(format!("{other:?} is not one of fail, always, never")),
+        }
+    }
+}
+
+impl NotifyOn {
+    pub fn wants(self, verdict: Verdict) -> bool {
+        match self {
+            NotifyOn::Always => true,
+            NotifyOn::Never => false,
+            NotifyOn::Fail => verdict != Verdict::Passed,
+        }
+    }
+}
+
+/// How the wait ended, as the team hears it. An interrupted doksi (Ctrl-C, a cancelled job)
+/// has no verdict and tells no one: a person stopped it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    Failed,
+    /// doksi gave up waiting (`--timeout`); the run may still be going.
+    TimedOut,
+    /// doksi could not follow the run it started (a refused key, a run that vanished).
+    Lost,
+}
+
+/// How many tests ended each way. `flaky` ones failed, then passed on a re-run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub passed: usize,
+    pub failed: usize,
+    pub flaky: usize,
+    /// A status the docs do not list ("error"): not passed, but not a failure of the app.
+    pub errored: usize,
+    /// Queued or running when doksi stopped looking.
+    pub unfinished: usize,
+}
+
+/// A test that did not pass, with its result's page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedTest {
+    pub name: String,
+    pub url: Option<String>,
+    /// Ended in a status the docs do not list, rather than `failed`.
+    pub errored: bool,
+}
+
+/// The CI job doksi ran in, as its variables say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ci {
+    /// `GitHub Actions`, `GitLab CI`, `Jenkins`.
+    pub system: &'static str,
+    pub job_url: Option<String>,
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+}
+
+impl Ci {
+    pub fn from_env() -> Option<Ci> {
+        Ci::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// GitHub Actions, GitLab CI or Jenkins, the first whose variables are set; `get` reads one.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Option<Ci> {
+        let var = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        if let (Some(server), Some(repo), Some(id)) = (
+            var("GITHUB_SERVER_URL"),
+            var("GITHUB_REPOSITORY"),
+            var("GITHUB_RUN_ID"),
+        ) {
+            return Some(Ci {
+                system: "GitHub Actions",
+                job_url: Some(format!(
+                    "{}/{repo}/actions/runs/{id}",
+                    server.trim_end_matches('/')
+                )),
+                // A pull request's GITHUB_REF_NAME is `123/merge`; its branch is the head's.
+                branch: var("GITHUB_HEAD_REF").or_else(|| var("GITHUB_REF_NAME")),
+                commit: var("GITHUB_SHA"),
+            });
+        }
+        if let Some(job) = var("CI_JOB_URL") {
+            return Some(Ci {
+                system: "GitLab CI",
+                job_url: Some(job),
+                branch: var("CI_COMMIT_REF_NAME"),
+                commit: var("CI_COMMIT_SHA"),
+            });
+        }
+        if let Some(build) = var("BUILD_URL") {
+            return Some(Ci {
+                system: "Jenkins",
+                job_url: Some(build),
+                branch: var("GIT_BRANCH"),
+                commit: var("GIT_COMMIT"),
+            });
+        }
+        None
+    }
+}
+
+/// Everything the message says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub verdict: Verdict,
+    pub counts: Counts,
+    /// Failed (and errored) tests, in the run's order.
+    pub failed: Vec<FailedTest>,
+    /// Every run the verdict covers (a re-run's too), first to last.
+    pub run_ids: Vec<String>,
+    /// The APKs doksi uploaded (or found in its cache) for the run; empty for targets given by
+    /// id and for `doksi wait`.
+    pub apks: Vec<ApkLabel>,
+    pub ci: Option<Ci>,
+}
+
+impl Summary {
+    /// One run as it ended: its counts and failed tests from its results, no flaky tests, no
+    /// APKs and no CI (the caller knows those).
+    pub fn of_run(run: &Run, verdict: Verdict) -> Summary {
+        let mut counts = Counts::default();
+        for r in &run.results {
+            match Outcome::of(&r.status) {
+                Outcome::Passed => counts.passed += 1,
+                Outcome::Failed => counts.failed += 1,
+                Outcome::Errored => counts.errored += 1,
+                Outcome::Unfinished => counts.unfinished += 1,
+            }
+        }
+        let failed = run
+            .results
+            .iter()
+            .filter_map(|r| match Outcome::of(&r.status) {
+                Outcome::Failed | Outcome::Errored => Some(FailedTest {
+                    name: report::test_name(r).to_owned(),
+                    url: r.url.clone(),
+                    errored: !matches!(r.status, Status::Failed),
+                }),
+                Outcome::Passed | Outcome::Unfinished => None,
+            })
+            .collect();
+        Summary {
+            verdict,
+            counts,
+            failed,
+            run_ids: vec![run.run_id.clone()],
+            apks: Vec::new(),
+            ci: None,
+        }
+    }
+}
+
+/// A message lists this many failed tests; the rest are counted. Slack truncates long texts,
+/// and a hundred links help no one more than the first twenty and the run's page.
+const MAX_LISTED: usize = 20;
+/// A name longer than this is cut: a message is for reading.
+const MAX_NAME: usize = 200;
+
+/// The message's text: complete on its own (no blocks or attachments needed), in the mrkdwn
+/// that Slack, Mattermost and Rocket.Chat all read: `<url|label>` links, `•` lists. Everything
+/// that came from elsewhere (names, ids, branch) is escaped, so `<!channel>` in a test's name
+/// mentions no one.
+pub fn text(s: &Summary) -> String {
+    let c = &s.counts;
+    let headline = match s.verdict {
+        Verdict::Passed => "doksi: run passed",
+        Verdict::Failed => "doksi: run failed",
+        Verdict::TimedOut => "doksi: gave up waiting for the run (timed out)",
+        Verdict::Lost => "doksi: lost track of the run (it goes on server-side)",
+    };
+    let mut counts = format!(
+        "{} passed, {} failed, {} flaky",
+        c.passed, c.failed, c.flaky
+    );
+    if c.errored > 0 {
+        counts.push_str(&format!(", {} errored", c.errored));
+    }
+    if c.unfinished > 0 {
+        counts.push_str(&format!(", {} unfinished", c.unfinished));
+    }
+    let mut lines = vec![format!("{headline}: {counts}")];
+    if !s.failed.is_empty() {
+        lines.push("Failed tests:".into());
+        for t in s.failed.iter().take(MAX_LISTED) {
+            let name = escape(&cut(&t.name, MAX_NAME));
+            let shown = match &t.url {
+                Some(url) => link(url, &name),
+                None => name,
+            };
+            let note = if t.errored { " (error)" } else { "" };
+            lines.push(format!("• {shown}{note}"));
+        }
+        if s.failed.len() > MAX_LISTED {
+            lines.push(format!("• … and {} more", s.failed.len() - MAX_LISTED));
+        }
+    }
+    if !s.run_ids.is_empty() {
+        let label = if s.run_ids.len() == 1 { "Run" } else { "Runs" };
+        let ids: Vec<String> = s.run_ids.iter().map(|id| escape(id)).collect();
+        lines.push(format!("{label}: {}", ids.join(", ")));
+    }
+    for apk in &s.apks {
+        lines.push(format!("APK: {}", escape(&apk_line(apk))));
+    }
+    if let Some(ci) = &s.ci {
+        let mut parts = vec![match &ci.job_url {
+            Some(url) => link(url, &format!("{} job", ci.system)),
+            None => ci.system.to_owned(),
+        }];
+        if let Some(branch) = &ci.branch {
+            parts.push(format!("branch {}", escape(&cut(branch, MAX_NAME))));
+        }
+        if let Some(commit) = &ci.commit {
+            parts.push(format!("commit {}", escape(&cut(commit, 12))));
+        }
+        lines.push(format!("CI: {}", parts.join(", ")));
+    }
+    lines.join("\n")
+}
+
+/// The JSON body an incoming webhook takes.
+pub fn message(s: &Summary) -> serde_json::Value {
+    serde_json::json!({ "text": text(s) })
+}
+
+/// `com.example.app 1.4.2 (142), app release`, or the file's name when the manifest gave no
+/// package.
+fn apk_line(apk: &ApkLabel) -> String {
+    let mut line = apk.package.clone().unwrap_or_else(|| apk.file.clone());
+    if let Some(v) = &apk.version_name {
+        line.push_str(&format!(" {v}"));
+    }
+    if let Some(code) = apk.version_code {
+        line.push_str(&format!(" ({code})"));
+    }
+    let built: Vec<&str> = [apk.module.as_deref(), apk.variant.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !built.is_empty() {
+        line.push_str(&format!(", {}", built.join(" ")));
+    }
+    cut(&line, MAX_NAME)
+}
+
+/// Slack's three control characters as its docs ask (`&amp;`, `&lt;`, `&gt;`), on one line.
+pub fn escape(text: &str) -> String {
+    report::one_line(text)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `<url|label>` (`label` already escaped), or the label alone for a URL that is not http(s)
+/// or that would break the link's syntax.
+fn link(url: &str, label: &str) -> String {
+    let usable = (url.starts_with("https://") || url.starts_with("http://"))
+        && !url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '|' | '<' | '>'));
+    match usable {
+        true => format!("<{}|{label}>", url.replace('&', "&amp;")),
+        false => label.to_owned(),
+    }
+}
+
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// How hard to try: each request bounded, a few attempts, a short backoff. A notification is
+/// worth seconds, not minutes, of a pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    /// One request, answer included.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// The first pause; it doubles.
+    pub backoff: Duration,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            attempts: 3,
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What came of one attempt that did not succeed.
+enum Failure {
+    Status {
+        status: reqwest::StatusCode,
+        said: Option<String>,
+    },
+    Transport {
+        connect: bool,
+        detail: String,
+    },
+}
+
+/// The one place that decides whether a failed attempt is tried again: a connection that was
+/// never made, or a status that says "not now" (the API's set, [`crate::api::retry`]). A request
+/// that timed out after it was sent may have been posted, and is not sent twice.
+fn again(failure: &Failure) -> bool {
+    match failure {
+        Failure::Status { status, .. } => crate::api::retry::transient_status(status.as_u16()),
+        Failure::Transport { connect, .. } => *connect,
+    }
+}
+
+/// Posts the summary; `Ok` with the attempts it took. Never follows a redirect (the message
+/// would go to a host nobody configured).
+pub async fn send(
+    url: &WebhookUrl,
+    summary: &Summary,
+    delivery: Delivery,
+) -> Result<u32, NotifyError> {
+    let http = reqwest::Client::builder()
+        .connect_timeout(delivery.connect_timeout)
+        .timeout(delivery.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("doksi/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| NotifyError::Client(crate::api::client::describe(&e)))?;
+    let body = message(summary);
+    let attempts = delivery.attempts.max(1);
+    let mut pause = delivery.backoff;
+    let mut attempt = 1;
+    loop {
+        let failure = match http.post(url.0.clone()).json(&body).send().await {
+            Ok(answer) if answer.status().is_success() => return Ok(attempt),
+            Ok(answer) => {
+                let status = answer.status();
+                let said = answer.text().await.ok().and_then(|t| first_line(&t));
+                Failure::Status { status, said }
+            }
+            Err(e) => Failure::Transport {
+                connect: e.is_connect(),
+                detail: match e.is_timeout() {
+                    true => format!(
+                        "no answer within {}",
+                        crate::timestamp::duration(delivery.timeout)
+                    ),
+                    false => crate::api::client::describe(&e),
+                },
+            },
+        };
+        if attempt >= attempts || !again(&failure) {
+            let host = url.host().to_owned();
+            return Err(match failure {
+                Failure::Status { status, said } => NotifyError::Refused {
+                    host,
+                    status: status.to_string(),
+                    said,
+                    attempts: attempt,
+                },
+                Failure::Transport { detail, .. } => NotifyError::Unreachable {
+                    host,
+                    detail,
+                    attempts: attempt,
+                },
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = pause.saturating_mul(2);
+        attempt += 1;
+    }
+}
+
+/// An answer's first line, short and on one line, or nothing.
+fn first_line(body: &str) -> Option<String> {
+    let line = body.lines().map(str::trim).find(|l| !l.is_empty())?;
+    Some(cut(&report::one_line(line), 120))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::model::RunResult;
+
+    fn result(id: &str, name: &str, status: Status, url: Option<&str>) -> RunResult {
+        RunResult {
+            result_id: format!("res_{id}"),
+            test_id: id.into(),
+            test_name: Some(name.into()),
+            status,
+            duration_seconds: 1.0,
+            url: url.map(Into::into),
+            destination: None,
+        }
+    }
+
+    fn run(results: Vec<RunResult>) -> Run {
+        Run {
+            run_id: "run_42".into(),
+            status: Status::Failed,
+            tests_total: results.len() as u64,
+            tests_passed: 0,
+            tests_failed: 0,
+            tests_running: 0,
+            duration_seconds: 3.0,
+            results,
+            extra: Default::default(),
+        }
+    }
+
+    fn failing() -> Summary {
+        let run = run(vec![
+            result(
+                "t_login",
+                "Login",
+                Status::Passed,
+                Some("https://d.example/r/1"),
+            ),
+            result(
+                "t_pay",
+                "Pay <!channel> & more",
+                Status::Failed,
+                Some("https://d.example/r/2?a=1&b=2"),
+            ),
+            result("t_odd", "Odd", Status::Other("error".into()), None),
+            result("t_slow", "Slow", Status::Running, None),
+        ]);
+        Summary {
+            apks: vec![ApkLabel {
+                package: Some("com.example.app".into()),
+                version_name: Some("1.4.2".into()),
+                version_code: Some(142),
+                module: Some("app".into()),
+                variant: Some("release".into()),
+                file: "app-release.apk".into(),
+            }],
+            ci: Some(Ci {
+                system: "GitHub Actions",
+                job_url: Some("https://github.com/o/r/actions/runs/7".into()),
+                branch: Some("main".into()),
+                commit: Some("0123456789abcdef0123".into()),
+            }),
+            ..Summary::of_run(&run, Verdict::Failed)
+        }
+    }
+
+    #[test]
+    fn the_text_says_verdict_counts_failures_run_apk_and_job() {
+        let s = failing();
+        assert_eq!(
+            s.counts,
+            Counts {
+                passed: 1,
+                failed: 1,
+                flaky: 0,
+                errored: 1,
+                unfinished: 1
+            }
+        );
+        assert_eq!(
+            text(&s),
+            "doksi: run failed: 1 passed, 1 failed, 0 flaky, 1 errored, 1 unfinished\n\
+             Failed tests:\n\
+             • <https://d.example/r/2?a=1&amp;b=2|Pay &lt;!channel&gt; &amp; more>\n\
+             • Odd (error)\n\
+             Run: run_42\n\
+             APK: com.example.app 1.4.2 (142), app release\n\
+             CI: <https://github.com/o/r/actions/runs/7|GitHub Actions job>, branch main, commit 0123456789ab…"
+        );
+        assert_eq!(message(&s), serde_json::json!({ "text": text(&s) }));
+    }
+
+    #[test]
+    fn a_passing_run_lists_nothing_and_long_lists_are_cut() {
+        let passed = Summary::of_run(
+            &run(vec![result("a", "A", Status::Passed, None)]),
+            Verdict::Passed,
+        );
+        assert_eq!(
+            text(&passed),
+            "doksi: run passed: 1 passed, 0 failed, 0 flaky\nRun: run_42"
+        );
+        let many: Vec<RunResult> = (0..25)
+            .map(|i| result(&format!("t{i}"), &format!("T{i}"), Status::Failed, None))
+            .collect();
+        let s = Summary::of_run(&run(many), Verdict::Failed);
+        let t = text(&s);
+        assert!(t.contains("• T19\n• … and 5 more"), "{t}");
+        assert!(!t.contains("T20"), "{t}");
+        // A URL that would break the link syntax is left out, the name kept.
+        assert_eq!(link("javascript:alert(1)", "x"), "x");
+        assert_eq!(link("https://a.example/x|y", "x"), "x");
+    }
+
+    #[test]
+    fn ci_links_come_from_each_systems_variables() {
+        let from = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Ci::from_vars(move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        };
+        let gh = from(&[
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "o/r"),
+            ("GITHUB_RUN_ID", "99"),
+            ("GITHUB_REF_NAME", "12/merge"),
+            ("GITHUB_HEAD_REF", "feature"),
+            ("GITHUB_SHA", "abc"),
+        ])
+        .unwrap();
+        assert_eq!(
+            gh.job_url.as_deref(),
+            Some("https://github.com/o/r/actions/runs/99")
+        );
+        assert_eq!(gh.branch.as_deref(), Some("feature"));
+        assert_eq!(gh.commit.as_deref(), Some("abc"));
+        let gl = from(&[
+            ("CI_JOB_URL", "https://gitlab.example/p/-/jobs/5"),
+            ("CI_COMMIT_REF_NAME", "main"),
+            ("CI_COMMIT_SHA", "def"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (gl.system, gl.branch.as_deref()),
+            ("GitLab CI", Some("main"))
+        );
+        let jenkins = from(&[
+            ("BUILD_URL", "https://ci.example/job/x/3/"),
+            ("GIT_COMMIT", "f00"),
+        ])
+        .unwrap();
+        assert_eq!(
+            jenkins.job_url.as_deref(),
+            Some("https://ci.example/job/x/3/")
+        );
+        assert_eq!(jenkins.commit.as_deref(), Some("f00"));
+        assert_eq!(from(&[("GITHUB_RUN_ID", "1"), ("CI_JOB_URL", "")]), None);
+    }
+
+    #[test]
+    fn notify_on_fail_tells_of_everything_but_a_pass() {
+        use Verdict::*;
+        for v in [Failed, TimedOut, Lost] {
+            assert!(NotifyOn::Fail.wants(v), "{v:?}");
+        }
+        assert!(!NotifyOn::Fail.wants(Passed));
+        assert!(
+            [Passed, Failed, TimedOut, Lost]
+                .iter()
+                .all(|&v| NotifyOn::Always.wants(v))
+        );
+        assert!(
+            ![Passed, Failed, TimedOut, Lost]
+                .iter()
+                .any(|&v| NotifyOn::Never.wants(v))
+        );
+        assert_eq!("always".parse(), Ok(NotifyOn::Always));
+        assert!("sometimes".parse::<NotifyOn>().is_err());
+    }
+
+    #[test]
+    fn the_url_is_checked_and_never_shown() {
+        let secret = "T0000/B0000/XXXXXXXXXXXXXXXXXXXXabcd";
+        let url = WebhookUrl::parse(&format!("https://hooks.slack.com/services/{secret}")).unwrap();
+        assert_eq!(url.host(), "hooks.slack.com");
+        assert_eq!(url.redacted(), "https://hooks.slack.com/…abcd");
+        for shown in [format!("{url}"), format!("{url:?}")] {
+            assert!(!shown.contains("XXXX"), "{shown}");
+        }
+        assert!(WebhookUrl::parse("http://127.0.0.1:9/hook").is_ok());
+        for (bad, why) in [
+            ("http://hooks.example.com/hooks/abcdefgh", "https"),
+            ("hooks.slack.com/services/T/B/abcdefgh", "not a URL"),
+            ("https://u:p@hooks.example.com/x", "credentials"),
+            ("ftp://hooks.example.com/x", "https"),
+        ] {
+            let e = WebhookUrl::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+            assert!(!e.contains("abcdefgh") && !e.contains("example"), "{e}");
+        }
+        // Registered on parsing: any message that quotes it shows it redacted.
+        let raw = "https://chat.example.org/hooks/a1b2c3d4e5f6g7h8i9j0";
+        let _ = WebhookUrl::parse(raw);
+        let shown = crate::api::redact_secrets(&format!("posting to {raw} failed"));
+        assert!(!shown.contains("a1b2c3d4e5f6"), "{shown}");
+        assert!(shown.contains("chat.example.org"), "{shown}");
+        assert_eq!(redacted("no url"), "(set, not a URL)");
+    }
+
+    /// A server on loopback that answers each connection with the next scripted status (or
+    /// holds it without answering), counting requests.
+    fn webhook(script: Vec<Option<u16>>) -> (WebhookUrl, std::thread::JoinHandle<usize>) {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = std::thread::spawn(move || {
+            let mut served = 0;
+            for answer in script {
+                let (mut conn, _) = listener.accept().unwrap();
+                served += 1;
+                read_request(&mut conn);
+                match answer {
+                    Some(code) => {
+                        let reply = format!(
+                            "HTTP/1.1 {code} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno"
+                        );
+                        let _ = conn.write_all(reply.as_bytes());
+                    }
+                    None => std::thread::sleep(Duration::from_millis(1500)),
+                }
+            }
+            served
+        });
+        let url = WebhookUrl::parse(&format!("http://127.0.0.1:{port}/hooks/unit")).unwrap();
+        (url, handle)
+    }
+
+    /// Reads a request whole (head, then the body its content-length announces), so that
+    /// closing the connection after answering resets nothing the client still sends.
+    fn read_request(conn: &mut std::net::TcpStream) {
+        use std::io::Read;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = conn.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len: usize = text[..end]
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if seen.len() >= end + 4 + len {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn quick() -> Delivery {
+        Delivery {
+            timeout: Duration::from_millis(500),
+            connect_timeout: Duration::from_millis(500),
+            attempts: 3,
+            backoff: Duration::from_millis(10),
+        }
+    }
+
+    #[tokio::test]
+    async fn transient_answers_are_retried_and_others_are_not() {
+        let s = failing();
+        let (url, server) = webhook(vec![Some(503), Some(429), Some(200)]);
+        assert_eq!(send(&url, &s, quick()).await, Ok(3));
+        assert_eq!(server.join().unwrap(), 3);
+
+        let (url, server) = webhook(vec![Some(404)]);
+        let e = send(&url, &s, quick()).await.unwrap_err();
+        assert!(
+            matches!(&e, NotifyError::Refused { attempts: 1, said: Some(said), .. } if said == "no"),
+            "{e:?}"
+        );
+        assert_eq!(server.join().unwrap(), 1);
+
+        let (url, server) = webhook(vec![Some(500), Some(500), Some(500)]);
+        let e = send(&url, &s, quick()).await.unwrap_err();
+        assert!(
+            matches!(e, NotifyError::Refused { attempts: 3, .. }),
+            "{e:?}"
+        );
+        assert_eq!(server.join().unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_webhook_that_never_answers_is_given_up_on_after_one_timeout() {
+        let (url, server) = webhook(vec![None]);
+        let began = std::time::Instant::now();
+        let e = send(&url, &failing(), quick()).await.unwrap_err();
+        assert!(
+            matches!(&e, NotifyError::Unreachable { attempts: 1, detail, .. } if detail.contains("no answer")),
+            "{e:?}"
+        );
+        assert!(began.elapsed() < Duration::from_secs(5));
+        assert_eq!(server.join().unwrap(), 1);
+        assert_eq!(e.to_string().matches("127.0.0.1").count(), 1, "{e}");
+        assert!(!e.to_string().contains("/hooks/unit"), "{e}");
+    }
+}
