@@ -544,3 +544,34 @@ fn doksi_toml_may_ask_for_it_and_the_apk_is_named_with_its_module_and_variant() 
         "{text}"
     );
 }
+
+/// After re-runs, the message counts each test once by how it came out over every attempt: the
+/// flaky one as flaky, and every run's id.
+#[test]
+fn a_flaky_test_is_counted_flaky_and_every_run_is_named() {
+    let sb = Sandbox::start(&[]);
+    let hook = Webhook::start(&[]);
+    let r = ci(
+        &sb,
+        &[
+            "--category",
+            "cat_flaky",
+            "--retries",
+            "1",
+            "--notify",
+            &hook.url,
+            "--notify-on",
+            "always",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = hook.only().text();
+    assert!(
+        text.starts_with("doksi: run passed: 1 passed, 0 failed, 1 flaky"),
+        "{text}"
+    );
+    assert_eq!(sb.runs_created(), 2, "{}", r.stderr);
+    for id in ["run_1", "run_2"] {
+        assert!(text.contains(id), "{id}: {text}");
+    }
+}
