@@ -8,10 +8,10 @@ use crate::rerun::{self, Which};
 use crate::runs::Auth;
 
 use super::interrupt;
-use super::output::{self, note};
-use super::run::started_json;
-use super::wait::{Origin, check_report, wait_and_report};
-use super::{During, Error, context, print_json};
+use super::output::note;
+use super::run::wait_or_print;
+use super::wait::check_report;
+use super::{During, Error, context};
 
 pub async fn run(
     global: &GlobalArgs,
@@ -60,19 +60,5 @@ pub async fn run(
         started.request.matrix.len(),
         clean(&args.auth)
     );
-    if args.wait {
-        return wait_and_report(
-            &ctx.client,
-            &args.waiting,
-            args.json,
-            Origin::Created(started),
-        )
-        .await;
-    }
-    if args.json {
-        print_json(&started_json(&ctx.client, &started).await?)
-    } else {
-        output::outln!("{}", started.run_id);
-        Ok(())
-    }
+    wait_or_print(&ctx.client, started, args.wait, &args.waiting, args.json).await
 }

@@ -96,17 +96,23 @@ pub async fn run(
     let Some(started) = create(&ctx, &args.upload, &source, retries, args.json).await? else {
         return Ok(());
     };
-    if args.wait {
-        return wait_and_report(
-            &ctx.client,
-            &args.waiting,
-            args.json,
-            Origin::Created(started),
-        )
-        .await;
+    wait_or_print(&ctx.client, started, args.wait, &args.waiting, args.json).await
+}
+
+/// A run just started, waited for with `--wait`; otherwise its id (or with `--json` its run
+/// object) printed for a script.
+pub(super) async fn wait_or_print(
+    client: &Client,
+    started: Started,
+    wait: bool,
+    waiting: &crate::cli::WaitOptions,
+    json: bool,
+) -> Result<(), Error> {
+    if wait {
+        return wait_and_report(client, waiting, json, Origin::Created(started)).await;
     }
-    if args.json {
-        print_json(&started_json(&ctx.client, &started).await?)
+    if json {
+        print_json(&started_json(client, &started).await?)
     } else {
         output::outln!("{}", started.run_id);
         Ok(())
@@ -116,10 +122,7 @@ pub async fn run(
 /// The run just created, as `run --json` prints it: the API's run object, or, when that one
 /// look fails, the id and results `POST /runs` gave, with a warning. The run exists either way,
 /// and a script that gets no id (and an exit 3 it retries) would start a second one.
-pub(super) async fn started_json(
-    client: &Client,
-    started: &Started,
-) -> Result<serde_json::Value, Error> {
+async fn started_json(client: &Client, started: &Started) -> Result<serde_json::Value, Error> {
     let claim = interrupt::Claim::take();
     let run_id = started.run_id.clone();
     let looked = tokio::select! {
