@@ -34,41 +34,15 @@ Exit codes:
 )]
 pub struct Cli {
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub global: GlobalOpts,
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// The flags every subcommand takes (where the API is, who we are, how much to say, which
-/// doksi.toml): global, so they may come before or after the subcommand.
+/// The flags every subcommand takes (how much to say, in which colours, which doksi.toml):
+/// global, so they may come before or after the subcommand.
 #[derive(Debug, Clone, Args)]
-pub struct GlobalArgs {
-    /// The API base URL.
-    #[arg(long, global = true, help_heading = "Connection", env = "DOKSI_BASE_URL", default_value = crate::api::DEFAULT_BASE_URL)]
-    pub base_url: String,
-    /// The API key (dk_live_ + 40 hex digits). Prefer the environment variable to the flag.
-    #[arg(
-        long,
-        global = true,
-        help_heading = "Connection",
-        env = "DOKSI_API_KEY",
-        hide_env_values = true
-    )]
-    pub api_key: Option<String>,
-    /// Where uploaded targets are remembered (default: ~/.cache/doksi).
-    #[arg(
-        long,
-        global = true,
-        help_heading = "Connection",
-        env = "DOKSI_CACHE_DIR"
-    )]
-    pub cache_dir: Option<PathBuf>,
-    /// Allow a plain-http base URL to a host other than this machine.
-    #[arg(long, global = true, help_heading = "Connection")]
-    pub allow_insecure_http: bool,
-    /// Attempts per request when the failure is transient (429, 502/503/504, connection refused).
-    #[arg(long, global = true, help_heading = "Connection", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
-    pub attempts: u32,
+pub struct GlobalOpts {
     /// Log each request on stderr (-v), with headers (-vv); the key is shown redacted.
     #[arg(short, long, global = true, help_heading = "Output", action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -81,21 +55,102 @@ pub struct GlobalArgs {
         conflicts_with = "verbose"
     )]
     pub quiet: bool,
+    /// When to colour the output (auto: on a terminal, unless NO_COLOR; CLICOLOR_FORCE forces it).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Output",
+        value_name = "WHEN",
+        default_value = "auto"
+    )]
+    pub color: ColorWhen,
     /// The project file (default: the nearest doksi.toml in this folder or one above it).
     #[arg(
         long,
         global = true,
-        help_heading = "Connection",
         env = "DOKSI_CONFIG",
-        value_name = "FILE"
+        value_name = "FILE",
+        value_hint = clap::ValueHint::FilePath
     )]
     pub config: Option<PathBuf>,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The flags of the subcommands that talk to the API: where it is, who we are, how patiently.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// The API base URL.
+    #[arg(long, help_heading = "Connection", env = "DOKSI_BASE_URL", default_value = crate::api::DEFAULT_BASE_URL, value_hint = clap::ValueHint::Url)]
+    pub base_url: String,
+    /// The API key (dk_live_ + 40 hex digits). Prefer the environment variable to the flag.
+    #[arg(
+        long,
+        help_heading = "Connection",
+        env = "DOKSI_API_KEY",
+        hide_env_values = true,
+        value_hint = clap::ValueHint::Other
+    )]
+    pub api_key: Option<String>,
+    /// Where uploaded targets are remembered (default: ~/.cache/doksi).
+    #[arg(
+        long,
+        help_heading = "Connection",
+        env = "DOKSI_CACHE_DIR",
+        value_hint = clap::ValueHint::DirPath
+    )]
+    pub cache_dir: Option<PathBuf>,
+    /// Allow a plain-http base URL to a host other than this machine.
+    #[arg(long, help_heading = "Connection")]
+    pub allow_insecure_http: bool,
+    /// Attempts per request when the failure is transient (429, 502/503/504, connection refused).
+    #[arg(long, help_heading = "Connection", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub attempts: u32,
     /// How long one API request may wait for its answer.
-    #[arg(long, global = true, help_heading = "Connection", default_value = "60s", value_parser = parse_request_timeout)]
+    #[arg(long, help_heading = "Connection", default_value = "60s", value_parser = parse_request_timeout)]
     pub request_timeout: Duration,
     /// The first retry delay; it doubles, with jitter, up to 10s.
-    #[arg(long, global = true, help_heading = "Connection", default_value = "500ms", value_parser = parse_retry_delay)]
+    #[arg(long, help_heading = "Connection", default_value = "500ms", value_parser = parse_retry_delay)]
     pub retry_delay: Duration,
+}
+
+/// What a command that talks to the API is given: the global flags and the connection ones.
+#[derive(Debug, Clone)]
+pub struct GlobalArgs {
+    pub base_url: String,
+    pub api_key: Option<String>,
+    pub cache_dir: Option<PathBuf>,
+    pub allow_insecure_http: bool,
+    pub attempts: u32,
+    pub verbose: u8,
+    pub quiet: bool,
+    pub config: Option<PathBuf>,
+    pub request_timeout: Duration,
+    pub retry_delay: Duration,
+}
+
+impl GlobalArgs {
+    pub fn new(global: &GlobalOpts, connection: &ConnectionArgs) -> GlobalArgs {
+        let c = connection.clone();
+        GlobalArgs {
+            base_url: c.base_url,
+            api_key: c.api_key,
+            cache_dir: c.cache_dir,
+            allow_insecure_http: c.allow_insecure_http,
+            attempts: c.attempts,
+            verbose: global.verbose,
+            quiet: global.quiet,
+            config: global.config.clone(),
+            request_timeout: c.request_timeout,
+            retry_delay: c.retry_delay,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,8 +181,7 @@ pub enum Command {
     #[command(after_help = EXIT_CODES)]
     Ci(CiArgs),
     /// Show or clear the target cache.
-    #[command(subcommand)]
-    Cache(CacheCommand),
+    Cache(CacheArgs),
     /// Run a local Doksi-compatible server (API and S3-like storage) on 127.0.0.1.
     #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
@@ -171,6 +225,8 @@ pub struct ConfigArgs {
     /// Print a JSON object: setting → {value, source}.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +241,8 @@ pub struct UploadArgs {
     /// Print a JSON array: path, sha256, target_id, cached.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -325,6 +383,8 @@ pub struct RunArgs {
     /// Print the final run object from the API as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -338,6 +398,8 @@ pub struct StatusArgs {
     /// Print the run object from the API as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -354,6 +416,8 @@ pub struct WaitArgs {
     /// Print the final run object from the API as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -376,6 +440,8 @@ pub struct RerunArgs {
     /// Print the new run object from the API as JSON (with --wait, the final one).
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -394,6 +460,17 @@ pub struct CiArgs {
     /// Print the final run object from the API as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// Where uploaded targets are remembered (default: ~/.cache/doksi).
+    #[arg(long, global = true, env = "DOKSI_CACHE_DIR", value_hint = clap::ValueHint::DirPath)]
+    pub cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: CacheCommand,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,11 +1,11 @@
-use crate::cli::{CacheCommand, GlobalArgs};
+use crate::cli::CacheCommand;
 
 use super::output::outln;
 use super::{Error, print_json, warning};
 
 /// `cache list` and `cache clear` need no key: they read the folder, across every scope.
-pub fn run(global: &GlobalArgs, command: CacheCommand) -> Result<(), Error> {
-    let cache = crate::context::open_cache(global.cache_dir.clone())?;
+pub fn run(cache_dir: Option<std::path::PathBuf>, command: CacheCommand) -> Result<(), Error> {
+    let cache = crate::context::open_cache(cache_dir)?;
     match command {
         CacheCommand::List { json } => {
             let entries = cache.list()?;

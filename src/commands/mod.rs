@@ -36,20 +36,27 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
         project,
         settings,
     } = parsed;
-    let global = cli.global;
-    output::set_quiet(global.quiet);
+    let opts = cli.global;
+    output::set_quiet(opts.quiet);
+    output::set_color(opts.color);
+    let global = |c: &crate::cli::ConnectionArgs| GlobalArgs::new(&opts, c);
     let project = project.as_ref();
     let result = match cli.command {
         Command::Apks(args) => apks::run(args, project),
         Command::Inspect(args) => inspect::run(args),
         Command::Package(args) => package::run(args),
-        Command::Upload(args) => block_on(upload::run(&global, args, project)),
-        Command::Run(args) => block_on(run::run(&global, args, project, &settings)),
-        Command::Status(args) => block_on(status::run(&global, args)),
-        Command::Wait(args) => block_on(wait::run(&global, args, &settings)),
-        Command::Rerun(args) => block_on(rerun::run(&global, args, &settings)),
-        Command::Ci(args) => block_on(ci::run(&global, args, project, &settings)),
-        Command::Cache(args) => cache::run(&global, args),
+        Command::Upload(args) => block_on(upload::run(&global(&args.connection), args, project)),
+        Command::Run(args) => block_on(run::run(
+            &global(&args.connection),
+            args,
+            project,
+            &settings,
+        )),
+        Command::Status(args) => block_on(status::run(&global(&args.connection), args)),
+        Command::Wait(args) => block_on(wait::run(&global(&args.connection), args, &settings)),
+        Command::Rerun(args) => block_on(rerun::run(&global(&args.connection), args, &settings)),
+        Command::Ci(args) => block_on(ci::run(&global(&args.connection), args, project, &settings)),
+        Command::Cache(args) => cache::run(args.cache_dir, args.command),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => block_on(sandbox::serve(args)),
         #[cfg(feature = "sandbox")]

@@ -31,6 +31,18 @@ pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
 }
 
+/// Set once, from `--color`, before anything is printed: `always` and `never` override the
+/// terminal test, NO_COLOR and CLICOLOR_FORCE; `auto` leaves them to decide.
+pub fn set_color(when: crate::cli::ColorWhen) {
+    use crate::cli::ColorWhen;
+    let choice = match when {
+        ColorWhen::Auto => anstream::ColorChoice::Auto,
+        ColorWhen::Always => anstream::ColorChoice::Always,
+        ColorWhen::Never => anstream::ColorChoice::Never,
+    };
+    choice.write_global();
+}
+
 pub fn quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
 }

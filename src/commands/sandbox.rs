@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::{
-    CiArgs, GlobalArgs, SandboxArgs, Selection, TestArgs, UploadOptions, WaitOptions,
+    CiArgs, ConnectionArgs, GlobalArgs, SandboxArgs, Selection, TestArgs, UploadOptions,
+    WaitOptions,
 };
 use doksi_sandbox::{self as sandbox, SandboxConfig};
 
@@ -66,6 +67,15 @@ pub async fn demo() -> Result<(), Error> {
     let sandbox = sandbox::start(config).await.map_err(Error::Sandbox)?;
     let work = tempfile::tempdir()?;
     example_project(work.path())?;
+    let connection = ConnectionArgs {
+        base_url: sandbox.base_url.clone(),
+        api_key: Some(key.as_str().to_owned()),
+        cache_dir: Some(work.path().join("cache")),
+        allow_insecure_http: false,
+        attempts: 5,
+        request_timeout: Duration::from_secs(60),
+        retry_delay: Duration::from_millis(500),
+    };
     let conn = GlobalArgs {
         base_url: sandbox.base_url.clone(),
         api_key: Some(key.as_str().to_owned()),
@@ -96,6 +106,7 @@ pub async fn demo() -> Result<(), Error> {
             fail_on_flaky: false,
         },
         json: false,
+        connection: connection.clone(),
     };
     always!(
         "== doksi demo: a sandbox at {} and an example build in {}",

@@ -526,3 +526,77 @@ fn help_names_each_variable_but_never_its_value() {
         );
     }
 }
+
+/// The connection flags belong to the subcommands that talk to the API: the others neither
+/// show them in their help nor accept them (a key given to `sandbox` was once silently dropped).
+#[test]
+fn each_subcommand_shows_and_takes_only_the_flags_it_uses() {
+    for sub in ["upload", "run", "status", "wait", "rerun", "ci", "config"] {
+        let r = run_in(None, &[sub, "--help"]);
+        assert_eq!(r.code, 0, "{sub}: {}", r.stderr);
+        for flag in [
+            "--base-url",
+            "--api-key",
+            "--cache-dir",
+            "--attempts",
+            "-v",
+            "--color",
+        ] {
+            assert!(r.stdout.contains(flag), "{sub} --help lacks {flag}");
+        }
+    }
+    for sub in [
+        "inspect",
+        "package",
+        "apks",
+        "man",
+        "completions",
+        "sandbox",
+        "cache",
+    ] {
+        let r = run_in(None, &[sub, "--help"]);
+        assert_eq!(r.code, 0, "{sub}: {}", r.stderr);
+        for flag in ["--base-url", "--api-key", "--attempts", "--request-timeout"] {
+            assert!(!r.stdout.contains(flag), "{sub} --help shows {flag}");
+        }
+        assert!(r.stdout.contains("--quiet"), "{sub} --help lacks --quiet");
+    }
+    let r = run_in(None, &["sandbox", "--api-key", "dk_live_x"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("unexpected argument"), "{}", r.stderr);
+    let r = run_in(None, &["cache", "--help"]);
+    assert!(r.stdout.contains("--cache-dir"), "{}", r.stdout);
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_in(
+        None,
+        &["cache", "list", "--cache-dir", path_str(dir.path())],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// `--color always` styles even a pipe, `--color never` never does, whatever the environment.
+#[test]
+fn color_flag_overrides_the_terminal_test() {
+    let home = tempfile::tempdir().unwrap();
+    let styled = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = crate::common::doksi(home.path());
+        c.args(args).envs(env.iter().copied());
+        let out = c.output().unwrap();
+        String::from_utf8_lossy(&out.stderr).contains('\u{1b}')
+    };
+    let bad = ["status", "not-a-run-id"];
+    assert!(!styled(&bad, &[]), "a pipe gets plain text by default");
+    assert!(styled(
+        &["--color", "always", "status", "not-a-run-id"],
+        &[]
+    ));
+    assert!(styled(
+        &["status", "not-a-run-id", "--color=always"],
+        &[("NO_COLOR", "1")]
+    ));
+    assert!(!styled(
+        &["--color", "never", "status", "not-a-run-id"],
+        &[("CLICOLOR_FORCE", "1")]
+    ));
+    assert!(styled(&bad, &[("CLICOLOR_FORCE", "1")]));
+}

@@ -476,14 +476,17 @@ fn sigterm_while_waiting_names_the_run_and_writes_the_report() {
     });
     let home = tempfile::tempdir().unwrap();
     let junit = home.path().join("junit.xml");
-    let mut cmd = command(&base, home.path(), &[]);
-    cmd.args(["run", "--target", "bin_1", "--test", "t_login", "--wait"])
-        .args([
-            "--poll-interval",
-            "100ms",
-            "--junit",
-            junit.to_str().unwrap(),
-        ]);
+    let mut cmd = command(
+        &base,
+        home.path(),
+        &["run", "--target", "bin_1", "--test", "t_login", "--wait"],
+    );
+    cmd.args([
+        "--poll-interval",
+        "100ms",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
     let (code, stderr) = signal_when(cmd, "run run_1: running", "-TERM");
     assert_eq!(code, 143, "{stderr}");
     assert!(
@@ -502,8 +505,12 @@ fn sigterm_while_waiting_names_the_run_and_writes_the_report() {
 fn sigterm_while_creating_a_run_says_it_may_exist() {
     let (base, _log) = routed(|_| stall(Duration::from_secs(30)));
     let home = tempfile::tempdir().unwrap();
-    let mut cmd = command(&base, home.path(), &[]);
-    cmd.args(["run", "--target", "bin_1", "--test", "t_login", "-v"]);
+    // The connection flags `command` adds belong after the subcommand.
+    let cmd = command(
+        &base,
+        home.path(),
+        &["run", "--target", "bin_1", "--test", "t_login", "-v"],
+    );
     let (code, stderr) = signal_when(cmd, "> POST", "-TERM");
     assert_eq!(code, 143, "{stderr}");
     assert!(
