@@ -130,9 +130,7 @@ pub fn man(dir: Option<&Path>) -> Result<(), Error> {
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
     let Some(dir) = dir else {
-        let mut buf = Vec::new();
-        clap_mangen::Man::new(cmd).render(&mut buf)?;
-        print_bytes(&buf);
+        print_bytes(&top_page(&cmd)?);
         return Ok(());
     };
     std::fs::create_dir_all(dir)?;
@@ -149,12 +147,127 @@ fn write_pages(cmd: &clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> R
         write_pages(sub, dir, written)?;
     }
     let page = clap_mangen::Man::new(cmd.clone());
-    let mut buf = Vec::new();
-    page.render(&mut buf)?;
+    let buf = if cmd.get_name() == "doksi" {
+        top_page(cmd)?
+    } else {
+        let mut buf = Vec::new();
+        page.render(&mut buf)?;
+        buf
+    };
     let path = dir.join(page.get_filename());
     crate::atomic::write(&path, crate::atomic::Readers::Everyone, &buf)?;
     written.push(path);
     Ok(())
+}
+
+/// Variables doksi reads that no flag stands for, with what they hold.
+const ENVIRONMENT_ONLY: &[(&str, &str)] = &[
+    (
+        "DOKSI_KS_PASS",
+        "The password of the keystore named by --ks (handed to bundletool in a private file, never on a command line).",
+    ),
+    (
+        "DOKSI_KEY_PASS",
+        "The password of the key in that keystore.",
+    ),
+    (
+        "DOKSI_BUNDLETOOL",
+        "The bundletool to convert an App Bundle with: an executable, or a jar run with java -jar (default: bundletool on PATH).",
+    ),
+    (
+        "NO_COLOR",
+        "When set, no colour (unless --color always); CLICOLOR_FORCE forces colour (unless --color never).",
+    ),
+];
+
+/// The top page: clap's sections, then ENVIRONMENT, EXIT STATUS, FILES and EXAMPLES (the exit
+/// codes are those `--help` prints, so clap's EXTRA section is left out).
+fn top_page(cmd: &clap::Command) -> Result<Vec<u8>, Error> {
+    let page = clap_mangen::Man::new(cmd.clone());
+    let mut buf = Vec::new();
+    page.render_title(&mut buf)?;
+    page.render_name_section(&mut buf)?;
+    page.render_synopsis_section(&mut buf)?;
+    page.render_description_section(&mut buf)?;
+    page.render_options_section(&mut buf)?;
+    page.render_subcommands_section(&mut buf)?;
+    buf.extend_from_slice(extra_sections(cmd).as_bytes());
+    page.render_version_section(&mut buf)?;
+    Ok(buf)
+}
+
+/// Text for a roff line: backslashes escaped, and no line may start with a control character.
+fn roff_text(text: &str) -> String {
+    let text = text.replace('\\', "\\e").replace('-', "\\-");
+    match text.chars().next() {
+        Some('.' | '\'') => format!("\\&{text}"),
+        _ => text,
+    }
+}
+
+fn extra_sections(cmd: &clap::Command) -> String {
+    let mut vars: Vec<(String, String)> = Vec::new();
+    collect_env(cmd, &mut vars);
+    for (name, help) in ENVIRONMENT_ONLY {
+        if !vars.iter().any(|(n, _)| n == name) {
+            vars.push((name.to_string(), help.to_string()));
+        }
+    }
+    let mut out = String::from(".SH ENVIRONMENT\n");
+    out.push_str(
+        "A flag beats its variable, which beats doksi.toml, which beats the default. An empty variable counts as unset.\n",
+    );
+    for (name, help) in &vars {
+        out.push_str(&format!(".TP\n\\fB{name}\\fR\n{}\n", roff_text(help)));
+    }
+    out.push_str(".SH \"EXIT STATUS\"\n");
+    for line in crate::cli::EXIT_CODES.lines().skip(1) {
+        let line = line.trim();
+        if let Some((code, what)) = line.split_once(char::is_whitespace) {
+            out.push_str(&format!(
+                ".TP\n\\fB{code}\\fR\n{}\n",
+                roff_text(what.trim())
+            ));
+        }
+    }
+    out.push_str(concat!(
+        ".SH FILES\n",
+        ".TP\n\\fIdoksi.toml\\fR\n",
+        "The project file: the nearest one in the current folder or above it (or \\-\\-config, DOKSI_CONFIG); its keys are the settings' long flag names.\n",
+        ".TP\n\\fI~/.cache/doksi\\fR\n",
+        "The target cache ($XDG_CACHE_HOME/doksi when set; \\-\\-cache\\-dir, DOKSI_CACHE_DIR): targets\\-v1/ maps each uploaded APK's SHA\\-256 to its target (its lock files in targets\\-v1/locks/). \\fBdoksi cache list\\fR shows it, \\fBdoksi cache clear\\fR empties it.\n",
+        ".SH EXAMPLES\n",
+        ".TP\nUpload, run and wait, from a Gradle hook or nightly job:\n",
+        "DOKSI_API_KEY=dk_live_... doksi ci \\-\\-category cat_smoke\n",
+        ".TP\nStart a run and come back for its verdict later:\n",
+        "doksi run \\-\\-apk app\\-release.apk \\-\\-category cat_smoke; doksi wait run_...\n",
+        ".TP\nRun the failed tests of a finished run again:\n",
+        "doksi rerun \\-\\-failed \\-\\-wait run_...\n",
+        ".TP\nTry it without an account:\n",
+        "doksi demo\n",
+    ));
+    out
+}
+
+/// Each argument's variable and help, once, in the order `--help` shows them.
+fn collect_env(cmd: &clap::Command, vars: &mut Vec<(String, String)>) {
+    for arg in cmd.get_arguments() {
+        let Some(name) = arg.get_env().map(|e| e.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        if vars.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let flag = arg
+            .get_long()
+            .map(|l| format!("As --{l}: "))
+            .unwrap_or_default();
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        vars.push((name, format!("{flag}{help}")));
+    }
+    for sub in cmd.get_subcommands() {
+        collect_env(sub, vars);
+    }
 }
 
 #[cfg(test)]

@@ -600,3 +600,66 @@ fn color_flag_overrides_the_terminal_test() {
     ));
     assert!(styled(&bad, &[("CLICOLOR_FORCE", "1")]));
 }
+
+/// The top man page says what `--help` cannot fit: the variables, the exit codes, the files.
+#[test]
+fn the_man_page_has_environment_exit_status_files_and_examples() {
+    let r = run_in(None, &["man"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let page = &r.stdout;
+    for section in [
+        ".SH ENVIRONMENT",
+        ".SH \"EXIT STATUS\"",
+        ".SH FILES",
+        ".SH EXAMPLES",
+    ] {
+        assert!(page.contains(section), "no {section} in\n{page}");
+    }
+    assert!(!page.contains(".SH EXTRA"), "{page}");
+    let env =
+        &page[page.find(".SH ENVIRONMENT").unwrap()..page.find(".SH \"EXIT STATUS\"").unwrap()];
+    for var in [
+        "DOKSI_API_KEY",
+        "DOKSI_BASE_URL",
+        "DOKSI_CACHE_DIR",
+        "DOKSI_CONFIG",
+        "DOKSI_KS_PASS",
+        "DOKSI_KEY_PASS",
+        "DOKSI_BUNDLETOOL",
+        "DOKSI_TIMEOUT",
+    ] {
+        assert!(
+            env.contains(&format!("\\fB{var}\\fR")),
+            "{var} missing from\n{env}"
+        );
+    }
+    let exit = &page[page.find(".SH \"EXIT STATUS\"").unwrap()..page.find(".SH FILES").unwrap()];
+    for code in ["0", "1", "2", "3", "4", "5", "130", "143"] {
+        assert!(
+            exit.contains(&format!(".TP\n\\fB{code}\\fR\n")),
+            "{code} missing from\n{exit}"
+        );
+    }
+    assert!(page.contains("doksi.toml"));
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), page).unwrap();
+    let rendered = std::process::Command::new("man")
+        .args(["--warnings", "-l", "-Tutf8"])
+        .arg(file.path())
+        .output();
+    if let Some(out) = rendered.ok().filter(|o| o.status.success()) {
+        // Overstrike bold (`E\x08E`) undone: a backspace takes back the character before it.
+        let mut text = String::new();
+        for c in String::from_utf8_lossy(&out.stdout).chars() {
+            if c == '\x08' {
+                text.pop();
+            } else {
+                text.push(c);
+            }
+        }
+        assert!(
+            text.contains("EXIT STATUS") && text.contains("DOKSI_API_KEY"),
+            "{text}"
+        );
+    }
+}
