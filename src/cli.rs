@@ -153,6 +153,47 @@ impl GlobalArgs {
     }
 }
 
+/// What `--auth` takes, for completion (`specific:` is followed by an account id).
+const AUTH_VALUES: &[&str] = &["none", "generated", "specific:"];
+
+/// `parser`, with `values` offered to shell completion; the parser alone decides what is valid
+/// (so `specific:acc_…` passes though only `specific:` is offered).
+fn hinted<P: clap::builder::TypedValueParser>(
+    parser: P,
+    values: &'static [&'static str],
+) -> Hinted<P> {
+    Hinted { parser, values }
+}
+
+#[derive(Clone)]
+struct Hinted<P> {
+    parser: P,
+    values: &'static [&'static str],
+}
+
+impl<P: clap::builder::TypedValueParser> clap::builder::TypedValueParser for Hinted<P> {
+    type Value = P::Value;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        self.parser.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            self.values
+                .iter()
+                .map(|v| clap::builder::PossibleValue::new(*v)),
+        ))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List the APKs in a Gradle project's build outputs.
@@ -259,7 +300,7 @@ pub struct UploadOptions {
     pub dry_run: bool,
     /// The keystore that signs the universal APK made from an .aab (default: bundletool's own,
     /// the debug key); its passwords come from DOKSI_KS_PASS and DOKSI_KEY_PASS.
-    #[arg(long, value_name = "FILE", env = "DOKSI_KS")]
+    #[arg(long, value_name = "FILE", env = "DOKSI_KS", value_hint = clap::ValueHint::FilePath)]
     pub ks: Option<PathBuf>,
     /// The key's alias in --ks.
     #[arg(long, value_name = "ALIAS", env = "DOKSI_KS_KEY_ALIAS")]
@@ -295,7 +336,7 @@ pub struct TestArgs {
     )]
     pub categories: Vec<String>,
     /// none, generated, or specific:acc_ID.
-    #[arg(long, default_value = "none", env = "DOKSI_AUTH")]
+    #[arg(long, default_value = "none", env = "DOKSI_AUTH", value_parser = hinted(clap::builder::StringValueParser::new(), AUTH_VALUES), hide_possible_values = true, value_hint = clap::ValueHint::Other)]
     pub auth: String,
 }
 
@@ -311,7 +352,7 @@ pub struct WaitOptions {
     pub poll_interval: Duration,
     /// Also write the results as a JUnit XML file (for GitHub, GitLab, Jenkins test reports),
     /// whether the run passed, failed or timed out.
-    #[arg(long, value_name = "FILE", env = "DOKSI_JUNIT")]
+    #[arg(long, value_name = "FILE", env = "DOKSI_JUNIT", value_hint = clap::ValueHint::FilePath)]
     pub junit: Option<PathBuf>,
     /// When the run fails, run its failed tests again (each on the destination and with the
     /// authentication it had), up to N times; a test that passes on a re-run is flaky, and the
@@ -344,7 +385,8 @@ pub struct NotifyArgs {
         value_name = "WHEN",
         default_value = "fail",
         env = "DOKSI_NOTIFY_ON",
-        value_parser = parse_notify_on
+        value_parser = hinted(parse_notify_on, &["fail", "always", "never"]),
+        hide_possible_values = true
     )]
     pub notify_on: crate::notify::NotifyOn,
 }
@@ -352,13 +394,13 @@ pub struct NotifyArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// A registered target id (repeatable).
-    #[arg(long = "target", value_name = "ID")]
+    #[arg(long = "target", value_name = "ID", value_hint = clap::ValueHint::Other)]
     pub targets: Vec<String>,
     /// An APK to upload (cached) and run on (repeatable).
-    #[arg(long = "apk", value_name = "PATH")]
+    #[arg(long = "apk", value_name = "PATH", value_hint = clap::ValueHint::FilePath)]
     pub apks: Vec<PathBuf>,
     /// A Gradle project whose APKs to upload (cached) and run on (repeatable).
-    #[arg(long = "project", value_name = "DIR")]
+    #[arg(long = "project", value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     pub projects: Vec<PathBuf>,
     /// A publicly hosted APK URL (repeatable).
     #[arg(long = "binary-url", value_name = "URL", value_parser = |s: &str| crate::runs::check_url("--binary-url", s).map_err(|e| e.to_string()))]
@@ -369,7 +411,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub tests: TestArgs,
     /// A JSON matrix file, as in the API docs; entries may use "apk" or "project" in place of "target_id".
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["targets", "apks", "projects", "binary_urls", "web_urls"])]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, conflicts_with_all = ["targets", "apks", "projects", "binary_urls", "web_urls"])]
     pub matrix: Option<PathBuf>,
     #[command(flatten)]
     pub selection: Selection,
@@ -390,7 +432,7 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The run's id, as `run` and `ci` print it (run_…).
-    #[arg(value_parser = parse_run_id)]
+    #[arg(value_parser = parse_run_id, value_hint = clap::ValueHint::Other)]
     pub run_id: String,
     /// Exit 1 if the run failed and 4 if it has not finished, as `wait` would.
     #[arg(long)]
@@ -405,13 +447,13 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     /// The run's id, as `run` and `ci` print it (run_…).
-    #[arg(value_parser = parse_run_id)]
+    #[arg(value_parser = parse_run_id, value_hint = clap::ValueHint::Other)]
     pub run_id: String,
     #[command(flatten)]
     pub waiting: WaitOptions,
     /// How the run's tests signed in (none, generated, specific:acc_ID), for --retries: doksi
     /// did not start the run, so only this flag tells it (not DOKSI_AUTH nor doksi.toml's auth).
-    #[arg(long, default_value = "none")]
+    #[arg(long, default_value = "none", value_parser = hinted(clap::builder::StringValueParser::new(), AUTH_VALUES), hide_possible_values = true, value_hint = clap::ValueHint::Other)]
     pub auth: String,
     /// Print the final run object from the API as JSON.
     #[arg(long)]
@@ -423,14 +465,14 @@ pub struct WaitArgs {
 #[derive(Debug, Args)]
 pub struct RerunArgs {
     /// The finished run's id (run_…).
-    #[arg(value_parser = parse_run_id)]
+    #[arg(value_parser = parse_run_id, value_hint = clap::ValueHint::Other)]
     pub run_id: String,
     /// Only the tests that did not pass (default: every test of the run).
     #[arg(long)]
     pub failed: bool,
     /// How the tests sign in: none, generated, or specific:acc_ID. A run's answer does not say
     /// how its tests signed in, so this is not taken from the run.
-    #[arg(long, default_value = "none", env = "DOKSI_AUTH")]
+    #[arg(long, default_value = "none", env = "DOKSI_AUTH", value_parser = hinted(clap::builder::StringValueParser::new(), AUTH_VALUES), hide_possible_values = true, value_hint = clap::ValueHint::Other)]
     pub auth: String,
     /// Wait for the verdict.
     #[arg(long)]
@@ -516,7 +558,7 @@ pub struct Selection {
     #[arg(long, env = "DOKSI_MODULE")]
     pub module: Option<String>,
     /// Pick the split APK for this ABI (default: the universal APK when splits exist).
-    #[arg(long, env = "DOKSI_ABI", value_parser = parse_abi)]
+    #[arg(long, env = "DOKSI_ABI", value_parser = hinted(parse_abi, &crate::settings::ABIS), hide_possible_values = true)]
     pub abi: Option<String>,
     /// Include instrumentation (androidTest) APKs (apks, inspect, upload; a run cannot use them).
     #[arg(long)]

@@ -233,7 +233,7 @@ pub fn parse_run_step(s: &str) -> Result<Duration, String> {
 }
 
 /// The ABIs Android knows: a typo (`arm64`) would otherwise match nothing, silently.
-const ABIS: [&str; 8] = [
+pub const ABIS: [&str; 8] = [
     "armeabi-v7a",
     "arm64-v8a",
     "x86",

@@ -663,3 +663,32 @@ fn the_man_page_has_environment_exit_status_files_and_examples() {
         );
     }
 }
+
+/// Enum-like flags complete to their values, never to file names.
+#[test]
+fn completion_offers_values_not_files_for_enum_like_flags() {
+    let r = run_in(None, &["completions", "bash"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let script = &r.stdout;
+    for (flag, values) in [
+        ("--auth", &["none", "generated", "specific:"][..]),
+        ("--notify-on", &["fail", "always", "never"][..]),
+        ("--abi", &["arm64-v8a", "x86_64"][..]),
+    ] {
+        let cases: Vec<&str> = script
+            .split(&format!("                {flag})\n"))
+            .skip(1)
+            .map(|rest| rest.split(";;").next().unwrap())
+            .collect();
+        assert!(!cases.is_empty(), "no completion case for {flag}");
+        for case in cases {
+            assert!(
+                !case.contains("compgen -f"),
+                "{flag} completes files: {case}"
+            );
+            for v in values {
+                assert!(case.contains(v), "{flag} does not offer {v}: {case}");
+            }
+        }
+    }
+}
