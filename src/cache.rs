@@ -359,6 +359,10 @@ impl Cache {
             path: aside.clone(),
             source,
         })?;
+        // The read that met the file said it was ignored; this says more, so it says it alone
+        // (one corrupt file, one warning).
+        let ignoring = format!("ignoring corrupt cache file {} (", path.display());
+        self.lock_warnings().retain(|w| !w.starts_with(&ignoring));
         self.warn(format!(
             "cache file {} was corrupt ({why}); moved it to {} and started afresh",
             path.display(),
@@ -801,6 +805,21 @@ mod tests {
             read_names(&cache.targets_dir()).unwrap(),
             Vec::<OsString>::new()
         );
+    }
+
+    /// An upload reads the cache (a miss, and the file is ignored) and then writes it (the file
+    /// is set aside): the user hears about the one corrupt file once.
+    #[test]
+    fn a_corrupt_file_read_then_rewritten_is_one_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let s = scope_a();
+        fs::write(cache.data_path(&s), "not json at all").unwrap();
+        assert_eq!(cache.get(&s, &sha(1)).unwrap(), None);
+        cache.put(&s, entry(&sha(1), "t")).unwrap();
+        let warnings = cache.take_warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("moved it to"), "{warnings:?}");
     }
 
     #[test]
