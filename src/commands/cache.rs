@@ -25,17 +25,37 @@ pub fn run(cache_dir: Option<std::path::PathBuf>, command: CacheCommand) -> Resu
             } else if entries.is_empty() {
                 super::output::note!("the cache in {} is empty", cache.dir().display());
             } else {
+                let mut rows = vec![[
+                    "TARGET".to_owned(),
+                    "SHA256".to_owned(),
+                    "PACKAGE".to_owned(),
+                    "VERSION".to_owned(),
+                    "UPLOADED".to_owned(),
+                    "SCOPE".to_owned(),
+                ]];
                 for (scope, e) in entries {
-                    let version = e.version_name.clone().unwrap_or_default();
-                    outln!(
-                        "{}  {}  {} {}  {}  {}",
-                        e.target_id,
-                        e.sha256.get(..12).unwrap_or(&e.sha256),
+                    rows.push([
+                        e.target_id.clone(),
+                        e.sha256.get(..12).unwrap_or(&e.sha256).to_owned(),
                         e.package.clone().unwrap_or_default(),
-                        version,
-                        e.uploaded_at,
-                        scope
-                    );
+                        e.version_name.clone().unwrap_or_default(),
+                        e.uploaded_at.to_string(),
+                        scope,
+                    ]);
+                }
+                let mut widths = [0usize; 6];
+                for row in &rows {
+                    for (w, cell) in widths.iter_mut().zip(row) {
+                        *w = (*w).max(cell.chars().count());
+                    }
+                }
+                for row in rows {
+                    let line: Vec<String> = row
+                        .iter()
+                        .zip(widths)
+                        .map(|(cell, w)| format!("{cell:<w$}"))
+                        .collect();
+                    outln!("{}", line.join("  ").trim_end());
                 }
             }
         }

@@ -347,6 +347,25 @@ fn cache_list_shows_and_clear_forgets() {
     let list = ok_json(&sb.run(&["cache", "list", "--json"]));
     assert_eq!(list[0]["target_id"], t.as_str());
     assert_eq!(list[0]["package"], "io.appium.unlock");
+    let r = sb.run(&["cache", "list"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "a header and one row: {}", r.stdout);
+    assert!(
+        lines[0].starts_with("TARGET") && lines[0].contains("PACKAGE"),
+        "{}",
+        r.stdout
+    );
+    assert!(lines[1].starts_with(t.as_str()), "{}", r.stdout);
+    let at = lines[0].find("PACKAGE").unwrap();
+    assert!(
+        lines[1]
+            .get(at..)
+            .unwrap_or("")
+            .starts_with("io.appium.unlock"),
+        "columns line up: {}",
+        r.stdout
+    );
     let r = sb.run(&["cache", "clear"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("removed 1"), "{}", r.stdout);
