@@ -530,12 +530,13 @@ pub enum CacheCommand {
 #[cfg(feature = "sandbox")]
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
-    /// API port (0: any free port).
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
-    /// Storage (presigned upload) port (0: any free port).
-    #[arg(long, default_value_t = 0)]
-    pub storage_port: u16,
+    /// API port (0: any free port). Without it, 8787, or a free port when 8787 is taken.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Storage (presigned upload) port (0: any free port). Without it, 8788, or a free port when
+    /// 8788 is taken.
+    #[arg(long)]
+    pub storage_port: Option<u16>,
     /// Test credits available.
     #[arg(long, default_value_t = 1000)]
     pub credits: u64,

@@ -19,10 +19,35 @@ use super::output::{always, outln};
 /// checkout and no network.
 const DEMO_APK: &[u8] = include_bytes!("../../tests/fixtures/apks/appium-unlock-2.0.0-debug.apk");
 
+/// The ports `doksi sandbox` listens on unless told otherwise, so that the URL to export stays
+/// the same from one start to the next.
+const DEFAULT_PORTS: (u16, u16) = (8787, 8788);
+
+/// `port` if given; else `default` if it is free, else any free port, said on stderr.
+fn port_or_default(port: Option<u16>, default: u16, what: &str) -> u16 {
+    if let Some(port) = port {
+        return port;
+    }
+    match std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, default)) {
+        Ok(_) => default,
+        Err(e) => {
+            always!(
+                "doksi: the default {what} port {default} is not free ({e}); using any free port (--{} picks one)",
+                if what == "API" {
+                    "port"
+                } else {
+                    "storage-port"
+                }
+            );
+            0
+        }
+    }
+}
+
 pub async fn serve(args: SandboxArgs) -> Result<(), Error> {
     let config = SandboxConfig {
-        api_port: args.port,
-        storage_port: args.storage_port,
+        api_port: port_or_default(args.port, DEFAULT_PORTS.0, "API"),
+        storage_port: port_or_default(args.storage_port, DEFAULT_PORTS.1, "storage"),
         credits: args.credits,
         run_step: args.run_step,
         faults: args.faults,

@@ -26,7 +26,13 @@ impl Sandbox {
     /// Like [`Sandbox::start`], keeping `home` (and so the cache folder) of an earlier one.
     pub fn start_in(home: tempfile::TempDir, extra: &[&str]) -> Sandbox {
         let mut cmd = doksi(home.path());
+        // Any free ports: many sandboxes run at once, and the default ports are for people.
         cmd.arg("sandbox");
+        for flag in ["--port", "--storage-port"] {
+            if !extra.contains(&flag) {
+                cmd.args([flag, "0"]);
+            }
+        }
         if !extra.contains(&"--run-step") {
             cmd.args(["--run-step", "100ms"]);
         }
@@ -198,4 +204,48 @@ pub fn unlock_apk() -> PathBuf {
 
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// Without --port the sandbox takes 8787; when that is taken it says so, naming the port, and
+/// listens on a free one instead of failing.
+#[test]
+fn a_taken_default_port_falls_back_to_a_free_one_and_says_so() {
+    // Held for the test (or already held by something else: the same case).
+    let _held = std::net::TcpListener::bind(("127.0.0.1", 8787));
+    let home = tempfile::tempdir().unwrap();
+    let mut child = doksi(home.path())
+        .args(["sandbox", "--storage-port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e} {stderr}"));
+    let base = v["base_url"].as_str().unwrap();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    assert!(!base.starts_with("http://127.0.0.1:8787"), "{base}");
+    assert!(
+        stderr.contains("default API port 8787 is not free"),
+        "{stderr}"
+    );
+}
+
+/// An explicit port that is taken is an error naming the port.
+#[test]
+fn a_taken_explicit_port_is_an_error_naming_it() {
+    let held = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = held.local_addr().unwrap().port().to_string();
+    let r = crate::common::run(&["sandbox", "--port", &port, "--storage-port", "0"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        r.stderr
+    );
 }

@@ -145,9 +145,17 @@ pub struct Sandbox {
 
 /// Binds both servers on 127.0.0.1 (never a public interface: the key is public) and spawns them
 /// on the current tokio runtime. Once this returns, both ports accept connections.
+/// A listener on 127.0.0.1:`port`; the error names the port (and what it was for), as the
+/// operating system's "Address already in use" does not.
+async fn listen(port: u16, what: &str) -> io::Result<TcpListener> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("{what} port 127.0.0.1:{port}: {e}")))
+}
+
 pub async fn start(config: SandboxConfig) -> io::Result<Sandbox> {
-    let api_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, config.api_port)).await?;
-    let storage_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, config.storage_port)).await?;
+    let api_listener = listen(config.api_port, "API").await?;
+    let storage_listener = listen(config.storage_port, "storage").await?;
     let api_origin = format!("http://{}", api_listener.local_addr()?);
     let storage_url = format!("http://{}", storage_listener.local_addr()?);
     let admin_url = format!("{api_origin}/_sandbox");
