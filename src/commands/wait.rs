@@ -271,19 +271,24 @@ async fn wait_one(
     // leaves something to report.
     let seen: RefCell<Option<Run>> = RefCell::new(None);
     let on_update = |run: &Run| {
-        if last_status.as_ref() != Some(&run.status) {
-            let style = output::status_style(&run.status);
-            note!(
-                "run {}: {style}{}{style:#}",
-                clean(&run.run_id),
-                clean(run.status.as_str())
-            );
-            last_status = Some(run.status.clone());
-        }
+        // The results first: a final status is the last thing this poll says, after the results
+        // it came with. In one stream (`2>&1`) the summary that follows says the final status
+        // itself, so it is left out here.
         for r in &run.results {
             if r.status.is_final() && reported.insert(r.result_id.clone()) {
                 note!("  {}", result_line(r));
             }
+        }
+        if last_status.as_ref() != Some(&run.status) {
+            if !(run.status.is_final() && output::merged()) {
+                let style = output::status_style(&run.status);
+                note!(
+                    "run {}: {style}{}{style:#}",
+                    clean(&run.run_id),
+                    clean(run.status.as_str())
+                );
+            }
+            last_status = Some(run.status.clone());
         }
         *seen.borrow_mut() = Some(run.clone());
     };
@@ -411,12 +416,14 @@ pub(super) fn print_final(run: &Run, raw: &serde_json::Value, shape: Shape) -> R
     if let Shape::Json = shape {
         print_json(raw)?;
     } else if let Shape::Text = shape {
-        print_run(run);
+        print_run(run, false);
     }
     failed_verdict(run)
 }
 
-fn print_run(run: &Run) {
+/// The verdict line, then the results. `shown`: the results that finished were printed live on
+/// stderr and stderr is where stdout goes (`2>&1`), so only those not yet told are listed.
+fn print_run(run: &Run, shown: bool) {
     let style = output::status_style(&run.status);
     output::outln!(
         "run {}: {style}{}{style:#} ({} test(s): {} passed, {} failed, {} running)",
@@ -427,7 +434,11 @@ fn print_run(run: &Run) {
         run.tests_failed,
         run.tests_running
     );
-    for r in &run.results {
+    for r in run
+        .results
+        .iter()
+        .filter(|r| !(shown && r.status.is_final()))
+    {
         output::outln!("  {}", result_line(r));
     }
 }
@@ -438,7 +449,7 @@ fn print_run(run: &Run) {
 fn print_attempts(attempts: &Attempts, shape: Shape) -> Result<(), Error> {
     match shape {
         Shape::Json => print_json(&attempts.to_json())?,
-        Shape::Text if attempts.len() == 1 => print_run(attempts.first()),
+        Shape::Text if attempts.len() == 1 => print_run(attempts.first(), output::merged()),
         Shape::Text => print_retried(attempts),
         Shape::Nothing => {}
     }

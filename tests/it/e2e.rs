@@ -372,3 +372,94 @@ fn demo_runs_end_to_end_and_shows_the_cache_hit() {
         2
     );
 }
+
+/// Runs `args` against `sb` with stdout and stderr on one file, as `2>&1` in a CI log does, and
+/// returns the exit code and what the file holds.
+fn merged(sb: &Sandbox, args: &[&str]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let file = std::fs::File::create(&path).unwrap();
+    let status = sb
+        .command()
+        .args(args)
+        .stdout(std::process::Stdio::from(file.try_clone().unwrap()))
+        .stderr(std::process::Stdio::from(file))
+        .status()
+        .unwrap();
+    (
+        status.code().unwrap_or(-1),
+        std::fs::read_to_string(&path).unwrap(),
+    )
+}
+
+#[test]
+fn in_one_stream_each_result_is_told_once_and_the_verdict_is_last() {
+    let sb = Sandbox::start(&[]);
+    let apk = unlock_apk();
+    let mut args = vec![
+        "ci",
+        path_str(&apk),
+        "--category",
+        "cat_failing",
+        "--category",
+        "cat_smoke",
+    ];
+    args.extend(FAST);
+    let (code, log) = merged(&sb, &args);
+    assert_eq!(code, 1, "{log}");
+    let lines: Vec<&str> = log.lines().collect();
+    let results: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("  passed ") || l.starts_with("  failed "))
+        .collect();
+    assert!(results.len() >= 2, "{log}");
+    for r in &results {
+        assert_eq!(
+            lines.iter().filter(|l| l == r).count(),
+            1,
+            "{r:?} told more than once:\n{log}"
+        );
+    }
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("Payment declined"))
+            .count(),
+        1,
+        "{log}"
+    );
+    // The verdict comes after every result: the summary, then the error that is the exit code.
+    let last_result = lines.iter().rposition(|l| results.contains(&l)).unwrap();
+    let summary = lines
+        .iter()
+        .position(|l| l.starts_with("run ") && l.contains(": failed ("))
+        .unwrap_or_else(|| panic!("no summary line:\n{log}"));
+    assert!(summary > last_result, "{log}");
+    assert!(
+        lines.last().unwrap().contains("test(s) failed"),
+        "the verdict is not last:\n{log}"
+    );
+
+    // Apart, as a script reads them, stdout still has every result.
+    let r = sb.run(&args);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.contains("Payment declined"), "{}", r.stdout);
+    assert!(r.stderr.contains("Payment declined"), "{}", r.stderr);
+}
+
+#[test]
+fn in_one_stream_upload_names_each_target_once() {
+    let sb = Sandbox::start(&[]);
+    let apk = unlock_apk();
+    let (code, log) = merged(&sb, &["upload", path_str(&apk)]);
+    assert_eq!(code, 0, "{log}");
+    let target = log
+        .lines()
+        .find_map(|l| l.split_once('\t').map(|(t, _)| t.to_owned()))
+        .unwrap_or_else(|| panic!("no `target\\tpath` line:\n{log}"));
+    assert_eq!(log.matches(target.as_str()).count(), 1, "{log}");
+    // Apart, stderr still tells the step.
+    let r = sb.run(&["upload", path_str(&apk), "--force"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("uploaded: target"), "{}", r.stderr);
+}
