@@ -463,3 +463,36 @@ fn in_one_stream_upload_names_each_target_once() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("uploaded: target"), "{}", r.stderr);
 }
+
+#[test]
+fn upload_quarter_lines_in_a_log_tell_each_quarter_s_own_amount() {
+    let sb = Sandbox::start(&[]);
+    let big = apk_fixtures().join("appium-uiautomator2-server-10.6.6.apk");
+    let r = sb.run(&["upload", path_str(&big), "--force"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let quarters: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("uploading ") && l.contains("% ("))
+        .collect();
+    assert_eq!(quarters.len(), 4, "{}", r.stderr);
+    let mib = |s: &str| -> f64 { s.trim_end_matches(" MiB").parse().unwrap() };
+    let mut total = None;
+    for (i, line) in quarters.iter().enumerate() {
+        let pct = format!("{}% (", (i + 1) * 25);
+        let rest = line
+            .split_once(&pct)
+            .unwrap_or_else(|| panic!("{line:?}: not {pct}"))
+            .1
+            .trim_end_matches(')');
+        let (sent, of) = rest.split_once(" of ").unwrap();
+        let (sent, of) = (mib(sent), mib(of));
+        assert_eq!(*total.get_or_insert(of), of, "{}", r.stderr);
+        let expected = of * (i + 1) as f64 / 4.0;
+        assert!(
+            (sent - expected).abs() <= 0.1,
+            "{line:?}: {sent} MiB is not {}% of {of} MiB",
+            (i + 1) * 25
+        );
+    }
+}
