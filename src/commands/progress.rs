@@ -78,3 +78,15 @@ impl crate::remark::Progress for Progress {
         }
     }
 }
+
+/// An upload that is dropped unfinished (Ctrl-C) takes its bar off the screen, so the message
+/// that follows is not printed beside it.
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Progress::Bar(bar) = self
+            && !bar.is_finished()
+        {
+            bar.finish_and_clear();
+        }
+    }
+}

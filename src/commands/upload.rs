@@ -25,7 +25,15 @@ pub async fn run(
     let paths = paths_or_project(&args.paths, project);
     let plan = Plan::default();
     let selection = args.selection.into();
-    let done = upload_all(&ctx, &paths, selection, &args.upload, &plan).await?;
+    let claim = super::interrupt::Claim::take();
+    let done = tokio::select! {
+        biased;
+        done = upload_all(&ctx, &paths, selection, &args.upload, &plan) => done?,
+        signal = claim.interrupted() => return Err(Error::Interrupted {
+            signal,
+            during: super::During::Uploading,
+        }),
+    };
     if args.upload.dry_run {
         return print_plan(&plan, ctx.client.base_url(), None, 0, args.json);
     }
