@@ -527,3 +527,36 @@ fn ctrl_c_during_an_upload_says_what_was_registered_and_exits_130() {
     );
     assert_eq!(sb.runs_created(), 0);
 }
+
+#[test]
+fn a_long_wait_tells_a_line_at_least_every_progress_interval() {
+    let sb = Sandbox::start(&["--run-step", "1s"]);
+    let apk = unlock_apk();
+    let mut args = vec!["ci", path_str(&apk), "--category", "cat_smoke"];
+    args.extend(FAST);
+    let alive = |stderr: &str| -> Vec<String> {
+        stderr
+            .lines()
+            .filter(|l| l.contains(" done, ") && l.ends_with(" elapsed"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let r = sb.run_with(&args, &[("DOKSI_PROGRESS_INTERVAL", "300ms")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines = alive(&r.stderr);
+    assert!(lines.len() >= 2, "{}", r.stderr);
+    for l in &lines {
+        let (_, rest) = l.split_once(": ").unwrap();
+        let parts: Vec<&str> = rest.split(", ").collect();
+        assert_eq!(parts.len(), 4, "{l}");
+        assert!(["queued", "running"].contains(&parts[0]), "{l}");
+        let (done, total) = parts[1].trim_end_matches(" done").split_once('/').unwrap();
+        assert!(done.parse::<u64>().unwrap() <= 2, "{l}");
+        assert_eq!(total, "2", "{l}");
+        assert_eq!(parts[2], "0 failed", "{l}");
+    }
+    // By default a minute goes by before such a line: none in a run of seconds.
+    let r = sb.run(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(alive(&r.stderr), Vec::<String>::new(), "{}", r.stderr);
+}
