@@ -109,6 +109,9 @@ pub enum During {
     Other,
     /// Reading, uploading before a run: targets already registered stay cached, no run exists.
     BeforeRun,
+    /// `doksi upload`: the uploads that finished are registered and cached, the one under way
+    /// is not.
+    Uploading,
     /// `POST /runs` was sent and no answer had come.
     CreatingRun,
     /// Waiting for this run, which goes on server-side.
@@ -120,7 +123,8 @@ impl During {
     fn account(&self) -> String {
         match self {
             During::Other => String::new(),
-            During::BeforeRun => "; no run was started".into(),
+            During::BeforeRun => "; no run was started (targets already registered stay cached)".into(),
+            During::Uploading => "; the uploads that finished are registered and cached, the one under way is not cached and is sent again next time".into(),
             During::CreatingRun => "; POST /runs was in flight: the run may have been created; look for it in the Doksi dashboard before re-running".into(),
             During::Waiting { run_id } => format!(
                 "; run {run_id} goes on without us: `doksi wait {run_id}` picks it up, `doksi status {run_id}` shows it"

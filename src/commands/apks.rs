@@ -9,7 +9,7 @@ use super::{Error, Terminal, paths_or_project, print_json};
 
 pub fn run(args: ApksArgs, project: Option<&ProjectConfig>) -> Result<(), Error> {
     let paths = paths_or_project(&args.paths, project);
-    let listed = select(&paths, args.selection.into(), &Terminal)?;
+    let listed = select(&paths, args.selection.into(), &Terminal { steps: true })?;
     if args.json {
         print_json(&listed)?;
         return Ok(());

@@ -108,18 +108,30 @@ fn paths_or_project(
 
 /// The context of a command that talks to the API, reporting to the terminal.
 fn context(global: &GlobalArgs) -> Result<crate::context::Context, Error> {
-    crate::context::Context::new(global, Arc::new(Terminal))
+    crate::context::Context::new(global, Arc::new(Terminal { steps: true }))
+}
+
+/// As [`context`], but the steps (`app.apk uploaded: target bin_7`) are left out: the command
+/// prints the same fact on stdout, and both streams go to one place.
+fn context_without_steps(global: &GlobalArgs) -> Result<crate::context::Context, Error> {
+    crate::context::Context::new(global, Arc::new(Terminal { steps: false }))
 }
 
 /// Where the library's remarks and upload progress go: stderr, silenced by `-q`; a warning is
 /// said once however often it is met (a cache folder that cannot be read is met by each APK of
-/// a matrix).
-struct Terminal;
+/// a matrix). `steps: false` leaves out the steps a command repeats on stdout.
+struct Terminal {
+    steps: bool,
+}
 
 impl crate::remark::Reporter for Terminal {
     fn remark(&self, remark: Remark) {
         match remark {
-            Remark::Step(line) => note!("{line}"),
+            Remark::Step(line) => {
+                if self.steps {
+                    note!("{line}")
+                }
+            }
             Remark::Note(message) => note!("doksi: {message}"),
             Remark::Warning(message) => output::warning_once(message),
         }

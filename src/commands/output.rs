@@ -26,6 +26,25 @@ static STDOUT_FAILURE: Mutex<Option<io::Error>> = Mutex::new(None);
 /// Warnings already shown by [`warning_once`].
 static SHOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
+/// Whether stdout and stderr are one file, pipe or terminal (`2>&1`, a CI log, a terminal
+/// without redirection): then a fact already told on stderr is not told again on stdout.
+pub fn merged() -> bool {
+    static MERGED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *MERGED.get_or_init(|| {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        let id = |fd: std::os::fd::BorrowedFd<'_>| {
+            let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+            let meta = file.metadata().ok()?;
+            Some((meta.dev(), meta.ino()))
+        };
+        match (id(io::stdout().as_fd()), id(io::stderr().as_fd())) {
+            (Some(out), Some(err)) => out == err,
+            _ => false,
+        }
+    })
+}
+
 /// Set once, from `-q`, before any command runs.
 pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);

@@ -58,10 +58,12 @@ impl crate::remark::Progress for Progress {
                     && *q <= 4
                     && sent.saturating_mul(4) >= total.saturating_mul(*q)
                 {
+                    // The quarter's own amount: one update can pass several quarters, and
+                    // `sent` would then be told for each of them.
                     super::output::note!(
                         "uploading {name}: {}% ({} of {})",
                         *q * 25,
-                        human_size(sent),
+                        human_size(total / 4 * *q + total % 4 * *q / 4),
                         human_size(total)
                     );
                     *q += 1;
@@ -72,6 +74,18 @@ impl crate::remark::Progress for Progress {
 
     fn finish(&self) {
         if let Progress::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// An upload that is dropped unfinished (Ctrl-C) takes its bar off the screen, so the message
+/// that follows is not printed beside it.
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Progress::Bar(bar) = self
+            && !bar.is_finished()
+        {
             bar.finish_and_clear();
         }
     }

@@ -9,18 +9,31 @@ use crate::upload::Planned;
 use crate::upload::batch::{Plan, PlannedUpload, upload_all};
 
 use super::output::outln;
-use super::{Error, context, paths_or_project, print_json};
+use super::{Error, context, context_without_steps, paths_or_project, print_json};
 
 pub async fn run(
     global: &GlobalArgs,
     args: UploadArgs,
     project: Option<&ProjectConfig>,
 ) -> Result<(), Error> {
-    let ctx = context(global)?;
+    // Each upload's target is printed on stdout for scripts; in one stream (`2>&1`) the same
+    // fact is not told a second time on stderr.
+    let ctx = match !args.json && !args.upload.dry_run && super::output::merged() {
+        true => context_without_steps(global)?,
+        false => context(global)?,
+    };
     let paths = paths_or_project(&args.paths, project);
     let plan = Plan::default();
     let selection = args.selection.into();
-    let done = upload_all(&ctx, &paths, selection, &args.upload, &plan).await?;
+    let claim = super::interrupt::Claim::take();
+    let done = tokio::select! {
+        biased;
+        done = upload_all(&ctx, &paths, selection, &args.upload, &plan) => done?,
+        signal = claim.interrupted() => return Err(Error::Interrupted {
+            signal,
+            during: super::During::Uploading,
+        }),
+    };
     if args.upload.dry_run {
         return print_plan(&plan, ctx.client.base_url(), None, 0, args.json);
     }

@@ -270,20 +270,51 @@ async fn wait_one(
     // The latest state seen, kept outside the wait so that a signal, which drops it, still
     // leaves something to report.
     let seen: RefCell<Option<Run>> = RefCell::new(None);
+    let started = std::time::Instant::now();
+    let every = alive_interval();
+    let mut last_told = started;
     let on_update = |run: &Run| {
-        if last_status.as_ref() != Some(&run.status) {
+        // A status that goes on comes before the results it came with; a final status after
+        // them, the last thing this poll says. In one stream (`2>&1`) the summary that follows
+        // says the final status itself, so it is left out here.
+        let changed = last_status.as_ref() != Some(&run.status);
+        let tell_status = |run: &Run| {
             let style = output::status_style(&run.status);
             note!(
                 "run {}: {style}{}{style:#}",
                 clean(&run.run_id),
                 clean(run.status.as_str())
             );
-            last_status = Some(run.status.clone());
+        };
+        if changed && !run.status.is_final() {
+            tell_status(run);
         }
+        let mut told = changed;
         for r in &run.results {
             if r.status.is_final() && reported.insert(r.result_id.clone()) {
                 note!("  {}", result_line(r));
+                told = true;
             }
+        }
+        if changed && run.status.is_final() && !output::merged() {
+            tell_status(run);
+        }
+        last_status = Some(run.status.clone());
+        if told {
+            last_told = std::time::Instant::now();
+        } else if !run.status.is_final() && last_told.elapsed() >= every {
+            // Nothing changed for a while: a line all the same, so a long wait in a CI log never
+            // looks hung.
+            last_told = std::time::Instant::now();
+            let done = run.results.iter().filter(|r| r.status.is_final()).count();
+            note!(
+                "run {}: {}, {done}/{} done, {} failed, {} elapsed",
+                clean(&run.run_id),
+                clean(run.status.as_str()),
+                run.tests_total,
+                run.tests_failed,
+                crate::timestamp::duration(Duration::from_secs(started.elapsed().as_secs()))
+            );
         }
         *seen.borrow_mut() = Some(run.clone());
     };
@@ -362,6 +393,15 @@ async fn wait_one(
     })
 }
 
+/// How long a wait may go without a line: 60 s, or `DOKSI_PROGRESS_INTERVAL` (a humantime
+/// duration, for tests and debugging).
+fn alive_interval() -> Duration {
+    std::env::var("DOKSI_PROGRESS_INTERVAL")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .unwrap_or(Duration::from_secs(60))
+}
+
 /// The JUnit file, whose failure fails the command (the user asked for that file), and on GitHub
 /// Actions the step outputs, job summary and annotations, whose failures are only warnings.
 fn write_reports(
@@ -411,12 +451,14 @@ pub(super) fn print_final(run: &Run, raw: &serde_json::Value, shape: Shape) -> R
     if let Shape::Json = shape {
         print_json(raw)?;
     } else if let Shape::Text = shape {
-        print_run(run);
+        print_run(run, false);
     }
     failed_verdict(run)
 }
 
-fn print_run(run: &Run) {
+/// The verdict line, then the results. `shown`: the results that finished were printed live on
+/// stderr and stderr is where stdout goes (`2>&1`), so only those not yet told are listed.
+fn print_run(run: &Run, shown: bool) {
     let style = output::status_style(&run.status);
     output::outln!(
         "run {}: {style}{}{style:#} ({} test(s): {} passed, {} failed, {} running)",
@@ -427,7 +469,11 @@ fn print_run(run: &Run) {
         run.tests_failed,
         run.tests_running
     );
-    for r in &run.results {
+    for r in run
+        .results
+        .iter()
+        .filter(|r| !(shown && r.status.is_final()))
+    {
         output::outln!("  {}", result_line(r));
     }
 }
@@ -438,7 +484,7 @@ fn print_run(run: &Run) {
 fn print_attempts(attempts: &Attempts, shape: Shape) -> Result<(), Error> {
     match shape {
         Shape::Json => print_json(&attempts.to_json())?,
-        Shape::Text if attempts.len() == 1 => print_run(attempts.first()),
+        Shape::Text if attempts.len() == 1 => print_run(attempts.first(), output::merged()),
         Shape::Text => print_retried(attempts),
         Shape::Nothing => {}
     }

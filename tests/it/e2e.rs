@@ -391,3 +391,191 @@ fn demo_runs_end_to_end_and_shows_the_cache_hit() {
         2
     );
 }
+
+/// Runs `args` against `sb` with stdout and stderr on one file, as `2>&1` in a CI log does, and
+/// returns the exit code and what the file holds.
+fn merged(sb: &Sandbox, args: &[&str]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let file = std::fs::File::create(&path).unwrap();
+    let status = sb
+        .command()
+        .args(args)
+        .stdout(std::process::Stdio::from(file.try_clone().unwrap()))
+        .stderr(std::process::Stdio::from(file))
+        .status()
+        .unwrap();
+    (
+        status.code().unwrap_or(-1),
+        std::fs::read_to_string(&path).unwrap(),
+    )
+}
+
+#[test]
+fn in_one_stream_each_result_is_told_once_and_the_verdict_is_last() {
+    let sb = Sandbox::start(&[]);
+    let apk = unlock_apk();
+    let mut args = vec![
+        "ci",
+        path_str(&apk),
+        "--category",
+        "cat_failing",
+        "--category",
+        "cat_smoke",
+    ];
+    args.extend(FAST);
+    let (code, log) = merged(&sb, &args);
+    assert_eq!(code, 1, "{log}");
+    let lines: Vec<&str> = log.lines().collect();
+    let results: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("  passed ") || l.starts_with("  failed "))
+        .collect();
+    assert!(results.len() >= 2, "{log}");
+    for r in &results {
+        assert_eq!(
+            lines.iter().filter(|l| l == r).count(),
+            1,
+            "{r:?} told more than once:\n{log}"
+        );
+    }
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("Payment declined"))
+            .count(),
+        1,
+        "{log}"
+    );
+    // The verdict comes after every result: the summary, then the error that is the exit code.
+    let last_result = lines.iter().rposition(|l| results.contains(&l)).unwrap();
+    let summary = lines
+        .iter()
+        .position(|l| l.starts_with("run ") && l.contains(": failed ("))
+        .unwrap_or_else(|| panic!("no summary line:\n{log}"));
+    assert!(summary > last_result, "{log}");
+    assert!(
+        lines.last().unwrap().contains("test(s) failed"),
+        "the verdict is not last:\n{log}"
+    );
+
+    // Apart, as a script reads them, stdout still has every result.
+    let r = sb.run(&args);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.contains("Payment declined"), "{}", r.stdout);
+    assert!(r.stderr.contains("Payment declined"), "{}", r.stderr);
+}
+
+#[test]
+fn in_one_stream_upload_names_each_target_once() {
+    let sb = Sandbox::start(&[]);
+    let apk = unlock_apk();
+    let (code, log) = merged(&sb, &["upload", path_str(&apk)]);
+    assert_eq!(code, 0, "{log}");
+    let target = log
+        .lines()
+        .find_map(|l| l.split_once('\t').map(|(t, _)| t.to_owned()))
+        .unwrap_or_else(|| panic!("no `target\\tpath` line:\n{log}"));
+    assert_eq!(log.matches(target.as_str()).count(), 1, "{log}");
+    // Apart, stderr still tells the step.
+    let r = sb.run(&["upload", path_str(&apk), "--force"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("uploaded: target"), "{}", r.stderr);
+}
+
+#[test]
+fn upload_quarter_lines_in_a_log_tell_each_quarter_s_own_amount() {
+    let sb = Sandbox::start(&[]);
+    let big = apk_fixtures().join("appium-uiautomator2-server-10.6.6.apk");
+    let r = sb.run(&["upload", path_str(&big), "--force"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let quarters: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("uploading ") && l.contains("% ("))
+        .collect();
+    assert_eq!(quarters.len(), 4, "{}", r.stderr);
+    let mib = |s: &str| -> f64 { s.trim_end_matches(" MiB").parse().unwrap() };
+    let mut total = None;
+    for (i, line) in quarters.iter().enumerate() {
+        let pct = format!("{}% (", (i + 1) * 25);
+        let rest = line
+            .split_once(&pct)
+            .unwrap_or_else(|| panic!("{line:?}: not {pct}"))
+            .1
+            .trim_end_matches(')');
+        let (sent, of) = rest.split_once(" of ").unwrap();
+        let (sent, of) = (mib(sent), mib(of));
+        assert_eq!(*total.get_or_insert(of), of, "{}", r.stderr);
+        let expected = of * (i + 1) as f64 / 4.0;
+        assert!(
+            (sent - expected).abs() <= 0.1,
+            "{line:?}: {sent} MiB is not {}% of {of} MiB",
+            (i + 1) * 25
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_during_an_upload_says_what_was_registered_and_exits_130() {
+    let sb = Sandbox::start(&["--fault", "POST /targets=stall-after-create"]);
+    let big = apk_fixtures().join("appium-uiautomator2-server-10.6.6.apk");
+    let mut child = sb
+        .command()
+        .args(["upload", path_str(&big)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // All sent, and the registration hangs: the upload is under way when the signal comes.
+    let (mut stderr, mut seen) = crate::common::stderr_until(&mut child, "100% (");
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(
+        seen.lines().last().unwrap().starts_with(
+            "doksi: error: interrupted by SIGINT; the uploads that finished are registered and cached, the one under way is not cached"
+        ),
+        "{seen}"
+    );
+    assert_eq!(sb.runs_created(), 0);
+}
+
+#[test]
+fn a_long_wait_tells_a_line_at_least_every_progress_interval() {
+    let sb = Sandbox::start(&["--run-step", "1s"]);
+    let apk = unlock_apk();
+    let mut args = vec!["ci", path_str(&apk), "--category", "cat_smoke"];
+    args.extend(FAST);
+    let alive = |stderr: &str| -> Vec<String> {
+        stderr
+            .lines()
+            .filter(|l| l.contains(" done, ") && l.ends_with(" elapsed"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let r = sb.run_with(&args, &[("DOKSI_PROGRESS_INTERVAL", "300ms")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines = alive(&r.stderr);
+    assert!(lines.len() >= 2, "{}", r.stderr);
+    for l in &lines {
+        let (_, rest) = l.split_once(": ").unwrap();
+        let parts: Vec<&str> = rest.split(", ").collect();
+        assert_eq!(parts.len(), 4, "{l}");
+        assert!(["queued", "running"].contains(&parts[0]), "{l}");
+        let (done, total) = parts[1].trim_end_matches(" done").split_once('/').unwrap();
+        assert!(done.parse::<u64>().unwrap() <= 2, "{l}");
+        assert_eq!(total, "2", "{l}");
+        assert_eq!(parts[2], "0 failed", "{l}");
+    }
+    // By default a minute goes by before such a line: none in a run of seconds.
+    let r = sb.run(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(alive(&r.stderr), Vec::<String>::new(), "{}", r.stderr);
+}
