@@ -1,11 +1,11 @@
 //! `ci`: upload (cached), run and wait, the one line a Gradle hook or nightly job calls.
 
-use crate::cli::{CiArgs, Effective, GlobalArgs, given_as_flag};
+use crate::cli::{CiArgs, Effective, GlobalArgs};
 use crate::config::ProjectConfig;
 use crate::start::{Destinations, RequestSource};
 
 use super::output::note;
-use super::run::{create, destinations_of, tests_of};
+use super::run::{create, destinations_of, test_flags_given, tests_of};
 use super::wait::{Origin, check_report, wait_and_report};
 use super::{Error, context};
 
@@ -22,15 +22,7 @@ pub async fn run(
     let selection = destinations_of(&args.selection)?;
     // doksi.toml's [[matrix]] is the run, unless the command line says what to run on or which
     // tests: then it is said not to be used, rather than silently dropped.
-    let tests_flagged: Vec<&str> = [
-        ("tests", "--test"),
-        ("categories", "--category"),
-        ("auth", "--auth"),
-    ]
-    .into_iter()
-    .filter(|(key, _)| given_as_flag(settings, key))
-    .map(|(_, flag)| flag)
-    .collect();
+    let tests_flagged = test_flags_given(settings);
     if let Some(p) = project.filter(|p| !p.matrix.is_empty()) {
         if args.paths.is_empty() && tests_flagged.is_empty() {
             let source = RequestSource::Matrix {

@@ -52,15 +52,10 @@ pub async fn run(
     };
     // A matrix's entries name their own tests. Flags that would be dropped are an error; the
     // environment's and doksi.toml's values are defaults, and a matrix is more specific.
-    let dropped: Vec<&str> = [
-        ("tests", "--test"),
-        ("categories", "--category"),
-        ("auth", "--auth"),
-    ]
-    .into_iter()
-    .filter(|(key, _)| entries.is_some() && given_as_flag(settings, key))
-    .map(|(_, flag)| flag)
-    .collect();
+    let dropped = match entries {
+        Some(_) => test_flags_given(settings),
+        None => Vec::new(),
+    };
     if !dropped.is_empty() {
         let from = match &args.matrix {
             Some(file) => format!("--matrix {}", file.display()),
@@ -189,4 +184,18 @@ pub(super) fn destinations_of(args: &crate::cli::Selection) -> Result<Selection,
         purpose: Purpose::Destinations,
         ..args.clone().into()
     })
+}
+
+/// The flags naming a run's tests (`--test`, `--category`, `--auth`) given on the command line:
+/// a matrix names its own, so these would be dropped by one.
+pub(super) fn test_flags_given(settings: &[Effective]) -> Vec<&'static str> {
+    [
+        ("tests", "--test"),
+        ("categories", "--category"),
+        ("auth", "--auth"),
+    ]
+    .into_iter()
+    .filter(|(key, _)| given_as_flag(settings, key))
+    .map(|(_, flag)| flag)
+    .collect()
 }
