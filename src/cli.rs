@@ -43,7 +43,7 @@ pub struct Cli {
 /// global, so they may come before or after the subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalOpts {
-    /// Log each request on stderr (-v), with headers (-vv); the key is shown redacted.
+    /// List passed tests too, and log each request on stderr (-v), with headers (-vv); the key is shown redacted.
     #[arg(short, long, global = true, help_heading = "Output", action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Print errors only: no progress, no live results, no warnings, no run summary.

@@ -46,10 +46,11 @@ pub enum Error {
     Upload(#[from] crate::upload::UploadError),
     #[error(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
-    #[error("run {run_id} failed: {failed} of {total} test(s) failed")]
+    #[error("run {run_id} failed: {failed} of {} failed, {passed} passed", crate::words::count(*.total, "test"))]
     RunFailed {
         run_id: String,
         failed: u64,
+        passed: u64,
         total: u64,
     },
     /// The verdict after re-runs of the failed tests: a test never passed, or (with
@@ -93,9 +94,7 @@ pub enum Error {
     },
     /// The server refused the run for cached targets it no longer knows, and uploading them
     /// again failed: both halves are said, since requests were sent and nothing was started.
-    #[error(
-        "{refused}; no run was started, and uploading the cached target(s) again failed: {then}"
-    )]
+    #[error("{refused}; no run was started, and uploading the cached targets again failed: {then}")]
     Reupload {
         refused: Box<ApiError>,
         then: Box<Error>,

@@ -32,6 +32,7 @@ pub mod settings;
 pub mod start;
 pub mod timestamp;
 pub mod upload;
+pub mod words;
 
 // The manifest reader is a crate of its own (the sandbox uses it without depending on doksi);
 // under its old module paths here, `doksi::apk` and `doksi::xml`.

@@ -25,7 +25,7 @@ pub enum NotifyError {
     BadUrl(&'static str),
     #[error("cannot set up the webhook client: {0}")]
     Client(String),
-    #[error("the webhook at {host} answered {status} ({attempts} attempt(s)){}", .said.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
+    #[error("the webhook at {host} answered {status} ({}){}", crate::words::count(attempts, "attempt"), .said.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
     Refused {
         host: String,
         status: String,
@@ -33,7 +33,10 @@ pub enum NotifyError {
         said: Option<String>,
         attempts: u32,
     },
-    #[error("the webhook at {host} could not be reached ({attempts} attempt(s)): {detail}")]
+    #[error(
+        "the webhook at {host} could not be reached ({}): {detail}",
+        crate::words::count(attempts, "attempt")
+    )]
     Unreachable {
         host: String,
         detail: String,
@@ -587,6 +590,7 @@ mod tests {
                 module: Some("app".into()),
                 variant: Some("release".into()),
                 file: "app-release.apk".into(),
+                target_id: Some("bin_1".into()),
             }],
             ci: Some(Ci {
                 system: "GitHub Actions",

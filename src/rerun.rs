@@ -36,7 +36,8 @@ pub enum Known {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error(
-        "{count} failed result(s) of run {run_id} ({tests}) do not say where they ran in a way that names one matrix entry (no destination, one doksi cannot read, or one several entries share), so doksi cannot tell which entry to re-run them in"
+        "run {run_id}: {} ({tests}) without a destination that names one matrix entry (none, one doksi cannot read, or one several entries share), so doksi cannot tell which entry to re-run them in",
+        crate::words::count(.count, "failed test")
     )]
     Unplaced {
         run_id: String,
@@ -519,15 +520,29 @@ pub struct Failure {
 }
 
 impl Failure {
+    fn reruns_word(&self) -> &'static str {
+        match self.reruns.contains(',') {
+            true => "re-runs",
+            false => "re-run",
+        }
+    }
+
     fn line(&self) -> String {
         match self.never_passed {
             0 => format!(
-                "run {} and its re-run(s) {}: every test passed, but {} of {} only on a re-run (--fail-on-flaky)",
-                self.run_id, self.reruns, self.flaky, self.total
+                "run {} and its {} {}: every test passed, but {} of {} only on a re-run (--fail-on-flaky)",
+                self.run_id,
+                self.reruns_word(),
+                self.reruns,
+                self.flaky,
+                self.total
             ),
             n => format!(
-                "run {} failed: {n} of {} test(s) failed on every attempt (re-run(s): {})",
-                self.run_id, self.total, self.reruns
+                "run {} failed: {n} of {} failed on every attempt ({}: {})",
+                self.run_id,
+                crate::words::count(self.total, "test"),
+                self.reruns_word(),
+                self.reruns
             ),
         }
     }
@@ -618,17 +633,20 @@ impl std::fmt::Display for Cost {
         match self.most() {
             Some(most) => write!(
                 f,
-                "up to {n} re-run(s) of the failed tests: at most {n} × {} = {most} more test credit(s)",
-                self.tests
+                "up to {} of the failed tests: at most {n} × {} = {}",
+                crate::words::count(n, "re-run"),
+                self.tests,
+                crate::words::count(most, "more test credit")
             ),
             None => {
                 let ids = match self.tests {
                     0 => String::new(),
-                    t => format!("{t} test id(s) and "),
+                    t => format!("{} and ", crate::words::count(t, "test id")),
                 };
                 write!(
                     f,
-                    "up to {n} re-run(s) of the failed tests: at most {n} × the run's own size in more test credits ({ids}the tests of {}, which the server counts)",
+                    "up to {} of the failed tests: at most {n} × the run's own size in more test credits ({ids}the tests of {}, which the server counts)",
+                    crate::words::count(n, "re-run"),
                     self.categories.join(", ")
                 )
             }
@@ -855,7 +873,7 @@ mod tests {
         let failure = attempts.failure().unwrap().to_string();
         assert_eq!(
             failure,
-            "run run_1 failed: 1 of 3 test(s) failed on every attempt (re-run(s): run_2, run_3)"
+            "run run_1 failed: 1 of 3 tests failed on every attempt (re-runs: run_2, run_3)"
         );
         let doc = attempts.to_json();
         assert_eq!(doc["run_id"], "run_1");
@@ -1069,7 +1087,7 @@ mod tests {
         assert_eq!(cost.most(), Some(12));
         assert_eq!(
             cost.to_string(),
-            "up to 3 re-run(s) of the failed tests: at most 3 × 4 = 12 more test credit(s)"
+            "up to 3 re-runs of the failed tests: at most 3 × 4 = 12 more test credits"
         );
         let Known::Sent(categories) = sent() else {
             unreachable!()
@@ -1078,7 +1096,7 @@ mod tests {
         assert_eq!(cost.most(), None);
         assert!(
             cost.to_string()
-                .contains("2 test id(s) and the tests of cat_smoke"),
+                .contains("2 test ids and the tests of cat_smoke"),
             "{cost}"
         );
     }

@@ -45,6 +45,8 @@ pub struct ApkLabel {
     pub variant: Option<String>,
     /// The file's name, for a manifest that gave no package.
     pub file: String,
+    /// The target it was registered as (uploaded or from the cache); `None` until then.
+    pub target_id: Option<String>,
 }
 
 impl Selected {
@@ -60,6 +62,7 @@ impl Selected {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
+            target_id: None,
         }
     }
 }

@@ -76,9 +76,10 @@ impl RequestSource {
                         matrix.push(e.clone().into_entry(None));
                         continue;
                     };
-                    labels.extend(r.labels());
+                    let named = r.labels();
                     // A project with several APKs becomes one entry per APK.
                     let ups = r.upload(options, plan).await?;
+                    labels.extend(registered(named, &ups));
                     for u in &ups {
                         matrix.push(e.clone().into_entry(Some(u.target_id.clone())));
                     }
@@ -96,8 +97,10 @@ impl RequestSource {
                     (Vec::new(), Vec::new())
                 } else {
                     let r = ready(ctx, &destinations.local, selection.clone(), options).await?;
-                    let labels = r.labels();
-                    (r.upload(options, plan).await?, labels)
+                    let named = r.labels();
+                    let ups = r.upload(options, plan).await?;
+                    let labels = registered(named, &ups);
+                    (ups, labels)
                 };
                 let mut all = destinations.before.clone();
                 all.extend(
@@ -110,6 +113,17 @@ impl RequestSource {
             }
         }
     }
+}
+
+/// The APKs' labels with the targets they were registered as: the uploads come back in the
+/// order the APKs were listed, one each.
+fn registered(mut labels: Vec<ApkLabel>, uploaded: &[Uploaded]) -> Vec<ApkLabel> {
+    if labels.len() == uploaded.len() {
+        for (label, up) in labels.iter_mut().zip(uploaded) {
+            label.target_id = Some(up.target_id.clone());
+        }
+    }
+    labels
 }
 
 /// A run this command created, with the targets of the matrix it was created from (for the
@@ -143,13 +157,17 @@ pub async fn create(
     if options.dry_run {
         return Ok(Created::DryRun(request));
     }
-    let (created, sent) = match post_run(&ctx.client, &request).await {
+    let (created, sent, apks) = match post_run(&ctx.client, &request).await {
         // Cheap to work out twice (a few ids), and a guard keeps every other error on one path.
         Err(Error::Api(e)) if !stale_targets(&e, &uploaded).is_empty() => {
             let stale = stale_targets(&e, &uploaded);
             let ids: Vec<&str> = stale.iter().map(|u| u.target_id.as_str()).collect();
             ctx.remark(Remark::Note(format!(
-                "{e}; the server does not know cached target(s) {}: uploading again",
+                "{e}; the server does not know cached {} {}: uploading again",
+                match ids.len() {
+                    1 => "target",
+                    _ => "targets",
+                },
                 ids.join(", ")
             )));
             forget(ctx, &stale);
@@ -158,22 +176,23 @@ pub async fn create(
                 stale: stale.iter().map(|u| u.sha256.clone()).collect(),
                 ..options.clone()
             };
-            let (request, _, _) = before_run(source.build(ctx, &options, plan))
+            // Labelled anew: the APKs that were uploaded again have new targets.
+            let (request, _, apks) = before_run(source.build(ctx, &options, plan))
                 .await
                 .map_err(|then| Error::Reupload {
                     refused: Box::new(e),
                     then: Box::new(then),
                 })?;
-            (post_run(&ctx.client, &request).await?, request)
+            (post_run(&ctx.client, &request).await?, request, apks)
         }
-        other => (other?, request),
+        other => (other?, request, apks),
     };
     // The id is said before any waiting, so a dead CI runner's log still has it. Under -q it
     // is not (errors only, as asked); every error after this point names the run instead.
     ctx.remark(Remark::Step(format!(
-        "started run {} ({} result(s))",
+        "started run {} ({})",
         crate::report::one_line(&created.run_id),
-        created.results.len()
+        crate::words::count(created.results.len(), "test")
     )));
     Ok(Created::Started(started(created, sent, apks)))
 }

@@ -41,7 +41,9 @@ pub enum ApiError {
         documented: bool,
     },
     #[error(
-        "test credit quota exceeded: this run needs {requested} test(s) and {remaining} credit(s) remain"
+        "test credit quota exceeded: this run needs {} and {} remain",
+        crate::words::count(requested, "test"),
+        crate::words::count(remaining, "credit")
     )]
     Quota { requested: u64, remaining: u64 },
     #[error("{what}: HTTP {status} with a body that is not JSON: {first_line}")]

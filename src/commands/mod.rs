@@ -20,6 +20,7 @@ mod sandbox;
 mod status;
 mod upload;
 mod wait;
+mod watch;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
     } = parsed;
     let opts = cli.global;
     output::set_quiet(opts.quiet);
+    output::set_verbose(opts.verbose > 0);
     output::set_color(opts.color);
     let global = |c: &crate::cli::ConnectionArgs| GlobalArgs::new(&opts, c);
     let project = project.as_ref();

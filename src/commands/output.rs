@@ -20,6 +20,12 @@ use super::Error;
 
 static QUIET: AtomicBool = AtomicBool::new(false);
 
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// The live line at the bottom of a terminal (the wait's spinner), which every other stderr line
+/// is printed above.
+static LIVE: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
+
 /// The first stdout write that failed, if any.
 static STDOUT_FAILURE: Mutex<Option<io::Error>> = Mutex::new(None);
 
@@ -64,6 +70,27 @@ pub fn set_color(when: crate::cli::ColorWhen) {
 
 pub fn quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
+}
+
+/// Set once, from `-v`, before any command runs: passed tests are listed, not only counted.
+pub fn set_verbose(verbose: bool) {
+    VERBOSE.store(verbose, Ordering::Relaxed);
+}
+
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
+
+/// Makes `bar` the live line that stderr lines are printed above, until [`end_live`].
+pub fn start_live(bar: indicatif::ProgressBar) {
+    *lock(&LIVE) = Some(bar);
+}
+
+/// Takes the live line off the screen.
+pub fn end_live() {
+    if let Some(bar) = lock(&LIVE).take() {
+        bar.finish_and_clear();
+    }
 }
 
 /// A line of progress or narration on stderr; silent under `-q`.
@@ -142,7 +169,13 @@ pub fn warning_once(message: String) {
 /// shaped like a key is redacted: every error, warning and note passes here.
 pub fn stderr_line(line: fmt::Arguments<'_>) {
     let line = format!("{}\n", crate::api::redact_secrets(&line.to_string()));
-    let _ = anstream::stderr().lock().write_all(line.as_bytes());
+    let write = || {
+        let _ = anstream::stderr().lock().write_all(line.as_bytes());
+    };
+    match lock(&LIVE).as_ref() {
+        Some(bar) => bar.suspend(write),
+        None => write(),
+    }
 }
 
 pub fn stdout_line(line: fmt::Arguments<'_>) {

@@ -6,6 +6,7 @@ use crate::cli::{Effective, GlobalArgs, RerunArgs, given_as_flag};
 use crate::report::one_line as clean;
 use crate::rerun::{self, Which};
 use crate::runs::Auth;
+use crate::words::count;
 
 use super::interrupt;
 use super::output::note;
@@ -54,10 +55,11 @@ pub async fn run(
     let tests = rerun::count_tests(&request);
     let started = crate::start::again(&ctx.client, request, Vec::new()).await?;
     note!(
-        "started run {}, a re-run of run {}: {tests} test(s) on {} destination(s), signing in: {}",
+        "started run {}, a re-run of run {}: {} on {}, signing in: {}",
         clean(&started.run_id),
         clean(run_id),
-        started.request.matrix.len(),
+        count(tests, "test"),
+        count(started.request.matrix.len(), "destination"),
         clean(&args.auth)
     );
     wait_or_print(&ctx.client, started, args.wait, &args.waiting, args.json).await

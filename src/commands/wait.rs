@@ -3,7 +3,6 @@
 //! ending, and the verdict as the exit code.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::api::client::Client;
@@ -11,14 +10,16 @@ use crate::api::error::ApiError;
 use crate::api::model::{Run, RunResult, Status};
 use crate::cli::{Effective, GlobalArgs, WaitArgs, WaitOptions, given_as_flag};
 use crate::notify::Verdict;
-use crate::report::{self, Ending, one_line as clean};
+use crate::report::{self, Ending, Labels, one_line as clean};
 use crate::rerun::{Attempts, Known, Policy, TestOutcome};
 use crate::runs::{self, Auth, Freshness, PollPolicy, WaitOutcome};
 use crate::start::Started;
 
 use super::interrupt;
 use super::output::{self, note, warning};
+use super::watch::{Watch, result_line, tally};
 use super::{During, Error, context, print_json};
+use crate::words::count;
 
 pub async fn run(global: &GlobalArgs, args: WaitArgs, settings: &[Effective]) -> Result<(), Error> {
     let client = context(global)?.client;
@@ -155,7 +156,8 @@ pub(super) async fn wait_and_report(
     };
     let target_ids = origin.target_ids();
     let apks = origin.apks();
-    let first = wait_one(client, waiting, &origin).await?;
+    let labels = Labels::new(&apks);
+    let first = wait_one(client, waiting, &origin, &labels).await?;
     let mut attempts = Attempts::new(origin.known(), policy, first.run, first.raw);
     let (mut ending, mut answered, mut left) = (first.ending, first.answered, first.left);
     // Set when a re-run could not be started: the command ends with it, after the reports.
@@ -177,18 +179,18 @@ pub(super) async fn wait_and_report(
             }
         };
         note!(
-            "started run {}, re-run {} of {}: {} failed test(s)",
+            "started run {}, re-run {} of {}: {} that failed",
             clean(&started.run_id),
             rerun.number,
             policy.retries,
-            rerun.tests
+            count(rerun.tests, "test")
         );
-        let waited = wait_one(client, waiting, &Origin::Created(started)).await?;
+        let waited = wait_one(client, waiting, &Origin::Created(started), &labels).await?;
         attempts.push(&rerun, waited.run, waited.raw);
         (ending, answered, left) = (waited.ending, waited.answered, waited.left);
     }
     if let Some(left) = left {
-        if let Err(report) = write_reports(&attempts, ending, waiting, target_ids) {
+        if let Err(report) = write_reports(&attempts, ending, waiting, target_ids, &labels) {
             output::print_error(&report);
         }
         // Interrupted: a person (or a cancelled job) stopped doksi, and nobody needs telling.
@@ -201,7 +203,7 @@ pub(super) async fn wait_and_report(
     // Written before the verdict becomes an exit code: a failed or abandoned run is when CI
     // needs the report most. A report that cannot be written is an error of its own; it does not
     // hide the verdict, whose exit code (1, 4) is what a pipeline branches on.
-    let reported = write_reports(&attempts, ending, waiting, target_ids);
+    let reported = write_reports(&attempts, ending, waiting, target_ids, &labels);
     let verdict = match ending {
         Ending::TimedOut => {
             if json {
@@ -221,7 +223,7 @@ pub(super) async fn wait_and_report(
                 (false, true) => Shape::Nothing,
                 (false, false) => Shape::Text,
             };
-            print_attempts(&attempts, shape)
+            print_attempts(&attempts, shape, &labels)
         }
     };
     let told = match ending {
@@ -259,63 +261,19 @@ async fn wait_one(
     client: &Client,
     waiting: &WaitOptions,
     origin: &Origin,
+    labels: &Labels,
 ) -> Result<Waited, Error> {
     let run_id = origin.run_id();
     let policy = PollPolicy {
         initial: waiting.poll_interval,
         max: Duration::from_secs(15).max(waiting.poll_interval),
     };
-    let mut reported: HashSet<String> = HashSet::new();
-    let mut last_status: Option<Status> = None;
     // The latest state seen, kept outside the wait so that a signal, which drops it, still
     // leaves something to report.
     let seen: RefCell<Option<Run>> = RefCell::new(None);
-    let started = std::time::Instant::now();
-    let every = alive_interval();
-    let mut last_told = started;
+    let mut watch = Watch::new(run_id, labels);
     let on_update = |run: &Run| {
-        // A status that goes on comes before the results it came with; a final status after
-        // them, the last thing this poll says. In one stream (`2>&1`) the summary that follows
-        // says the final status itself, so it is left out here.
-        let changed = last_status.as_ref() != Some(&run.status);
-        let tell_status = |run: &Run| {
-            let style = output::status_style(&run.status);
-            note!(
-                "run {}: {style}{}{style:#}",
-                clean(&run.run_id),
-                clean(run.status.as_str())
-            );
-        };
-        if changed && !run.status.is_final() {
-            tell_status(run);
-        }
-        let mut told = changed;
-        for r in &run.results {
-            if r.status.is_final() && reported.insert(r.result_id.clone()) {
-                note!("  {}", result_line(r));
-                told = true;
-            }
-        }
-        if changed && run.status.is_final() && !output::merged() {
-            tell_status(run);
-        }
-        last_status = Some(run.status.clone());
-        if told {
-            last_told = std::time::Instant::now();
-        } else if !run.status.is_final() && last_told.elapsed() >= every {
-            // Nothing changed for a while: a line all the same, so a long wait in a CI log never
-            // looks hung.
-            last_told = std::time::Instant::now();
-            let done = run.results.iter().filter(|r| r.status.is_final()).count();
-            note!(
-                "run {}: {}, {done}/{} done, {} failed, {} elapsed",
-                clean(&run.run_id),
-                clean(run.status.as_str()),
-                run.tests_total,
-                run.tests_failed,
-                crate::timestamp::duration(Duration::from_secs(started.elapsed().as_secs()))
-            );
-        }
+        watch.update(run);
         *seen.borrow_mut() = Some(run.clone());
     };
     let on_trouble = |e: &ApiError| note!("doksi: polling run {run_id}: {e}; still waiting");
@@ -393,15 +351,6 @@ async fn wait_one(
     })
 }
 
-/// How long a wait may go without a line: 60 s, or `DOKSI_PROGRESS_INTERVAL` (a humantime
-/// duration, for tests and debugging).
-fn alive_interval() -> Duration {
-    std::env::var("DOKSI_PROGRESS_INTERVAL")
-        .ok()
-        .and_then(|v| humantime::parse_duration(&v).ok())
-        .unwrap_or(Duration::from_secs(60))
-}
-
 /// The JUnit file, whose failure fails the command (the user asked for that file), and on GitHub
 /// Actions the step outputs, job summary and annotations, whose failures are only warnings.
 fn write_reports(
@@ -409,33 +358,23 @@ fn write_reports(
     ending: Ending,
     waiting: &WaitOptions,
     target_ids: Option<Vec<String>>,
+    labels: &Labels,
 ) -> Result<(), Error> {
     if let Some(github) = report::github::Context::from_env() {
         let target_ids = target_ids.unwrap_or_else(|| report::target_ids(attempts.first()));
-        for problem in report::github::publish(&github, attempts, ending, &target_ids) {
+        for problem in report::github::publish(&github, attempts, ending, &target_ids, labels) {
             warning!("{problem}");
         }
         // Not silenced by -q: these are errors (and warnings of flaky tests), addressed to
         // GitHub rather than to a reader.
-        for line in report::github::annotations(attempts) {
+        for line in report::github::annotations(attempts, labels) {
             output::always!("{line}");
         }
     }
     if let Some(path) = &waiting.junit {
-        report::junit::write(path, attempts)?;
+        report::junit::write(path, attempts, labels)?;
     }
     Ok(())
-}
-
-fn result_line(r: &RunResult) -> String {
-    let style = output::status_style(&r.status);
-    format!(
-        "{style}{:<8}{style:#} {}  ({:.0}s)  {}",
-        clean(r.status.as_str()),
-        clean(report::test_name(r)),
-        r.duration_seconds,
-        clean(r.url.as_deref().unwrap_or_default())
-    )
 }
 
 /// How the final run is printed: the API's object, a summary, or (under -q) not at all.
@@ -446,46 +385,60 @@ pub(super) enum Shape {
     Nothing,
 }
 
-/// Prints the run and maps a finished-failed run to exit code 1.
+/// Prints the run as `status` shows it and maps a finished-failed run to exit code 1.
 pub(super) fn print_final(run: &Run, raw: &serde_json::Value, shape: Shape) -> Result<(), Error> {
     if let Shape::Json = shape {
         print_json(raw)?;
     } else if let Shape::Text = shape {
-        print_run(run, false);
+        print_run(run, &Labels::default(), false);
     }
     failed_verdict(run)
 }
 
-/// The verdict line, then the results. `shown`: the results that finished were printed live on
-/// stderr and stderr is where stdout goes (`2>&1`), so only those not yet told are listed.
-fn print_run(run: &Run, shown: bool) {
-    let style = output::status_style(&run.status);
-    output::outln!(
-        "run {}: {style}{}{style:#} ({} test(s): {} passed, {} failed, {} running)",
-        clean(&run.run_id),
-        clean(run.status.as_str()),
-        run.tests_total,
-        run.tests_passed,
-        run.tests_failed,
-        run.tests_running
-    );
-    for r in run
+/// The summary line, then the tests that need a look: failed first, then the ones still going;
+/// the passed ones are counted, and listed under `-v`. `shown`: the finished results were
+/// printed live on stderr, and stderr is where stdout goes (`2>&1`, a CI log), so only what
+/// was not told yet is printed — and for a failed run not even the summary line, since the
+/// error line that follows is the verdict and gives the same counts.
+fn print_run(run: &Run, labels: &Labels, shown: bool) {
+    if !(shown && run.status == Status::Failed) {
+        let style = output::status_style(&run.status);
+        output::outln!(
+            "run {}: {style}{}{style:#} ({})",
+            clean(&run.run_id),
+            clean(run.status.as_str()),
+            tally(run)
+        );
+    }
+    let mut listed: Vec<&RunResult> = run
         .results
         .iter()
         .filter(|r| !(shown && r.status.is_final()))
-    {
-        output::outln!("  {}", result_line(r));
+        .filter(|r| r.status != Status::Passed || output::verbose())
+        .collect();
+    listed.sort_by_key(|r| attention(&r.status));
+    for r in listed {
+        output::outln!("  {}", result_line(r, labels, true));
+    }
+}
+
+/// Where a test is listed: failed (or ended otherwise) first, then unfinished, then passed.
+fn attention(status: &Status) -> u8 {
+    match report::Outcome::of(status) {
+        report::Outcome::Failed | report::Outcome::Errored => 0,
+        report::Outcome::Unfinished => 1,
+        report::Outcome::Passed => 2,
     }
 }
 
 /// Prints what the attempts came to and maps a failed verdict to exit code 1. Without a re-run,
 /// as [`print_final`] prints the run; after re-runs, the tests by how they ended, the flaky
 /// ones in a group of their own, each with the runs it failed in.
-fn print_attempts(attempts: &Attempts, shape: Shape) -> Result<(), Error> {
+fn print_attempts(attempts: &Attempts, shape: Shape, labels: &Labels) -> Result<(), Error> {
     match shape {
         Shape::Json => print_json(&attempts.to_json())?,
-        Shape::Text if attempts.len() == 1 => print_run(attempts.first(), output::merged()),
-        Shape::Text => print_retried(attempts),
+        Shape::Text if attempts.len() == 1 => print_run(attempts.first(), labels, output::merged()),
+        Shape::Text => print_retried(attempts, labels, output::merged()),
         Shape::Nothing => {}
     }
     match attempts.failure() {
@@ -495,24 +448,33 @@ fn print_attempts(attempts: &Attempts, shape: Shape) -> Result<(), Error> {
     }
 }
 
-fn print_retried(attempts: &Attempts) {
+/// After re-runs: the verdict per test, those that never passed first, then the flaky ones with
+/// the runs they failed in; passed ones counted (listed under `-v`). `shown` as for
+/// [`print_run`]: the results were printed live, so their links are not printed again.
+fn print_retried(attempts: &Attempts, labels: &Labels, shown: bool) {
     let status = attempts.status();
     let style = output::status_style(&status);
     let ids = attempts.run_ids();
     let c = attempts.counts();
     output::outln!(
-        "run {}: {style}{}{style:#} after {} re-run(s) ({}): {} test(s): {} passed, {} flaky, {} failed",
+        "run {}: {style}{}{style:#} after {} ({}): {}: {} passed, {} flaky, {} failed",
         clean(ids[0]),
         status.as_str(),
-        ids.len() - 1,
+        count(ids.len() - 1, "re-run"),
         clean(&ids[1..].join(", ")),
-        c.total(),
+        count(c.total(), "test"),
         c.passed,
         c.flaky,
         c.failed + c.errored + c.unfinished
     );
-    let tests = attempts.tests();
-    for t in tests.iter().filter(|t| t.outcome != TestOutcome::Flaky) {
+    let mut tests = attempts.tests();
+    tests.sort_by_key(|t| attention(&t.standing.result.status));
+    let listed = tests.iter().filter(|t| match t.outcome {
+        TestOutcome::Flaky => false,
+        TestOutcome::Passed => output::verbose(),
+        _ => true,
+    });
+    for t in listed {
         let tries = t.failures.len();
         let suffix = match t.outcome {
             TestOutcome::Failed | TestOutcome::Errored if tries > 1 => {
@@ -520,7 +482,10 @@ fn print_retried(attempts: &Attempts) {
             }
             _ => String::new(),
         };
-        output::outln!("  {}{suffix}", result_line(t.standing.result));
+        output::outln!(
+            "  {}{suffix}",
+            result_line(t.standing.result, labels, !shown)
+        );
     }
     let flaky: Vec<_> = tests
         .iter()
@@ -533,19 +498,24 @@ fn print_retried(attempts: &Attempts) {
     let style = output::WARNING;
     for t in flaky {
         let r = t.standing.result;
+        let link = |url: Option<&str>| match (shown, url) {
+            (false, Some(url)) => format!("  {}", clean(url)),
+            _ => String::new(),
+        };
         output::outln!(
-            "  {style}{:<8}{style:#} {}  passed in run {}  {}",
+            "  {style}{:<8}{style:#} {}  on {}  passed in run {}{}",
             "flaky",
             clean(report::test_name(r)),
+            clean(&labels.of(r)),
             clean(t.standing.run_id),
-            clean(r.url.as_deref().unwrap_or_default())
+            link(r.url.as_deref())
         );
         for f in &t.failures {
             output::outln!(
-                "           {} in run {}  {}",
+                "           {} in run {}{}",
                 clean(f.result.status.as_str()),
                 clean(f.run_id),
-                clean(f.result.url.as_deref().unwrap_or_default())
+                link(f.result.url.as_deref())
             );
         }
     }
@@ -557,6 +527,7 @@ pub(super) fn failed_verdict(run: &Run) -> Result<(), Error> {
         Status::Failed => Err(Error::RunFailed {
             run_id: run.run_id.clone(),
             failed: run.tests_failed,
+            passed: run.tests_passed,
             total: run.tests_total,
         }),
         _ => Ok(()),

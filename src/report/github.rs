@@ -10,7 +10,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{Ending, Outcome, destination, test_name};
+use super::{Ending, Labels, Outcome, test_name};
 use crate::api::model::{RunResult, Status};
 use crate::rerun::{Attempts, Test, TestOutcome};
 
@@ -58,13 +58,14 @@ pub fn publish(
     attempts: &Attempts,
     ending: Ending,
     target_ids: &[String],
+    labels: &Labels,
 ) -> Vec<GithubError> {
     let mut problems = Vec::new();
     if let Some(path) = &ctx.output {
         problems.extend(append(path, "step outputs", &outputs(attempts, target_ids)).err());
     }
     if let Some(path) = &ctx.step_summary {
-        problems.extend(append(path, "job summary", &summary(attempts, ending)).err());
+        problems.extend(append(path, "job summary", &summary(attempts, ending, labels)).err());
     }
     problems
 }
@@ -118,7 +119,7 @@ const SUMMARY_TAIL: usize = 256;
 
 /// A markdown section: the verdict as a heading, the counts, and a row per test; after re-runs,
 /// the flaky tests again in a group of their own, with the runs they failed in.
-pub fn summary(attempts: &Attempts, ending: Ending) -> String {
+pub fn summary(attempts: &Attempts, ending: Ending, labels: &Labels) -> String {
     let run = attempts.first();
     let id = cell(&run.run_id);
     let status = attempts.status();
@@ -138,7 +139,7 @@ pub fn summary(attempts: &Attempts, ending: Ending) -> String {
     let ids = attempts.run_ids();
     let heading = match ids.len() {
         1 => heading,
-        n => format!("{heading} after {} re-run(s)", n - 1),
+        n => format!("{heading} after {}", crate::words::count(n - 1, "re-run")),
     };
     let t = attempts.counts();
     let flaky = match ids.len() {
@@ -146,8 +147,8 @@ pub fn summary(attempts: &Attempts, ending: Ending) -> String {
         _ => format!("{} flaky, ", t.flaky),
     };
     let mut text = format!(
-        "## {heading}\n\n{} test(s): {} passed, {flaky}{} failed, {} errored, {} unfinished; {:.0}s\n\n",
-        t.total(),
+        "## {heading}\n\n{}: {} passed, {flaky}{} failed, {} errored, {} unfinished; {:.0}s\n\n",
+        crate::words::count(t.total(), "test"),
         t.passed,
         t.failed,
         t.errored,
@@ -163,13 +164,16 @@ pub fn summary(attempts: &Attempts, ending: Ending) -> String {
         .iter()
         .filter(|t| t.outcome == TestOutcome::Flaky)
         .collect();
-    let mut rows: Vec<String> = tests.iter().map(row).collect();
+    // The tests that need a look first: failed and errored, then unfinished, flaky, passed.
+    let mut ordered: Vec<&Test<'_>> = tests.iter().collect();
+    ordered.sort_by_key(|t| attention(t.outcome));
+    let mut rows: Vec<String> = ordered.iter().map(|t| row(t, labels)).collect();
     if !flaky.is_empty() {
         rows.push(String::new());
         rows.push("### 🔁 Flaky: failed, then passed on a re-run\n\n".into());
         rows.push("| test | destination | passed in | failed in |\n".into());
         rows.push("| --- | --- | --- | --- |\n".into());
-        rows.extend(flaky.iter().map(|t| flaky_row(t)));
+        rows.extend(flaky.iter().map(|t| flaky_row(t, labels)));
     }
     text.push_str("| test | destination | status | duration | link |\n");
     text.push_str("| --- | --- | --- | --- | --- |\n");
@@ -177,8 +181,8 @@ pub fn summary(attempts: &Attempts, ending: Ending) -> String {
     for (shown, row) in rows.into_iter().enumerate() {
         if text.len() + row.len() + SUMMARY_TAIL > SUMMARY_LIMIT {
             text.push_str(&format!(
-                "\n{} more result(s) left out: a step summary may not exceed 1 MiB.\n",
-                total - shown
+                "\n{} left out: a step summary may not exceed 1 MiB.\n",
+                crate::words::count(total - shown, "test").replacen(' ', " more ", 1)
             ));
             return text;
         }
@@ -192,7 +196,7 @@ pub fn summary(attempts: &Attempts, ending: Ending) -> String {
     text
 }
 
-fn row(t: &Test<'_>) -> String {
+fn row(t: &Test<'_>, labels: &Labels) -> String {
     let r = t.standing.result;
     let (mark, status) = match (t.outcome, Outcome::of(&r.status)) {
         (TestOutcome::Flaky, _) => ("🔁", "flaky"),
@@ -204,15 +208,25 @@ fn row(t: &Test<'_>) -> String {
     format!(
         "| {} | {} | {mark} {} | {:.0}s | {} |\n",
         cell(test_name(r)),
-        cell(&destination(r)),
+        cell(&labels.of(r)),
         cell(status),
         non_negative(r.duration_seconds),
         link("result", r)
     )
 }
 
+/// Where a test is listed: those that need a look first.
+fn attention(outcome: TestOutcome) -> u8 {
+    match outcome {
+        TestOutcome::Failed | TestOutcome::Errored => 0,
+        TestOutcome::Unfinished => 1,
+        TestOutcome::Flaky => 2,
+        TestOutcome::Passed => 3,
+    }
+}
+
 /// A flaky test: the run it passed in and each run it did not, linked to those results.
-fn flaky_row(t: &Test<'_>) -> String {
+fn flaky_row(t: &Test<'_>, labels: &Labels) -> String {
     let r = t.standing.result;
     let failed: Vec<String> = t
         .failures
@@ -222,7 +236,7 @@ fn flaky_row(t: &Test<'_>) -> String {
     format!(
         "| {} | {} | {} | {} |\n",
         cell(test_name(r)),
-        cell(&destination(r)),
+        cell(&labels.of(r)),
         link(t.standing.run_id, r),
         failed.join(", ")
     )
@@ -283,7 +297,7 @@ fn link_target(url: &str) -> String {
 
 /// One `::error` workflow command per failed test, and one `::warning` per flaky one, so they
 /// show on the run's page without opening the log.
-pub fn annotations(attempts: &Attempts) -> Vec<String> {
+pub fn annotations(attempts: &Attempts, labels: &Labels) -> Vec<String> {
     let reruns = attempts.len() > 1;
     attempts
         .tests()
@@ -294,14 +308,14 @@ pub fn annotations(attempts: &Attempts) -> Vec<String> {
                 TestOutcome::Failed => (
                     "error",
                     "Doksi test failed",
-                    format!("{} failed on {}", test_name(r), destination(r)),
+                    format!("{} failed on {}", test_name(r), labels.of(r)),
                 ),
                 TestOutcome::Flaky => {
                     let runs: Vec<&str> = t.failures.iter().map(|f| f.run_id).collect();
                     let message = format!(
                         "{} on {} failed in run {}, then passed in run {}",
                         test_name(r),
-                        destination(r),
+                        labels.of(r),
                         runs.join(", "),
                         t.standing.run_id
                     );
@@ -319,7 +333,7 @@ pub fn annotations(attempts: &Attempts) -> Vec<String> {
                 message.push_str(url);
             }
             if reruns && t.outcome == TestOutcome::Failed {
-                message.push_str(&format!(" (failed in all {} attempt(s))", t.failures.len()));
+                message.push_str(&format!(" (failed in all {} attempts)", t.failures.len()));
             }
             Some(format!(
                 "::{command} title={}::{}",
@@ -420,17 +434,21 @@ mod tests {
                 {"result_id": "r2", "test_id": "t2", "status": "failed"},
             ]),
         );
-        let text = summary(&r, Ending::Finished);
+        let text = summary(&r, Ending::Finished, &Labels::default());
         assert!(
             text.starts_with("## ❌ Doksi run run\\_1 failed\n"),
             "{text}"
         );
-        assert!(text.contains("2 test(s): 1 passed, 1 failed, 0 errored, 0 unfinished; 7s"));
+        assert!(text.contains("2 tests: 1 passed, 1 failed, 0 errored, 0 unfinished; 7s"));
         assert!(text.contains(
-            "| Lo\\|gin | android:bin\\_1 | ✅ passed | 3s | [result](https://x.example/r1) |\n"
+            "| Lo\\|gin | bin\\_1 | ✅ passed | 3s | [result](https://x.example/r1) |\n"
         ));
         assert!(text.contains("| t2 | doksi | ❌ failed | 0s |  |\n"));
-        let late = summary(&run("running", json!([])), Ending::TimedOut);
+        let late = summary(
+            &run("running", json!([])),
+            Ending::TimedOut,
+            &Labels::default(),
+        );
         assert!(late.starts_with("## ⏱️ Doksi run run\\_1: timed out, still running\n"));
     }
 
@@ -440,9 +458,13 @@ mod tests {
         let results: Vec<_> = (0..200)
             .map(|i| json!({"result_id": format!("r{i}"), "test_id": name, "status": "passed"}))
             .collect();
-        let text = summary(&run("passed", json!(results)), Ending::Finished);
+        let text = summary(
+            &run("passed", json!(results)),
+            Ending::Finished,
+            &Labels::default(),
+        );
         assert!(text.len() <= SUMMARY_LIMIT);
-        assert!(text.ends_with("more result(s) left out: a step summary may not exceed 1 MiB.\n"));
+        assert!(text.ends_with("more tests left out: a step summary may not exceed 1 MiB.\n"));
     }
 
     #[test]
@@ -457,7 +479,7 @@ mod tests {
             ]),
         );
         assert_eq!(
-            annotations(&r),
+            annotations(&r, &Labels::default()),
             [
                 "::error title=Doksi test failed::Pay%0A100%25 failed on https://shop.example: https://x.example/r2"
             ]

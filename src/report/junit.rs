@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{destination, test_name};
+use super::{Labels, target_id, test_name};
 use crate::api::model::{Run, RunResult, Status};
 use crate::rerun::{Attempts, Counts, Test, TestOutcome, Try};
 use crate::xml::escape;
@@ -64,7 +64,7 @@ pub fn check(path: &Path) -> Result<(), JunitError> {
 /// Writes through a temporary file beside `path` and renames it into place, so a reader (or a
 /// crash) never sees half a report; missing parent folders are created, since CI configs name
 /// paths like `build/test-results/doksi.xml` before anything made them.
-pub fn write(path: &Path, attempts: &Attempts) -> Result<(), JunitError> {
+pub fn write(path: &Path, attempts: &Attempts, labels: &Labels) -> Result<(), JunitError> {
     let err = |source| JunitError::Write {
         path: path.to_owned(),
         source,
@@ -74,7 +74,7 @@ pub fn write(path: &Path, attempts: &Attempts) -> Result<(), JunitError> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(folder).map_err(err)?;
-    let xml = render(attempts);
+    let xml = render(attempts, labels);
     crate::atomic::write(path, crate::atomic::Readers::Everyone, xml.as_bytes()).map_err(err)
 }
 
@@ -90,7 +90,7 @@ fn counts(t: Counts) -> String {
 }
 
 /// The whole document: the first run's, with every attempt's time added up.
-pub fn render(attempts: &Attempts) -> String {
+pub fn render(attempts: &Attempts, labels: &Labels) -> String {
     let run = attempts.first();
     let tests = attempts.tests();
     let tally = attempts.counts();
@@ -123,7 +123,7 @@ pub fn render(attempts: &Attempts) -> String {
     }
     xml.push_str("    </properties>\n");
     for t in &tests {
-        testcase(&mut xml, t);
+        testcase(&mut xml, t, labels);
     }
     xml.push_str("  </testsuite>\n</testsuites>\n");
     xml
@@ -139,11 +139,12 @@ fn property(xml: &mut String, name: &str, value: &str) {
 }
 
 /// One test: its standing result, and for a test run more than once, what each earlier (or
-/// later) attempt said, in Surefire's elements.
-fn testcase(xml: &mut String, t: &Test<'_>) {
+/// later) attempt said, in Surefire's elements. Its `classname` is the destination by name
+/// (what GitLab and Jenkins group by), and the target id, which tools can look up, a property.
+fn testcase(xml: &mut String, t: &Test<'_>, labels: &Labels) {
     let r = t.standing.result;
     let name = test_name(r);
-    let at = destination(r);
+    let at = labels.of(r);
     let _ = write!(
         xml,
         r#"    <testcase classname="{}" name="{}" time="{}""#,
@@ -152,6 +153,12 @@ fn testcase(xml: &mut String, t: &Test<'_>) {
         seconds(r.duration_seconds)
     );
     let mut inner = Vec::new();
+    if let Some(target) = target_id(r) {
+        inner.push(format!(
+            r#"<properties><property name="target_id" value="{}"/></properties>"#,
+            escape(target)
+        ));
+    }
     match t.outcome {
         TestOutcome::Passed => {}
         TestOutcome::Flaky => {
@@ -264,7 +271,7 @@ mod tests {
     }
 
     fn render_one(run: Run) -> String {
-        render(&Attempts::alone(run))
+        render(&Attempts::alone(run), &Labels::default())
     }
 
     #[test]
@@ -300,7 +307,9 @@ mod tests {
         assert!(xml.contains(
             r#"tests="4" failures="1" errors="1" skipped="1" time="12.000" timestamp="2026-04-14T14:22:10">"#
         ), "{xml}");
-        assert!(xml.contains(r#"<testcase classname="android:bin_1" name="Login" time="2.000"/>"#));
+        assert!(xml.contains(
+            "<testcase classname=\"bin_1\" name=\"Login\" time=\"2.000\">\n      <properties><property name=\"target_id\" value=\"bin_1\"/></properties>\n    </testcase>"
+        ), "{xml}");
         assert!(xml.contains(
             r#"<failure message="fail_pay failed on doksi" type="failed">https://x/r2?a=1&amp;b=2</failure>"#
         ));

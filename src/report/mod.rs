@@ -56,16 +56,75 @@ pub fn test_name(result: &RunResult) -> &str {
         .unwrap_or(&result.test_id)
 }
 
-/// Where a result ran, readable on its own: the web URL, `android:<target_id>`,
-/// `android:<binary_url>`, or "doksi" when the API sent no destination (it is optional).
+/// Where a result ran, as a person knows it: the web URL, the binary URL, the target id, or
+/// "doksi" when the API sent no destination (it is optional). [`Labels::of`] names the APKs
+/// this command uploaded better.
 pub fn destination(result: &RunResult) -> String {
     match &result.destination {
         None => "doksi".to_owned(),
         Some(Destination::Web { url }) => url.clone(),
         Some(Destination::Target { target_id: what } | Destination::Binary { url: what }) => {
-            format!("android:{what}")
+            what.clone()
         }
         Some(Destination::Other(raw)) => unknown_destination(raw),
+    }
+}
+
+/// The target a result ran on, when its destination names one.
+pub fn target_id(result: &RunResult) -> Option<&str> {
+    match result.destination.as_ref()? {
+        Destination::Target { target_id } => Some(target_id),
+        Destination::Other(raw) => raw.get("target_id")?.as_str(),
+        Destination::Web { .. } | Destination::Binary { .. } => None,
+    }
+}
+
+/// Each destination as a person knows it, the one name the text, the JUnit `classname` and the
+/// GitHub summary give it: an APK this command uploaded (or found in the cache) by its module
+/// and variant, or its file name, and its package (`app release (com.example.app)`); anything
+/// else as [`destination`] names it. Several destinations of one run must not read alike, and
+/// a target id means nothing to whoever built the APK.
+#[derive(Debug, Clone, Default)]
+pub struct Labels {
+    by_target: std::collections::HashMap<String, String>,
+}
+
+impl Labels {
+    pub fn new(apks: &[crate::select::ApkLabel]) -> Labels {
+        let built = |a: &crate::select::ApkLabel| {
+            let parts: Vec<&str> = [a.module.as_deref(), a.variant.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            parts.join(" ")
+        };
+        let mut by_target = std::collections::HashMap::new();
+        for a in apks {
+            let Some(target) = &a.target_id else { continue };
+            let name = built(a);
+            // Two APKs of one module and variant (ABI or density splits) by their file names.
+            let shared = apks
+                .iter()
+                .filter(|b| b.target_id.is_some() && b.target_id != a.target_id)
+                .any(|b| built(b) == name);
+            let mut label = match name.is_empty() || shared {
+                true => a.file.clone(),
+                false => name,
+            };
+            if let Some(package) = &a.package {
+                label.push_str(&format!(" ({package})"));
+            }
+            by_target.insert(target.clone(), one_line(&label));
+        }
+        Labels { by_target }
+    }
+
+    /// The destination of `result`, by name.
+    pub fn of(&self, result: &RunResult) -> String {
+        target_id(result)
+            .and_then(|t| self.by_target.get(t))
+            .cloned()
+            .unwrap_or_else(|| destination(result))
     }
 }
 
@@ -94,11 +153,7 @@ pub fn target_ids(run: &Run) -> Vec<String> {
     unique(
         run.results
             .iter()
-            .filter_map(|r| match r.destination.as_ref()? {
-                Destination::Target { target_id } => Some(target_id.clone()),
-                Destination::Other(raw) => raw.get("target_id")?.as_str().map(str::to_owned),
-                Destination::Web { .. } | Destination::Binary { .. } => None,
-            }),
+            .filter_map(|r| target_id(r).map(str::to_owned)),
     )
 }
 
@@ -145,17 +200,65 @@ mod tests {
         );
         assert_eq!(
             at(Some(json!({"platform": "android", "target_id": "bin_1"}))),
-            "android:bin_1"
+            "bin_1"
         );
         assert_eq!(
             at(Some(
                 json!({"platform": "android", "binary_url": "https://b.example/a.apk"})
             )),
-            "android:https://b.example/a.apk"
+            "https://b.example/a.apk"
         );
         assert_eq!(at(Some(json!({"platform": "ios"}))), "ios");
         assert_eq!(at(Some(json!("odd"))), "doksi");
         assert_eq!(at(None), "doksi");
+    }
+
+    #[test]
+    fn uploaded_apks_are_named_by_module_variant_or_file_and_package() {
+        let apk = |target: &str, module: Option<&str>, variant: Option<&str>, file: &str| {
+            crate::select::ApkLabel {
+                package: Some("com.example.app".into()),
+                version_name: None,
+                version_code: None,
+                module: module.map(Into::into),
+                variant: variant.map(Into::into),
+                file: file.into(),
+                target_id: Some(target.into()),
+            }
+        };
+        let labels = Labels::new(&[
+            apk("bin_1", Some("app"), Some("release"), "app-release.apk"),
+            apk(
+                "bin_2",
+                Some("wear"),
+                Some("release"),
+                "wear-x86-release.apk",
+            ),
+            apk(
+                "bin_3",
+                Some("wear"),
+                Some("release"),
+                "wear-arm64-release.apk",
+            ),
+            apk("bin_4", None, None, "found.apk"),
+        ]);
+        let on = |target: &str| {
+            labels.of(&result(Some(
+                json!({"platform": "android", "target_id": target}),
+            )))
+        };
+        assert_eq!(on("bin_1"), "app release (com.example.app)");
+        assert_eq!(on("bin_2"), "wear-x86-release.apk (com.example.app)");
+        assert_eq!(on("bin_3"), "wear-arm64-release.apk (com.example.app)");
+        assert_eq!(on("bin_4"), "found.apk (com.example.app)");
+        // A target from elsewhere, and the URLs, as the run names them.
+        assert_eq!(on("bin_9"), "bin_9");
+        assert_eq!(
+            labels.of(&result(Some(
+                json!({"platform": "web", "web_url": "https://x.example"})
+            ))),
+            "https://x.example"
+        );
     }
 
     #[test]

@@ -191,3 +191,23 @@ pub fn needed<T>(found: Option<T>, what: &str, install: &str) -> Option<T> {
     }
     found
 }
+
+/// Runs `args` against `sb` with stdout and stderr on one file, as `2>&1` in a CI log does, and
+/// returns the exit code and what the file holds.
+pub fn merged(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let file = std::fs::File::create(&path).unwrap();
+    let status = sb
+        .command()
+        .envs(env.iter().copied())
+        .args(args)
+        .stdout(std::process::Stdio::from(file.try_clone().unwrap()))
+        .stderr(std::process::Stdio::from(file))
+        .status()
+        .unwrap();
+    (
+        status.code().unwrap_or(-1),
+        std::fs::read_to_string(&path).unwrap(),
+    )
+}

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::common::{FAST, apk_fixtures, fixtures, ok_json, target};
+use crate::common::{FAST, apk_fixtures, fixtures, merged, ok_json, target};
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 
 #[test]
@@ -93,7 +93,7 @@ fn a_failing_test_makes_exit_code_1() {
     let r = sb.run(&args);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
-        r.stderr.contains("failed: 1 of 1 test(s) failed"),
+        r.stderr.contains("failed: 1 of 1 test failed, 0 passed"),
         "{}",
         r.stderr
     );
@@ -215,7 +215,7 @@ fn quota_exceeded_is_exit_5_with_the_numbers() {
     let r = sb.run(&["run", "--target", &t, "--category", "cat_smoke"]);
     assert_eq!(r.code, 5, "{}", r.stderr);
     assert!(
-        r.stderr.contains("needs 2 test(s) and 1 credit(s) remain"),
+        r.stderr.contains("needs 2 tests and 1 credit remain"),
         "{}",
         r.stderr
     );
@@ -392,25 +392,6 @@ fn demo_runs_end_to_end_and_shows_the_cache_hit() {
     );
 }
 
-/// Runs `args` against `sb` with stdout and stderr on one file, as `2>&1` in a CI log does, and
-/// returns the exit code and what the file holds.
-fn merged(sb: &Sandbox, args: &[&str]) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log");
-    let file = std::fs::File::create(&path).unwrap();
-    let status = sb
-        .command()
-        .args(args)
-        .stdout(std::process::Stdio::from(file.try_clone().unwrap()))
-        .stderr(std::process::Stdio::from(file))
-        .status()
-        .unwrap();
-    (
-        status.code().unwrap_or(-1),
-        std::fs::read_to_string(&path).unwrap(),
-    )
-}
-
 #[test]
 fn in_one_stream_each_result_is_told_once_and_the_verdict_is_last() {
     let sb = Sandbox::start(&[]);
@@ -424,14 +405,14 @@ fn in_one_stream_each_result_is_told_once_and_the_verdict_is_last() {
         "cat_smoke",
     ];
     args.extend(FAST);
-    let (code, log) = merged(&sb, &args);
+    let (code, log) = merged(&sb, &args, &[]);
     assert_eq!(code, 1, "{log}");
     let lines: Vec<&str> = log.lines().collect();
     let results: Vec<&&str> = lines
         .iter()
         .filter(|l| l.starts_with("  passed ") || l.starts_with("  failed "))
         .collect();
-    assert!(results.len() >= 2, "{log}");
+    assert_eq!(results.len(), 1, "{log}");
     for r in &results {
         assert_eq!(
             lines.iter().filter(|l| l == r).count(),
@@ -447,21 +428,26 @@ fn in_one_stream_each_result_is_told_once_and_the_verdict_is_last() {
         1,
         "{log}"
     );
-    // The verdict comes after every result: the summary, then the error that is the exit code.
-    let last_result = lines.iter().rposition(|l| results.contains(&l)).unwrap();
-    let summary = lines
-        .iter()
-        .position(|l| l.starts_with("run ") && l.contains(": failed ("))
-        .unwrap_or_else(|| panic!("no summary line:\n{log}"));
-    assert!(summary > last_result, "{log}");
+    // The verdict comes after every result, and for a failed run the error line is the verdict
+    // and the summary both: no summary line says the same again before it.
     assert!(
-        lines.last().unwrap().contains("test(s) failed"),
+        !lines
+            .iter()
+            .any(|l| l.starts_with("run ") && l.contains(": failed (")),
+        "{log}"
+    );
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .contains("1 of 3 tests failed, 2 passed"),
         "the verdict is not last:\n{log}"
     );
 
-    // Apart, as a script reads them, stdout still has every result.
+    // Apart, as a script reads them, stdout has the summary and the failed test.
     let r = sb.run(&args);
     assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.starts_with("run run_2: failed ("), "{}", r.stdout);
     assert!(r.stdout.contains("Payment declined"), "{}", r.stdout);
     assert!(r.stderr.contains("Payment declined"), "{}", r.stderr);
 }
@@ -470,7 +456,7 @@ fn in_one_stream_each_result_is_told_once_and_the_verdict_is_last() {
 fn in_one_stream_upload_names_each_target_once() {
     let sb = Sandbox::start(&[]);
     let apk = unlock_apk();
-    let (code, log) = merged(&sb, &["upload", path_str(&apk)]);
+    let (code, log) = merged(&sb, &["upload", path_str(&apk)], &[]);
     assert_eq!(code, 0, "{log}");
     let target = log
         .lines()

@@ -338,7 +338,7 @@ fn a_404_naming_a_cached_target_uploads_that_one_again_once() {
     let r = doksi_at(&base, home.path(), &args);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stderr.contains("does not know cached target(s) bin_1"),
+        r.stderr.contains("does not know cached target bin_1"),
         "{}",
         r.stderr
     );
@@ -586,7 +586,7 @@ fn a_failed_upload_after_a_stale_404_says_what_the_server_answered() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     let last = r.stderr.lines().last().unwrap_or_default();
     assert!(
-        last.contains("POST /runs: HTTP 404: target bin_1 not found; no run was started, and uploading the cached target(s) again failed:")
+        last.contains("POST /runs: HTTP 404: target bin_1 not found; no run was started, and uploading the cached targets again failed:")
             && last.contains("is not an APK"),
         "{}",
         r.stderr

@@ -272,7 +272,7 @@ fn the_groovy_snippet_gates_a_gradle_build_on_the_verdict() {
     for expected in [
         "Payment declined",
         "Doksi tests failed (doksi exit code 1): doksi: error: run",
-        "1 of 1 test(s) failed",
+        "1 of 1 test failed, 0 passed",
     ] {
         assert!(
             failed.text.contains(expected),

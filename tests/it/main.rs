@@ -20,6 +20,7 @@ mod notify;
 mod oracle;
 mod output_faults;
 mod packaging;
+mod reading;
 mod reports;
 mod resilience;
 mod retries;

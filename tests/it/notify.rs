@@ -392,7 +392,7 @@ fn a_webhook_answering_500_is_tried_again_and_the_exit_code_stands() {
     assert_eq!(hook.received().len(), 1);
     assert!(
         r.stderr.contains(
-            "warning: the webhook at 127.0.0.1 answered 404 Not Found (1 attempt(s)): no_service; the team was not told, the verdict stands"
+            "warning: the webhook at 127.0.0.1 answered 404 Not Found (1 attempt): no_service; the team was not told, the verdict stands"
         ),
         "{}",
         r.stderr
@@ -431,7 +431,7 @@ fn a_dead_webhook_is_a_warning_in_bounded_time_and_the_exit_code_stands() {
         let warning: Vec<&str> = r.stderr.lines().filter(|l| l.contains("warning")).collect();
         assert_eq!(warning.len(), 1, "{}", r.stderr);
         assert!(
-            warning[0].contains("the webhook at 127.0.0.1 could not be reached (3 attempt(s))"),
+            warning[0].contains("the webhook at 127.0.0.1 could not be reached (3 attempts)"),
             "{}",
             warning[0]
         );

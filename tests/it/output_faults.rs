@@ -62,7 +62,7 @@ fn ci_with_stdout_on_a_full_disk_says_so_and_keeps_the_verdict() {
             .lines()
             .last()
             .unwrap()
-            .contains("failed: 1 of 1 test(s) failed"),
+            .contains("failed: 1 of 1 test failed, 0 passed"),
         "{stderr}"
     );
     assert_eq!(sb.runs_created(), 2);

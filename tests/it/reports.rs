@@ -136,8 +136,19 @@ fn junit_of_a_passing_run_lists_each_test_under_its_destination() {
     assert_eq!(cases.len(), 2);
     for name in ["Login", "Checkout flow"] {
         let c = case(&cases, name);
-        assert_eq!(attr(c, "classname"), format!("android:{target}"));
-        assert!(c["children"].as_array().unwrap().is_empty(), "{c}");
+        assert_eq!(
+            attr(c, "classname"),
+            "appium-unlock-2.0.0-debug.apk (io.appium.unlock)"
+        );
+        // Passed: no result element, only the target as a property.
+        let inside: Vec<&Value> = c["children"].as_array().unwrap().iter().collect();
+        assert_eq!(inside.len(), 1, "{c}");
+        let property = children(inside[0], "property");
+        assert_eq!(
+            (attr(property[0], "name"), attr(property[0], "value")),
+            ("target_id", target),
+            "{c}"
+        );
     }
     // Nothing but the report is left in its folder: the temporary file was renamed.
     let left: Vec<_> = std::fs::read_dir(file.parent().unwrap()).unwrap().collect();
@@ -170,7 +181,10 @@ fn junit_of_a_failing_run_exists_at_exit_1_and_links_the_failure() {
     };
     let failure = children(case(&cases, "Payment declined"), "failure")[0];
     assert_eq!(attr(failure, "type"), "failed");
-    assert!(attr(failure, "message").starts_with("Payment declined failed on android:bin_"));
+    assert_eq!(
+        attr(failure, "message"),
+        "Payment declined failed on appium-unlock-2.0.0-debug.apk (io.appium.unlock)"
+    );
     assert_eq!(failure["text"], url);
 }
 
@@ -339,7 +353,7 @@ fn on_github_actions_a_run_leaves_outputs_a_summary_and_annotations() {
         ("Checkout flow", "✅ passed"),
         ("Payment declined", "❌ failed"),
     ] {
-        let row = format!("| {name} | android:bin\\_");
+        let row = format!("| {name} | appium-unlock-2.0.0-debug.apk (io.appium.unlock) |");
         let line = summary
             .lines()
             .find(|l| l.starts_with(&row))
@@ -357,7 +371,7 @@ fn on_github_actions_a_run_leaves_outputs_a_summary_and_annotations() {
         .find(|r| r["status"] == "failed")
         .unwrap();
     let annotation = format!(
-        "::error title=Doksi test failed::Payment declined failed on android:{target}: {}",
+        "::error title=Doksi test failed::Payment declined failed on appium-unlock-2.0.0-debug.apk (io.appium.unlock): {}",
         failed["url"].as_str().unwrap()
     );
     let annotations: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("::")).collect();

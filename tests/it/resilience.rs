@@ -181,7 +181,7 @@ fn a_cached_target_the_server_forgot_is_uploaded_again_once() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr
-            .contains("the server does not know cached target(s) bin_"),
+            .contains("the server does not know cached target bin_"),
         "{}",
         r.stderr
     );

@@ -128,7 +128,7 @@ fn a_flaky_test_passes_and_is_reported_flaky_in_json_junit_and_github() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr
-            .contains("started run run_2, re-run 1 of 2: 1 failed test(s)\n"),
+            .contains("started run run_2, re-run 1 of 2: 1 test that failed\n"),
         "{}",
         r.stderr
     );
@@ -176,28 +176,31 @@ fn a_flaky_test_passes_and_is_reported_flaky_in_json_junit_and_github() {
     );
     let summary = std::fs::read_to_string(&summary).unwrap();
     assert!(
-        summary.starts_with("## ✅ Doksi run run\\_1 passed after 1 re-run(s)\n"),
+        summary.starts_with("## ✅ Doksi run run\\_1 passed after 1 re-run\n"),
         "{summary}"
     );
     assert!(
-        summary.contains("2 test(s): 1 passed, 1 flaky, 0 failed"),
+        summary.contains("2 tests: 1 passed, 1 flaky, 0 failed"),
         "{summary}"
     );
     assert!(
-        summary.contains("| Add to cart | android:bin\\_1 | 🔁 flaky |"),
+        summary.contains(
+            "| Add to cart | appium-unlock-2.0.0-debug.apk (io.appium.unlock) | 🔁 flaky |"
+        ),
         "{summary}"
     );
     let group = summary.split("### 🔁 Flaky").nth(1).expect(&summary);
     assert!(
-        group.contains("| Add to cart | android:bin\\_1 | [run\\_2](")
-            && group.contains(&format!("[run\\_1]({failed_url})")),
+        group.contains(
+            "| Add to cart | appium-unlock-2.0.0-debug.apk (io.appium.unlock) | [run\\_2]("
+        ) && group.contains(&format!("[run\\_1]({failed_url})")),
         "{group}"
     );
     let annotations: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("::")).collect();
     assert_eq!(
         annotations,
         [format!(
-            "::warning title=Doksi test flaky::Add to cart on android:{target} failed in run run_1, then passed in run run_2: {failed_url}"
+            "::warning title=Doksi test flaky::Add to cart on appium-unlock-2.0.0-debug.apk (io.appium.unlock) failed in run run_1, then passed in run run_2: {failed_url}"
         )],
         "{}",
         r.stderr
@@ -257,11 +260,11 @@ fn a_test_failing_on_every_attempt_exits_1_and_only_failed_tests_are_rerun_with_
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(
         r.stderr.lines().last().unwrap(),
-        "doksi: error: run run_1 failed: 1 of 3 test(s) failed on every attempt (re-run(s): run_2, run_3)"
+        "doksi: error: run run_1 failed: 1 of 3 tests failed on every attempt (re-runs: run_2, run_3)"
     );
     // Text: the failed test among the others, the flaky one in a group of its own.
     assert!(
-        r.stdout.starts_with("run run_1: failed after 2 re-run(s) (run_2, run_3): 3 test(s): 1 passed, 1 flaky, 1 failed\n"),
+        r.stdout.starts_with("run run_1: failed after 2 re-runs (run_2, run_3): 3 tests: 1 passed, 1 flaky, 1 failed\n"),
         "{}",
         r.stdout
     );
@@ -270,9 +273,9 @@ fn a_test_failing_on_every_attempt_exits_1_and_only_failed_tests_are_rerun_with_
         .split("\nflaky (failed, then passed on a re-run):\n")
         .nth(1);
     assert!(
-        flaky_group
-            .is_some_and(|g| g.contains("Add to cart  passed in run run_2")
-                && !g.contains("Payment declined")),
+        flaky_group.is_some_and(|g| g.contains(
+            "Add to cart  on appium-unlock-2.0.0-debug.apk (io.appium.unlock)  passed in run run_2"
+        ) && !g.contains("Payment declined")),
         "{}",
         r.stdout
     );
@@ -332,10 +335,10 @@ fn fail_on_flaky_fails_the_verdict_and_still_calls_the_test_flaky() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(
         r.stderr.lines().last().unwrap(),
-        "doksi: error: run run_1 and its re-run(s) run_2: every test passed, but 1 of 2 only on a re-run (--fail-on-flaky)"
+        "doksi: error: run run_1 and its re-run run_2: every test passed, but 1 of 2 only on a re-run (--fail-on-flaky)"
     );
     assert!(
-        r.stdout.starts_with("run run_1: failed after 1 re-run(s)"),
+        r.stdout.starts_with("run run_1: failed after 1 re-run "),
         "{}",
         r.stdout
     );
@@ -348,7 +351,7 @@ fn fail_on_flaky_fails_the_verdict_and_still_calls_the_test_flaky() {
     let r = ci(&sb, &["--category", "cat_flaky", "--retries", "1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stdout.starts_with("run run_1: passed after 1 re-run(s)"),
+        r.stdout.starts_with("run run_1: passed after 1 re-run "),
         "{}",
         r.stdout
     );
@@ -417,7 +420,7 @@ fn quota_during_a_rerun_is_exit_5_with_what_is_known_reported() {
     assert_eq!(r.code, 5, "{}", r.stderr);
     let last = r.stderr.lines().last().unwrap();
     assert!(
-        last.contains("quota exceeded: this run needs 2 test(s) and 0 credit(s) remain"),
+        last.contains("quota exceeded: this run needs 2 tests and 0 credits remain"),
         "{}",
         r.stderr
     );
@@ -465,7 +468,7 @@ fn a_failed_run_whose_results_name_no_single_entry_is_not_rerun() {
     let r = sb.run(&args);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
-        r.stderr.contains("doksi: warning: 2 failed result(s) of run run_1 (fail_payment, fail_payment) do not say where they ran")
+        r.stderr.contains("doksi: warning: run run_1: 2 failed tests (fail_payment, fail_payment) without a destination that names one matrix entry")
             && r.stderr.contains("it is not re-run, and its verdict stands"),
         "{}",
         r.stderr
@@ -524,7 +527,7 @@ fn rerun_starts_a_new_run_of_a_finished_runs_failed_or_all_tests() {
     assert_eq!((r.code, r.stdout.as_str()), (0, "run_2\n"), "{}", r.stderr);
     assert!(
         r.stderr.contains(
-            "started run run_2, a re-run of run run_1: 2 test(s) on 1 destination(s), signing in: generated"
+            "started run run_2, a re-run of run run_1: 2 tests on 1 destination, signing in: generated"
         ),
         "{}",
         r.stderr
@@ -607,7 +610,7 @@ fn a_dry_run_says_how_many_reruns_there_may_be_and_what_they_could_cost() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout.contains(
-            "\nthen up to 2 re-run(s) of the failed tests: at most 2 × 2 = 4 more test credit(s)\ndry run: nothing was sent\n"
+            "\nthen up to 2 re-runs of the failed tests: at most 2 × 2 = 4 more test credits\ndry run: nothing was sent\n"
         ),
         "{}",
         r.stdout

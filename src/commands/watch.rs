@@ -1,0 +1,173 @@
+//! What a person sees while a run is waited for: each test that did not pass as it finishes
+//! (every test under `-v`; the passed ones are otherwise only counted), and signs of life. On a
+//! terminal that is one live line, redrawn in place: status, tests done of all, failed so far,
+//! time elapsed. In a CI log, which cannot redraw, a line when the status changes and, without
+//! news, at least once a minute, so a job that waits half an hour never looks hung.
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::api::model::{Run, RunResult, Status};
+use crate::report::{self, Labels, one_line as clean};
+use crate::words::count;
+
+use super::output::{self, note};
+
+pub(super) struct Watch<'a> {
+    labels: &'a Labels,
+    /// The results already told.
+    told: HashSet<String>,
+    last_status: Option<Status>,
+    started: Instant,
+    /// How long a CI log may go without a line.
+    every: Duration,
+    last_line: Instant,
+    /// The live line, on a terminal.
+    live: Option<ProgressBar>,
+}
+
+impl<'a> Watch<'a> {
+    pub fn new(run_id: &str, labels: &'a Labels) -> Watch<'a> {
+        let live = (!output::quiet() && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new_spinner();
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} · {elapsed}") {
+                bar.set_style(style);
+            }
+            bar.set_message(format!("run {}: waiting", clean(run_id)));
+            bar.enable_steady_tick(Duration::from_millis(120));
+            output::start_live(bar.clone());
+            bar
+        });
+        let now = Instant::now();
+        Watch {
+            labels,
+            told: HashSet::new(),
+            last_status: None,
+            started: now,
+            every: alive_interval(),
+            last_line: now,
+            live,
+        }
+    }
+
+    /// A poll's answer: the results that finished since the last one, and the status.
+    pub fn update(&mut self, run: &Run) {
+        let changed = self.last_status.as_ref() != Some(&run.status);
+        self.last_status = Some(run.status.clone());
+        // On a terminal the live line holds the status; a CI log gets a line when it changes,
+        // before the results it came with. A final status comes after them.
+        let mut said = changed && self.live.is_none() && !run.status.is_final();
+        if said {
+            tell_status(run);
+        }
+        for r in &run.results {
+            if r.status.is_final() && self.told.insert(r.result_id.clone()) && shown_live(r) {
+                note!("  {}", result_line(r, self.labels, true));
+                said = true;
+            }
+        }
+        if run.status.is_final() {
+            // The live line goes before the verdict is told, not redrawn under it.
+            if self.live.take().is_some() {
+                output::end_live();
+            }
+            // Apart from stdout (a file, a pipe), stderr is where the person watching is told
+            // how it ended; in one stream the summary or the verdict that follows says so.
+            if changed && !output::merged() {
+                tell_status(run);
+            }
+            return;
+        }
+        let progress = progress(run);
+        if let Some(bar) = &self.live {
+            bar.set_message(progress);
+        } else if said || changed {
+            self.last_line = Instant::now();
+        } else if self.last_line.elapsed() >= self.every {
+            self.last_line = Instant::now();
+            let elapsed = Duration::from_secs(self.started.elapsed().as_secs());
+            note!(
+                "{progress}, {} elapsed",
+                crate::timestamp::duration(elapsed)
+            );
+        }
+    }
+}
+
+/// The live line goes when the wait does, whatever ended it (a verdict, Ctrl-C).
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        if self.live.take().is_some() {
+            output::end_live();
+        }
+    }
+}
+
+/// `run run_4: running`, the status styled.
+fn tell_status(run: &Run) {
+    let style = output::status_style(&run.status);
+    note!(
+        "run {}: {style}{}{style:#}",
+        clean(&run.run_id),
+        clean(run.status.as_str())
+    );
+}
+
+/// `run run_4: running, 3/12 done, 1 failed`.
+fn progress(run: &Run) -> String {
+    let done = run.results.iter().filter(|r| r.status.is_final()).count();
+    format!(
+        "run {}: {}, {done}/{} done, {} failed",
+        clean(&run.run_id),
+        clean(run.status.as_str()),
+        run.tests_total.max(run.results.len() as u64),
+        run.tests_failed
+    )
+}
+
+/// Whether a finished result gets a line of its own: a test that did not pass always; a
+/// passed one under `-v`, as otherwise it is only counted.
+pub(super) fn shown_live(r: &RunResult) -> bool {
+    r.status != Status::Passed || output::verbose()
+}
+
+/// One test's line: status, name, where it ran, how long it took and, unless the line repeats
+/// one already shown, the link to the result.
+pub(super) fn result_line(r: &RunResult, labels: &Labels, link: bool) -> String {
+    let style = output::status_style(&r.status);
+    let mut line = format!(
+        "{style}{:<8}{style:#} {}  on {}  ({:.0}s)",
+        clean(r.status.as_str()),
+        clean(report::test_name(r)),
+        clean(&labels.of(r)),
+        r.duration_seconds,
+    );
+    if let Some(url) = r.url.as_deref().filter(|u| link && !u.is_empty()) {
+        line.push_str("  ");
+        line.push_str(&clean(url));
+    }
+    line
+}
+
+/// `3 tests: 2 passed, 1 failed` — the counts a run's summary and verdict give, the zero
+/// ones left out but for `failed`.
+pub(super) fn tally(run: &Run) -> String {
+    let mut parts = vec![format!("{} passed", run.tests_passed)];
+    parts.push(format!("{} failed", run.tests_failed));
+    if run.tests_running > 0 {
+        parts.push(format!("{} running", run.tests_running));
+    }
+    format!("{}: {}", count(run.tests_total, "test"), parts.join(", "))
+}
+
+/// How long a CI log may go without a line: 60 s, or `DOKSI_PROGRESS_INTERVAL` (a humantime
+/// duration, for tests and debugging).
+fn alive_interval() -> Duration {
+    std::env::var("DOKSI_PROGRESS_INTERVAL")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .unwrap_or(Duration::from_secs(60))
+}
