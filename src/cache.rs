@@ -11,7 +11,8 @@
 //!     ├── <scope>.json.lock           held while <scope>.json is rewritten
 //!     ├── <scope>.json.corrupt-<secs> an unreadable <scope>.json, set aside at that unix time
 //!     └── locks/
-//!         └── <scope>-<sha256>.lock   held while one APK is uploaded; holds the holder's pid
+//!         └── <scope>-<sha256>.lock   held while one APK is uploaded; holds the holder's pid;
+//!                                     removed by its holder on release (unix)
 //! ```
 //!
 //! A target id only means something to the server and account that issued it, so entries live in
@@ -112,12 +113,27 @@ pub fn scope(base_url: &str, key_fingerprint: &str) -> String {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct HashLock {
     file: File,
+    path: PathBuf,
 }
 
 impl Drop for HashLock {
-    /// The pid goes before the lock does, so a later waiter never names a process long gone.
+    /// The pid goes before the lock does, so a later waiter never names a process long gone. On
+    /// unix the file goes too, and while still locked: one file per APK ever uploaded would pile
+    /// up otherwise. A waiter that opened it meanwhile gets its lock only once it is unlinked, and
+    /// then opens the live path again (see [`Cache::try_lock_hash`]); were the file unlinked after
+    /// the unlock, that waiter could take it still linked and a newcomer then create a second one
+    /// under the same name, and two processes would each hold "the" lock.
     fn drop(&mut self) {
         let _ = self.file.set_len(0);
+        // Only our own file: nobody else unlinks a locked file, so if the path still names it,
+        // it still does when removed. (Someone's `rm` may have put another file there.)
+        #[cfg(unix)]
+        if still_linked(&self.file, &self.path).unwrap_or(false) {
+            let _ = fs::remove_file(&self.path);
+        }
+        #[cfg(test)]
+        tests::before_unlock(&self.path);
+        // The lock goes with the descriptor, when `file` is dropped after this.
     }
 }
 
@@ -160,7 +176,15 @@ pub enum Attempt {
 pub struct Cache {
     dir: PathBuf,
     warnings: Mutex<Vec<String>>,
+    /// Set once leftover hash locks were trimmed (see [`Cache::try_lock_hash`]).
+    #[cfg_attr(not(unix), allow(dead_code))]
+    stale_locks_trimmed: std::sync::Once,
 }
+
+/// A hash lock file nobody holds and nobody touched for this long was left by a process that was
+/// killed (or by a doksi older than removing them on release). Younger ones are left to the next
+/// call: trimming costs a stat per file, and an upload should not pay more.
+pub const STALE_LOCK_AGE: Duration = Duration::from_secs(60 * 60);
 
 impl Cache {
     pub fn open(dir: PathBuf) -> Result<Cache, CacheError> {
@@ -174,6 +198,7 @@ impl Cache {
         Ok(Cache {
             dir,
             warnings: Mutex::default(),
+            stale_locks_trimmed: std::sync::Once::new(),
         })
     }
 
@@ -258,17 +283,26 @@ impl Cache {
             }
         }
         #[cfg(unix)]
-        self.trim_hash_locks()?;
+        self.trim_hash_locks(Duration::ZERO)?;
         Ok(removed)
     }
 
     /// Tries once to take the lock for this APK in this scope: taken, or who holds it. Waiting
     /// is the caller's (the uploader waits asynchronously, so a signal is heard meanwhile).
+    ///
+    /// The first call on a handle (an upload is about to write) also removes, on unix, the hash
+    /// lock files of any scope that nobody holds and that are older than [`STALE_LOCK_AGE`]:
+    /// those of killed holders. Once per handle, so a batch of uploads pays for it once; a
+    /// failure there costs nothing but the files, so it is not reported.
     pub fn try_lock_hash(&self, scope: &str, sha256: &str) -> Result<Attempt, CacheError> {
         check_key("scope", scope, SCOPE_HEX)?;
         check_key("sha256", sha256, SHA256_HEX)?;
         let path = self.locks_dir().join(format!("{scope}-{sha256}.lock"));
         create_dirs(&self.locks_dir())?;
+        #[cfg(unix)]
+        self.stale_locks_trimmed.call_once(|| {
+            let _ = self.trim_hash_locks(STALE_LOCK_AGE);
+        });
         let err = |source| CacheError::Lock {
             path: path.clone(),
             source,
@@ -285,7 +319,10 @@ impl Cache {
                     let _ = file
                         .set_len(0)
                         .and_then(|()| writeln!(file, "{}", std::process::id()));
-                    return Ok(Attempt::Acquired(HashLock { file }));
+                    return Ok(Attempt::Acquired(HashLock {
+                        file,
+                        path: path.clone(),
+                    }));
                 }
                 // Trimmed between open and lock: open the new file.
                 Ok(()) => continue,
@@ -411,17 +448,29 @@ impl Cache {
         Ok(files)
     }
 
-    /// One lock file per APK build ever uploaded would pile up without end. Only a lock nobody
-    /// holds is removed, and it is removed while held, so a process that was waiting for it finds
-    /// it unlinked and starts over (see [`lock`]). Off unix an open file cannot be removed, so
-    /// there they stay.
+    /// Hash lock files their holders did not remove (killed, or a doksi from before they did)
+    /// would pile up without end. Only a lock nobody holds is removed, and it is removed while
+    /// held, so a process that was waiting for it finds it unlinked and starts over (see [`lock`]).
+    /// Only files last modified at least `min_age` ago are looked at. Off unix an open file cannot
+    /// be removed, so there they stay.
     #[cfg(unix)]
-    fn trim_hash_locks(&self) -> Result<(), CacheError> {
+    fn trim_hash_locks(&self, min_age: Duration) -> Result<(), CacheError> {
         let folder = self.locks_dir();
+        let now = SystemTime::now();
         for name in read_names(&folder)? {
             let path = folder.join(name);
             if path.extension().is_none_or(|e| e != "lock") {
                 continue;
+            }
+            if !min_age.is_zero() {
+                let age = fs::symlink_metadata(&path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|modified| now.duration_since(modified).ok());
+                // Gone meanwhile, unreadable, or from the future: not ours to judge now.
+                if age.is_none_or(|age| age < min_age) {
+                    continue;
+                }
             }
             let file = match OpenOptions::new().write(true).open(&path) {
                 Ok(file) => file,
@@ -663,6 +712,20 @@ mod tests {
     pub(super) fn between_open_and_lock() {
         if let Some(hook) = BETWEEN_OPEN_AND_LOCK.take() {
             hook();
+        }
+    }
+
+    thread_local! {
+        /// Run once, on this thread, by the next [`HashLock`] dropped, with its path, just before
+        /// its lock goes: what a waiter would find at that moment.
+        static BEFORE_UNLOCK: Cell<Option<ReleaseHook>> = const { Cell::new(None) };
+    }
+
+    type ReleaseHook = Box<dyn FnOnce(&Path)>;
+
+    pub(super) fn before_unlock(path: &Path) {
+        if let Some(hook) = BEFORE_UNLOCK.take() {
+            hook(path);
         }
     }
 
@@ -1085,9 +1148,13 @@ mod tests {
             Attempt::Held(holder) => assert_eq!(holder, expected),
             Attempt::Acquired(_) => panic!("took a lock another handle holds"),
         }
-        // Released, the file no longer names anyone.
+        // Released, the file no longer names anyone: on unix it is gone, elsewhere emptied.
         drop(held);
-        assert_eq!(std::fs::read_to_string(&lock_file).unwrap(), "");
+        if cfg!(unix) {
+            assert!(!lock_file.exists(), "the holder left its lock file");
+        } else {
+            assert_eq!(std::fs::read_to_string(&lock_file).unwrap(), "");
+        }
         assert!(matches!(
             other.try_lock_hash(&scope_a(), &sha(3)).unwrap(),
             Attempt::Acquired(_)
@@ -1149,5 +1216,176 @@ mod tests {
         );
         assert_eq!(dir_from(None, None), None);
         assert_eq!(dir_from(os(""), os("")), None);
+    }
+
+    /// The moment a hash lock is released, what a process that has its file open finds: the
+    /// file already unlinked, and its lock still held. Were the unlink after the unlock, that
+    /// process could lock the file while it still had its name, and a newcomer later create a
+    /// second file under that name: two holders.
+    #[cfg(unix)]
+    #[test]
+    fn a_released_hash_lock_unlinks_its_file_before_it_unlocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let held = hold(&cache, &scope_a(), &sha(4));
+        let path = cache
+            .locks_dir()
+            .join(format!("{}-{}.lock", scope_a(), sha(4)));
+        let waiter = open_lock_file(&path).unwrap();
+        let seen: Rc<Cell<Option<(bool, bool)>>> = Rc::default();
+        let at_release = seen.clone();
+        let waiters_file = waiter.try_clone().unwrap();
+        BEFORE_UNLOCK.set(Some(Box::new(move |released: &Path| {
+            assert_eq!(released, path);
+            let still_named = released.exists();
+            let still_locked = matches!(waiters_file.try_lock(), Err(TryLockError::WouldBlock));
+            at_release.set(Some((still_named, still_locked)));
+        })));
+        drop(held);
+        let (still_named, still_locked) = seen.take().expect("the release hook ran");
+        assert!(
+            !still_named,
+            "the lock file still had its name while locked"
+        );
+        assert!(still_locked, "the hook ran after the lock was gone");
+        // Now the waiter's lock succeeds, on a file it can tell is no longer the lock.
+        waiter.try_lock().unwrap();
+        let path = cache
+            .locks_dir()
+            .join(format!("{}-{}.lock", scope_a(), sha(4)));
+        assert!(!still_linked(&waiter, &path).unwrap());
+        assert_eq!(
+            read_names(&cache.locks_dir()).unwrap(),
+            Vec::<OsString>::new()
+        );
+    }
+
+    /// A waiter that opened the lock file before its holder released (and so unlinked) it must
+    /// notice, after locking, that the file it locked is no longer the lock: a newcomer has
+    /// meanwhile created the live one and holds it.
+    #[cfg(unix)]
+    #[test]
+    fn a_waiter_whose_lock_file_its_holder_removed_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let path = cache
+            .locks_dir()
+            .join(format!("{}-{}.lock", scope_a(), sha(6)));
+        let first = hold(&cache, &scope_a(), &sha(6));
+        let newcomer: Rc<Cell<Option<HashLock>>> = Rc::default();
+        let others = Cache::open(dir.path().to_owned()).unwrap();
+        let in_window = newcomer.clone();
+        BETWEEN_OPEN_AND_LOCK.set(Some(Box::new(move || {
+            drop(first);
+            assert!(!path.exists(), "the holder left its lock file");
+            in_window.set(Some(hold(&others, &scope_a(), &sha(6))));
+        })));
+        match cache.try_lock_hash(&scope_a(), &sha(6)).unwrap() {
+            Attempt::Held(holder) => assert_eq!(holder.pid, Some(std::process::id())),
+            Attempt::Acquired(_) => panic!("took the lock of a file its holder had removed"),
+        }
+        drop(
+            newcomer
+                .take()
+                .expect("the window between open and lock was reached"),
+        );
+        assert!(matches!(
+            cache.try_lock_hash(&scope_a(), &sha(6)).unwrap(),
+            Attempt::Acquired(_)
+        ));
+    }
+
+    /// Many holders taking and releasing one hash lock as fast as they can (each its own handle,
+    /// as processes would): never two at once, and no file left behind.
+    #[test]
+    fn hash_locks_taken_and_released_in_a_race_never_overlap() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_owned();
+        let inside = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let start = Arc::new(Barrier::new(4));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (root, inside, start) = (root.clone(), inside.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let cache = Cache::open(root).unwrap();
+                    start.wait();
+                    for _ in 0..150 {
+                        let lock = hold(&cache, &scope_a(), &sha(8));
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                        std::thread::yield_now();
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        drop(lock);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let cache = Cache::open(root).unwrap();
+        let left = read_names(&cache.locks_dir()).unwrap();
+        assert_eq!(left.len(), if cfg!(unix) { 0 } else { 1 }, "{left:?}");
+    }
+
+    /// Sets a file's modification time `ago` back.
+    fn age(path: &Path, ago: Duration) {
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(SystemTime::now() - ago)
+            .unwrap();
+    }
+
+    /// What a killed holder leaves: its pid in a lock file nobody holds.
+    fn leftover(cache: &Cache, n: u32, ago: Duration) -> PathBuf {
+        let path = cache
+            .locks_dir()
+            .join(format!("{}-{}.lock", scope_a(), sha(n)));
+        fs::write(&path, "999999\n").unwrap();
+        age(&path, ago);
+        path
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn leftover_hash_locks_older_than_an_hour_go_at_the_first_lock_of_a_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let holder = Cache::open(dir.path().to_owned()).unwrap();
+        let held = hold(&holder, &scope_a(), &sha(1));
+        let held_path = holder
+            .locks_dir()
+            .join(format!("{}-{}.lock", scope_a(), sha(1)));
+        age(&held_path, Duration::from_secs(3 * 60 * 60));
+        let old = leftover(&holder, 2, STALE_LOCK_AGE + Duration::from_secs(60));
+        let young = leftover(&holder, 3, STALE_LOCK_AGE - Duration::from_secs(60));
+        let not_a_lock = holder.locks_dir().join("notes.txt");
+        fs::write(&not_a_lock, "x").unwrap();
+        age(&not_a_lock, Duration::from_secs(3 * 60 * 60));
+
+        // Reading does not trim; the first lock taken does.
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        assert_eq!(cache.get(&scope_a(), &sha(2)).unwrap(), None);
+        assert!(old.exists());
+        drop(hold(&cache, &scope_a(), &sha(9)));
+        assert!(!old.exists(), "the killed holder's file stayed");
+        assert!(young.exists(), "a file younger than an hour was trimmed");
+        assert!(held_path.exists(), "a held lock's file was removed");
+        assert!(not_a_lock.exists());
+        match cache.try_lock_hash(&scope_a(), &sha(1)).unwrap() {
+            Attempt::Held(h) => assert_eq!(h.pid, Some(std::process::id())),
+            Attempt::Acquired(_) => panic!("the held lock was taken"),
+        }
+
+        // Once per handle: a second leftover waits for the next handle.
+        let again = leftover(&cache, 4, STALE_LOCK_AGE + Duration::from_secs(60));
+        drop(hold(&cache, &scope_a(), &sha(9)));
+        assert!(again.exists());
+        let next = Cache::open(dir.path().to_owned()).unwrap();
+        drop(hold(&next, &scope_a(), &sha(9)));
+        assert!(!again.exists());
+        assert!(held_path.exists());
+        drop(held);
+        assert!(!held_path.exists());
     }
 }
