@@ -7,13 +7,20 @@
 //! <dir>/                              $XDG_CACHE_HOME/doksi, else ~/.cache/doksi
 //! ├── CACHEDIR.TAG                    backup tools skip the folder (https://bford.info/cachedir/)
 //! └── targets-v1/                     a new format gets a new folder; older doksis keep theirs
-//!     ├── <scope>.json                {"version":1,"entries":{"<sha256>": Entry, …}}
+//!     ├── <scope>.json                {"version":1,"host":"api.doksi.ai","key_hint":"3f9a",
+//!     │                                "entries":{"<sha256>": Entry, …}}
 //!     ├── <scope>.json.lock           held while <scope>.json is rewritten
 //!     ├── <scope>.json.corrupt-<secs> an unreadable <scope>.json, set aside at that unix time
 //!     └── locks/
 //!         └── <scope>-<sha256>.lock   held while one APK is uploaded; holds the holder's pid;
 //!                                     removed by its holder on release (unix)
 //! ```
+//!
+//! `host` (the base URL's host[:port]) and `key_hint` (the API key's last four characters, as
+//! `-v` prints them, never more) are there for `doksi cache list` to say whose entries these are;
+//! files written before they existed lack them and still load. A reader ignores fields it does not
+//! know, which is how doksis older than these two fields read the file; one of those that rewrites
+//! it leaves them out, and the next write by a newer doksi puts them back.
 //!
 //! A target id only means something to the server and account that issued it, so entries live in
 //! a [`scope`] derived from both, and two scopes never share entries. Readers take no lock: every
@@ -80,7 +87,80 @@ type Entries = BTreeMap<String, Entry>;
 #[derive(Serialize, Deserialize)]
 struct ScopeFile {
     version: u32,
+    // Optional: files written before they existed have neither (see the module's doc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_hint: Option<String>,
     entries: Entries,
+}
+
+/// Whose entries a scope holds, in words a person reads: the server's host[:port] and the API
+/// key's last four characters. Recorded in the scope's file; the [`scope`] hash stays its name.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub host: String,
+    pub key_hint: String,
+}
+
+impl Account {
+    /// Four characters of a key are a hint, as `-v` prints them; more would start to be the key.
+    pub const KEY_HINT_LEN: usize = 4;
+
+    /// What a scope file records, if it is what doksi writes: a hand-edited or garbled value
+    /// shows the scope hash instead of text that could be anything, on a terminal.
+    fn from_file(host: Option<String>, key_hint: Option<String>) -> Option<Account> {
+        let (host, key_hint) = (host?, key_hint?);
+        let host_ok = !host.is_empty()
+            && host.len() <= 300
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'@');
+        let hint_ok = key_hint.len() == Account::KEY_HINT_LEN
+            && key_hint.bytes().all(|b| b.is_ascii_alphanumeric());
+        (host_ok && hint_ok).then_some(Account { host, key_hint })
+    }
+}
+
+impl std::fmt::Display for Account {
+    /// `api.doksi.ai key …3f9a`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} key …{}", self.host, self.key_hint)
+    }
+}
+
+/// A server and account in the cache: the [`scope`] hash its files are named after, and the
+/// [`Account`] written into them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    pub id: String,
+    pub account: Account,
+}
+
+impl Scope {
+    /// `key_hint` is cut to its last [`Account::KEY_HINT_LEN`] characters, whatever it was given.
+    pub fn new(base_url: &str, host: &str, key_fingerprint: &str, key_hint: &str) -> Scope {
+        let skip = key_hint
+            .chars()
+            .count()
+            .saturating_sub(Account::KEY_HINT_LEN);
+        Scope {
+            id: scope(base_url, key_fingerprint),
+            account: Account {
+                host: host.to_owned(),
+                key_hint: key_hint.chars().skip(skip).collect(),
+            },
+        }
+    }
+}
+
+/// One entry as [`Cache::list`] gives it: with its scope, and the scope's account where its file
+/// records one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listed {
+    pub scope: String,
+    pub account: Option<Account>,
+    pub entry: Entry,
 }
 
 /// The folder entries go to when the user names none: the XDG base-directory rule, written out
@@ -216,7 +296,7 @@ impl Cache {
         check_key("sha256", sha256, SHA256_HEX)?;
         let path = self.data_path(scope);
         match load(&path)? {
-            Load::Entries(mut entries) => Ok(entries.remove(sha256)),
+            Load::Scope { mut entries, .. } => Ok(entries.remove(sha256)),
             Load::Corrupt(why) => {
                 self.warn_corrupt(&path, &why);
                 Ok(None)
@@ -224,10 +304,11 @@ impl Cache {
         }
     }
 
-    pub fn put(&self, scope: &str, entry: Entry) -> Result<(), CacheError> {
-        check_key("scope", scope, SCOPE_HEX)?;
+    /// Stores the entry, and records the scope's account in its file.
+    pub fn put(&self, scope: &Scope, entry: Entry) -> Result<(), CacheError> {
+        check_key("scope", &scope.id, SCOPE_HEX)?;
         check_key("sha256", &entry.sha256, SHA256_HEX)?;
-        self.update(scope, |entries| {
+        self.update(&scope.id, Some(&scope.account), |entries| {
             entries.insert(entry.sha256.clone(), entry);
             Change::Write
         })
@@ -238,7 +319,7 @@ impl Cache {
         check_key("scope", scope, SCOPE_HEX)?;
         check_key("sha256", sha256, SHA256_HEX)?;
         let mut removed = false;
-        self.update(scope, |entries| {
+        self.update(scope, None, |entries| {
             removed = entries.remove(sha256).is_some();
             if removed { Change::Write } else { Change::Keep }
         })?;
@@ -246,18 +327,20 @@ impl Cache {
     }
 
     /// Every entry of every scope, ordered by scope, then hash.
-    pub fn list(&self) -> Result<Vec<(String, Entry)>, CacheError> {
+    pub fn list(&self) -> Result<Vec<Listed>, CacheError> {
         let mut listed = Vec::new();
         for file in self.files()? {
             if file.kind != Kind::Data {
                 continue;
             }
             match load(&file.path)? {
-                Load::Entries(entries) => listed.extend(
-                    entries
-                        .into_values()
-                        .map(|entry| (file.scope.clone(), entry)),
-                ),
+                Load::Scope { entries, account } => {
+                    listed.extend(entries.into_values().map(|entry| Listed {
+                        scope: file.scope.clone(),
+                        account: account.clone(),
+                        entry,
+                    }))
+                }
                 Load::Corrupt(why) => self.warn_corrupt(&file.path, &why),
             }
         }
@@ -275,7 +358,7 @@ impl Cache {
         let mut removed = 0;
         for (scope, paths) in by_scope {
             let _lock = lock(&self.scope_lock_path(&scope))?;
-            if let Load::Entries(entries) = load(&self.data_path(&scope))? {
+            if let Load::Scope { entries, .. } = load(&self.data_path(&scope))? {
                 removed += entries.len();
             }
             for path in paths {
@@ -355,25 +438,30 @@ impl Cache {
 
     /// Read, change, write back, all under the scope's lock: without the re-read under the lock,
     /// two uploads finishing together would each write back a file lacking the other's entry.
+    /// The file keeps the account it records unless `account` gives one.
     fn update(
         &self,
         scope: &str,
+        account: Option<&Account>,
         change: impl FnOnce(&mut Entries) -> Change,
     ) -> Result<(), CacheError> {
         let _lock = lock(&self.scope_lock_path(scope))?;
         let path = self.data_path(scope);
-        let mut entries = match load(&path)? {
-            Load::Entries(entries) => entries,
+        let (mut entries, recorded) = match load(&path)? {
+            Load::Scope { entries, account } => (entries, account),
             Load::Corrupt(why) => {
                 self.set_aside(&path, &why)?;
-                Entries::new()
+                (Entries::new(), None)
             }
         };
         if change(&mut entries) == Change::Keep {
             return Ok(());
         }
+        let account = account.cloned().or(recorded);
         let file = ScopeFile {
             version: FORMAT_VERSION,
+            host: account.as_ref().map(|a| a.host.clone()),
+            key_hint: account.map(|a| a.key_hint),
             entries,
         };
         let mut json = serde_json::to_vec_pretty(&file).map_err(|e| CacheError::Write {
@@ -494,7 +582,10 @@ enum Change {
 }
 
 enum Load {
-    Entries(Entries),
+    Scope {
+        entries: Entries,
+        account: Option<Account>,
+    },
     /// Why the file could not be used, for the warning.
     Corrupt(String),
 }
@@ -533,7 +624,12 @@ fn classify(name: &str) -> Option<(&str, Kind)> {
 fn load(path: &Path) -> Result<Load, CacheError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Load::Entries(Entries::new())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(Load::Scope {
+                entries: Entries::new(),
+                account: None,
+            });
+        }
         // A folder where the file belongs (a careless `mkdir -p`, a restore gone wrong) is set
         // aside like any unreadable file, instead of failing every command until removed by hand.
         Err(_) if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) => {
@@ -566,7 +662,10 @@ fn load(path: &Path) -> Result<Load, CacheError> {
             "the entry under {key} is for another hash"
         )));
     }
-    Ok(Load::Entries(file.entries))
+    Ok(Load::Scope {
+        account: Account::from_file(file.host, file.key_hint),
+        entries: file.entries,
+    })
 }
 
 /// The temporary file is named after its target (`.<name>.<random>`), so [`Cache::clear`] can
@@ -760,14 +859,25 @@ mod tests {
         scope("https://api.doksi.ai", "0123456789abcdef")
     }
 
+    /// The scope `id`, as [`Cache::put`] takes it, with the account it records.
+    fn at(id: &str) -> Scope {
+        Scope {
+            id: id.to_owned(),
+            account: Account {
+                host: "api.doksi.ai".into(),
+                key_hint: "3f9a".into(),
+            },
+        }
+    }
+
     #[test]
     fn put_then_get_returns_the_entry() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path().join("doksi")).unwrap();
         let s = scope_a();
         assert_eq!(cache.get(&s, &sha(1)).unwrap(), None);
-        cache.put(&s, entry(&sha(1), "t-1")).unwrap();
-        cache.put(&s, entry(&sha(2), "t-2")).unwrap();
+        cache.put(&at(&s), entry(&sha(1), "t-1")).unwrap();
+        cache.put(&at(&s), entry(&sha(2), "t-2")).unwrap();
 
         // A fresh handle reads what the first wrote: the file, not memory, is the cache.
         let reopened = Cache::open(dir.path().join("doksi")).unwrap();
@@ -800,8 +910,8 @@ mod tests {
         assert_ne!(scope_a(), other_key);
         assert_ne!(scope_a(), other_url);
 
-        cache.put(&scope_a(), entry(&sha(7), "in-a")).unwrap();
-        cache.put(&other_key, entry(&sha(7), "in-b")).unwrap();
+        cache.put(&at(&scope_a()), entry(&sha(7), "in-a")).unwrap();
+        cache.put(&at(&other_key), entry(&sha(7), "in-b")).unwrap();
         assert_eq!(
             cache.get(&scope_a(), &sha(7)).unwrap().unwrap().target_id,
             "in-a"
@@ -831,7 +941,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path().to_owned()).unwrap();
         assert!(!cache.remove(&scope_a(), &sha(1)).unwrap());
-        cache.put(&scope_a(), entry(&sha(1), "t")).unwrap();
+        cache.put(&at(&scope_a()), entry(&sha(1), "t")).unwrap();
         assert!(cache.remove(&scope_a(), &sha(1)).unwrap());
         assert!(!cache.remove(&scope_a(), &sha(1)).unwrap());
         assert_eq!(cache.get(&scope_a(), &sha(1)).unwrap(), None);
@@ -860,7 +970,7 @@ mod tests {
                 Err(CacheError::BadKey { .. })
             ));
             assert!(matches!(
-                cache.put(s, entry(&h, "t")),
+                cache.put(&at(s), entry(&h, "t")),
                 Err(CacheError::BadKey { .. })
             ));
         }
@@ -879,7 +989,7 @@ mod tests {
         let s = scope_a();
         fs::write(cache.data_path(&s), "not json at all").unwrap();
         assert_eq!(cache.get(&s, &sha(1)).unwrap(), None);
-        cache.put(&s, entry(&sha(1), "t")).unwrap();
+        cache.put(&at(&s), entry(&sha(1), "t")).unwrap();
         let warnings = cache.take_warnings();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("moved it to"), "{warnings:?}");
@@ -919,7 +1029,7 @@ mod tests {
             assert_eq!(fs::read_to_string(&path).unwrap(), garbage);
 
             let target = format!("t-{i}");
-            cache.put(&s, entry(&sha(3), &target)).unwrap();
+            cache.put(&at(&s), entry(&sha(3), &target)).unwrap();
             assert_eq!(cache.get(&s, &sha(3)).unwrap().unwrap().target_id, target);
             let warnings = cache.take_warnings();
             assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -950,7 +1060,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("doksi");
         let cache = Cache::open(root.clone()).unwrap();
-        cache.put(&scope_a(), entry(&sha(1), "t")).unwrap();
+        cache.put(&at(&scope_a()), entry(&sha(1), "t")).unwrap();
         let _held = hold(&cache, &scope_a(), &sha(1));
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         for file in [
@@ -993,7 +1103,7 @@ mod tests {
                     start.wait();
                     for i in 0..10 {
                         cache
-                            .put(&scope_a(), entry(&sha(t * 100 + i), "t"))
+                            .put(&at(&scope_a()), entry(&sha(t * 100 + i), "t"))
                             .unwrap();
                     }
                 })
@@ -1046,9 +1156,9 @@ mod tests {
         let cache = Cache::open(dir.path().to_owned()).unwrap();
         let other = scope("https://other", "0123456789abcdef");
         for i in 0..3 {
-            cache.put(&scope_a(), entry(&sha(i), "t")).unwrap();
+            cache.put(&at(&scope_a()), entry(&sha(i), "t")).unwrap();
         }
-        cache.put(&other, entry(&sha(1), "t")).unwrap();
+        cache.put(&at(&other), entry(&sha(1), "t")).unwrap();
         fs::write(
             cache.targets_dir().join(format!("{other}.json.corrupt-1")),
             "x",
@@ -1091,7 +1201,7 @@ mod tests {
 
         // After the folder was cleared, locking and writing still work.
         let _again = hold(&cache, &scope_a(), &sha(1));
-        cache.put(&scope_a(), entry(&sha(1), "t")).unwrap();
+        cache.put(&at(&scope_a()), entry(&sha(1), "t")).unwrap();
         assert_eq!(cache.list().unwrap().len(), 1);
     }
 
@@ -1175,7 +1285,7 @@ mod tests {
         assert!(warnings[0].contains("it is a folder"), "{warnings:?}");
         assert!(path.is_dir(), "reading moves nothing");
 
-        cache.put(&s, entry(&sha(1), "t")).unwrap();
+        cache.put(&at(&s), entry(&sha(1), "t")).unwrap();
         assert_eq!(cache.get(&s, &sha(1)).unwrap().unwrap().target_id, "t");
         assert!(path.is_file());
         let aside: Vec<PathBuf> = read_names(&cache.targets_dir())
@@ -1387,5 +1497,126 @@ mod tests {
         assert!(held_path.exists());
         drop(held);
         assert!(!held_path.exists());
+    }
+
+    #[test]
+    fn a_scope_file_records_host_and_key_hint_and_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let key = "dk_live_0123456789abcdef0123456789abcdef01233f9a";
+        let scope = Scope::new(
+            "https://api.doksi.ai/external/integration/cicd",
+            "api.doksi.ai",
+            "0123456789abcdef",
+            key,
+        );
+        assert_eq!(
+            scope.id,
+            crate::cache::scope(
+                "https://api.doksi.ai/external/integration/cicd",
+                "0123456789abcdef"
+            )
+        );
+        assert_eq!(scope.account.key_hint, "3f9a", "only the last four");
+        assert_eq!(scope.account.to_string(), "api.doksi.ai key …3f9a");
+        cache.put(&scope, entry(&sha(1), "t-1")).unwrap();
+        cache.put(&scope, entry(&sha(2), "t-2")).unwrap();
+
+        let text = fs::read_to_string(cache.data_path(&scope.id)).unwrap();
+        assert!(!text.contains(&key[..key.len() - 1]), "{text}");
+        assert!(!text.contains("33f9a"), "more of the key than four: {text}");
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["version"], 1);
+        assert_eq!(json["host"], "api.doksi.ai");
+        assert_eq!(json["key_hint"], "3f9a");
+
+        // A removal, which knows no account, keeps the recorded one.
+        assert!(cache.remove(&scope.id, &sha(2)).unwrap());
+        let listed = cache.list().unwrap();
+        assert_eq!(
+            listed,
+            vec![Listed {
+                scope: scope.id.clone(),
+                account: Some(scope.account.clone()),
+                entry: entry(&sha(1), "t-1"),
+            }]
+        );
+    }
+
+    /// A file written before host and key hint existed loads and lists, without an account; and
+    /// the first put records one.
+    #[test]
+    fn a_scope_file_without_host_and_key_hint_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let s = scope_a();
+        let old = format!(
+            r#"{{"version":1,"entries":{{"{}":{}}}}}"#,
+            sha(1),
+            serde_json::to_string(&entry(&sha(1), "t-1")).unwrap()
+        );
+        fs::write(cache.data_path(&s), &old).unwrap();
+        assert_eq!(cache.get(&s, &sha(1)).unwrap(), Some(entry(&sha(1), "t-1")));
+        let listed = cache.list().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].account, None);
+        assert!(cache.take_warnings().is_empty());
+
+        cache.put(&at(&s), entry(&sha(2), "t-2")).unwrap();
+        let listed = cache.list().unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().all(|l| l.account == Some(at(&s).account)));
+    }
+
+    /// What a doksi from before host and key hint does with a file that has them: the same as
+    /// with any other field it does not know, ignore it. Its reader is this struct as it was.
+    #[test]
+    fn a_reader_from_before_host_and_key_hint_reads_a_file_with_them() {
+        #[derive(Deserialize)]
+        struct ScopeFileBefore {
+            version: u32,
+            entries: Entries,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        cache.put(&at(&scope_a()), entry(&sha(1), "t-1")).unwrap();
+        let bytes = fs::read(cache.data_path(&scope_a())).unwrap();
+        let before: ScopeFileBefore = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(before.version, FORMAT_VERSION);
+        assert_eq!(before.entries[&sha(1)], entry(&sha(1), "t-1"));
+    }
+
+    /// A host or hint that is not what doksi writes (a hand edit, a terminal escape, more of a
+    /// key) is not shown: the entry lists under its scope hash instead.
+    #[test]
+    fn a_garbled_host_or_key_hint_is_not_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let s = scope_a();
+        let e = serde_json::to_string(&entry(&sha(1), "t-1")).unwrap();
+        for (host, hint) in [
+            (r#""api.doksi.ai""#, r#""0123456789abcdef""#),
+            (r#""api.doksi.ai""#, r#""3f""#),
+            (r#""\u001b[31mevil""#, r#""3f9a""#),
+            (r#""""#, r#""3f9a""#),
+            (r#""api.doksi.ai""#, "null"),
+            ("7", r#""3f9a""#),
+        ] {
+            let text = format!(
+                r#"{{"version":1,"host":{host},"key_hint":{hint},"entries":{{"{}":{e}}}}}"#,
+                sha(1)
+            );
+            fs::write(cache.data_path(&s), &text).unwrap();
+            let listed = cache.list().unwrap();
+            let warnings = cache.take_warnings();
+            if host == "7" {
+                // Not a string where one belongs: the file is not doksi's, as before.
+                assert!(listed.is_empty() && warnings.len() == 1, "{warnings:?}");
+                continue;
+            }
+            assert_eq!(listed.len(), 1, "{text}");
+            assert_eq!(listed[0].account, None, "{text}");
+            assert!(warnings.is_empty(), "{warnings:?}");
+        }
     }
 }

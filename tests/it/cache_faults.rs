@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use doksi::cache::{Attempt, Cache, HashLock, LockWait};
+use doksi::cache::{Attempt, Cache, HashLock, LockWait, Scope};
 use doksi::remark::Remark;
 use doksi::upload::{Candidate, Reuse, Uploader};
 
@@ -187,23 +187,28 @@ fn set_aside(scope: &Path) -> Vec<PathBuf> {
 
 /// Takes the unlock APK's upload lock in `sb`'s cache as another doksi would, through the library,
 /// which writes this process's pid into the lock file.
-fn hold_upload_lock(sb: &Sandbox) -> (HashLock, String) {
+fn hold_upload_lock(sb: &Sandbox) -> (HashLock, Scope) {
     let cache = Cache::open(sb.cache_dir()).unwrap();
     let scope = scope_of(sb);
     let sha256 = doksi::package::Fingerprint::of(&unlock_apk())
         .unwrap()
         .sha256;
-    match cache.try_lock_hash(&scope, &sha256).unwrap() {
+    match cache.try_lock_hash(&scope.id, &sha256).unwrap() {
         Attempt::Acquired(lock) => (lock, scope),
         Attempt::Held(h) => panic!("held already: {h:?}"),
     }
 }
 
 /// The scope doksi derives for `sb`'s URL and key.
-fn scope_of(sb: &Sandbox) -> String {
+fn scope_of(sb: &Sandbox) -> Scope {
     let base = doksi::api::BaseUrl::parse(&sb.base_url, doksi::api::Transport::HttpsOnly).unwrap();
     let key = doksi::api::ApiKey::parse(&sb.key).unwrap();
-    doksi::cache::scope(base.as_str(), &key.fingerprint())
+    Scope::new(
+        base.as_str(),
+        base.host(),
+        &key.fingerprint(),
+        key.last_four(),
+    )
 }
 
 #[test]
@@ -326,7 +331,7 @@ fn a_lock_held_past_the_wait_limit_is_given_up_and_the_apk_uploaded() {
         "{remarks:?}"
     );
     // What it uploaded is cached all the same.
-    let entry = cache.get(&scope, &fingerprint.sha256).unwrap().unwrap();
+    let entry = cache.get(&scope.id, &fingerprint.sha256).unwrap().unwrap();
     assert_eq!(entry.target_id, up.target_id);
 }
 
@@ -445,12 +450,12 @@ fn a_lock_file_left_by_a_killed_doksi_is_trimmed_and_a_held_one_kept() {
     let scope = scope_of(&sb);
     let cache = Cache::open(sb.cache_dir()).unwrap();
     let other_hash = "0".repeat(64);
-    let held = match cache.try_lock_hash(&scope, &other_hash).unwrap() {
+    let held = match cache.try_lock_hash(&scope.id, &other_hash).unwrap() {
         Attempt::Acquired(lock) => lock,
         Attempt::Held(h) => panic!("held already: {h:?}"),
     };
-    let held_file = left.with_file_name(format!("{}-{other_hash}.lock", scope));
-    let young = left.with_file_name(format!("{}-{}.lock", scope, "1".repeat(64)));
+    let held_file = left.with_file_name(format!("{}-{other_hash}.lock", scope.id));
+    let young = left.with_file_name(format!("{}-{}.lock", scope.id, "1".repeat(64)));
     fs::write(&young, "999998\n").unwrap();
     for old in [&left, &held_file] {
         age(old, Duration::from_secs(2 * 60 * 60));
@@ -465,7 +470,7 @@ fn a_lock_file_left_by_a_killed_doksi_is_trimmed_and_a_held_one_kept() {
     );
     assert!(held_file.exists(), "a held lock's file was removed");
     let others = Cache::open(sb.cache_dir()).unwrap();
-    match others.try_lock_hash(&scope, &other_hash).unwrap() {
+    match others.try_lock_hash(&scope.id, &other_hash).unwrap() {
         Attempt::Held(h) => assert_eq!(h.pid, Some(std::process::id())),
         Attempt::Acquired(_) => panic!("the held lock was lost"),
     }
