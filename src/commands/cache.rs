@@ -74,8 +74,9 @@ pub fn run(cache_dir: Option<std::path::PathBuf>, command: CacheCommand) -> Resu
         }
         CacheCommand::Clear => {
             let n = cache.clear()?;
+            let targets = if n == 1 { "target" } else { "targets" };
             outln!(
-                "removed {n} cached target(s) from {}",
+                "removed {n} cached {targets} from {}",
                 cache.dir().display()
             );
         }

@@ -384,13 +384,20 @@ fn cache_list_shows_and_clear_forgets() {
     assert!(!r.stdout.contains(&scope), "{}", r.stdout);
     let r = sb.run(&["cache", "clear"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("removed 1"), "{}", r.stdout);
+    assert!(
+        r.stdout.starts_with(&format!(
+            "removed 1 cached target from {}",
+            sb.cache_dir().display()
+        )),
+        "{}",
+        r.stdout
+    );
     let again = ok_json(&sb.run(&["upload", "--json", path_str(&unlock_apk())]));
     assert_eq!(again[0]["cached"], false);
 }
 
 /// A scope file from a doksi that did not yet record host and key hint lists under its scope
-/// hash; the next upload records them.
+/// hash; the next upload records them. `clear` counts in words.
 #[test]
 fn cache_list_of_an_older_scope_file_shows_the_scope_hash() {
     let sb = Sandbox::start(&[]);
@@ -432,6 +439,18 @@ fn cache_list_of_an_older_scope_file_shows_the_scope_hash() {
     for entry in list.as_array().unwrap() {
         assert_eq!(entry["key_hint"], hint, "{list}");
     }
+    let r = sb.run(&["cache", "clear"]);
+    assert!(
+        r.stdout.starts_with("removed 2 cached targets from "),
+        "{}",
+        r.stdout
+    );
+    let r = sb.run(&["cache", "clear"]);
+    assert!(
+        r.stdout.starts_with("removed 0 cached targets from "),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
