@@ -17,7 +17,7 @@
 //! ```
 //!
 //! `host` (the base URL's host[:port]) and `key_hint` (the API key's last four characters, as
-//! `-v` prints them, never more) are there for `doksi cache list` to say whose entries these are;
+//! `doksi config` and `-vv` show them, never more) are there for `doksi cache list` to say whose entries these are;
 //! files written before they existed lack them and still load. A reader ignores fields it does not
 //! know, which is how doksis older than these two fields read the file; one of those that rewrites
 //! it leaves them out, and the next write by a newer doksi puts them back.
@@ -104,7 +104,8 @@ pub struct Account {
 }
 
 impl Account {
-    /// Four characters of a key are a hint, as `-v` prints them; more would start to be the key.
+    /// Four characters of a key are a hint, as `doksi config` shows them; more would start to be
+    /// the key.
     pub const KEY_HINT_LEN: usize = 4;
 
     /// What a scope file records, if it is what doksi writes: a hand-edited or garbled value
