@@ -194,6 +194,8 @@ pub fn scope(base_url: &str, key_fingerprint: &str) -> String {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct HashLock {
     file: File,
+    /// Read only on unix, where the file is removed on release.
+    #[cfg_attr(not(unix), allow(dead_code))]
     path: PathBuf,
 }
 
