@@ -7,12 +7,20 @@
 //! <dir>/                              $XDG_CACHE_HOME/doksi, else ~/.cache/doksi
 //! ├── CACHEDIR.TAG                    backup tools skip the folder (https://bford.info/cachedir/)
 //! └── targets-v1/                     a new format gets a new folder; older doksis keep theirs
-//!     ├── <scope>.json                {"version":1,"entries":{"<sha256>": Entry, …}}
+//!     ├── <scope>.json                {"version":1,"host":"api.doksi.ai","key_hint":"3f9a",
+//!     │                                "entries":{"<sha256>": Entry, …}}
 //!     ├── <scope>.json.lock           held while <scope>.json is rewritten
 //!     ├── <scope>.json.corrupt-<secs> an unreadable <scope>.json, set aside at that unix time
 //!     └── locks/
-//!         └── <scope>-<sha256>.lock   held while one APK is uploaded; holds the holder's pid
+//!         └── <scope>-<sha256>.lock   held while one APK is uploaded; holds the holder's pid;
+//!                                     removed by its holder on release (unix)
 //! ```
+//!
+//! `host` (the base URL's host[:port]) and `key_hint` (the API key's last four characters, as
+//! `doksi config` and `-vv` show them, never more) are there for `doksi cache list` to say whose entries these are;
+//! files written before they existed lack them and still load. A reader ignores fields it does not
+//! know, which is how doksis older than these two fields read the file; one of those that rewrites
+//! it leaves them out, and the next write by a newer doksi puts them back.
 //!
 //! A target id only means something to the server and account that issued it, so entries live in
 //! a [`scope`] derived from both, and two scopes never share entries. Readers take no lock: every
@@ -79,7 +87,81 @@ type Entries = BTreeMap<String, Entry>;
 #[derive(Serialize, Deserialize)]
 struct ScopeFile {
     version: u32,
+    // Optional: files written before they existed have neither (see the module's doc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_hint: Option<String>,
     entries: Entries,
+}
+
+/// Whose entries a scope holds, in words a person reads: the server's host[:port] and the API
+/// key's last four characters. Recorded in the scope's file; the [`scope`] hash stays its name.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub host: String,
+    pub key_hint: String,
+}
+
+impl Account {
+    /// Four characters of a key are a hint, as `doksi config` shows them; more would start to be
+    /// the key.
+    pub const KEY_HINT_LEN: usize = 4;
+
+    /// What a scope file records, if it is what doksi writes: a hand-edited or garbled value
+    /// shows the scope hash instead of text that could be anything, on a terminal.
+    fn from_file(host: Option<String>, key_hint: Option<String>) -> Option<Account> {
+        let (host, key_hint) = (host?, key_hint?);
+        let host_ok = !host.is_empty()
+            && host.len() <= 300
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'@');
+        let hint_ok = key_hint.len() == Account::KEY_HINT_LEN
+            && key_hint.bytes().all(|b| b.is_ascii_alphanumeric());
+        (host_ok && hint_ok).then_some(Account { host, key_hint })
+    }
+}
+
+impl std::fmt::Display for Account {
+    /// `api.doksi.ai key …3f9a`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} key …{}", self.host, self.key_hint)
+    }
+}
+
+/// A server and account in the cache: the [`scope`] hash its files are named after, and the
+/// [`Account`] written into them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    pub id: String,
+    pub account: Account,
+}
+
+impl Scope {
+    /// `key_hint` is cut to its last [`Account::KEY_HINT_LEN`] characters, whatever it was given.
+    pub fn new(base_url: &str, host: &str, key_fingerprint: &str, key_hint: &str) -> Scope {
+        let skip = key_hint
+            .chars()
+            .count()
+            .saturating_sub(Account::KEY_HINT_LEN);
+        Scope {
+            id: scope(base_url, key_fingerprint),
+            account: Account {
+                host: host.to_owned(),
+                key_hint: key_hint.chars().skip(skip).collect(),
+            },
+        }
+    }
+}
+
+/// One entry as [`Cache::list`] gives it: with its scope, and the scope's account where its file
+/// records one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listed {
+    pub scope: String,
+    pub account: Option<Account>,
+    pub entry: Entry,
 }
 
 /// The folder entries go to when the user names none: the XDG base-directory rule, written out
@@ -112,12 +194,29 @@ pub fn scope(base_url: &str, key_fingerprint: &str) -> String {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct HashLock {
     file: File,
+    /// Read only on unix, where the file is removed on release.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    path: PathBuf,
 }
 
 impl Drop for HashLock {
-    /// The pid goes before the lock does, so a later waiter never names a process long gone.
+    /// The pid goes before the lock does, so a later waiter never names a process long gone. On
+    /// unix the file goes too, and while still locked: one file per APK ever uploaded would pile
+    /// up otherwise. A waiter that opened it meanwhile gets its lock only once it is unlinked, and
+    /// then opens the live path again (see [`Cache::try_lock_hash`]); were the file unlinked after
+    /// the unlock, that waiter could take it still linked and a newcomer then create a second one
+    /// under the same name, and two processes would each hold "the" lock.
     fn drop(&mut self) {
         let _ = self.file.set_len(0);
+        // Only our own file: nobody else unlinks a locked file, so if the path still names it,
+        // it still does when removed. (Someone's `rm` may have put another file there.)
+        #[cfg(unix)]
+        if still_linked(&self.file, &self.path).unwrap_or(false) {
+            let _ = fs::remove_file(&self.path);
+        }
+        #[cfg(test)]
+        tests::before_unlock(&self.path);
+        // The lock goes with the descriptor, when `file` is dropped after this.
     }
 }
 
@@ -160,7 +259,15 @@ pub enum Attempt {
 pub struct Cache {
     dir: PathBuf,
     warnings: Mutex<Vec<String>>,
+    /// Set once leftover hash locks were trimmed (see [`Cache::try_lock_hash`]).
+    #[cfg_attr(not(unix), allow(dead_code))]
+    stale_locks_trimmed: std::sync::Once,
 }
+
+/// A hash lock file nobody holds and nobody touched for this long was left by a process that was
+/// killed (or by a doksi older than removing them on release). Younger ones are left to the next
+/// call: trimming costs a stat per file, and an upload should not pay more.
+pub const STALE_LOCK_AGE: Duration = Duration::from_secs(60 * 60);
 
 impl Cache {
     pub fn open(dir: PathBuf) -> Result<Cache, CacheError> {
@@ -174,6 +281,7 @@ impl Cache {
         Ok(Cache {
             dir,
             warnings: Mutex::default(),
+            stale_locks_trimmed: std::sync::Once::new(),
         })
     }
 
@@ -191,7 +299,7 @@ impl Cache {
         check_key("sha256", sha256, SHA256_HEX)?;
         let path = self.data_path(scope);
         match load(&path)? {
-            Load::Entries(mut entries) => Ok(entries.remove(sha256)),
+            Load::Scope { mut entries, .. } => Ok(entries.remove(sha256)),
             Load::Corrupt(why) => {
                 self.warn_corrupt(&path, &why);
                 Ok(None)
@@ -199,10 +307,11 @@ impl Cache {
         }
     }
 
-    pub fn put(&self, scope: &str, entry: Entry) -> Result<(), CacheError> {
-        check_key("scope", scope, SCOPE_HEX)?;
+    /// Stores the entry, and records the scope's account in its file.
+    pub fn put(&self, scope: &Scope, entry: Entry) -> Result<(), CacheError> {
+        check_key("scope", &scope.id, SCOPE_HEX)?;
         check_key("sha256", &entry.sha256, SHA256_HEX)?;
-        self.update(scope, |entries| {
+        self.update(&scope.id, Some(&scope.account), |entries| {
             entries.insert(entry.sha256.clone(), entry);
             Change::Write
         })
@@ -213,7 +322,7 @@ impl Cache {
         check_key("scope", scope, SCOPE_HEX)?;
         check_key("sha256", sha256, SHA256_HEX)?;
         let mut removed = false;
-        self.update(scope, |entries| {
+        self.update(scope, None, |entries| {
             removed = entries.remove(sha256).is_some();
             if removed { Change::Write } else { Change::Keep }
         })?;
@@ -221,18 +330,20 @@ impl Cache {
     }
 
     /// Every entry of every scope, ordered by scope, then hash.
-    pub fn list(&self) -> Result<Vec<(String, Entry)>, CacheError> {
+    pub fn list(&self) -> Result<Vec<Listed>, CacheError> {
         let mut listed = Vec::new();
         for file in self.files()? {
             if file.kind != Kind::Data {
                 continue;
             }
             match load(&file.path)? {
-                Load::Entries(entries) => listed.extend(
-                    entries
-                        .into_values()
-                        .map(|entry| (file.scope.clone(), entry)),
-                ),
+                Load::Scope { entries, account } => {
+                    listed.extend(entries.into_values().map(|entry| Listed {
+                        scope: file.scope.clone(),
+                        account: account.clone(),
+                        entry,
+                    }))
+                }
                 Load::Corrupt(why) => self.warn_corrupt(&file.path, &why),
             }
         }
@@ -250,7 +361,7 @@ impl Cache {
         let mut removed = 0;
         for (scope, paths) in by_scope {
             let _lock = lock(&self.scope_lock_path(&scope))?;
-            if let Load::Entries(entries) = load(&self.data_path(&scope))? {
+            if let Load::Scope { entries, .. } = load(&self.data_path(&scope))? {
                 removed += entries.len();
             }
             for path in paths {
@@ -258,17 +369,26 @@ impl Cache {
             }
         }
         #[cfg(unix)]
-        self.trim_hash_locks()?;
+        self.trim_hash_locks(Duration::ZERO)?;
         Ok(removed)
     }
 
     /// Tries once to take the lock for this APK in this scope: taken, or who holds it. Waiting
     /// is the caller's (the uploader waits asynchronously, so a signal is heard meanwhile).
+    ///
+    /// The first call on a handle (an upload is about to write) also removes, on unix, the hash
+    /// lock files of any scope that nobody holds and that are older than [`STALE_LOCK_AGE`]:
+    /// those of killed holders. Once per handle, so a batch of uploads pays for it once; a
+    /// failure there costs nothing but the files, so it is not reported.
     pub fn try_lock_hash(&self, scope: &str, sha256: &str) -> Result<Attempt, CacheError> {
         check_key("scope", scope, SCOPE_HEX)?;
         check_key("sha256", sha256, SHA256_HEX)?;
         let path = self.locks_dir().join(format!("{scope}-{sha256}.lock"));
         create_dirs(&self.locks_dir())?;
+        #[cfg(unix)]
+        self.stale_locks_trimmed.call_once(|| {
+            let _ = self.trim_hash_locks(STALE_LOCK_AGE);
+        });
         let err = |source| CacheError::Lock {
             path: path.clone(),
             source,
@@ -285,7 +405,10 @@ impl Cache {
                     let _ = file
                         .set_len(0)
                         .and_then(|()| writeln!(file, "{}", std::process::id()));
-                    return Ok(Attempt::Acquired(HashLock { file }));
+                    return Ok(Attempt::Acquired(HashLock {
+                        file,
+                        path: path.clone(),
+                    }));
                 }
                 // Trimmed between open and lock: open the new file.
                 Ok(()) => continue,
@@ -318,25 +441,30 @@ impl Cache {
 
     /// Read, change, write back, all under the scope's lock: without the re-read under the lock,
     /// two uploads finishing together would each write back a file lacking the other's entry.
+    /// The file keeps the account it records unless `account` gives one.
     fn update(
         &self,
         scope: &str,
+        account: Option<&Account>,
         change: impl FnOnce(&mut Entries) -> Change,
     ) -> Result<(), CacheError> {
         let _lock = lock(&self.scope_lock_path(scope))?;
         let path = self.data_path(scope);
-        let mut entries = match load(&path)? {
-            Load::Entries(entries) => entries,
+        let (mut entries, recorded) = match load(&path)? {
+            Load::Scope { entries, account } => (entries, account),
             Load::Corrupt(why) => {
                 self.set_aside(&path, &why)?;
-                Entries::new()
+                (Entries::new(), None)
             }
         };
         if change(&mut entries) == Change::Keep {
             return Ok(());
         }
+        let account = account.cloned().or(recorded);
         let file = ScopeFile {
             version: FORMAT_VERSION,
+            host: account.as_ref().map(|a| a.host.clone()),
+            key_hint: account.map(|a| a.key_hint),
             entries,
         };
         let mut json = serde_json::to_vec_pretty(&file).map_err(|e| CacheError::Write {
@@ -411,17 +539,29 @@ impl Cache {
         Ok(files)
     }
 
-    /// One lock file per APK build ever uploaded would pile up without end. Only a lock nobody
-    /// holds is removed, and it is removed while held, so a process that was waiting for it finds
-    /// it unlinked and starts over (see [`lock`]). Off unix an open file cannot be removed, so
-    /// there they stay.
+    /// Hash lock files their holders did not remove (killed, or a doksi from before they did)
+    /// would pile up without end. Only a lock nobody holds is removed, and it is removed while
+    /// held, so a process that was waiting for it finds it unlinked and starts over (see [`lock`]).
+    /// Only files last modified at least `min_age` ago are looked at. Off unix an open file cannot
+    /// be removed, so there they stay.
     #[cfg(unix)]
-    fn trim_hash_locks(&self) -> Result<(), CacheError> {
+    fn trim_hash_locks(&self, min_age: Duration) -> Result<(), CacheError> {
         let folder = self.locks_dir();
+        let now = SystemTime::now();
         for name in read_names(&folder)? {
             let path = folder.join(name);
             if path.extension().is_none_or(|e| e != "lock") {
                 continue;
+            }
+            if !min_age.is_zero() {
+                let age = fs::symlink_metadata(&path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|modified| now.duration_since(modified).ok());
+                // Gone meanwhile, unreadable, or from the future: not ours to judge now.
+                if age.is_none_or(|age| age < min_age) {
+                    continue;
+                }
             }
             let file = match OpenOptions::new().write(true).open(&path) {
                 Ok(file) => file,
@@ -445,7 +585,10 @@ enum Change {
 }
 
 enum Load {
-    Entries(Entries),
+    Scope {
+        entries: Entries,
+        account: Option<Account>,
+    },
     /// Why the file could not be used, for the warning.
     Corrupt(String),
 }
@@ -484,7 +627,12 @@ fn classify(name: &str) -> Option<(&str, Kind)> {
 fn load(path: &Path) -> Result<Load, CacheError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Load::Entries(Entries::new())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(Load::Scope {
+                entries: Entries::new(),
+                account: None,
+            });
+        }
         // A folder where the file belongs (a careless `mkdir -p`, a restore gone wrong) is set
         // aside like any unreadable file, instead of failing every command until removed by hand.
         Err(_) if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) => {
@@ -517,7 +665,10 @@ fn load(path: &Path) -> Result<Load, CacheError> {
             "the entry under {key} is for another hash"
         )));
     }
-    Ok(Load::Entries(file.entries))
+    Ok(Load::Scope {
+        account: Account::from_file(file.host, file.key_hint),
+        entries: file.entries,
+    })
 }
 
 /// The temporary file is named after its target (`.<name>.<random>`), so [`Cache::clear`] can
@@ -666,6 +817,20 @@ mod tests {
         }
     }
 
+    thread_local! {
+        /// Run once, on this thread, by the next [`HashLock`] dropped, with its path, just before
+        /// its lock goes: what a waiter would find at that moment.
+        static BEFORE_UNLOCK: Cell<Option<ReleaseHook>> = const { Cell::new(None) };
+    }
+
+    type ReleaseHook = Box<dyn FnOnce(&Path)>;
+
+    pub(super) fn before_unlock(path: &Path) {
+        if let Some(hook) = BEFORE_UNLOCK.take() {
+            hook(path);
+        }
+    }
+
     fn sha(n: u32) -> String {
         format!("{n:064x}")
     }
@@ -697,14 +862,25 @@ mod tests {
         scope("https://api.doksi.ai", "0123456789abcdef")
     }
 
+    /// The scope `id`, as [`Cache::put`] takes it, with the account it records.
+    fn at(id: &str) -> Scope {
+        Scope {
+            id: id.to_owned(),
+            account: Account {
+                host: "api.doksi.ai".into(),
+                key_hint: "3f9a".into(),
+            },
+        }
+    }
+
     #[test]
     fn put_then_get_returns_the_entry() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path().join("doksi")).unwrap();
         let s = scope_a();
         assert_eq!(cache.get(&s, &sha(1)).unwrap(), None);
-        cache.put(&s, entry(&sha(1), "t-1")).unwrap();
-        cache.put(&s, entry(&sha(2), "t-2")).unwrap();
+        cache.put(&at(&s), entry(&sha(1), "t-1")).unwrap();
+        cache.put(&at(&s), entry(&sha(2), "t-2")).unwrap();
 
         // A fresh handle reads what the first wrote: the file, not memory, is the cache.
         let reopened = Cache::open(dir.path().join("doksi")).unwrap();
@@ -737,8 +913,8 @@ mod tests {
         assert_ne!(scope_a(), other_key);
         assert_ne!(scope_a(), other_url);
 
-        cache.put(&scope_a(), entry(&sha(7), "in-a")).unwrap();
-        cache.put(&other_key, entry(&sha(7), "in-b")).unwrap();
+        cache.put(&at(&scope_a()), entry(&sha(7), "in-a")).unwrap();
+        cache.put(&at(&other_key), entry(&sha(7), "in-b")).unwrap();
         assert_eq!(
             cache.get(&scope_a(), &sha(7)).unwrap().unwrap().target_id,
             "in-a"
@@ -768,7 +944,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path().to_owned()).unwrap();
         assert!(!cache.remove(&scope_a(), &sha(1)).unwrap());
-        cache.put(&scope_a(), entry(&sha(1), "t")).unwrap();
+        cache.put(&at(&scope_a()), entry(&sha(1), "t")).unwrap();
         assert!(cache.remove(&scope_a(), &sha(1)).unwrap());
         assert!(!cache.remove(&scope_a(), &sha(1)).unwrap());
         assert_eq!(cache.get(&scope_a(), &sha(1)).unwrap(), None);
@@ -797,7 +973,7 @@ mod tests {
                 Err(CacheError::BadKey { .. })
             ));
             assert!(matches!(
-                cache.put(s, entry(&h, "t")),
+                cache.put(&at(s), entry(&h, "t")),
                 Err(CacheError::BadKey { .. })
             ));
         }
@@ -816,7 +992,7 @@ mod tests {
         let s = scope_a();
         fs::write(cache.data_path(&s), "not json at all").unwrap();
         assert_eq!(cache.get(&s, &sha(1)).unwrap(), None);
-        cache.put(&s, entry(&sha(1), "t")).unwrap();
+        cache.put(&at(&s), entry(&sha(1), "t")).unwrap();
         let warnings = cache.take_warnings();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("moved it to"), "{warnings:?}");
@@ -856,7 +1032,7 @@ mod tests {
             assert_eq!(fs::read_to_string(&path).unwrap(), garbage);
 
             let target = format!("t-{i}");
-            cache.put(&s, entry(&sha(3), &target)).unwrap();
+            cache.put(&at(&s), entry(&sha(3), &target)).unwrap();
             assert_eq!(cache.get(&s, &sha(3)).unwrap().unwrap().target_id, target);
             let warnings = cache.take_warnings();
             assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -887,7 +1063,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("doksi");
         let cache = Cache::open(root.clone()).unwrap();
-        cache.put(&scope_a(), entry(&sha(1), "t")).unwrap();
+        cache.put(&at(&scope_a()), entry(&sha(1), "t")).unwrap();
         let _held = hold(&cache, &scope_a(), &sha(1));
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         for file in [
@@ -930,7 +1106,7 @@ mod tests {
                     start.wait();
                     for i in 0..10 {
                         cache
-                            .put(&scope_a(), entry(&sha(t * 100 + i), "t"))
+                            .put(&at(&scope_a()), entry(&sha(t * 100 + i), "t"))
                             .unwrap();
                     }
                 })
@@ -983,9 +1159,9 @@ mod tests {
         let cache = Cache::open(dir.path().to_owned()).unwrap();
         let other = scope("https://other", "0123456789abcdef");
         for i in 0..3 {
-            cache.put(&scope_a(), entry(&sha(i), "t")).unwrap();
+            cache.put(&at(&scope_a()), entry(&sha(i), "t")).unwrap();
         }
-        cache.put(&other, entry(&sha(1), "t")).unwrap();
+        cache.put(&at(&other), entry(&sha(1), "t")).unwrap();
         fs::write(
             cache.targets_dir().join(format!("{other}.json.corrupt-1")),
             "x",
@@ -1028,7 +1204,7 @@ mod tests {
 
         // After the folder was cleared, locking and writing still work.
         let _again = hold(&cache, &scope_a(), &sha(1));
-        cache.put(&scope_a(), entry(&sha(1), "t")).unwrap();
+        cache.put(&at(&scope_a()), entry(&sha(1), "t")).unwrap();
         assert_eq!(cache.list().unwrap().len(), 1);
     }
 
@@ -1085,9 +1261,13 @@ mod tests {
             Attempt::Held(holder) => assert_eq!(holder, expected),
             Attempt::Acquired(_) => panic!("took a lock another handle holds"),
         }
-        // Released, the file no longer names anyone.
+        // Released, the file no longer names anyone: on unix it is gone, elsewhere emptied.
         drop(held);
-        assert_eq!(std::fs::read_to_string(&lock_file).unwrap(), "");
+        if cfg!(unix) {
+            assert!(!lock_file.exists(), "the holder left its lock file");
+        } else {
+            assert_eq!(std::fs::read_to_string(&lock_file).unwrap(), "");
+        }
         assert!(matches!(
             other.try_lock_hash(&scope_a(), &sha(3)).unwrap(),
             Attempt::Acquired(_)
@@ -1108,7 +1288,7 @@ mod tests {
         assert!(warnings[0].contains("it is a folder"), "{warnings:?}");
         assert!(path.is_dir(), "reading moves nothing");
 
-        cache.put(&s, entry(&sha(1), "t")).unwrap();
+        cache.put(&at(&s), entry(&sha(1), "t")).unwrap();
         assert_eq!(cache.get(&s, &sha(1)).unwrap().unwrap().target_id, "t");
         assert!(path.is_file());
         let aside: Vec<PathBuf> = read_names(&cache.targets_dir())
@@ -1149,5 +1329,297 @@ mod tests {
         );
         assert_eq!(dir_from(None, None), None);
         assert_eq!(dir_from(os(""), os("")), None);
+    }
+
+    /// The moment a hash lock is released, what a process that has its file open finds: the
+    /// file already unlinked, and its lock still held. Were the unlink after the unlock, that
+    /// process could lock the file while it still had its name, and a newcomer later create a
+    /// second file under that name: two holders.
+    #[cfg(unix)]
+    #[test]
+    fn a_released_hash_lock_unlinks_its_file_before_it_unlocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let held = hold(&cache, &scope_a(), &sha(4));
+        let path = cache
+            .locks_dir()
+            .join(format!("{}-{}.lock", scope_a(), sha(4)));
+        let waiter = open_lock_file(&path).unwrap();
+        let seen: Rc<Cell<Option<(bool, bool)>>> = Rc::default();
+        let at_release = seen.clone();
+        let waiters_file = waiter.try_clone().unwrap();
+        BEFORE_UNLOCK.set(Some(Box::new(move |released: &Path| {
+            assert_eq!(released, path);
+            let still_named = released.exists();
+            let still_locked = matches!(waiters_file.try_lock(), Err(TryLockError::WouldBlock));
+            at_release.set(Some((still_named, still_locked)));
+        })));
+        drop(held);
+        let (still_named, still_locked) = seen.take().expect("the release hook ran");
+        assert!(
+            !still_named,
+            "the lock file still had its name while locked"
+        );
+        assert!(still_locked, "the hook ran after the lock was gone");
+        // Now the waiter's lock succeeds, on a file it can tell is no longer the lock.
+        waiter.try_lock().unwrap();
+        let path = cache
+            .locks_dir()
+            .join(format!("{}-{}.lock", scope_a(), sha(4)));
+        assert!(!still_linked(&waiter, &path).unwrap());
+        assert_eq!(
+            read_names(&cache.locks_dir()).unwrap(),
+            Vec::<OsString>::new()
+        );
+    }
+
+    /// A waiter that opened the lock file before its holder released (and so unlinked) it must
+    /// notice, after locking, that the file it locked is no longer the lock: a newcomer has
+    /// meanwhile created the live one and holds it.
+    #[cfg(unix)]
+    #[test]
+    fn a_waiter_whose_lock_file_its_holder_removed_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let path = cache
+            .locks_dir()
+            .join(format!("{}-{}.lock", scope_a(), sha(6)));
+        let first = hold(&cache, &scope_a(), &sha(6));
+        let newcomer: Rc<Cell<Option<HashLock>>> = Rc::default();
+        let others = Cache::open(dir.path().to_owned()).unwrap();
+        let in_window = newcomer.clone();
+        BETWEEN_OPEN_AND_LOCK.set(Some(Box::new(move || {
+            drop(first);
+            assert!(!path.exists(), "the holder left its lock file");
+            in_window.set(Some(hold(&others, &scope_a(), &sha(6))));
+        })));
+        match cache.try_lock_hash(&scope_a(), &sha(6)).unwrap() {
+            Attempt::Held(holder) => assert_eq!(holder.pid, Some(std::process::id())),
+            Attempt::Acquired(_) => panic!("took the lock of a file its holder had removed"),
+        }
+        drop(
+            newcomer
+                .take()
+                .expect("the window between open and lock was reached"),
+        );
+        assert!(matches!(
+            cache.try_lock_hash(&scope_a(), &sha(6)).unwrap(),
+            Attempt::Acquired(_)
+        ));
+    }
+
+    /// Many holders taking and releasing one hash lock as fast as they can (each its own handle,
+    /// as processes would): never two at once, and no file left behind.
+    #[test]
+    fn hash_locks_taken_and_released_in_a_race_never_overlap() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_owned();
+        let inside = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let start = Arc::new(Barrier::new(4));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (root, inside, start) = (root.clone(), inside.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let cache = Cache::open(root).unwrap();
+                    start.wait();
+                    for _ in 0..150 {
+                        let lock = hold(&cache, &scope_a(), &sha(8));
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                        std::thread::yield_now();
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        drop(lock);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let cache = Cache::open(root).unwrap();
+        let left = read_names(&cache.locks_dir()).unwrap();
+        assert_eq!(left.len(), if cfg!(unix) { 0 } else { 1 }, "{left:?}");
+    }
+
+    /// Sets a file's modification time `ago` back.
+    fn age(path: &Path, ago: Duration) {
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(SystemTime::now() - ago)
+            .unwrap();
+    }
+
+    /// What a killed holder leaves: its pid in a lock file nobody holds.
+    fn leftover(cache: &Cache, n: u32, ago: Duration) -> PathBuf {
+        let path = cache
+            .locks_dir()
+            .join(format!("{}-{}.lock", scope_a(), sha(n)));
+        fs::write(&path, "999999\n").unwrap();
+        age(&path, ago);
+        path
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn leftover_hash_locks_older_than_an_hour_go_at_the_first_lock_of_a_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let holder = Cache::open(dir.path().to_owned()).unwrap();
+        let held = hold(&holder, &scope_a(), &sha(1));
+        let held_path = holder
+            .locks_dir()
+            .join(format!("{}-{}.lock", scope_a(), sha(1)));
+        age(&held_path, Duration::from_secs(3 * 60 * 60));
+        let old = leftover(&holder, 2, STALE_LOCK_AGE + Duration::from_secs(60));
+        let young = leftover(&holder, 3, STALE_LOCK_AGE - Duration::from_secs(60));
+        let not_a_lock = holder.locks_dir().join("notes.txt");
+        fs::write(&not_a_lock, "x").unwrap();
+        age(&not_a_lock, Duration::from_secs(3 * 60 * 60));
+
+        // Reading does not trim; the first lock taken does.
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        assert_eq!(cache.get(&scope_a(), &sha(2)).unwrap(), None);
+        assert!(old.exists());
+        drop(hold(&cache, &scope_a(), &sha(9)));
+        assert!(!old.exists(), "the killed holder's file stayed");
+        assert!(young.exists(), "a file younger than an hour was trimmed");
+        assert!(held_path.exists(), "a held lock's file was removed");
+        assert!(not_a_lock.exists());
+        match cache.try_lock_hash(&scope_a(), &sha(1)).unwrap() {
+            Attempt::Held(h) => assert_eq!(h.pid, Some(std::process::id())),
+            Attempt::Acquired(_) => panic!("the held lock was taken"),
+        }
+
+        // Once per handle: a second leftover waits for the next handle.
+        let again = leftover(&cache, 4, STALE_LOCK_AGE + Duration::from_secs(60));
+        drop(hold(&cache, &scope_a(), &sha(9)));
+        assert!(again.exists());
+        let next = Cache::open(dir.path().to_owned()).unwrap();
+        drop(hold(&next, &scope_a(), &sha(9)));
+        assert!(!again.exists());
+        assert!(held_path.exists());
+        drop(held);
+        assert!(!held_path.exists());
+    }
+
+    #[test]
+    fn a_scope_file_records_host_and_key_hint_and_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let key = "dk_live_0123456789abcdef0123456789abcdef01233f9a";
+        let scope = Scope::new(
+            "https://api.doksi.ai/external/integration/cicd",
+            "api.doksi.ai",
+            "0123456789abcdef",
+            key,
+        );
+        assert_eq!(
+            scope.id,
+            crate::cache::scope(
+                "https://api.doksi.ai/external/integration/cicd",
+                "0123456789abcdef"
+            )
+        );
+        assert_eq!(scope.account.key_hint, "3f9a", "only the last four");
+        assert_eq!(scope.account.to_string(), "api.doksi.ai key …3f9a");
+        cache.put(&scope, entry(&sha(1), "t-1")).unwrap();
+        cache.put(&scope, entry(&sha(2), "t-2")).unwrap();
+
+        let text = fs::read_to_string(cache.data_path(&scope.id)).unwrap();
+        assert!(!text.contains(&key[..key.len() - 1]), "{text}");
+        assert!(!text.contains("33f9a"), "more of the key than four: {text}");
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["version"], 1);
+        assert_eq!(json["host"], "api.doksi.ai");
+        assert_eq!(json["key_hint"], "3f9a");
+
+        // A removal, which knows no account, keeps the recorded one.
+        assert!(cache.remove(&scope.id, &sha(2)).unwrap());
+        let listed = cache.list().unwrap();
+        assert_eq!(
+            listed,
+            vec![Listed {
+                scope: scope.id.clone(),
+                account: Some(scope.account.clone()),
+                entry: entry(&sha(1), "t-1"),
+            }]
+        );
+    }
+
+    /// A file written before host and key hint existed loads and lists, without an account; and
+    /// the first put records one.
+    #[test]
+    fn a_scope_file_without_host_and_key_hint_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let s = scope_a();
+        let old = format!(
+            r#"{{"version":1,"entries":{{"{}":{}}}}}"#,
+            sha(1),
+            serde_json::to_string(&entry(&sha(1), "t-1")).unwrap()
+        );
+        fs::write(cache.data_path(&s), &old).unwrap();
+        assert_eq!(cache.get(&s, &sha(1)).unwrap(), Some(entry(&sha(1), "t-1")));
+        let listed = cache.list().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].account, None);
+        assert!(cache.take_warnings().is_empty());
+
+        cache.put(&at(&s), entry(&sha(2), "t-2")).unwrap();
+        let listed = cache.list().unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().all(|l| l.account == Some(at(&s).account)));
+    }
+
+    /// What a doksi from before host and key hint does with a file that has them: the same as
+    /// with any other field it does not know, ignore it. Its reader is this struct as it was.
+    #[test]
+    fn a_reader_from_before_host_and_key_hint_reads_a_file_with_them() {
+        #[derive(Deserialize)]
+        struct ScopeFileBefore {
+            version: u32,
+            entries: Entries,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        cache.put(&at(&scope_a()), entry(&sha(1), "t-1")).unwrap();
+        let bytes = fs::read(cache.data_path(&scope_a())).unwrap();
+        let before: ScopeFileBefore = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(before.version, FORMAT_VERSION);
+        assert_eq!(before.entries[&sha(1)], entry(&sha(1), "t-1"));
+    }
+
+    /// A host or hint that is not what doksi writes (a hand edit, a terminal escape, more of a
+    /// key) is not shown: the entry lists under its scope hash instead.
+    #[test]
+    fn a_garbled_host_or_key_hint_is_not_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().to_owned()).unwrap();
+        let s = scope_a();
+        let e = serde_json::to_string(&entry(&sha(1), "t-1")).unwrap();
+        for (host, hint) in [
+            (r#""api.doksi.ai""#, r#""0123456789abcdef""#),
+            (r#""api.doksi.ai""#, r#""3f""#),
+            (r#""\u001b[31mevil""#, r#""3f9a""#),
+            (r#""""#, r#""3f9a""#),
+            (r#""api.doksi.ai""#, "null"),
+            ("7", r#""3f9a""#),
+        ] {
+            let text = format!(
+                r#"{{"version":1,"host":{host},"key_hint":{hint},"entries":{{"{}":{e}}}}}"#,
+                sha(1)
+            );
+            fs::write(cache.data_path(&s), &text).unwrap();
+            let listed = cache.list().unwrap();
+            let warnings = cache.take_warnings();
+            if host == "7" {
+                // Not a string where one belongs: the file is not doksi's, as before.
+                assert!(listed.is_empty() && warnings.len() == 1, "{warnings:?}");
+                continue;
+            }
+            assert_eq!(listed.len(), 1, "{text}");
+            assert_eq!(listed[0].account, None, "{text}");
+            assert!(warnings.is_empty(), "{warnings:?}");
+        }
     }
 }

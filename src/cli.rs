@@ -519,7 +519,8 @@ pub struct CacheArgs {
 pub enum CacheCommand {
     /// List the cached targets.
     List {
-        /// Print a JSON array: target_id, sha256, package, version, uploaded_at, scope.
+        /// Print a JSON array: target_id, sha256, package, version, uploaded_at, scope, host,
+        /// key_hint (host and key_hint null for entries cached before doksi recorded them).
         #[arg(long)]
         json: bool,
     },

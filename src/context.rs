@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use crate::api::client::{Client, Notice, Timeouts, Trace};
 use crate::api::retry::RetryPolicy;
 use crate::api::{ApiKey, BaseUrl, Transport};
-use crate::cache::Cache;
+use crate::cache::{Cache, Scope};
 use crate::cli::GlobalArgs;
 use crate::error::Error;
 use crate::remark::{Remark, Reporter};
@@ -20,8 +20,9 @@ pub struct Context {
     /// Opened when first needed (`status` and `wait` never touch the folder).
     cache: OnceLock<Option<Cache>>,
     cache_dir: Option<PathBuf>,
-    /// Where this server's and key's entries live in the cache (see [`crate::cache::scope`]).
-    pub scope: String,
+    /// Where this server's and key's entries live in the cache, and the host and key hint
+    /// recorded there (see [`crate::cache::Scope`]).
+    pub scope: Scope,
     pub reporter: Arc<dyn Reporter>,
     /// The reporter's `remark`, as the uploader takes it.
     remark: Box<dyn Fn(Remark) + Send + Sync>,
@@ -31,7 +32,13 @@ impl Context {
     /// The key is checked before anything else, then the cache is opened.
     pub fn new(global: &GlobalArgs, reporter: Arc<dyn Reporter>) -> Result<Context, Error> {
         let client = client(global, &reporter)?;
-        let scope = crate::cache::scope(client.base_url().as_str(), &client.key_fingerprint());
+        let base = client.base_url();
+        let scope = Scope::new(
+            base.as_str(),
+            base.host(),
+            &client.key_fingerprint(),
+            client.key_hint(),
+        );
         Ok(Context {
             client,
             cache: OnceLock::new(),

@@ -295,6 +295,11 @@ impl Client {
         self.key.fingerprint()
     }
 
+    /// The key's last four characters, for telling cached targets' accounts apart by eye.
+    pub fn key_hint(&self) -> &str {
+        self.key.last_four()
+    }
+
     pub async fn mint_upload(&self, name: &str) -> Result<UploadMinted, ApiError> {
         self.call(
             Method::POST,

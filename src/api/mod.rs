@@ -63,7 +63,13 @@ impl ApiKey {
 
     /// `dk_live_…` and the last four digits, as `doksi config` shows it.
     pub fn redacted(&self) -> String {
-        format!("dk_live_…{}", &self.0[self.0.len() - 4..])
+        format!("dk_live_…{}", self.last_four())
+    }
+
+    /// The key's last four hex digits: a hint at which key it is, as [`Self::redacted`] shows.
+    pub fn last_four(&self) -> &str {
+        // `parse` made sure of `dk_live_` and 40 ASCII hex digits.
+        &self.0[self.0.len() - 4..]
     }
 }
 
@@ -130,6 +136,12 @@ impl BaseUrl {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// `host[:port]`, as the URL spells it (`parse` refused user-info, so there is none).
+    pub fn host(&self) -> &str {
+        let rest = self.0.split_once("://").map_or(self.0.as_str(), |(_, r)| r);
+        rest.split('/').next().unwrap_or(rest)
     }
 }
 
@@ -293,6 +305,7 @@ mod tests {
             assert!(!shown.contains(&KEY[8..]), "{shown}");
         }
         assert_eq!(key.redacted(), "dk_live_…4567");
+        assert_eq!(key.last_four(), "4567");
         for bad in [
             "",
             "dk_test_0123456789abcdef0123456789abcdef01234567",
@@ -336,6 +349,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains(&KEY[8..]), "{err}");
+    }
+
+    #[test]
+    fn a_base_urls_host_is_host_and_port() {
+        for (url, host) in [
+            (
+                "https://api.doksi.ai/external/integration/cicd/",
+                "api.doksi.ai",
+            ),
+            ("http://127.0.0.1:8787", "127.0.0.1:8787"),
+            ("http://[::1]:8080/api", "[::1]:8080"),
+            ("https://Doksi.Example.com:8443", "Doksi.Example.com:8443"),
+        ] {
+            let base = BaseUrl::parse(url, Transport::HttpsOnly).unwrap();
+            assert_eq!(base.host(), host, "{url}");
+        }
     }
 
     #[test]

@@ -1,3 +1,4 @@
+use crate::cache::Listed;
 use crate::cli::CacheCommand;
 
 use super::output::outln;
@@ -15,9 +16,13 @@ pub fn run(cache_dir: Option<std::path::PathBuf>, command: CacheCommand) -> Resu
             if json {
                 let v: Vec<serde_json::Value> = entries
                     .iter()
-                    .map(|(scope, e)| {
-                        let mut o = serde_json::to_value(e).unwrap_or_default();
-                        o["scope"] = scope.clone().into();
+                    .map(|l| {
+                        let mut o = serde_json::to_value(&l.entry).unwrap_or_default();
+                        o["scope"] = l.scope.clone().into();
+                        // null for a scope file written before they were recorded
+                        let account = l.account.as_ref();
+                        o["host"] = account.map(|a| a.host.clone()).into();
+                        o["key_hint"] = account.map(|a| a.key_hint.clone()).into();
                         o
                     })
                     .collect();
@@ -33,14 +38,22 @@ pub fn run(cache_dir: Option<std::path::PathBuf>, command: CacheCommand) -> Resu
                     "UPLOADED".to_owned(),
                     "SCOPE".to_owned(),
                 ]];
-                for (scope, e) in entries {
+                for Listed {
+                    scope,
+                    account,
+                    entry: e,
+                } in entries
+                {
+                    // Whose entries: the host and key hint its file records, else (a file from
+                    // before they were) the scope's hash.
+                    let owner = account.map_or(scope, |a| a.to_string());
                     rows.push([
                         e.target_id.clone(),
                         e.sha256.get(..12).unwrap_or(&e.sha256).to_owned(),
                         e.package.clone().unwrap_or_default(),
                         e.version_name.clone().unwrap_or_default(),
                         e.uploaded_at.to_string(),
-                        scope,
+                        owner,
                     ]);
                 }
                 let mut widths = [0usize; 6];
@@ -61,8 +74,9 @@ pub fn run(cache_dir: Option<std::path::PathBuf>, command: CacheCommand) -> Resu
         }
         CacheCommand::Clear => {
             let n = cache.clear()?;
+            let targets = if n == 1 { "target" } else { "targets" };
             outln!(
-                "removed {n} cached target(s) from {}",
+                "removed {n} cached {targets} from {}",
                 cache.dir().display()
             );
         }

@@ -231,9 +231,9 @@ async fn make_bundles(
     for (i, l) in listed.iter().enumerate().filter(|(_, l)| l.bundle) {
         let sha = &l.fingerprint.sha256;
         let forced = options.force || options.stale.contains(sha);
-        let known = ctx
-            .cache()
-            .is_some_and(|c| matches!(c.get(&ctx.scope, &converter.cache_key(sha)), Ok(Some(_))));
+        let known = ctx.cache().is_some_and(|c| {
+            matches!(c.get(&ctx.scope.id, &converter.cache_key(sha)), Ok(Some(_)))
+        });
         if known && !forced {
             continue;
         }
@@ -289,7 +289,7 @@ pub fn forget(ctx: &Context, uploaded: &[Uploaded]) {
         return;
     };
     for u in uploaded.iter().filter(|u| u.cached) {
-        if let Err(e) = cache.remove(&ctx.scope, &u.sha256) {
+        if let Err(e) = cache.remove(&ctx.scope.id, &u.sha256) {
             ctx.remark(Remark::Warning(format!(
                 "{e}; the stale entry stays until replaced"
             )));

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::api::client::Client;
 use crate::api::error::ApiError;
 use crate::apk::Manifest;
-use crate::cache::{Attempt, Cache, Entry, HashLock, Holder, LockWait};
+use crate::cache::{Attempt, Cache, Entry, HashLock, Holder, LockWait, Scope};
 use crate::package::{Fingerprint, PackageError, UploadZip};
 use crate::remark::Remark;
 
@@ -65,7 +65,8 @@ pub struct Uploader<'a> {
     pub client: &'a Client,
     /// `None` when no cache folder could be opened: every APK is uploaded and nothing is kept.
     pub cache: Option<&'a Cache>,
-    pub scope: String,
+    /// Where the entries go, and whose they are (see [`crate::cache::Scope`]).
+    pub scope: Scope,
     pub reuse: Reuse,
     /// How long to wait for another process uploading the same APK before uploading it too.
     pub lock_wait: LockWait,
@@ -169,7 +170,7 @@ impl Uploader<'_> {
     /// The cached entry, if the cache may be used, can be read, and knows the APK.
     fn cached(&self, sha256: &str) -> Option<Entry> {
         let cache = self.cache.filter(|_| self.reuse == Reuse::Cached)?;
-        cache.get(&self.scope, sha256).unwrap_or_else(|e| {
+        cache.get(&self.scope.id, sha256).unwrap_or_else(|e| {
             self.warn(format!("{e}; uploading as if nothing were cached"));
             None
         })
@@ -192,7 +193,7 @@ impl Uploader<'_> {
         let started = std::time::Instant::now();
         let mut announced = false;
         let locked = loop {
-            match cache.try_lock_hash(&self.scope, sha256) {
+            match cache.try_lock_hash(&self.scope.id, sha256) {
                 Ok(Attempt::Held(h)) if started.elapsed() < limit => {
                     if !announced {
                         waiting(&h);

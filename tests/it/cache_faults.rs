@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use doksi::cache::{Attempt, Cache, HashLock, LockWait};
+use doksi::cache::{Attempt, Cache, HashLock, LockWait, Scope};
 use doksi::remark::Remark;
 use doksi::upload::{Candidate, Reuse, Uploader};
 
@@ -187,23 +187,28 @@ fn set_aside(scope: &Path) -> Vec<PathBuf> {
 
 /// Takes the unlock APK's upload lock in `sb`'s cache as another doksi would, through the library,
 /// which writes this process's pid into the lock file.
-fn hold_upload_lock(sb: &Sandbox) -> (HashLock, String) {
+fn hold_upload_lock(sb: &Sandbox) -> (HashLock, Scope) {
     let cache = Cache::open(sb.cache_dir()).unwrap();
     let scope = scope_of(sb);
     let sha256 = doksi::package::Fingerprint::of(&unlock_apk())
         .unwrap()
         .sha256;
-    match cache.try_lock_hash(&scope, &sha256).unwrap() {
+    match cache.try_lock_hash(&scope.id, &sha256).unwrap() {
         Attempt::Acquired(lock) => (lock, scope),
         Attempt::Held(h) => panic!("held already: {h:?}"),
     }
 }
 
 /// The scope doksi derives for `sb`'s URL and key.
-fn scope_of(sb: &Sandbox) -> String {
+fn scope_of(sb: &Sandbox) -> Scope {
     let base = doksi::api::BaseUrl::parse(&sb.base_url, doksi::api::Transport::HttpsOnly).unwrap();
     let key = doksi::api::ApiKey::parse(&sb.key).unwrap();
-    doksi::cache::scope(base.as_str(), &key.fingerprint())
+    Scope::new(
+        base.as_str(),
+        base.host(),
+        &key.fingerprint(),
+        key.last_four(),
+    )
 }
 
 #[test]
@@ -326,7 +331,7 @@ fn a_lock_held_past_the_wait_limit_is_given_up_and_the_apk_uploaded() {
         "{remarks:?}"
     );
     // What it uploaded is cached all the same.
-    let entry = cache.get(&scope, &fingerprint.sha256).unwrap().unwrap();
+    let entry = cache.get(&scope.id, &fingerprint.sha256).unwrap().unwrap();
     assert_eq!(entry.target_id, up.target_id);
 }
 
@@ -358,4 +363,117 @@ fn sigterm_while_waiting_for_an_upload_lock_ends_doksi_at_once() {
     assert_eq!(status.code(), Some(143), "{seen}");
     assert!(seen.contains("no run was started"), "{seen}");
     assert_eq!(sb.runs_created(), 0);
+}
+
+/// Another APK than [`unlock_apk`], for an upload that takes another hash lock.
+fn ime_apk() -> PathBuf {
+    crate::common::apk_fixtures().join("appium-android-ime-2.0.0-debug.apk")
+}
+
+/// The names in the cache's `targets-v1/locks/`.
+fn lock_files(sb: &Sandbox) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(sb.cache_dir().join("targets-v1").join("locks"))
+        .map(|listing| {
+            listing
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Sets a file's modification time `ago` back, as if it had lain there that long.
+fn age(path: &Path, ago: Duration) {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - ago)
+        .unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn an_upload_leaves_no_lock_file_behind() {
+    let sb = Sandbox::start(&[]);
+    let r = sb.run(&["upload", path_str(&unlock_apk()), path_str(&ime_apk())]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(sb.count("PUT /uploads"), 2);
+    assert!(
+        sb.cache_dir().join("targets-v1").join("locks").is_dir(),
+        "the uploads took their locks there"
+    );
+    assert_eq!(lock_files(&sb), Vec::<String>::new());
+    // A cached upload takes the lock too, and leaves nothing either.
+    upload_once(&sb);
+    assert_eq!(sb.count("PUT /uploads"), 2);
+    assert_eq!(lock_files(&sb), Vec::<String>::new());
+}
+
+/// A doksi killed mid-upload leaves its lock file (the kernel drops the lock, not the file); an
+/// hour on, the next doksi that uploads anything removes it. A lock someone holds stays, however
+/// old its file.
+#[cfg(unix)]
+#[test]
+fn a_lock_file_left_by_a_killed_doksi_is_trimmed_and_a_held_one_kept() {
+    let sb = Sandbox::start(&[]);
+    // The upload's first request is told to come back in a minute: it waits, holding the lock.
+    sb.fault("POST /uploads", "429:60", 1);
+    let mut child = sb
+        .command()
+        .args(["upload", path_str(&unlock_apk())])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let left = loop {
+        let named_by_pid = lock_files(&sb).into_iter().find(|name| {
+            let path = sb.cache_dir().join("targets-v1/locks").join(name);
+            fs::read_to_string(path).is_ok_and(|text| text.trim() == pid)
+        });
+        if let Some(name) = named_by_pid
+            && sb.count("POST /uploads") == 1
+        {
+            break sb.cache_dir().join("targets-v1/locks").join(name);
+        }
+        assert!(Instant::now() < deadline, "the upload never held its lock");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(left.exists(), "a killed holder removes nothing");
+
+    // Beside it, over an hour old too, a lock another doksi holds; and a fresh leftover.
+    let scope = scope_of(&sb);
+    let cache = Cache::open(sb.cache_dir()).unwrap();
+    let other_hash = "0".repeat(64);
+    let held = match cache.try_lock_hash(&scope.id, &other_hash).unwrap() {
+        Attempt::Acquired(lock) => lock,
+        Attempt::Held(h) => panic!("held already: {h:?}"),
+    };
+    let held_file = left.with_file_name(format!("{}-{other_hash}.lock", scope.id));
+    let young = left.with_file_name(format!("{}-{}.lock", scope.id, "1".repeat(64)));
+    fs::write(&young, "999998\n").unwrap();
+    for old in [&left, &held_file] {
+        age(old, Duration::from_secs(2 * 60 * 60));
+    }
+
+    let r = sb.run(&["upload", path_str(&ime_apk())]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!left.exists(), "the killed holder's lock file stayed");
+    assert!(
+        young.exists(),
+        "a lock file younger than an hour was trimmed"
+    );
+    assert!(held_file.exists(), "a held lock's file was removed");
+    let others = Cache::open(sb.cache_dir()).unwrap();
+    match others.try_lock_hash(&scope.id, &other_hash).unwrap() {
+        Attempt::Held(h) => assert_eq!(h.pid, Some(std::process::id())),
+        Attempt::Acquired(_) => panic!("the held lock was lost"),
+    }
+    drop(held);
+    assert!(!held_file.exists(), "released, its file goes");
 }

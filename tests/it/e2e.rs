@@ -347,6 +347,14 @@ fn cache_list_shows_and_clear_forgets() {
     let list = ok_json(&sb.run(&["cache", "list", "--json"]));
     assert_eq!(list[0]["target_id"], t.as_str());
     assert_eq!(list[0]["package"], "io.appium.unlock");
+    // Whose entry, in words: the base URL's host:port and the key's last four characters.
+    let host = sb.base_url.strip_prefix("http://").unwrap();
+    let host = host.split('/').next().unwrap();
+    let hint = &sb.key[sb.key.len() - 4..];
+    assert_eq!(list[0]["host"], host);
+    assert_eq!(list[0]["key_hint"], hint);
+    let scope = list[0]["scope"].as_str().unwrap().to_owned();
+    assert_eq!(scope.len(), 16, "the scope hash is still there: {list}");
     let r = sb.run(&["cache", "list"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
@@ -366,11 +374,83 @@ fn cache_list_shows_and_clear_forgets() {
         "columns line up: {}",
         r.stdout
     );
+    let at = lines[0].find("SCOPE").unwrap();
+    assert_eq!(
+        lines[1].get(at..),
+        Some(format!("{host} key …{hint}").as_str()),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains(&scope), "{}", r.stdout);
     let r = sb.run(&["cache", "clear"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("removed 1"), "{}", r.stdout);
+    assert!(
+        r.stdout.starts_with(&format!(
+            "removed 1 cached target from {}",
+            sb.cache_dir().display()
+        )),
+        "{}",
+        r.stdout
+    );
     let again = ok_json(&sb.run(&["upload", "--json", path_str(&unlock_apk())]));
     assert_eq!(again[0]["cached"], false);
+}
+
+/// A scope file from a doksi that did not yet record host and key hint lists under its scope
+/// hash; the next upload records them. `clear` counts in words.
+#[test]
+fn cache_list_of_an_older_scope_file_shows_the_scope_hash() {
+    let sb = Sandbox::start(&[]);
+    let t = target(&sb);
+    let folder = sb.cache_dir().join("targets-v1");
+    let file = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let object = json.as_object_mut().unwrap();
+    assert!(object.remove("host").is_some() && object.remove("key_hint").is_some());
+    std::fs::write(&file, serde_json::to_string(&json).unwrap()).unwrap();
+    let scope = file.file_stem().unwrap().to_str().unwrap();
+
+    let list = ok_json(&sb.run(&["cache", "list", "--json"]));
+    assert_eq!(list[0]["target_id"], t.as_str());
+    assert_eq!(list[0]["scope"], scope);
+    assert!(
+        list[0]["host"].is_null() && list[0]["key_hint"].is_null(),
+        "{list}"
+    );
+    let r = sb.run(&["cache", "list"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let at = lines[0].find("SCOPE").unwrap();
+    assert_eq!(lines[1].get(at..), Some(scope), "{}", r.stdout);
+
+    // Another APK's upload writes the file again, with host and key hint.
+    let other = apk_fixtures().join("appium-android-ime-2.0.0-debug.apk");
+    let r = sb.run(&["upload", path_str(&other)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let list = ok_json(&sb.run(&["cache", "list", "--json"]));
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    let hint = &sb.key[sb.key.len() - 4..];
+    for entry in list.as_array().unwrap() {
+        assert_eq!(entry["key_hint"], hint, "{list}");
+    }
+    let r = sb.run(&["cache", "clear"]);
+    assert!(
+        r.stdout.starts_with("removed 2 cached targets from "),
+        "{}",
+        r.stdout
+    );
+    let r = sb.run(&["cache", "clear"]);
+    assert!(
+        r.stdout.starts_with("removed 0 cached targets from "),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
