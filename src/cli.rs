@@ -691,6 +691,15 @@ pub fn parse_from(
         Err(e) => (None, Some(e)),
     };
     let mut cmd = command_for(project.as_ref());
+    // The name doksi was called by, as clap would take it, so that usage lines name it.
+    if let Some(name) = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|f| f.to_str())
+    {
+        cmd = cmd.bin_name(name);
+    }
+    let mut cmd = usage_as_if_nothing_given(cmd);
     let matches = cmd
         .try_get_matches_from_mut(&args)
         .unwrap_or_else(|e| exit_redacted(e));
@@ -737,6 +746,29 @@ fn command_for(project: Option<&crate::config::ProjectConfig>) -> clap::Command 
             None => a,
         }
     })
+}
+
+/// Sets each command's usage line to the one clap renders when nothing is given, the line
+/// `--help` shows. Without it, clap's usage errors list every argument that has a value, and a
+/// value from a DOKSI_* variable counts: `doksi wait` with DOKSI_TIMEOUT set would be shown as
+/// `doksi wait --timeout <TIMEOUT> <RUN_ID>`, as if the flag were required.
+fn usage_as_if_nothing_given(mut cmd: clap::Command) -> clap::Command {
+    // Building names each subcommand's usage after its parents (`doksi cache list`).
+    cmd.build();
+    with_fixed_usage(cmd)
+}
+
+fn with_fixed_usage(mut cmd: clap::Command) -> clap::Command {
+    let rendered = cmd.render_usage().ansi().to_string();
+    // The rendered line starts with the (styled) title, "Usage:" and a space; clap adds it back.
+    let usage = match rendered.find("Usage:") {
+        Some(at) => rendered[at..]
+            .split_once(' ')
+            .map_or(rendered.as_str(), |(_, rest)| rest),
+        None => rendered.as_str(),
+    };
+    let usage = clap::builder::StyledStr::from(usage.to_owned());
+    cmd.override_usage(usage).mut_subcommands(with_fixed_usage)
 }
 
 fn map_args(cmd: clap::Command, f: &impl Fn(clap::Arg) -> clap::Arg) -> clap::Command {

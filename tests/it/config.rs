@@ -692,3 +692,92 @@ fn completion_offers_values_not_files_for_enum_like_flags() {
         }
     }
 }
+
+/// Every subcommand's path from the root (the root itself first), walked from the clap
+/// definitions: a subcommand added later is covered without anyone listing it here.
+fn subcommand_paths() -> Vec<(Vec<String>, clap::Command)> {
+    fn walk(path: Vec<String>, cmd: &clap::Command, into: &mut Vec<(Vec<String>, clap::Command)>) {
+        into.push((path.clone(), cmd.clone()));
+        for sub in cmd.get_subcommands() {
+            let mut p = path.clone();
+            p.push(sub.get_name().to_owned());
+            walk(p, sub, into);
+        }
+    }
+    use clap::CommandFactory;
+    let mut all = Vec::new();
+    walk(Vec::new(), &doksi::cli::Cli::command(), &mut all);
+    all
+}
+
+fn usage_line(text: &str) -> Option<&str> {
+    text.lines().find(|l| l.starts_with("Usage:"))
+}
+
+/// A value from a DOKSI_* variable is not something the user typed: clap used to list such
+/// flags in a usage error's `Usage:` line as if they were required
+/// (`doksi wait --timeout <TIMEOUT> --base-url <BASE_URL> --api-key <API_KEY> <RUN_ID>`).
+#[test]
+fn usage_lines_ignore_the_environment() {
+    let home = tempfile::tempdir().unwrap();
+    let toml = home.path().join("doksi.toml");
+    std::fs::write(&toml, "").unwrap();
+    let env = [
+        ("DOKSI_BASE_URL", "http://127.0.0.1:1/x"),
+        (
+            "DOKSI_API_KEY",
+            "dk_live_5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
+        ),
+        ("DOKSI_TIMEOUT", "5m"),
+        ("DOKSI_POLL_INTERVAL", "3s"),
+        ("DOKSI_CACHE_DIR", path_str(home.path())),
+        ("DOKSI_VARIANT", "release"),
+        ("DOKSI_TESTS", "t1"),
+        ("DOKSI_AUTH", "generated"),
+        ("DOKSI_KS_KEY_ALIAS", "key0"),
+        ("DOKSI_CONFIG", path_str(&toml)),
+    ];
+    let run = |args: &[String], with_env: bool| {
+        let mut c = crate::common::doksi(home.path());
+        c.args(args);
+        if with_env {
+            c.envs(env);
+        }
+        let out = c.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let paths = subcommand_paths();
+    assert!(paths.len() > 15, "{}", paths.len());
+    for (path, cmd) in paths {
+        let help = [&path[..], &["--help".to_owned()]].concat();
+        let (code, stdout, stderr) = run(&help, false);
+        assert_eq!(code, Some(0), "{help:?}: {stderr}");
+        let expected = usage_line(&stdout).unwrap_or_else(|| panic!("{help:?}: {stdout}"));
+        let (_, with_env, _) = run(&help, true);
+        assert_eq!(
+            usage_line(&with_env),
+            Some(expected),
+            "{help:?} with DOKSI_*"
+        );
+        // A conflict (-v with -q, global), and where a positional is required, its absence.
+        let mut errors = vec![[&path[..], &["-v".to_owned(), "-q".to_owned()]].concat()];
+        if cmd.get_arguments().any(|a| a.is_required_set()) {
+            errors.push(path.clone());
+        }
+        for args in errors {
+            for with_env in [false, true] {
+                let (code, _, stderr) = run(&args, with_env);
+                assert_eq!(code, Some(2), "{args:?} (env: {with_env}): {stderr}");
+                assert_eq!(
+                    usage_line(&stderr),
+                    Some(expected),
+                    "{args:?} (env: {with_env}): {stderr}"
+                );
+            }
+        }
+    }
+}
