@@ -224,6 +224,9 @@ pub enum Command {
     /// Show or clear the target cache.
     Cache(CacheArgs),
     /// Run a local Doksi-compatible server (API and S3-like storage) on 127.0.0.1.
+    ///
+    /// With -v, it prints each request it serves on stderr: method, path (query values masked),
+    /// status and time taken.
     #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
     /// Start the sandbox in-process and run `ci` on a bundled example build, twice.

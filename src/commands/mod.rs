@@ -58,7 +58,7 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
         Command::Ci(args) => block_on(ci::run(&global(&args.connection), args, project, &settings)),
         Command::Cache(args) => cache::run(args.cache_dir, args.command),
         #[cfg(feature = "sandbox")]
-        Command::Sandbox(args) => block_on(sandbox::serve(args)),
+        Command::Sandbox(args) => block_on(sandbox::serve(args, opts.verbose > 0)),
         #[cfg(feature = "sandbox")]
         Command::Demo => block_on(sandbox::demo()),
         Command::Config(args) => config::show(&settings, project, args.json),
