@@ -94,7 +94,8 @@ fn example_project(dir: &Path) -> std::io::Result<()> {
     )
 }
 
-pub async fn demo() -> Result<(), Error> {
+/// `verbose` (-v, -vv) logs the requests of the demo's `ci` runs, as `ci -v` would.
+pub async fn demo(verbose: u8) -> Result<(), Error> {
     let config = SandboxConfig {
         run_step: Duration::from_millis(400),
         ..SandboxConfig::default()
@@ -118,7 +119,7 @@ pub async fn demo() -> Result<(), Error> {
         cache_dir: Some(work.path().join("cache")),
         allow_insecure_http: false,
         attempts: 5,
-        verbose: 0,
+        verbose,
         quiet: false,
         config: None,
         request_timeout: Duration::from_secs(60),
