@@ -816,7 +816,7 @@ fn help_fits_every_subcommand() {
     for (_, cmd) in &paths {
         for var in cmd.get_arguments().filter_map(|a| a.get_env()) {
             let var = var.to_string_lossy().into_owned();
-            if var != "DOKSI_CONFIG" && !env.iter().any(|(n, _)| *n == var) {
+            if !env.iter().any(|(n, _)| *n == var) {
                 env.push((var, secret.to_owned()));
             }
         }
