@@ -224,6 +224,9 @@ pub enum Command {
     /// Show or clear the target cache.
     Cache(CacheArgs),
     /// Run a local Doksi-compatible server (API and S3-like storage) on 127.0.0.1.
+    ///
+    /// With -v, it prints each request it serves on stderr: method, path (query values masked),
+    /// status and time taken.
     #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
     /// Start the sandbox in-process and run `ci` on a bundled example build, twice.
@@ -232,10 +235,14 @@ pub enum Command {
     /// Print the effective settings and where each came from (flag, environment, doksi.toml, default).
     Config(ConfigArgs),
     /// Print a shell completion script (e.g. `doksi completions bash > /etc/bash_completion.d/doksi`).
-    Completions { shell: clap_complete::Shell },
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
     /// Print the man page (roff), or with DIR write doksi.1 and a page per subcommand there.
     Man {
-        /// e.g. ~/.local/share/man/man1
+        /// Where to write the pages (e.g. ~/.local/share/man/man1); without it, the top page
+        /// goes to stdout.
         dir: Option<PathBuf>,
     },
 }
@@ -692,6 +699,15 @@ pub fn parse_from(
         Err(e) => (None, Some(e)),
     };
     let mut cmd = command_for(project.as_ref());
+    // The name doksi was called by, as clap would take it, so that usage lines name it.
+    if let Some(name) = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|f| f.to_str())
+    {
+        cmd = cmd.bin_name(name);
+    }
+    let mut cmd = with_fixed_usage(built(cmd));
     let matches = cmd
         .try_get_matches_from_mut(&args)
         .unwrap_or_else(|e| exit_redacted(e));
@@ -738,6 +754,59 @@ fn command_for(project: Option<&crate::config::ProjectConfig>) -> clap::Command 
             None => a,
         }
     })
+}
+
+/// `cmd` built (each global flag copied into every subcommand, each usage named after its
+/// parents), with a global flag hidden from the help of the subcommands that do nothing with it:
+/// `--config` where no setting a doksi.toml may give is read, `-v` where no request is made or
+/// served. They still take it, as any subcommand takes a global flag.
+pub fn built(mut cmd: clap::Command) -> clap::Command {
+    cmd.build();
+    cmd.mut_subcommands(|sub| {
+        let top = sub.get_name().to_owned();
+        hide_unused_globals(sub, &top)
+    })
+}
+
+/// The subcommands that make requests or serve them, and so log them with -v.
+fn logs_requests(top: &str) -> bool {
+    matches!(
+        top,
+        "upload" | "run" | "status" | "wait" | "rerun" | "ci" | "sandbox" | "demo"
+    )
+}
+
+fn hide_unused_globals(sub: clap::Command, top: &str) -> clap::Command {
+    use crate::settings::{FileKind, SETTINGS};
+    let reads_file = sub.get_arguments().any(|a| {
+        SETTINGS
+            .iter()
+            .any(|s| s.id == a.get_id() && !matches!(s.file, FileKind::Never))
+    });
+    let logs = logs_requests(top);
+    sub.mut_args(|a| match a.get_id().as_str() {
+        "config" if !reads_file => a.hide(true),
+        "verbose" if !logs => a.hide(true),
+        _ => a,
+    })
+    .mut_subcommands(|s| hide_unused_globals(s, top))
+}
+
+/// Sets each command's usage line to the one clap renders when nothing is given, the line
+/// `--help` shows; `cmd` is built. Without it, clap's usage errors list every argument that has
+/// a value, and a value from a DOKSI_* variable counts: `doksi wait` with DOKSI_TIMEOUT set
+/// would be shown as `doksi wait --timeout <TIMEOUT> <RUN_ID>`, as if the flag were required.
+fn with_fixed_usage(mut cmd: clap::Command) -> clap::Command {
+    let rendered = cmd.render_usage().ansi().to_string();
+    // The rendered line starts with the (styled) title, "Usage:" and a space; clap adds it back.
+    let usage = match rendered.find("Usage:") {
+        Some(at) => rendered[at..]
+            .split_once(' ')
+            .map_or(rendered.as_str(), |(_, rest)| rest),
+        None => rendered.as_str(),
+    };
+    let usage = clap::builder::StyledStr::from(usage.to_owned());
+    cmd.override_usage(usage).mut_subcommands(with_fixed_usage)
 }
 
 fn map_args(cmd: clap::Command, f: &impl Fn(clap::Arg) -> clap::Arg) -> clap::Command {

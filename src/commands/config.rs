@@ -117,7 +117,7 @@ fn redact(key: &str) -> String {
 }
 
 pub fn completions(shell: clap_complete::Shell) -> Result<(), Error> {
-    let mut cmd = Cli::command();
+    let mut cmd = crate::cli::built(Cli::command());
     let mut buf = Vec::new();
     clap_complete::generate(shell, &mut cmd, "doksi", &mut buf);
     print_bytes(&buf);
@@ -127,8 +127,7 @@ pub fn completions(shell: clap_complete::Shell) -> Result<(), Error> {
 /// Without `dir`, the top page on stdout; with it, that page and one per subcommand (the top
 /// page lists them as `doksi-ci(1)` and so on), each written whole or not at all.
 pub fn man(dir: Option<&Path>) -> Result<(), Error> {
-    let mut cmd = Cli::command().disable_help_subcommand(true);
-    cmd.build();
+    let cmd = crate::cli::built(Cli::command().disable_help_subcommand(true));
     let Some(dir) = dir else {
         print_bytes(&top_page(&cmd)?);
         return Ok(());

@@ -60,9 +60,9 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
         Command::Ci(args) => block_on(ci::run(&global(&args.connection), args, project, &settings)),
         Command::Cache(args) => cache::run(args.cache_dir, args.command),
         #[cfg(feature = "sandbox")]
-        Command::Sandbox(args) => block_on(sandbox::serve(args)),
+        Command::Sandbox(args) => block_on(sandbox::serve(args, opts.verbose > 0)),
         #[cfg(feature = "sandbox")]
-        Command::Demo => block_on(sandbox::demo()),
+        Command::Demo => block_on(sandbox::demo(opts.verbose)),
         Command::Config(args) => config::show(&settings, project, args.json),
         Command::Completions { shell } => config::completions(shell),
         Command::Man { dir } => config::man(dir.as_deref()),

@@ -13,7 +13,7 @@ use crate::cli::{
 use doksi_sandbox::{self as sandbox, SandboxConfig};
 
 use super::Error;
-use super::output::{always, outln};
+use super::output::{always, note, outln};
 
 /// A real APK (appium-unlock 2.0.0, Apache-2.0) carried in the binary, so the demo needs no
 /// checkout and no network.
@@ -44,13 +44,24 @@ fn port_or_default(port: Option<u16>, default: u16, what: &str) -> u16 {
     }
 }
 
-pub async fn serve(args: SandboxArgs) -> Result<(), Error> {
+/// `doksi sandbox -v`: a line per request served. The sandbox masks the query's values and shows
+/// no header; a key pasted into a path is redacted here, as in every line doksi prints.
+fn print_served(served: &sandbox::Served) {
+    note!(
+        "sandbox: {}",
+        crate::api::redact_secrets(&served.to_string())
+    );
+}
+
+/// Serves until Ctrl-C; `verbose` (-v) prints each request served on stderr.
+pub async fn serve(args: SandboxArgs, verbose: bool) -> Result<(), Error> {
     let config = SandboxConfig {
         api_port: port_or_default(args.port, DEFAULT_PORTS.0, "API"),
         storage_port: port_or_default(args.storage_port, DEFAULT_PORTS.1, "storage"),
         credits: args.credits,
         run_step: args.run_step,
         faults: args.faults,
+        on_served: verbose.then_some(print_served as fn(&sandbox::Served)),
         ..SandboxConfig::default()
     };
     let key = config.key.clone();
@@ -83,7 +94,8 @@ fn example_project(dir: &Path) -> std::io::Result<()> {
     )
 }
 
-pub async fn demo() -> Result<(), Error> {
+/// `verbose` (-v, -vv) logs the requests of the demo's `ci` runs, as `ci -v` would.
+pub async fn demo(verbose: u8) -> Result<(), Error> {
     let config = SandboxConfig {
         run_step: Duration::from_millis(400),
         ..SandboxConfig::default()
@@ -107,7 +119,7 @@ pub async fn demo() -> Result<(), Error> {
         cache_dir: Some(work.path().join("cache")),
         allow_insecure_http: false,
         attempts: 5,
-        verbose: 0,
+        verbose,
         quiet: false,
         config: None,
         request_timeout: Duration::from_secs(60),

@@ -531,7 +531,13 @@ fn help_names_each_variable_but_never_its_value() {
 /// show them in their help nor accept them (a key given to `sandbox` was once silently dropped).
 #[test]
 fn each_subcommand_shows_and_takes_only_the_flags_it_uses() {
-    for sub in ["upload", "run", "status", "wait", "rerun", "ci", "config"] {
+    let paths: Vec<Vec<String>> = subcommand_paths()
+        .into_iter()
+        .map(|(path, _)| path)
+        .filter(|path| !path.is_empty())
+        .collect();
+    for sub in API_SUBCOMMANDS {
+        assert!(paths.contains(&vec![sub.to_owned()]), "no subcommand {sub}");
         let r = run_in(None, &[sub, "--help"]);
         assert_eq!(r.code, 0, "{sub}: {}", r.stderr);
         for flag in [
@@ -545,16 +551,16 @@ fn each_subcommand_shows_and_takes_only_the_flags_it_uses() {
             assert!(r.stdout.contains(flag), "{sub} --help lacks {flag}");
         }
     }
-    for sub in [
-        "inspect",
-        "package",
-        "apks",
-        "man",
-        "completions",
-        "sandbox",
-        "cache",
-    ] {
-        let r = run_in(None, &[sub, "--help"]);
+    // Every other one, nested ones included: walked, so a new subcommand is checked too.
+    let others: Vec<&Vec<String>> = paths
+        .iter()
+        .filter(|path| !API_SUBCOMMANDS.contains(&path[0].as_str()))
+        .collect();
+    assert!(others.len() >= 10, "{others:?}");
+    for path in others {
+        let sub = path.join(" ");
+        let args: Vec<&str> = path.iter().map(String::as_str).chain(["--help"]).collect();
+        let r = run_in(None, &args);
         assert_eq!(r.code, 0, "{sub}: {}", r.stderr);
         for flag in ["--base-url", "--api-key", "--attempts", "--request-timeout"] {
             assert!(!r.stdout.contains(flag), "{sub} --help shows {flag}");
@@ -691,4 +697,183 @@ fn completion_offers_values_not_files_for_enum_like_flags() {
             }
         }
     }
+}
+
+/// Every subcommand's path from the root (the root itself first), walked from the clap
+/// definitions as doksi builds them (global flags copied into each subcommand): a subcommand
+/// added later is covered without anyone listing it here.
+fn subcommand_paths() -> Vec<(Vec<String>, clap::Command)> {
+    fn walk(path: Vec<String>, cmd: &clap::Command, into: &mut Vec<(Vec<String>, clap::Command)>) {
+        into.push((path.clone(), cmd.clone()));
+        // clap's own `help` subcommand is clap's to describe.
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let mut p = path.clone();
+            p.push(sub.get_name().to_owned());
+            walk(p, sub, into);
+        }
+    }
+    use clap::CommandFactory;
+    let mut all = Vec::new();
+    walk(
+        Vec::new(),
+        &doksi::cli::built(doksi::cli::Cli::command()),
+        &mut all,
+    );
+    all
+}
+
+fn usage_line(text: &str) -> Option<&str> {
+    text.lines().find(|l| l.starts_with("Usage:"))
+}
+
+/// A value from a DOKSI_* variable is not something the user typed: clap used to list such
+/// flags in a usage error's `Usage:` line as if they were required
+/// (`doksi wait --timeout <TIMEOUT> --base-url <BASE_URL> --api-key <API_KEY> <RUN_ID>`).
+#[test]
+fn usage_lines_ignore_the_environment() {
+    let home = tempfile::tempdir().unwrap();
+    let toml = home.path().join("doksi.toml");
+    std::fs::write(&toml, "").unwrap();
+    let env = [
+        ("DOKSI_BASE_URL", "http://127.0.0.1:1/x"),
+        (
+            "DOKSI_API_KEY",
+            "dk_live_5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
+        ),
+        ("DOKSI_TIMEOUT", "5m"),
+        ("DOKSI_POLL_INTERVAL", "3s"),
+        ("DOKSI_CACHE_DIR", path_str(home.path())),
+        ("DOKSI_VARIANT", "release"),
+        ("DOKSI_TESTS", "t1"),
+        ("DOKSI_AUTH", "generated"),
+        ("DOKSI_KS_KEY_ALIAS", "key0"),
+        ("DOKSI_CONFIG", path_str(&toml)),
+    ];
+    let run = |args: &[String], with_env: bool| {
+        let mut c = crate::common::doksi(home.path());
+        c.args(args);
+        if with_env {
+            c.envs(env);
+        }
+        let out = c.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let paths = subcommand_paths();
+    assert!(paths.len() > 15, "{}", paths.len());
+    for (path, cmd) in paths {
+        let help = [&path[..], &["--help".to_owned()]].concat();
+        let (code, stdout, stderr) = run(&help, false);
+        assert_eq!(code, Some(0), "{help:?}: {stderr}");
+        let expected = usage_line(&stdout).unwrap_or_else(|| panic!("{help:?}: {stdout}"));
+        let (_, with_env, _) = run(&help, true);
+        assert_eq!(
+            usage_line(&with_env),
+            Some(expected),
+            "{help:?} with DOKSI_*"
+        );
+        // A conflict (-v with -q, global), and where a positional is required, its absence.
+        let mut errors = vec![[&path[..], &["-v".to_owned(), "-q".to_owned()]].concat()];
+        if cmd.get_arguments().any(|a| a.is_required_set()) {
+            errors.push(path.clone());
+        }
+        for args in errors {
+            for with_env in [false, true] {
+                let (code, _, stderr) = run(&args, with_env);
+                assert_eq!(code, Some(2), "{args:?} (env: {with_env}): {stderr}");
+                assert_eq!(
+                    usage_line(&stderr),
+                    Some(expected),
+                    "{args:?} (env: {with_env}): {stderr}"
+                );
+            }
+        }
+    }
+}
+
+/// The subcommands that talk to the API, and so show and take the connection flags.
+const API_SUBCOMMANDS: [&str; 7] = ["upload", "run", "status", "wait", "rerun", "ci", "config"];
+
+/// The subcommands that make or serve requests, and so show -v (`config` only shows the
+/// connection settings).
+const LOGGING_SUBCOMMANDS: [&str; 8] = [
+    "upload", "run", "status", "wait", "rerun", "ci", "sandbox", "demo",
+];
+
+/// Help that fits, for every subcommand walked from the clap definitions: an about text, help
+/// for each argument shown, no global flag shown where it does nothing (-v where no request is
+/// made or served, --config where no setting a doksi.toml gives is read), and never a
+/// variable's value, whatever is set. Every misfit is listed at once.
+#[test]
+fn help_fits_every_subcommand() {
+    let home = tempfile::tempdir().unwrap();
+    let secret = "sEcReT-VaLuE";
+    let paths = subcommand_paths();
+    let mut env: Vec<(String, String)> = Vec::new();
+    for (_, cmd) in &paths {
+        for var in cmd.get_arguments().filter_map(|a| a.get_env()) {
+            let var = var.to_string_lossy().into_owned();
+            if !env.iter().any(|(n, _)| *n == var) {
+                env.push((var, secret.to_owned()));
+            }
+        }
+    }
+    assert!(env.len() > 10, "{env:?}");
+    let file_settings: Vec<&str> = doksi::settings::SETTINGS
+        .iter()
+        .filter(|s| !matches!(s.file, doksi::settings::FileKind::Never))
+        .map(|s| s.id)
+        .collect();
+    let mut misfits = Vec::new();
+    for (path, cmd) in &paths {
+        if cmd.get_about().is_none() {
+            misfits.push(format!("{path:?} has no about text"));
+        }
+        let mut c = crate::common::doksi(home.path());
+        c.args(path)
+            .arg("--help")
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{path:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        if help.contains(secret) {
+            misfits.push(format!("{path:?} --help shows a variable's value"));
+        }
+        // The arguments as --help shows them: the global ones are defined on the root.
+        let shown = |id: &str| {
+            let arg = cmd
+                .get_arguments()
+                .chain(paths[0].1.get_arguments().filter(|a| a.is_global_set()))
+                .find(|a| a.get_id() == id);
+            arg.and_then(|a| a.get_long())
+                .is_some_and(|long| help.contains(&format!("--{long}")))
+        };
+        for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                misfits.push(format!("{path:?}: {} has no help text", arg.get_id()));
+            }
+            if let Some(var) = arg.get_env() {
+                let named = format!("[env: {}]", var.to_string_lossy());
+                if !help.contains(&named) {
+                    misfits.push(format!("{path:?} --help lacks {named}"));
+                }
+            }
+        }
+        let Some(top) = path.first().map(String::as_str) else {
+            continue;
+        };
+        if shown("verbose") != LOGGING_SUBCOMMANDS.contains(&top) {
+            misfits.push(format!("{path:?}: --verbose shown: {}", shown("verbose")));
+        }
+        let reads_file = cmd
+            .get_arguments()
+            .any(|a| file_settings.contains(&a.get_id().as_str()));
+        if shown("config") != reads_file {
+            misfits.push(format!("{path:?}: --config shown: {}", shown("config")));
+        }
+    }
+    assert!(misfits.is_empty(), "{misfits:#?}");
 }

@@ -645,3 +645,74 @@ fn a_long_wait_tells_a_line_at_least_every_progress_interval() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(alive(&r.stderr), Vec::<String>::new(), "{}", r.stderr);
 }
+
+/// `doksi sandbox -v` prints a line per request it serves, as its request log records it:
+/// method, path (query values masked), status, duration; never a header, never the key.
+/// Without -v it prints none.
+#[test]
+fn sandbox_v_prints_each_request_it_serves() {
+    let served_lines = |verbose: bool| {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let flags: &[&str] = if verbose { &["-v"] } else { &[] };
+        let sb = Sandbox::start_with_stderr(flags, log.reopen().unwrap());
+        let apk = unlock_apk();
+        let mut args = vec!["ci", path_str(&apk), "--category", "cat_smoke", "--json"];
+        args.extend(FAST);
+        assert_eq!(ok_json(&sb.run(&args))["status"], "passed");
+        // A line is written before its answer goes out: by now every one is in the file.
+        let stderr = std::fs::read_to_string(log.path()).unwrap();
+        let lines: Vec<String> = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("sandbox: "))
+            .map(str::to_owned)
+            .collect();
+        (sb, lines)
+    };
+
+    let (sb, lines) = served_lines(true);
+    let log = sb.requests()["log"].as_array().unwrap().clone();
+    assert_eq!(lines.len(), log.len(), "{lines:#?}");
+    for (line, entry) in lines.iter().zip(&log) {
+        let parts: Vec<&str> = line.split(' ').collect();
+        let [method, path, status, duration] = parts[..] else {
+            panic!("not METHOD PATH STATUS DURATION: {line:?}");
+        };
+        assert_eq!(method, entry["method"], "{line}");
+        assert_eq!(status, entry["status"].to_string(), "{line}");
+        assert!(path.contains(entry["route"].as_str().unwrap()), "{line}");
+        let ms = duration
+            .strip_suffix("ms")
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(ms.parse::<u64>().is_ok(), "{line}");
+        assert!(
+            !line.contains(&sb.key) && !line.contains("Bearer"),
+            "{line}"
+        );
+        // Of a query, only the names: a presigned URL's signature is a value.
+        if let Some((_, query)) = path.split_once('?') {
+            for pair in query.split('&') {
+                assert!(pair.ends_with("=…"), "{line}");
+            }
+        }
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("POST /external/integration/cicd/uploads 200 ")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("PUT /uploads/")
+            && l.contains("?X-Amz-Date=…&X-Amz-Expires=…&X-Amz-Signature=… 200 ")),
+        "{lines:#?}"
+    );
+    for route in ["POST /external", "GET /external"] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(route)),
+            "{route}: {lines:#?}"
+        );
+    }
+
+    let (_, lines) = served_lines(false);
+    assert_eq!(lines, Vec::<String>::new());
+}

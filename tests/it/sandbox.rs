@@ -25,6 +25,15 @@ impl Sandbox {
 
     /// Like [`Sandbox::start`], keeping `home` (and so the cache folder) of an earlier one.
     pub fn start_in(home: tempfile::TempDir, extra: &[&str]) -> Sandbox {
+        Sandbox::start_to(home, extra, Stdio::null())
+    }
+
+    /// Like [`Sandbox::start`], its stderr going to `stderr` (a file the test reads).
+    pub fn start_with_stderr(extra: &[&str], stderr: std::fs::File) -> Sandbox {
+        Sandbox::start_to(tempfile::tempdir().unwrap(), extra, stderr.into())
+    }
+
+    fn start_to(home: tempfile::TempDir, extra: &[&str], stderr: Stdio) -> Sandbox {
         let mut cmd = doksi(home.path());
         // Any free ports: many sandboxes run at once, and the default ports are for people.
         cmd.arg("sandbox");
@@ -39,7 +48,7 @@ impl Sandbox {
         let mut child = cmd
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut line = String::new();

@@ -6,7 +6,9 @@
 //! logged. The recorder is also where a request draws its fault, so the log names it.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -59,6 +61,55 @@ struct Entry {
     /// was not JSON or the client hung up while sending it.
     #[serde(skip_serializing_if = "Option::is_none")]
     body: Option<serde_json::Value>,
+    /// The whole path, its query's values masked; for [`Served`], not the log's readers.
+    #[serde(skip)]
+    path: String,
+    #[serde(skip)]
+    started: Instant,
+}
+
+/// One request once answered, as `doksi sandbox -v` shows it:
+/// `POST /external/integration/cicd/uploads 200 3ms`. It holds no header, and of the query
+/// only the names (a presigned URL's signature is in a value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    pub method: String,
+    /// The path, with each query value replaced by `…`.
+    pub path: String,
+    /// 499 when no whole answer went out (the client hung up, or a fault hung up on it).
+    pub status: u16,
+    /// From the request's arrival to its answer's headers.
+    pub duration: Duration,
+}
+
+impl fmt::Display for Served {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {} {}ms",
+            self.method,
+            self.path,
+            self.status,
+            self.duration.as_millis()
+        )
+    }
+}
+
+/// `path?query` with the query's values masked (`?X-Amz-Signature=…`), and items with no
+/// value masked whole.
+fn masked(path: &str, query: Option<&str>) -> String {
+    let Some(query) = query else {
+        return path.to_owned();
+    };
+    let names: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((name, _)) => format!("{name}=…"),
+            // A bare item may be a token: masked whole.
+            None => "…".to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", names.join("&"))
 }
 
 pub(super) struct Traffic {
@@ -114,7 +165,20 @@ struct Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(entry) = self.entry.take() {
+            let served = self.shared.on_served.map(|tell| {
+                let served = Served {
+                    method: entry.method.clone(),
+                    path: entry.path.clone(),
+                    status: entry.status,
+                    duration: entry.started.elapsed(),
+                };
+                (tell, served)
+            });
             self.shared.traffic().push(entry);
+            // Told with no lock held: the listener may take its time writing.
+            if let Some((tell, served)) = served {
+                tell(&served);
+            }
         }
     }
 }
@@ -141,6 +205,8 @@ pub(super) async fn record(State(recorder): State<Recorder>, req: Request, next:
             transfer_encoding: text(headers, header::TRANSFER_ENCODING),
             content_type: text(headers, header::CONTENT_TYPE),
             body: None,
+            path: masked(path, req.uri().query()),
+            started: Instant::now(),
         }),
     };
     // Read after `pending` exists: a client that hangs up mid-body is still logged.
@@ -302,9 +368,29 @@ mod unit {
                 transfer_encoding: None,
                 content_type: None,
                 body: None,
+                path: "/external/integration/cicd/runs/run_1".into(),
+                started: Instant::now(),
             });
         }
         assert_eq!(traffic.counts["GET /runs"], (LOG_LIMIT + 3) as u64);
         assert_eq!(traffic.log.len(), LOG_LIMIT);
+    }
+
+    #[test]
+    fn a_served_line_masks_every_query_value() {
+        let served = Served {
+            method: "PUT".into(),
+            path: masked(
+                "/uploads/upl_1",
+                Some("X-Amz-Date=1&X-Amz-Signature=00ff&flag"),
+            ),
+            status: 200,
+            duration: Duration::from_micros(3_900),
+        };
+        assert_eq!(
+            served.to_string(),
+            "PUT /uploads/upl_1?X-Amz-Date=…&X-Amz-Signature=…&… 200 3ms"
+        );
+        assert_eq!(masked("/runs", None), "/runs");
     }
 }

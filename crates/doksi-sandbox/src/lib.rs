@@ -45,6 +45,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use admin::Served;
 pub use faults::{Fault, FaultSpec, FaultSpecError, Route};
 pub use storage::{ExternalStorage, Storage};
 
@@ -74,6 +75,9 @@ pub struct SandboxConfig {
     pub faults: Vec<FaultSpec>,
     /// Where upload URLs point: our storage server, or an S3 a test serves.
     pub storage: Storage,
+    /// Told of each request once it is answered (`doksi sandbox -v` prints them): the requests
+    /// the log of `GET /_sandbox/requests` keeps, as they are added to it.
+    pub on_served: Option<fn(&Served)>,
 }
 
 impl Default for SandboxConfig {
@@ -87,6 +91,7 @@ impl Default for SandboxConfig {
             url_ttl: Duration::from_secs(15 * 60),
             faults: Vec::new(),
             storage: Storage::Builtin,
+            on_served: None,
         }
     }
 }
@@ -177,6 +182,7 @@ pub async fn start(config: SandboxConfig) -> io::Result<Sandbox> {
         traffic: Mutex::new(admin::Traffic::default()),
         faults: Mutex::new(faults::Plan::new(config.faults)),
         storage: config.storage,
+        on_served: config.on_served,
     });
 
     let api = api_app(&shared);
@@ -279,6 +285,7 @@ struct Shared {
     traffic: Mutex<admin::Traffic>,
     faults: Mutex<faults::Plan>,
     storage: Storage,
+    on_served: Option<fn(&Served)>,
 }
 
 /// Only names the servers: the state is the admin routes' to show, and the secret no one's.
