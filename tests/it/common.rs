@@ -211,3 +211,12 @@ pub fn merged(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (i32, String
         std::fs::read_to_string(&path).unwrap(),
     )
 }
+
+/// [`ci`] with stdout and stderr on one file, as [`merged`] runs it.
+pub fn merged_ci(sb: &Sandbox, args: &[&str]) -> (i32, String) {
+    let apk = unlock_apk();
+    let mut all = vec!["ci", path_str(&apk)];
+    all.extend(args);
+    all.extend(FAST);
+    merged(sb, &all, &[])
+}

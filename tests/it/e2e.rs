@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::common::{FAST, apk_fixtures, fixtures, merged, ok_json, target};
+use crate::common::{FAST, apk_fixtures, ci, fixtures, merged, merged_ci, ok_json, target};
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 
 #[test]
@@ -475,17 +475,8 @@ fn demo_runs_end_to_end_and_shows_the_cache_hit() {
 #[test]
 fn in_one_stream_each_result_is_told_once_and_the_verdict_is_last() {
     let sb = Sandbox::start(&[]);
-    let apk = unlock_apk();
-    let mut args = vec![
-        "ci",
-        path_str(&apk),
-        "--category",
-        "cat_failing",
-        "--category",
-        "cat_smoke",
-    ];
-    args.extend(FAST);
-    let (code, log) = merged(&sb, &args, &[]);
+    let args = ["--category", "cat_failing", "--category", "cat_smoke"];
+    let (code, log) = merged_ci(&sb, &args);
     assert_eq!(code, 1, "{log}");
     let lines: Vec<&str> = log.lines().collect();
     let results: Vec<&&str> = lines
@@ -525,7 +516,7 @@ fn in_one_stream_each_result_is_told_once_and_the_verdict_is_last() {
     );
 
     // Apart, as a script reads them, stdout has the summary and the failed test.
-    let r = sb.run(&args);
+    let r = ci(&sb, &args);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stdout.starts_with("run run_2: failed ("), "{}", r.stdout);
     assert!(r.stdout.contains("Payment declined"), "{}", r.stdout);

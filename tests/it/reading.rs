@@ -3,7 +3,7 @@
 //! counted unless `-v`; each result told once in one stream, even after re-runs; a live line on
 //! a terminal; counted nouns without "(s)".
 
-use crate::common::{FAST, fixtures, merged, needed_tool, ok_json};
+use crate::common::{FAST, ci, fixtures, merged_ci, needed_tool, ok_json};
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 
 /// The `  failed …` lines of a text, as a person reads them.
@@ -121,17 +121,8 @@ fn each_destination_is_named_alike_in_the_text_the_junit_file_and_the_summary() 
 #[test]
 fn passed_tests_are_counted_and_listed_only_with_v() {
     let sb = Sandbox::start(&[]);
-    let apk = unlock_apk();
-    let mut args = vec![
-        "ci",
-        path_str(&apk),
-        "--category",
-        "cat_failing",
-        "--category",
-        "cat_smoke",
-    ];
-    args.extend(FAST);
-    let r = sb.run(&args);
+    let args = ["--category", "cat_failing", "--category", "cat_smoke"];
+    let r = ci(&sb, &args);
     assert_eq!(r.code, 1, "{}", r.stderr);
     // The failed test in both streams, with its link; the passed ones in the count alone.
     let summary = r.stdout.lines().next().unwrap();
@@ -151,9 +142,7 @@ fn passed_tests_are_counted_and_listed_only_with_v() {
         "doksi: error: run run_1 failed: 1 of 3 tests failed, 2 passed"
     );
 
-    let mut verbose = args.clone();
-    verbose.push("-v");
-    let r = sb.run(&verbose);
+    let r = ci(&sb, &[&args[..], &["-v"]].concat());
     assert_eq!(r.code, 1, "{}", r.stderr);
     for stream in [&r.stdout, &r.stderr] {
         for name in ["Login", "Checkout flow"] {
@@ -175,19 +164,17 @@ fn passed_tests_are_counted_and_listed_only_with_v() {
 #[test]
 fn after_re_runs_one_stream_tells_each_result_once_and_the_verdict_last() {
     let sb = Sandbox::start(&[]);
-    let apk = unlock_apk();
-    let mut args = vec![
-        "ci",
-        path_str(&apk),
-        "--category",
-        "cat_flaky",
-        "--category",
-        "cat_failing",
-        "--retries",
-        "1",
-    ];
-    args.extend(FAST);
-    let (code, log) = merged(&sb, &args, &[]);
+    let (code, log) = merged_ci(
+        &sb,
+        &[
+            "--category",
+            "cat_flaky",
+            "--category",
+            "cat_failing",
+            "--retries",
+            "1",
+        ],
+    );
     assert_eq!(code, 1, "{log}");
     // Every result's link once, though the summary after re-runs names the tests again.
     let links: Vec<&str> = log
