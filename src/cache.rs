@@ -1208,9 +1208,22 @@ mod tests {
         assert_eq!(cache.list().unwrap().len(), 1);
     }
 
+    /// How a waiter's lock file goes away between its open and its lock.
     #[cfg(unix)]
-    #[test]
-    fn a_waiter_whose_lock_file_was_trimmed_starts_over() {
+    #[derive(Clone, Copy)]
+    enum Unlinked {
+        /// Its holder finishes, and `cache clear` trims the file nobody holds.
+        ByClear,
+        /// Its holder removes it on release.
+        ByHolder,
+    }
+
+    /// A waiter that opened the lock file before it was unlinked must notice, after locking,
+    /// that the file it locked is no longer the lock: a newcomer has meanwhile created the live
+    /// one and holds it. Nobody holds the old file's lock by the time the waiter tries it, so
+    /// only noticing the unlink, and opening the live file, finds the newcomer.
+    #[cfg(unix)]
+    fn a_waiter_starts_over_when_its_file_is(unlinked: Unlinked) {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path().to_owned()).unwrap();
         let path = cache
@@ -1221,27 +1234,41 @@ mod tests {
         let others = Cache::open(dir.path().to_owned()).unwrap();
         let in_window = newcomer.clone();
         BETWEEN_OPEN_AND_LOCK.set(Some(Box::new(move || {
-            // The waiter has the old file open. Its holder finishes, `cache clear` trims the
-            // file now that nobody holds it, and a newcomer creates and takes a new one.
             drop(first);
-            assert_eq!(others.clear().unwrap(), 0);
-            assert!(!path.exists(), "clear left the released lock file");
+            match unlinked {
+                Unlinked::ByClear => {
+                    assert_eq!(others.clear().unwrap(), 0);
+                    assert!(!path.exists(), "clear left the released lock file");
+                }
+                Unlinked::ByHolder => assert!(!path.exists(), "the holder left its lock file"),
+            }
             in_window.set(Some(hold(&others, &scope_a(), &sha(5))));
         })));
-        // The waiter: nobody holds the old file's lock by the time it tries it, so only noticing
-        // that the file was unlinked, and opening the live one, finds the newcomer.
         match cache.try_lock_hash(&scope_a(), &sha(5)).unwrap() {
             Attempt::Held(holder) => assert_eq!(holder.pid, Some(std::process::id())),
-            Attempt::Acquired(_) => panic!("took the lock of a file that clear had trimmed"),
+            Attempt::Acquired(_) => panic!("took the lock of a file that was unlinked"),
         }
-        let newcomer = newcomer
-            .take()
-            .expect("the window between open and lock was reached");
-        drop(newcomer);
+        drop(
+            newcomer
+                .take()
+                .expect("the window between open and lock was reached"),
+        );
         assert!(matches!(
             cache.try_lock_hash(&scope_a(), &sha(5)).unwrap(),
             Attempt::Acquired(_)
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_waiter_whose_lock_file_was_trimmed_starts_over() {
+        a_waiter_starts_over_when_its_file_is(Unlinked::ByClear);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_waiter_whose_lock_file_its_holder_removed_starts_over() {
+        a_waiter_starts_over_when_its_file_is(Unlinked::ByHolder);
     }
 
     #[test]
@@ -1371,41 +1398,6 @@ mod tests {
             read_names(&cache.locks_dir()).unwrap(),
             Vec::<OsString>::new()
         );
-    }
-
-    /// A waiter that opened the lock file before its holder released (and so unlinked) it must
-    /// notice, after locking, that the file it locked is no longer the lock: a newcomer has
-    /// meanwhile created the live one and holds it.
-    #[cfg(unix)]
-    #[test]
-    fn a_waiter_whose_lock_file_its_holder_removed_starts_over() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(dir.path().to_owned()).unwrap();
-        let path = cache
-            .locks_dir()
-            .join(format!("{}-{}.lock", scope_a(), sha(6)));
-        let first = hold(&cache, &scope_a(), &sha(6));
-        let newcomer: Rc<Cell<Option<HashLock>>> = Rc::default();
-        let others = Cache::open(dir.path().to_owned()).unwrap();
-        let in_window = newcomer.clone();
-        BETWEEN_OPEN_AND_LOCK.set(Some(Box::new(move || {
-            drop(first);
-            assert!(!path.exists(), "the holder left its lock file");
-            in_window.set(Some(hold(&others, &scope_a(), &sha(6))));
-        })));
-        match cache.try_lock_hash(&scope_a(), &sha(6)).unwrap() {
-            Attempt::Held(holder) => assert_eq!(holder.pid, Some(std::process::id())),
-            Attempt::Acquired(_) => panic!("took the lock of a file its holder had removed"),
-        }
-        drop(
-            newcomer
-                .take()
-                .expect("the window between open and lock was reached"),
-        );
-        assert!(matches!(
-            cache.try_lock_hash(&scope_a(), &sha(6)).unwrap(),
-            Attempt::Acquired(_)
-        ));
     }
 
     /// Many holders taking and releasing one hash lock as fast as they can (each its own handle,
