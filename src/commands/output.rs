@@ -81,6 +81,66 @@ pub fn verbose() -> bool {
     VERBOSE.load(Ordering::Relaxed)
 }
 
+/// Where a live line (the wait's spinner, the upload bar) is drawn: stderr, a few columns
+/// narrower than the terminal. indicatif pads its line to the full width, which leaves the cursor
+/// in the last column; the terminal's echo of a typed Ctrl-C (`^C`) then wraps onto a row of its
+/// own, and clearing the line clears that row and leaves the line on screen. A few columns short,
+/// `^C` lands on the line's own row, which the clearing takes away.
+pub fn live_target() -> indicatif::ProgressDrawTarget {
+    indicatif::ProgressDrawTarget::term_like_with_hz(
+        Box::new(Narrow(console::Term::buffered_stderr())),
+        20,
+    )
+}
+
+/// Columns left free at the end of a live line: room for `^C`.
+pub const LIVE_MARGIN: u16 = 3;
+
+#[derive(Debug)]
+struct Narrow(console::Term);
+
+impl indicatif::TermLike for Narrow {
+    fn width(&self) -> u16 {
+        self.0.size().1.saturating_sub(LIVE_MARGIN).max(1)
+    }
+
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        self.0.write_line(s)
+    }
+
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        self.0.write_str(s)
+    }
+
+    fn clear_line(&self) -> io::Result<()> {
+        self.0.clear_line()
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Makes `bar` the live line that stderr lines are printed above, until [`end_live`].
 pub fn start_live(bar: indicatif::ProgressBar) {
     *lock(&LIVE) = Some(bar);

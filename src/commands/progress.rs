@@ -25,13 +25,15 @@ impl Progress {
         if super::output::quiet() {
             Progress::Bar(ProgressBar::hidden())
         } else if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(0);
+            let bar = ProgressBar::with_draw_target(Some(0), super::output::live_target());
             if let Ok(style) = ProgressStyle::with_template(
-                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}, {eta} left",
+                "{msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec}, {eta} left",
             ) {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.set_message(format!("uploading {name}"));
+            // Retry notices and -v's request lines are printed above it.
+            super::output::start_live(bar.clone());
             Progress::Bar(bar)
         } else {
             Progress::Lines {
@@ -74,6 +76,7 @@ impl crate::remark::Progress for Progress {
 
     fn finish(&self) {
         if let Progress::Bar(bar) = self {
+            super::output::end_live();
             bar.finish_and_clear();
         }
     }
@@ -86,6 +89,7 @@ impl Drop for Progress {
         if let Progress::Bar(bar) = self
             && !bar.is_finished()
         {
+            super::output::end_live();
             bar.finish_and_clear();
         }
     }

@@ -32,7 +32,7 @@ pub(super) struct Watch<'a> {
 impl<'a> Watch<'a> {
     pub fn new(run_id: &str, labels: &'a Labels) -> Watch<'a> {
         let live = (!output::quiet() && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::new_spinner();
+            let bar = ProgressBar::with_draw_target(None, output::live_target());
             if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} · {elapsed}") {
                 bar.set_style(style);
             }

@@ -208,8 +208,9 @@ fn a_terminal_gets_one_live_line_that_is_cleared_before_the_verdict() {
     let dir = tempfile::tempdir().unwrap();
     let typescript = dir.path().join("typescript");
     let apk = unlock_apk();
+    // An 80-column terminal, whatever the one running the tests.
     let command = format!(
-        "{} ci {} --category cat_failing --category cat_smoke --poll-interval 100ms",
+        "stty cols 80 rows 24; {} ci {} --category cat_failing --category cat_smoke --poll-interval 100ms",
         env!("CARGO_BIN_EXE_doksi"),
         path_str(&apk)
     );
@@ -240,6 +241,17 @@ fn a_terminal_gets_one_live_line_that_is_cleared_before_the_verdict() {
         frames.iter().any(|f| f.contains("run run_1: running, ")),
         "{screen:?}"
     );
+    // Each frame leaves the last columns free, so the terminal's echo of a typed Ctrl-C (`^C`)
+    // stays on the line's row, which clearing the line takes away, rather than wrapping below.
+    for frame in &frames {
+        for line in strip(frame).lines().filter(|l| l.contains(" done, ")) {
+            let width = line.chars().count();
+            assert!(
+                (40..=77).contains(&width),
+                "a {width}-column frame on an 80-column terminal: {line:?}"
+            );
+        }
+    }
     // No line of its own: every progress frame is overdrawn, and the verdict ends the screen.
     // `script` frames the session with lines of its own (util-linux writes them even under -q).
     let plain: String = strip(&screen)
