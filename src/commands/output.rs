@@ -32,23 +32,45 @@ static STDOUT_FAILURE: Mutex<Option<io::Error>> = Mutex::new(None);
 /// Warnings already shown by [`warning_once`].
 static SHOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Whether stdout and stderr are one file, pipe or terminal (`2>&1`, a CI log, a terminal
-/// without redirection): then a fact already told on stderr is not told again on stdout.
+/// Whether stdout and stderr end up in one place, where a fact already told on stderr is not
+/// told again on stdout: one file, pipe or terminal (`2>&1`, a plain terminal), or, on a CI
+/// runner, two pipes — GitHub Actions' runner, GitLab's Docker executor and others read the two
+/// streams apart and interleave them into one log. A regular file on either side (`>
+/// results.txt`) is a reader of its own, and keeps the whole account.
 pub fn merged() -> bool {
     static MERGED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *MERGED.get_or_init(|| {
         use std::os::fd::AsFd;
-        use std::os::unix::fs::MetadataExt;
-        let id = |fd: std::os::fd::BorrowedFd<'_>| {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let meta = |fd: std::os::fd::BorrowedFd<'_>| {
             let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
-            let meta = file.metadata().ok()?;
-            Some((meta.dev(), meta.ino()))
+            file.metadata().ok()
         };
-        match (id(io::stdout().as_fd()), id(io::stderr().as_fd())) {
-            (Some(out), Some(err)) => out == err,
-            _ => false,
-        }
+        let (Some(out), Some(err)) = (meta(io::stdout().as_fd()), meta(io::stderr().as_fd()))
+        else {
+            return false;
+        };
+        let piped = |m: &std::fs::Metadata| m.file_type().is_fifo() || m.file_type().is_socket();
+        (out.dev(), out.ino()) == (err.dev(), err.ino()) || (piped(&out) && piped(&err) && on_ci())
     })
+}
+
+/// Whether a CI runner runs doksi, by the variables the common ones set.
+fn on_ci() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    ci || [
+        "GITHUB_ACTIONS",
+        "GITLAB_CI",
+        "JENKINS_URL",
+        "BUILDKITE",
+        "CIRCLECI",
+        "TF_BUILD",
+        "BITRISE_IO",
+        "TEAMCITY_VERSION",
+    ]
+    .into_iter()
+    .any(set)
 }
 
 /// Set once, from `-q`, before any command runs.

@@ -59,19 +59,21 @@ fn each_destination_is_named_alike_in_the_text_the_junit_file_and_the_summary() 
         "https://cdn.example/app.apk",
         "https://shop.example/",
     ];
-    for stream in [&r.stderr, &r.stdout] {
-        let lines = failed_lines(stream);
-        assert_eq!(lines.len(), 4, "{stream}");
-        for label in expected {
-            assert_eq!(
-                lines
-                    .iter()
-                    .filter(|l| l.contains(&format!("  on {label}  (")))
-                    .count(),
-                1,
-                "{label} is not one line's destination:\n{stream}"
-            );
-        }
+    // On GitHub Actions the two streams are one log: the failed tests are told live on stderr,
+    // and only there.
+    assert_eq!(r.stdout, "");
+    let lines = failed_lines(&r.stderr);
+    assert_eq!(lines.len(), 4, "{}", r.stderr);
+    for label in expected {
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.contains(&format!("  on {label}  (")))
+                .count(),
+            1,
+            "{label} is not one line's destination:\n{}",
+            r.stderr
+        );
     }
 
     let xml = std::fs::read_to_string(&junit).unwrap();
@@ -300,4 +302,44 @@ fn strip(screen: &str) -> String {
         }
     }
     out
+}
+
+/// A CI runner that reads stdout and stderr on two pipes and interleaves them into one log
+/// (GitHub Actions' does) gets what `2>&1` gets; stdout on a file of its own keeps the account.
+#[test]
+fn on_a_ci_runner_two_pipes_are_one_log_and_a_file_keeps_the_account() {
+    let sb = Sandbox::start(&[]);
+    let args = ["--category", "cat_failing", "--category", "cat_smoke"];
+    let r = crate::common::ci_with(&sb, &args, &[("CI", "true")]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.stdout, "", "told on stderr already");
+    assert_eq!(failed_lines(&r.stderr).len(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .ends_with("doksi: error: run run_1 failed: 1 of 3 tests failed, 2 passed\n"),
+        "{}",
+        r.stderr
+    );
+
+    // `> results.txt` in the same job: the file is read on its own.
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results.txt");
+    let apk = unlock_apk();
+    let mut all = vec!["ci", path_str(&apk)];
+    all.extend(args);
+    all.extend(FAST);
+    let out = sb
+        .command()
+        .env("CI", "true")
+        .args(&all)
+        .stdout(std::fs::File::create(&results).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&results).unwrap();
+    assert!(
+        text.starts_with("run run_2: failed (3 tests: 2 passed, 1 failed)\n"),
+        "{text}"
+    );
+    assert_eq!(failed_lines(&text).len(), 1, "{text}");
 }
