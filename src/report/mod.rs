@@ -98,7 +98,8 @@ impl Labels {
                 .collect();
             parts.join(" ")
         };
-        let mut by_target = std::collections::HashMap::new();
+        // The name and what goes in parentheses after it, per target.
+        let mut named: Vec<(&String, String, Vec<String>)> = Vec::new();
         for a in apks {
             let Some(target) = &a.target_id else { continue };
             let name = built(a);
@@ -107,13 +108,29 @@ impl Labels {
                 .iter()
                 .filter(|b| b.target_id.is_some() && b.target_id != a.target_id)
                 .any(|b| built(b) == name);
-            let mut label = match name.is_empty() || shared {
+            let name = match name.is_empty() || shared {
                 true => a.file.clone(),
                 false => name,
             };
-            if let Some(package) = &a.package {
-                label.push_str(&format!(" ({package})"));
+            named.push((target, name, a.package.iter().cloned().collect()));
+        }
+        // Two different APKs that still read alike (one file name in two folders) add their
+        // target ids: a report must not merge their tests.
+        let alike = |n: &(&String, String, Vec<String>)| {
+            named
+                .iter()
+                .any(|m| m.0 != n.0 && (&m.1, &m.2) == (&n.1, &n.2))
+        };
+        let clashing: Vec<bool> = named.iter().map(alike).collect();
+        let mut by_target = std::collections::HashMap::new();
+        for ((target, name, mut extra), clash) in named.into_iter().zip(clashing) {
+            if clash {
+                extra.push(target.clone());
             }
+            let label = match extra.is_empty() {
+                true => name,
+                false => format!("{name} ({})", extra.join(", ")),
+            };
             by_target.insert(target.clone(), one_line(&label));
         }
         Labels { by_target }
@@ -251,6 +268,18 @@ mod tests {
         assert_eq!(on("bin_2"), "wear-x86-release.apk (com.example.app)");
         assert_eq!(on("bin_3"), "wear-arm64-release.apk (com.example.app)");
         assert_eq!(on("bin_4"), "found.apk (com.example.app)");
+        // One file name in two folders, two builds: told apart by their targets.
+        let twins = Labels::new(&[
+            apk("bin_5", None, None, "app-release.apk"),
+            apk("bin_6", None, None, "app-release.apk"),
+        ]);
+        let twin = |target: &str| {
+            twins.of(&result(Some(
+                json!({"platform": "android", "target_id": target}),
+            )))
+        };
+        assert_eq!(twin("bin_5"), "app-release.apk (com.example.app, bin_5)");
+        assert_eq!(twin("bin_6"), "app-release.apk (com.example.app, bin_6)");
         // A target from elsewhere, and the URLs, as the run names them.
         assert_eq!(on("bin_9"), "bin_9");
         assert_eq!(
