@@ -17,7 +17,7 @@ use crate::start::Started;
 
 use super::interrupt;
 use super::output::{self, note, warning};
-use super::watch::{Watch, result_line, tally};
+use super::watch::{Watch, done, result_line, tally};
 use super::{During, Error, context, print_json};
 use crate::words::count;
 
@@ -213,7 +213,8 @@ pub(super) async fn wait_and_report(
             Err(Error::TimedOut {
                 run_id: last.run_id.clone(),
                 waited: crate::timestamp::duration(waiting.timeout),
-                status: answered.then(|| last.status.as_str().to_owned()),
+                status: answered
+                    .then(|| format!("{}, {}", clean(last.status.as_str()), done(last))),
             })
         }
         _ => {

@@ -118,11 +118,19 @@ fn tell_status(run: &Run) {
 
 /// `run run_4: running, 3/12 done, 1 failed`.
 fn progress(run: &Run) -> String {
-    let done = run.results.iter().filter(|r| r.status.is_final()).count();
     format!(
-        "run {}: {}, {done}/{} done, {} failed",
+        "run {}: {}, {}",
         clean(&run.run_id),
         clean(run.status.as_str()),
+        done(run)
+    )
+}
+
+/// `3/12 done, 1 failed`: how far a run has come.
+pub(super) fn done(run: &Run) -> String {
+    let done = run.results.iter().filter(|r| r.status.is_final()).count();
+    format!(
+        "{done}/{} done, {} failed",
         run.tests_total.max(run.results.len() as u64),
         run.tests_failed
     )

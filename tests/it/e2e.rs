@@ -247,6 +247,12 @@ fn giving_up_waiting_is_exit_4_and_names_the_run() {
         "{}",
         r.stderr
     );
+    // How far it had come, since the live line that showed it is gone.
+    let last = r.stderr.lines().last().unwrap();
+    assert!(
+        last.contains("; it was still ") && last.contains("/3 done, 0 failed (doksi wait"),
+        "{last}"
+    );
     // The run goes on; waiting again picks it up.
     let again = sb.run(&["wait", &run_id, "--poll-interval", "100ms"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
