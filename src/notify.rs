@@ -188,6 +188,9 @@ pub struct Counts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedTest {
     pub name: String,
+    /// Where it ran, as the text and the reports name it: one test failing on two destinations
+    /// must not read twice alike. `None` when the result did not say.
+    pub destination: Option<String>,
     pub url: Option<String>,
     /// Ended in a status the docs do not list, rather than `failed`.
     pub errored: bool,
@@ -285,6 +288,7 @@ impl Summary {
             .filter_map(|r| match Outcome::of(&r.status) {
                 Outcome::Failed | Outcome::Errored => Some(FailedTest {
                     name: report::test_name(r).to_owned(),
+                    destination: r.destination.is_some().then(|| report::destination(r)),
                     url: r.url.clone(),
                     errored: !matches!(r.status, Status::Failed),
                 }),
@@ -339,8 +343,12 @@ pub fn text(s: &Summary) -> String {
                 Some(url) => link(url, &name),
                 None => name,
             };
+            let at = match &t.destination {
+                Some(d) => format!(" on {}", escape(&cut(d, MAX_NAME))),
+                None => String::new(),
+            };
             let note = if t.errored { " (error)" } else { "" };
-            lines.push(format!("• {shown}{note}"));
+            lines.push(format!("• {shown}{at}{note}"));
         }
         if s.failed.len() > MAX_LISTED {
             lines.push(format!("• … and {} more", s.failed.len() - MAX_LISTED));

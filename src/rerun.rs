@@ -48,7 +48,7 @@ pub enum Refusal {
         "run {run_id} was not started by this doksi, and without --auth doksi does not know how its tests signed in"
     )]
     NoAuth { run_id: String },
-    #[error("run {run_id} failed, but none of its results did: there is no test to re-run")]
+    #[error("run {run_id} failed, but none of its tests did: there is no test to re-run")]
     NothingFailed { run_id: String },
     #[error("run {run_id} has no {}test to re-run", if *.failed_only { "failed " } else { "" })]
     NothingToRerun { run_id: String, failed_only: bool },

@@ -23,12 +23,19 @@ pub(super) fn summary(run: &Run, verdict: Verdict, apks: Vec<ApkLabel>) -> Summa
 /// counted once by how it came out over them all, flaky ones apart.
 pub(super) fn of_attempts(attempts: &Attempts, verdict: Verdict, apks: Vec<ApkLabel>) -> Summary {
     let c = attempts.counts();
+    let labels = crate::report::Labels::new(&apks);
     let failed = attempts
         .tests()
         .iter()
         .filter(|t| matches!(t.outcome, TestOutcome::Failed | TestOutcome::Errored))
         .map(|t| FailedTest {
             name: crate::report::test_name(t.standing.result).to_owned(),
+            destination: t
+                .standing
+                .result
+                .destination
+                .is_some()
+                .then(|| labels.of(t.standing.result)),
             url: t.standing.result.url.clone(),
             errored: t.outcome == TestOutcome::Errored,
         })

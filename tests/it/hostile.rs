@@ -342,7 +342,7 @@ fn anomalous_apks() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     out.push((
         "trailing-bytes",
         trailing,
-        "22 byte(s) follow the end-of-central-directory record",
+        "22 bytes follow the end-of-central-directory record",
     ));
 
     let mut sizes = real.clone();

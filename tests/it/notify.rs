@@ -199,7 +199,9 @@ fn a_failed_run_posts_its_verdict_counts_failed_tests_run_apk_and_job() {
         failed[0]["url"].as_str().unwrap(),
     );
     assert!(
-        text.contains(&format!("Failed tests:\n• <{url}|{name}>\n")),
+        text.contains(&format!(
+            "Failed tests:\n• <{url}|{name}> on appium-unlock-2.0.0-debug.apk (io.appium.unlock)\n"
+        )),
         "{text}"
     );
     let run_id = run["run_id"].as_str().unwrap();

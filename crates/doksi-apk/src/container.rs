@@ -35,7 +35,7 @@ pub enum ContainerError {
     Io(#[from] io::Error),
     #[error("it has no end-of-central-directory record (not a zip, or cut short)")]
     NoEnd,
-    #[error("{0} byte(s) follow the end-of-central-directory record and its comment")]
+    #[error("{n} {unit} follow the end-of-central-directory record and its comment", n = .0, unit = if *.0 == 1 { "byte" } else { "bytes" })]
     TrailingBytes(u64),
     #[error("its end-of-central-directory record's comment runs past the end of the file")]
     CommentPastEnd,
