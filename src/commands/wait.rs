@@ -417,18 +417,9 @@ fn print_run(run: &Run, labels: &Labels, shown: bool) {
         .filter(|r| !(shown && r.status.is_final()))
         .filter(|r| r.status != Status::Passed || output::verbose())
         .collect();
-    listed.sort_by_key(|r| attention(&r.status));
+    listed.sort_by_key(|r| report::attention(report::Outcome::of(&r.status).into()));
     for r in listed {
         output::outln!("  {}", result_line(r, labels, true));
-    }
-}
-
-/// Where a test is listed: failed (or ended otherwise) first, then unfinished, then passed.
-fn attention(status: &Status) -> u8 {
-    match report::Outcome::of(status) {
-        report::Outcome::Failed | report::Outcome::Errored => 0,
-        report::Outcome::Unfinished => 1,
-        report::Outcome::Passed => 2,
     }
 }
 
@@ -469,7 +460,7 @@ fn print_retried(attempts: &Attempts, labels: &Labels, shown: bool) {
         c.failed + c.errored + c.unfinished
     );
     let mut tests = attempts.tests();
-    tests.sort_by_key(|t| attention(&t.standing.result.status));
+    tests.sort_by_key(|t| report::attention(t.outcome));
     let listed = tests.iter().filter(|t| match t.outcome {
         TestOutcome::Flaky => false,
         TestOutcome::Passed => output::verbose(),

@@ -164,9 +164,8 @@ pub fn summary(attempts: &Attempts, ending: Ending, labels: &Labels) -> String {
         .iter()
         .filter(|t| t.outcome == TestOutcome::Flaky)
         .collect();
-    // The tests that need a look first: failed and errored, then unfinished, flaky, passed.
     let mut ordered: Vec<&Test<'_>> = tests.iter().collect();
-    ordered.sort_by_key(|t| attention(t.outcome));
+    ordered.sort_by_key(|t| super::attention(t.outcome));
     let mut rows: Vec<String> = ordered.iter().map(|t| row(t, labels)).collect();
     if !flaky.is_empty() {
         rows.push(String::new());
@@ -213,16 +212,6 @@ fn row(t: &Test<'_>, labels: &Labels) -> String {
         non_negative(r.duration_seconds),
         link("result", r)
     )
-}
-
-/// Where a test is listed: those that need a look first.
-fn attention(outcome: TestOutcome) -> u8 {
-    match outcome {
-        TestOutcome::Failed | TestOutcome::Errored => 0,
-        TestOutcome::Unfinished => 1,
-        TestOutcome::Flaky => 2,
-        TestOutcome::Passed => 3,
-    }
 }
 
 /// A flaky test: the run it passed in and each run it did not, linked to those results.

@@ -12,6 +12,7 @@ pub mod junit;
 use serde_json::Value;
 
 use crate::api::model::{Destination, Run, RunResult, Status};
+use crate::rerun::TestOutcome;
 
 /// How waiting ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,29 @@ impl Outcome {
             Status::Failed => Outcome::Failed,
             Status::Queued | Status::Running => Outcome::Unfinished,
             Status::Other(_) => Outcome::Errored,
+        }
+    }
+}
+
+/// Where a test is listed in an account of a run, the text's or the job summary's: those that
+/// need a look first — failed or errored, then unfinished, then flaky, then passed.
+pub fn attention(outcome: TestOutcome) -> u8 {
+    match outcome {
+        TestOutcome::Failed | TestOutcome::Errored => 0,
+        TestOutcome::Unfinished => 1,
+        TestOutcome::Flaky => 2,
+        TestOutcome::Passed => 3,
+    }
+}
+
+/// One result's outcome as a test's, for a run without re-runs.
+impl From<Outcome> for TestOutcome {
+    fn from(outcome: Outcome) -> TestOutcome {
+        match outcome {
+            Outcome::Passed => TestOutcome::Passed,
+            Outcome::Failed => TestOutcome::Failed,
+            Outcome::Unfinished => TestOutcome::Unfinished,
+            Outcome::Errored => TestOutcome::Errored,
         }
     }
 }
