@@ -103,12 +103,20 @@ pub fn verbose() -> bool {
     VERBOSE.load(Ordering::Relaxed)
 }
 
-/// Where a live line (the wait's spinner, the upload bar) is drawn: stderr, a few columns
-/// narrower than the terminal. indicatif pads its line to the full width, which leaves the cursor
+/// A live line (the wait's spinner, the upload bar) in `style`, which every other stderr line is
+/// printed above until [`end_live`] takes it off the screen.
+pub fn live_line(len: Option<u64>, style: indicatif::ProgressStyle) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(len, live_target());
+    bar.set_style(style);
+    *lock(&LIVE) = Some(bar.clone());
+    bar
+}
+
+/// Where a live line is drawn: stderr, a few columns narrower than the terminal. indicatif pads its line to the full width, which leaves the cursor
 /// in the last column; the terminal's echo of a typed Ctrl-C (`^C`) then wraps onto a row of its
 /// own, and clearing the line clears that row and leaves the line on screen. A few columns short,
 /// `^C` lands on the line's own row, which the clearing takes away.
-pub fn live_target() -> indicatif::ProgressDrawTarget {
+fn live_target() -> indicatif::ProgressDrawTarget {
     indicatif::ProgressDrawTarget::term_like_with_hz(
         Box::new(Narrow(console::Term::buffered_stderr())),
         20,
@@ -116,7 +124,7 @@ pub fn live_target() -> indicatif::ProgressDrawTarget {
 }
 
 /// Columns left free at the end of a live line: room for `^C`.
-pub const LIVE_MARGIN: u16 = 3;
+const LIVE_MARGIN: u16 = 3;
 
 #[derive(Debug)]
 struct Narrow(console::Term);
@@ -161,11 +169,6 @@ impl indicatif::TermLike for Narrow {
     fn flush(&self) -> io::Result<()> {
         self.0.flush()
     }
-}
-
-/// Makes `bar` the live line that stderr lines are printed above, until [`end_live`].
-pub fn start_live(bar: indicatif::ProgressBar) {
-    *lock(&LIVE) = Some(bar);
 }
 
 /// Takes the live line off the screen.

@@ -25,15 +25,14 @@ impl Progress {
         if super::output::quiet() {
             Progress::Bar(ProgressBar::hidden())
         } else if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::with_draw_target(Some(0), super::output::live_target());
-            if let Ok(style) = ProgressStyle::with_template(
+            let style = ProgressStyle::with_template(
                 "{msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec}, {eta} left",
-            ) {
-                bar.set_style(style.progress_chars("=> "));
-            }
+            )
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            // A live line: retry notices and -v's request lines are printed above it.
+            let bar = super::output::live_line(Some(0), style);
             bar.set_message(format!("uploading {name}"));
-            // Retry notices and -v's request lines are printed above it.
-            super::output::start_live(bar.clone());
             Progress::Bar(bar)
         } else {
             Progress::Lines {
@@ -77,6 +76,7 @@ impl crate::remark::Progress for Progress {
     fn finish(&self) {
         if let Progress::Bar(bar) = self {
             super::output::end_live();
+            // A hidden bar (-q) was never the live line.
             bar.finish_and_clear();
         }
     }

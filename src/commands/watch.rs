@@ -32,13 +32,11 @@ pub(super) struct Watch<'a> {
 impl<'a> Watch<'a> {
     pub fn new(run_id: &str, labels: &'a Labels) -> Watch<'a> {
         let live = (!output::quiet() && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(None, output::live_target());
-            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} · {elapsed}") {
-                bar.set_style(style);
-            }
+            let style = ProgressStyle::with_template("{spinner} {msg} · {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            let bar = output::live_line(None, style);
             bar.set_message(format!("run {}: waiting", clean(run_id)));
             bar.enable_steady_tick(Duration::from_millis(120));
-            output::start_live(bar.clone());
             bar
         });
         let now = Instant::now();
