@@ -283,11 +283,12 @@ mod tests {
             ),
             apk("bin_4", None, None, "found.apk"),
         ]);
-        let on = |target: &str| {
+        let named = |labels: &Labels, target: &str| {
             labels.of(&result(Some(
                 json!({"platform": "android", "target_id": target}),
             )))
         };
+        let on = |target: &str| named(&labels, target);
         assert_eq!(on("bin_1"), "app release (com.example.app)");
         assert_eq!(on("bin_2"), "wear-x86-release.apk (com.example.app)");
         assert_eq!(on("bin_3"), "wear-arm64-release.apk (com.example.app)");
@@ -297,11 +298,7 @@ mod tests {
             apk("bin_5", None, None, "app-release.apk"),
             apk("bin_6", None, None, "app-release.apk"),
         ]);
-        let twin = |target: &str| {
-            twins.of(&result(Some(
-                json!({"platform": "android", "target_id": target}),
-            )))
-        };
+        let twin = |target: &str| named(&twins, target);
         assert_eq!(twin("bin_5"), "app-release.apk (com.example.app, bin_5)");
         assert_eq!(twin("bin_6"), "app-release.apk (com.example.app, bin_6)");
         // A target from elsewhere, and the URLs, as the run names them.
