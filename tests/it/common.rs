@@ -220,3 +220,28 @@ pub fn merged_ci(sb: &Sandbox, args: &[&str]) -> (i32, String) {
     all.extend(FAST);
     merged(sb, &all, &[])
 }
+
+/// Starts `doksi ARGS`, waits for a stderr line containing `ready`, sends `signal`, and
+/// returns the exit code and all of stderr.
+pub fn signal_when(mut cmd: Command, ready: &str, signal: &str) -> (i32, String) {
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let (mut stderr, mut seen) = crate::common::stderr_until(&mut child, ready);
+    let sent = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
+    let code = child.wait().unwrap().code().unwrap_or(-1);
+    (code, seen)
+}
+
+/// The variables GitHub Actions' runner sets for a step: doksi writes its step outputs to
+/// `output` and its job summary to `summary`.
+pub fn github_env<'a>(output: &'a Path, summary: &'a Path) -> [(&'a str, &'a str); 3] {
+    [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_OUTPUT", path_str(output)),
+        ("GITHUB_STEP_SUMMARY", path_str(summary)),
+    ]
+}

@@ -584,23 +584,12 @@ fn upload_quarter_lines_in_a_log_tell_each_quarter_s_own_amount() {
 fn ctrl_c_during_an_upload_says_what_was_registered_and_exits_130() {
     let sb = Sandbox::start(&["--fault", "POST /targets=stall-after-create"]);
     let big = apk_fixtures().join("appium-uiautomator2-server-10.6.6.apk");
-    let mut child = sb
-        .command()
-        .args(["upload", path_str(&big)])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cmd = sb.command();
+    cmd.args(["upload", path_str(&big)])
+        .stdout(std::process::Stdio::null());
     // All sent, and the registration hangs: the upload is under way when the signal comes.
-    let (mut stderr, mut seen) = crate::common::stderr_until(&mut child, "100% (");
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{seen}");
+    let (code, seen) = crate::common::signal_when(cmd, "100% (", "-INT");
+    assert_eq!(code, 130, "{seen}");
     assert!(
         seen.lines().last().unwrap().starts_with(
             "doksi: error: interrupted by SIGINT; the uploads that finished are registered and cached, the one under way is not cached"

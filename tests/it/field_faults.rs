@@ -5,11 +5,11 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::doksi;
+use crate::common::{doksi, signal_when};
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 
 const KEY: &str = "dk_live_0123456789abcdef0123456789abcdef01234567";
@@ -450,21 +450,6 @@ fn run_ids_stay_one_path_segment() {
         log.lines(),
         ["GET /api/runs/..%2Fuploads", "GET /api/runs/x%3Fy%3D1"]
     );
-}
-
-/// Starts `doksi ARGS`, waits for a stderr line containing `ready`, sends `signal`, and
-/// returns the exit code and all of stderr.
-fn signal_when(mut cmd: Command, ready: &str, signal: &str) -> (i32, String) {
-    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
-    let (mut stderr, mut seen) = crate::common::stderr_until(&mut child, ready);
-    let sent = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    stderr.read_to_string(&mut seen).unwrap();
-    let code = child.wait().unwrap().code().unwrap_or(-1);
-    (code, seen)
 }
 
 #[cfg(unix)]

@@ -3,7 +3,7 @@
 //! counted unless `-v`; each result told once in one stream, even after re-runs; a live line on
 //! a terminal; counted nouns without "(s)".
 
-use crate::common::{FAST, ci, fixtures, merged_ci, needed_tool, ok_json};
+use crate::common::{FAST, ci, fixtures, github_env, merged_ci, needed_tool, ok_json};
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 
 /// The `  failed …` lines of a text, as a person reads them.
@@ -42,14 +42,7 @@ fn each_destination_is_named_alike_in_the_text_the_junit_file_and_the_summary() 
         path_str(&junit),
     ];
     args.extend(FAST);
-    let r = sb.run_with(
-        &args,
-        &[
-            ("GITHUB_ACTIONS", "true"),
-            ("GITHUB_OUTPUT", path_str(&output)),
-            ("GITHUB_STEP_SUMMARY", path_str(&summary)),
-        ],
-    );
+    let r = sb.run_with(&args, &github_env(&output, &summary));
     assert_eq!(r.code, 1, "{}", r.stderr);
     // The wear module's release APK, by module, variant and package; the others as given.
     let wear = "wear release (io.appium.android.ime)";

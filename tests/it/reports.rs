@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{FAST, ci, ci_with, stdout_json, target};
+use crate::common::{FAST, ci, ci_with, github_env, stdout_json, target};
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 
 /// The document as Python's ElementTree parsed it: `{tag, attrib, text, children}` all the way
@@ -300,14 +300,6 @@ fn an_unwritable_junit_path_is_exit_code_2_naming_the_file() {
         errors[0].contains("JUnit") && errors[1].contains("failed: 1 of 1"),
         "{errors:?}"
     );
-}
-
-fn github_env<'a>(output: &'a Path, summary: &'a Path) -> [(&'a str, &'a str); 3] {
-    [
-        ("GITHUB_ACTIONS", "true"),
-        ("GITHUB_OUTPUT", path_str(output)),
-        ("GITHUB_STEP_SUMMARY", path_str(summary)),
-    ]
 }
 
 #[test]

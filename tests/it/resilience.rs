@@ -214,22 +214,10 @@ fn ctrl_c_while_waiting_leaves_the_run_going_and_says_how_to_find_it() {
     let mut cmd = doksi(&sb.cache_dir());
     cmd.env("DOKSI_BASE_URL", &sb.base_url)
         .env("DOKSI_API_KEY", &sb.key);
-    let mut child = cmd
-        .args(["wait", &run_id, "--poll-interval", "100ms"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    cmd.args(["wait", &run_id, "--poll-interval", "100ms"]);
     // Interrupted once it is surely waiting: it has printed the run's first state.
-    let (mut stderr, mut seen) =
-        crate::common::stderr_until(&mut child, &format!("run {run_id}: "));
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{seen}");
+    let (code, seen) = crate::common::signal_when(cmd, &format!("run {run_id}: "), "-INT");
+    assert_eq!(code, 130, "{seen}");
     assert!(
         seen.contains(&format!("interrupted by SIGINT; run {run_id} goes on")),
         "{seen}"

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::common::{FAST, ci, ci_with, needed, ok_json, stdout_json, target};
+use crate::common::{FAST, ci, ci_with, github_env, needed, ok_json, stdout_json, target};
 use crate::sandbox::{Sandbox, path_str};
 
 /// The matrices of every `POST /runs` the sandbox received, in order.
@@ -20,14 +20,6 @@ fn run_requests(sb: &Sandbox) -> Vec<Value> {
         .filter(|e| e["method"] == "POST" && e["route"] == "/runs")
         .map(|e| e["body"].clone())
         .collect()
-}
-
-fn github_env<'a>(output: &'a Path, summary: &'a Path) -> [(&'a str, &'a str); 3] {
-    [
-        ("GITHUB_ACTIONS", "true"),
-        ("GITHUB_OUTPUT", path_str(output)),
-        ("GITHUB_STEP_SUMMARY", path_str(summary)),
-    ]
 }
 
 /// The CI venv's python with junitparser (`.ci/run` installs it into target/ci-venv, or where
