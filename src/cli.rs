@@ -474,7 +474,8 @@ pub struct RerunArgs {
     /// The finished run's id (run_…).
     #[arg(value_parser = parse_run_id, value_hint = clap::ValueHint::Other)]
     pub run_id: String,
-    /// Only the tests that did not pass (default: every test of the run).
+    /// Only the tests that ended without passing, not those still queued or running (default:
+    /// every test of the run).
     #[arg(long)]
     pub failed: bool,
     /// How the tests sign in: none, generated, or specific:acc_ID. A run's answer does not say

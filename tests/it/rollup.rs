@@ -418,3 +418,43 @@ fn the_job_summary_of_thousands_of_tests_lists_the_failure_first_and_stays_under
         &ours[ours.len() - 300..]
     );
 }
+
+#[test]
+fn following_a_run_reported_failed_early_still_ends_at_the_timeout() {
+    // The tests that were still running never end.
+    let (base, state) = fake(4, usize::MAX, false);
+    let home = tempfile::tempdir().unwrap();
+    let r = run_wait(&base, home.path(), &["--retries", "1", "--timeout", "2s"]);
+    assert!(r.took < std::time::Duration::from_secs(8), "{:?}", r.took);
+    // The failed roll-up stands: its failed test is re-run, the others stay unfinished.
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(
+        state.lock().unwrap().runs[1]["matrix"][0]["test_ids"],
+        json!(["t_0002"])
+    );
+    assert_eq!(
+        r.stderr.lines().last().unwrap(),
+        "doksi: error: run run_1 failed: 1 of 4 tests failed on every attempt, 3 unfinished (re-run: run_2)"
+    );
+    assert!(
+        r.stdout.starts_with(
+            "run run_1: failed after 1 re-run (run_2): 4 tests: 0 passed, 0 flaky, 1 failed, 3 unfinished\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("running"), "{}", r.stdout);
+}
+
+#[test]
+fn rerun_failed_of_a_run_reported_failed_early_leaves_out_the_tests_still_running() {
+    let (base, state) = fake(4, usize::MAX, false);
+    // Its first answer is already the early roll-up.
+    state.lock().unwrap().polls = 1;
+    let home = tempfile::tempdir().unwrap();
+    let r = doksi_at(&base, home.path(), &["rerun", "run_1", "--failed"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = state.lock().unwrap();
+    assert_eq!(s.runs.len(), 1);
+    assert_eq!(s.runs[0]["matrix"][0]["test_ids"], json!(["t_0002"]));
+}
