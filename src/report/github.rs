@@ -212,10 +212,11 @@ fn summary_within(attempts: &Attempts, ending: Ending, labels: &Labels, room: us
     ];
     if let Some(first) = unfinished.first() {
         sections.push(Section {
+            // The fold's line is an HTML block, where markdown escapes would show as written.
             open: fold(format!(
                 "⏳ {} unfinished ({})",
                 unfinished.len(),
-                cell(&super::unfinished(&first.standing))
+                crate::xml::escape(&super::one_line(&super::unfinished(&first.standing)))
             )),
             rows: rows(&unfinished),
             close: "\n</details>\n\n",
@@ -547,7 +548,7 @@ mod tests {
         );
         let failed = text.find("| t\\_1500 | doksi | ❌ failed |").unwrap();
         let unfinished = text
-            .find("<details><summary>⏳ 1 unfinished (still running when run run\\_1 was reported failed)</summary>\n\n| test |")
+            .find("<details><summary>⏳ 1 unfinished (still running when run run_1 was reported failed)</summary>\n\n| test |")
             .unwrap();
         let passed = text
             .find("<details><summary>✅ 2998 passed</summary>\n\n| test |")

@@ -308,7 +308,7 @@ fn without_retries_tests_still_running_are_unfinished_and_every_output_counts_th
     let counts_line = md.lines().find(|l| l.starts_with("3000 tests:")).unwrap();
     assert_eq!(numbers(counts_line), expected, "{counts_line}");
     assert!(
-        md.contains("<details><summary>⏳ 2999 unfinished (still running when run run\\_1 was reported failed)</summary>"),
+        md.contains("<details><summary>⏳ 2999 unfinished (still running when run run_1 was reported failed)</summary>"),
         "{}",
         &md[..1000]
     );
