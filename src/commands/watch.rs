@@ -75,7 +75,7 @@ impl<'a> Watch<'a> {
         if run.status.is_final() && !ended && !self.told_following {
             self.told_following = true;
             let told = format!(
-                "run {}: {}, {} still running: waiting for them to end before re-running what failed",
+                "run {}: {}, {} still running: waiting for them to end",
                 clean(&run.run_id),
                 clean(run.status.as_str()),
                 count(Counts::of_run(run).unfinished, "test")

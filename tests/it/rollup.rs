@@ -167,7 +167,8 @@ fn with_retries_a_run_reported_failed_early_is_followed_and_only_its_failed_test
     assert_eq!(s.runs.len(), 2);
     assert_eq!(s.runs[1]["matrix"][0]["test_ids"], json!(["t_0002"]));
     assert!(
-        r.stderr.contains("run run_1: failed, 3 tests still running: waiting for them to end before re-running what failed"),
+        r.stderr
+            .contains("run run_1: failed, 3 tests still running: waiting for them to end\n"),
         "{}",
         r.stderr
     );
