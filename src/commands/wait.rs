@@ -173,23 +173,24 @@ pub(super) async fn wait_and_report(
         };
         let started = match crate::start::again(client, rerun.request.clone(), apks.clone()).await {
             Ok(started) => started,
-            // A test failed, and that is what the exit code says (1), not the billing (5) of
-            // the re-run that would have looked again.
-            Err(e) if quota(&e).is_some() => {
-                let (requested, remaining) = quota(&e).unwrap_or_default();
-                warning!(
-                    "re-run {} of {} was refused for the test credit quota: it needed {} and {}; the failed tests were not run again, and the failed verdict stands",
-                    rerun.number,
-                    policy.retries,
-                    count(requested, "credit"),
-                    crate::words::remain(remaining, "credit")
-                );
-                break;
-            }
-            Err(e) => {
-                stopped = Some(e);
-                break;
-            }
+            Err(e) => match quota(&e) {
+                // A test failed, and that is what the exit code says (1), not the billing (5)
+                // of the re-run that would have looked again.
+                Some((requested, remaining)) => {
+                    warning!(
+                        "re-run {} of {} was refused for the test credit quota: it needed {} and {}; the failed tests were not run again, and the failed verdict stands",
+                        rerun.number,
+                        policy.retries,
+                        count(requested, "credit"),
+                        crate::words::remain(remaining, "credit")
+                    );
+                    break;
+                }
+                None => {
+                    stopped = Some(e);
+                    break;
+                }
+            },
         };
         note!(
             "started run {}, re-run {} of {}: {} that failed",
