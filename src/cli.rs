@@ -21,7 +21,7 @@ Exit codes:
     2  usage error, bad input, or nothing found
     3  API or network error (when POST /runs was sent, the message says if the run may exist)
     4  gave up waiting (timeout); status --exit-status: the run has not finished
-    5  test-credit quota exceeded
+    5  test-credit quota exceeded (a re-run refused for it, after a test failed, is exit 1)
   130  interrupted (Ctrl-C); the message says what the server holds
   143  terminated (SIGTERM); likewise";
 
@@ -361,8 +361,8 @@ pub struct WaitOptions {
     /// whether the run passed, failed or timed out.
     #[arg(long, value_name = "FILE", env = "DOKSI_JUNIT", value_hint = clap::ValueHint::FilePath)]
     pub junit: Option<PathBuf>,
-    /// When the run fails, run its failed tests again (each on the destination and with the
-    /// authentication it had), up to N times; a test that passes on a re-run is flaky, and the
+    /// When the run fails, run its failed tests again once every test has ended (each on the
+    /// destination and with the authentication it had), up to N times; a test that passes on a re-run is flaky, and the
     /// verdict passes when every test passed once. A timed-out run is not re-run. 0 to 5.
     #[arg(long, value_name = "N", default_value = "0", value_parser = parse_retries, env = "DOKSI_RETRIES")]
     pub retries: u8,
@@ -474,7 +474,8 @@ pub struct RerunArgs {
     /// The finished run's id (run_…).
     #[arg(value_parser = parse_run_id, value_hint = clap::ValueHint::Other)]
     pub run_id: String,
-    /// Only the tests that did not pass (default: every test of the run).
+    /// Only the tests that ended without passing, not those still queued or running (default:
+    /// every test of the run).
     #[arg(long)]
     pub failed: bool,
     /// How the tests sign in: none, generated, or specific:acc_ID. A run's answer does not say

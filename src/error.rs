@@ -46,12 +46,12 @@ pub enum Error {
     Upload(#[from] crate::upload::UploadError),
     #[error(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
-    #[error("run {run_id} failed: {failed} of {} failed, {passed} passed", crate::words::count(*.total, "test"))]
+    /// A run that ended failed; its tests still queued or running when it was reported failed
+    /// are `unfinished`, never `failed`.
+    #[error("run {run_id} failed: {}", failed_counts(.counts))]
     RunFailed {
         run_id: String,
-        failed: u64,
-        passed: u64,
-        total: u64,
+        counts: crate::rerun::Counts,
     },
     /// The verdict after re-runs of the failed tests: a test never passed, or (with
     /// `--fail-on-flaky`) one passed only on a re-run.
@@ -130,6 +130,27 @@ impl During {
             ),
         }
     }
+}
+
+/// `1 of 4 tests failed, 0 passed, 3 unfinished (still running when the run was reported
+/// failed)`: the zero `errored` and `unfinished` left out.
+fn failed_counts(c: &crate::rerun::Counts) -> String {
+    let mut line = format!(
+        "{} of {} failed, {} passed",
+        c.failed,
+        crate::words::count(c.total(), "test"),
+        c.passed
+    );
+    if c.errored > 0 {
+        line.push_str(&format!(", {} errored", c.errored));
+    }
+    if c.unfinished > 0 {
+        line.push_str(&format!(
+            ", {} unfinished (still running when the run was reported failed)",
+            c.unfinished
+        ));
+    }
+    line
 }
 
 fn looked_in(paths: &[PathBuf]) -> String {

@@ -172,17 +172,10 @@ pub enum Verdict {
     Lost,
 }
 
-/// How many tests ended each way. `flaky` ones failed, then passed on a re-run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub passed: usize,
-    pub failed: usize,
-    pub flaky: usize,
-    /// A status the docs do not list ("error"): not passed, but not a failure of the app.
-    pub errored: usize,
-    /// Queued or running when doksi stopped looking.
-    pub unfinished: usize,
-}
+/// How many tests ended each way, counted where every other output counts them. `flaky` ones
+/// failed, then passed on a re-run; `unfinished` ones were queued or running when doksi stopped
+/// looking, or when their run was reported failed.
+pub use crate::rerun::Counts;
 
 /// A test that did not pass, with its result's page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,15 +266,7 @@ impl Summary {
     /// One run as it ended: its counts and failed tests from its results, no flaky tests, no
     /// APKs and no CI (the caller knows those).
     pub fn of_run(run: &Run, verdict: Verdict) -> Summary {
-        let mut counts = Counts::default();
-        for r in &run.results {
-            match Outcome::of(&r.status) {
-                Outcome::Passed => counts.passed += 1,
-                Outcome::Failed => counts.failed += 1,
-                Outcome::Errored => counts.errored += 1,
-                Outcome::Unfinished => counts.unfinished += 1,
-            }
-        }
+        let counts = Counts::of_run(run);
         let failed = run
             .results
             .iter()

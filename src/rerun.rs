@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use serde_json::{Value, json};
 
 use crate::api::model::{Destination, MatrixEntry, Platform, Run, RunRequest, RunResult, Status};
-use crate::runs::Auth;
+use crate::runs::{Auth, is_unfinished};
 
 /// How many times to re-run the failed tests of a failed run, and whether a test that passed
 /// only on a re-run fails the build.
@@ -57,7 +57,7 @@ pub enum Refusal {
 /// Which tests `doksi rerun` runs again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Which {
-    /// Those that did not pass.
+    /// Those that ended without passing: never one still queued or running.
     Failed,
     All,
 }
@@ -83,6 +83,9 @@ pub struct Try<'a> {
     /// 0 for the first run, `k` for re-run `k`.
     pub attempt: usize,
     pub run_id: &'a str,
+    /// Its run's top-level status: a final one beside an unfinished result means the run was
+    /// reported (rolled up) before that test ended.
+    pub run_status: &'a Status,
     pub result: &'a RunResult,
     /// Where `result` is in its run's results.
     index: usize,
@@ -213,7 +216,8 @@ impl Attempts {
 
     /// The re-run due now: `Ok(None)` when the latest run did not fail (or has not finished) or
     /// the retries are spent; a [`Refusal`] when the failed tests cannot be placed in the first
-    /// run's matrix.
+    /// run's matrix. It holds the tests whose latest try ended without passing, never one still
+    /// queued or running: a run may be reported failed while some of its tests go on.
     pub fn next(&self) -> Result<Option<Rerun>, Refusal> {
         let last = self.last();
         if last.status != Status::Failed || self.attempts.len() > usize::from(self.policy.retries) {
@@ -226,7 +230,7 @@ impl Attempts {
         let failing: Vec<&Record> = self
             .records
             .iter()
-            .filter(|r| !self.ever_passed(r))
+            .filter(|r| !self.ever_passed(r) && self.latest_ended(r))
             .collect();
         if failing.is_empty() {
             return match self.attempts.len() {
@@ -298,6 +302,15 @@ impl Attempts {
         self.attempts.get(attempt)?.run.results.get(i)
     }
 
+    /// Whether the test's latest try ended (with any status but queued or running).
+    fn latest_ended(&self, record: &Record) -> bool {
+        record
+            .tries
+            .last()
+            .and_then(|&t| self.result(t))
+            .is_some_and(|r| !is_unfinished(&r.status))
+    }
+
     fn ever_passed(&self, record: &Record) -> bool {
         record
             .tries
@@ -323,6 +336,7 @@ impl Attempts {
                 Some(Try {
                     attempt,
                     run_id: &a.run.run_id,
+                    run_status: &a.run.status,
                     result: a.run.results.get(i)?,
                     index: i,
                 })
@@ -353,17 +367,7 @@ impl Attempts {
 
     /// How the tests came out, counted.
     pub fn counts(&self) -> Counts {
-        let mut c = Counts::default();
-        for t in self.tests() {
-            match t.outcome {
-                TestOutcome::Passed => c.passed += 1,
-                TestOutcome::Flaky => c.flaky += 1,
-                TestOutcome::Failed => c.failed += 1,
-                TestOutcome::Errored => c.errored += 1,
-                TestOutcome::Unfinished => c.unfinished += 1,
-            }
-        }
-        c
+        Counts::of(self.tests().iter().map(|t| t.outcome))
     }
 
     /// The verdict on a finished wait. Without a re-run it is the run's own status, as it always
@@ -390,11 +394,11 @@ impl Attempts {
             return None;
         }
         let c = self.counts();
-        let never = c.failed + c.errored + c.unfinished;
         Some(Failure {
             run_id: self.first().run_id.clone(),
             reruns: self.run_ids()[1..].join(", "),
-            never_passed: never,
+            never_passed: c.not_passed(),
+            unfinished: c.unfinished,
             flaky: c.flaky,
             total: c.total(),
         })
@@ -502,6 +506,34 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// The one place outcomes are counted: every output (the text, the error line, the live
+    /// line, JUnit, `--json` after re-runs, GitHub's summary, the webhook) reads its numbers
+    /// from here, so no two of them can disagree about one run.
+    pub fn of(outcomes: impl IntoIterator<Item = TestOutcome>) -> Counts {
+        let mut c = Counts::default();
+        for outcome in outcomes {
+            match outcome {
+                TestOutcome::Passed => c.passed += 1,
+                TestOutcome::Flaky => c.flaky += 1,
+                TestOutcome::Failed => c.failed += 1,
+                TestOutcome::Errored => c.errored += 1,
+                TestOutcome::Unfinished => c.unfinished += 1,
+            }
+        }
+        c
+    }
+
+    /// One run's results, each as its own test (no re-runs): what the live line and a run's
+    /// summary count.
+    pub fn of_run(run: &Run) -> Counts {
+        Counts::of(run.results.iter().map(|r| outcome_of(&r.status)))
+    }
+
+    /// Those that ended without passing: failed, or with a status the docs do not list.
+    pub fn not_passed(&self) -> usize {
+        self.failed + self.errored
+    }
+
     pub fn total(&self) -> usize {
         self.passed + self.flaky + self.failed + self.errored + self.unfinished
     }
@@ -514,7 +546,10 @@ pub struct Failure {
     pub run_id: String,
     /// The re-runs' ids, comma-separated.
     pub reruns: String,
+    /// Ended without passing on every attempt.
     pub never_passed: usize,
+    /// Never ended: still queued or running when doksi stopped looking (never "failed").
+    pub unfinished: usize,
     pub flaky: usize,
     pub total: usize,
 }
@@ -528,21 +563,20 @@ impl Failure {
     }
 
     fn line(&self) -> String {
-        match self.never_passed {
-            0 => format!(
-                "run {} and its {} {}: every test passed, but {} of {} only on a re-run (--fail-on-flaky)",
-                self.run_id,
+        let (run_id, tests) = (&self.run_id, crate::words::count(self.total, "test"));
+        let runs = format!("({}: {})", self.reruns_word(), self.reruns);
+        match (self.never_passed, self.unfinished) {
+            (0, 0) => format!(
+                "run {run_id} and its {} {}: every test passed, but {} of {} only on a re-run (--fail-on-flaky)",
                 self.reruns_word(),
                 self.reruns,
                 self.flaky,
                 self.total
             ),
-            n => format!(
-                "run {} failed: {n} of {} failed on every attempt ({}: {})",
-                self.run_id,
-                crate::words::count(self.total, "test"),
-                self.reruns_word(),
-                self.reruns
+            (0, u) => format!("run {run_id} failed: {u} of {tests} unfinished {runs}"),
+            (n, 0) => format!("run {run_id} failed: {n} of {tests} failed on every attempt {runs}"),
+            (n, u) => format!(
+                "run {run_id} failed: {n} of {tests} failed on every attempt, {u} unfinished {runs}"
             ),
         }
     }
@@ -555,7 +589,9 @@ pub fn request_for(run: &Run, auth: &Auth, which: Which) -> Result<RunRequest, R
     let wanted: Vec<&RunResult> = run
         .results
         .iter()
-        .filter(|r| which == Which::All || r.status != Status::Passed)
+        .filter(|r| {
+            which == Which::All || !(r.status == Status::Passed || is_unfinished(&r.status))
+        })
         .collect();
     if wanted.is_empty() {
         return Err(Refusal::NothingToRerun {
@@ -737,6 +773,18 @@ fn runs_at(entry: &MatrixEntry, at: &Destination) -> bool {
     }
 }
 
+/// One result's outcome as a test's, for a run without re-runs. A status the docs do not list
+/// ("cancelled") is an error, never taken for "still running": a run whose results never left
+/// it would then look like a clean timeout.
+pub fn outcome_of(status: &Status) -> TestOutcome {
+    match status {
+        Status::Passed => TestOutcome::Passed,
+        Status::Failed => TestOutcome::Failed,
+        Status::Queued | Status::Running => TestOutcome::Unfinished,
+        Status::Other(_) => TestOutcome::Errored,
+    }
+}
+
 fn unique(ids: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut seen = HashSet::new();
     ids.into_iter()
@@ -809,6 +857,61 @@ mod tests {
                 {"platform": "web", "web_url": "https://w.example", "test_ids": ["t_b"],
                  "artifacts": [{"type": "authentication", "strategy": "specific", "account_id": "acc_9"}]},
             ]})
+        );
+    }
+
+    #[test]
+    fn a_run_reported_failed_early_reruns_only_what_ended_failed() {
+        let (r, raw) = run(
+            "run_1",
+            "failed",
+            json!([
+                result("r1", "t_a", "failed", web("https://w.example")),
+                result("r2", "t_b", "running", web("https://w.example")),
+                result("r3", "t_login", "queued", target("bin_1")),
+            ]),
+        );
+        let attempts = Attempts::new(sent(), policy(1), r.clone(), raw);
+        let rerun = attempts.next().unwrap().unwrap();
+        assert_eq!(rerun.tests, 1);
+        assert_eq!(rerun.request.matrix.len(), 1);
+        assert_eq!(
+            rerun.request.matrix[0].test_ids.as_deref().unwrap(),
+            ["t_a"]
+        );
+        let c = attempts.counts();
+        assert_eq!((c.failed, c.unfinished, c.total()), (1, 2, 3));
+        assert_eq!(Counts::of_run(&r), c);
+        // `doksi rerun --failed` alike.
+        let again = request_for(&r, &Auth::None, Which::Failed).unwrap();
+        assert_eq!(again.matrix.len(), 1);
+        assert_eq!(again.matrix[0].test_ids.as_deref().unwrap(), ["t_a"]);
+    }
+
+    #[test]
+    fn the_failure_line_tells_unfinished_tests_from_failed_ones() {
+        let line = |never_passed, unfinished| {
+            Failure {
+                run_id: "run_1".into(),
+                reruns: "run_2".into(),
+                never_passed,
+                unfinished,
+                flaky: 0,
+                total: 4,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            line(1, 0),
+            "run run_1 failed: 1 of 4 tests failed on every attempt (re-run: run_2)"
+        );
+        assert_eq!(
+            line(1, 2),
+            "run run_1 failed: 1 of 4 tests failed on every attempt, 2 unfinished (re-run: run_2)"
+        );
+        assert_eq!(
+            line(0, 2),
+            "run run_1 failed: 2 of 4 tests unfinished (re-run: run_2)"
         );
     }
 

@@ -284,11 +284,14 @@ pub fn check_entries(
         .collect()
 }
 
-/// How often to poll: starting at `initial`, growing by half each time up to `max`.
+/// How often to poll: starting at `initial`, growing by half each time up to `max`; and when the
+/// run counts as over.
 #[derive(Debug, Clone, Copy)]
 pub struct PollPolicy {
     pub initial: Duration,
     pub max: Duration,
+    /// When the run counts as over.
+    pub until: Until,
 }
 
 impl Default for PollPolicy {
@@ -296,6 +299,7 @@ impl Default for PollPolicy {
         PollPolicy {
             initial: Duration::from_secs(2),
             max: Duration::from_secs(15),
+            until: Until::RollUp,
         }
     }
 }
@@ -311,6 +315,33 @@ pub enum WaitOutcome {
     TimedOut {
         last: Option<(Run, serde_json::Value)>,
     },
+}
+
+/// When a wait is over. The docs say the top-level `status` "rolls up across every result" and
+/// to poll until it is `passed` or `failed`; a service may say `failed` as soon as one result
+/// fails, while others are still queued or running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// At the roll-up: the gate's answer, whatever its results still do.
+    RollUp,
+    /// Once the roll-up is final and every result has ended too, so a re-run holds only what
+    /// really failed and the verdict counts what happened. Should the deadline come first, the
+    /// final roll-up already seen is the answer, its unfinished results unfinished.
+    EveryResult,
+}
+
+impl Until {
+    /// Whether `run` is as far as this wait goes.
+    pub fn reached(self, run: &Run) -> bool {
+        run.status.is_final()
+            && (self == Until::RollUp || !run.results.iter().any(|r| is_unfinished(&r.status)))
+    }
+}
+
+/// Queued or running: the test has not ended, whatever its run's top-level status says.
+pub fn is_unfinished(status: &crate::api::model::Status) -> bool {
+    use crate::api::model::Status;
+    matches!(status, Status::Queued | Status::Running)
 }
 
 /// Whether the run was created a moment ago: right after `POST /runs` a read replica may not know
@@ -332,7 +363,8 @@ pub const MAX_POLL_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// that `--timeout` stays the promise it is.
 const FINAL_POLL: Duration = Duration::from_secs(3);
 
-/// Polls `GET /runs/{id}` until the run is passed or failed, or `timeout` has passed.
+/// Polls `GET /runs/{id}` until the run is passed or failed (and, as `until` says, every result
+/// has ended), or `timeout` has passed.
 /// `on_update` sees every state fetched, to print results as they finish; `on_trouble` hears
 /// about polls that failed in a way worth riding out (the client has already retried them).
 /// No poll, retry or pause outlives the deadline by more than the one final poll made at it.
@@ -351,11 +383,11 @@ pub async fn wait(
     let mut last: Option<(Run, serde_json::Value)> = None;
     loop {
         let mut pause = interval;
-        let until = deadline.max(Instant::now() + FINAL_POLL);
-        match client.get_run_until(run_id, Some(until)).await {
+        let answer_by = deadline.max(Instant::now() + FINAL_POLL);
+        match client.get_run_until(run_id, Some(answer_by)).await {
             Ok((run, raw)) => {
                 on_update(&run);
-                if run.status.is_final() {
+                if policy.until.reached(&run) {
                     return Ok(WaitOutcome::Finished { run, raw });
                 }
                 last = Some((run, raw));
@@ -381,7 +413,11 @@ pub async fn wait(
         }
         let now = Instant::now();
         if now >= deadline {
-            return Ok(WaitOutcome::TimedOut { last });
+            return Ok(match last {
+                // The run has its verdict; only some of its results were still going.
+                Some((run, raw)) if run.status.is_final() => WaitOutcome::Finished { run, raw },
+                last => WaitOutcome::TimedOut { last },
+            });
         }
         tokio::time::sleep(pause.min(deadline - now)).await;
         interval = (interval.saturating_mul(3) / 2).min(policy.max.max(interval));

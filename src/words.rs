@@ -9,9 +9,24 @@ pub fn count(n: impl std::fmt::Display, noun: &str) -> String {
     }
 }
 
+/// `n` and the noun with "remain" agreeing: `1 credit remains`, `0 credits remain`.
+pub fn remain(n: impl std::fmt::Display, noun: &str) -> String {
+    let counted = count(n, noun);
+    match counted.starts_with("1 ") {
+        true => format!("{counted} remains"),
+        false => format!("{counted} remain"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::count;
+    use super::{count, remain};
+
+    #[test]
+    fn remain_agrees_with_its_count() {
+        assert_eq!(remain(1, "credit"), "1 credit remains");
+        assert_eq!(remain(0, "credit"), "0 credits remain");
+    }
 
     #[test]
     fn one_is_singular_and_every_other_count_plural() {

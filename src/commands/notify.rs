@@ -4,7 +4,7 @@
 
 use crate::api::model::Run;
 use crate::cli::NotifyArgs;
-use crate::notify::{self, Ci, Counts, Delivery, FailedTest, Summary, Verdict};
+use crate::notify::{self, Ci, Delivery, FailedTest, Summary, Verdict};
 use crate::rerun::{Attempts, TestOutcome};
 use crate::select::ApkLabel;
 
@@ -22,7 +22,6 @@ pub(super) fn summary(run: &Run, verdict: Verdict, apks: Vec<ApkLabel>) -> Summa
 /// The summary of every attempt (a first run and its re-runs) ended as `verdict`: each test
 /// counted once by how it came out over them all, flaky ones apart.
 pub(super) fn of_attempts(attempts: &Attempts, verdict: Verdict, apks: Vec<ApkLabel>) -> Summary {
-    let c = attempts.counts();
     let labels = crate::report::Labels::new(&apks);
     let failed = attempts
         .tests()
@@ -41,13 +40,7 @@ pub(super) fn of_attempts(attempts: &Attempts, verdict: Verdict, apks: Vec<ApkLa
         })
         .collect();
     Summary {
-        counts: Counts {
-            passed: c.passed,
-            failed: c.failed,
-            flaky: c.flaky,
-            errored: c.errored,
-            unfinished: c.unfinished,
-        },
+        counts: attempts.counts(),
         failed,
         run_ids: attempts.run_ids().iter().map(|id| id.to_string()).collect(),
         ..summary(attempts.last(), verdict, apks)

@@ -11,8 +11,8 @@ use crate::api::model::{Run, RunResult, Status};
 use crate::cli::{Effective, GlobalArgs, WaitArgs, WaitOptions, given_as_flag};
 use crate::notify::Verdict;
 use crate::report::{self, Ending, Labels, one_line as clean};
-use crate::rerun::{Attempts, Known, Policy, TestOutcome};
-use crate::runs::{self, Auth, Freshness, PollPolicy, WaitOutcome};
+use crate::rerun::{Attempts, Counts, Known, Policy, TestOutcome};
+use crate::runs::{self, Auth, Freshness, PollPolicy, Until, WaitOutcome};
 use crate::start::Started;
 
 use super::interrupt;
@@ -173,10 +173,24 @@ pub(super) async fn wait_and_report(
         };
         let started = match crate::start::again(client, rerun.request.clone(), apks.clone()).await {
             Ok(started) => started,
-            Err(e) => {
-                stopped = Some(e);
-                break;
-            }
+            Err(e) => match quota(&e) {
+                // A test failed, and that is what the exit code says (1), not the billing (5)
+                // of the re-run that would have looked again.
+                Some((requested, remaining)) => {
+                    warning!(
+                        "re-run {} of {} was refused for the test credit quota: it needed {} and {}; the failed tests were not run again, and the failed verdict stands",
+                        rerun.number,
+                        policy.retries,
+                        count(requested, "credit"),
+                        crate::words::remain(remaining, "credit")
+                    );
+                    break;
+                }
+                None => {
+                    stopped = Some(e);
+                    break;
+                }
+            },
         };
         note!(
             "started run {}, re-run {} of {}: {} that failed",
@@ -236,8 +250,8 @@ pub(super) async fn wait_and_report(
     };
     let told = super::notify::of_attempts(&attempts, told, apks);
     super::notify::tell(&waiting.notify, &told).await;
-    // A re-run that could not be started (no credits left: exit 5) ends the command once what
-    // the runs so far came to is printed and reported.
+    // A re-run that could not be started (the request was lost: exit 3) ends the command once
+    // what the runs so far came to is printed and reported.
     let verdict = match (stopped, verdict) {
         (Some(stopped), Err(verdict)) => {
             output::print_error(&verdict);
@@ -255,6 +269,20 @@ pub(super) async fn wait_and_report(
     }
 }
 
+/// The credits asked for and left, when `e` is the API's quota refusal.
+fn quota(e: &Error) -> Option<(u64, u64)> {
+    match e {
+        Error::Api(e) => match e.root() {
+            ApiError::Quota {
+                requested,
+                remaining,
+            } => Some((*requested, *remaining)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Waits for one run, printing its status changes and each result as it finishes. An error is
 /// returned only for a run started elsewhere that cannot be read (a typo'd id: exit 3); for a
 /// run this command created, doksi leaves it going, as [`Waited::left`] says.
@@ -265,14 +293,22 @@ async fn wait_one(
     labels: &Labels,
 ) -> Result<Waited, Error> {
     let run_id = origin.run_id();
+    // With re-runs to come, a run reported failed while tests go on is followed until they end:
+    // a re-run holds only what failed, and the verdict counts what happened. Without, the
+    // roll-up is the gate, as the docs say.
+    let until = match waiting.retries {
+        0 => Until::RollUp,
+        _ => Until::EveryResult,
+    };
     let policy = PollPolicy {
         initial: waiting.poll_interval,
         max: Duration::from_secs(15).max(waiting.poll_interval),
+        until,
     };
     // The latest state seen, kept outside the wait so that a signal, which drops it, still
     // leaves something to report.
     let seen: RefCell<Option<Run>> = RefCell::new(None);
-    let mut watch = Watch::new(run_id, labels);
+    let mut watch = Watch::new(run_id, labels, until);
     let on_update = |run: &Run| {
         watch.update(run);
         *seen.borrow_mut() = Some(run.clone());
@@ -396,8 +432,9 @@ pub(super) fn print_final(run: &Run, raw: &serde_json::Value, shape: Shape) -> R
     failed_verdict(run)
 }
 
-/// The summary line, then the tests that need a look: failed first, then the ones still going;
-/// the passed ones are counted, and listed under `-v`. `shown`: the finished results were
+/// The summary line, then the tests that need a look, failed first; the passed ones are
+/// counted, and listed under `-v`; those not ended are counted, never listed (a run reported
+/// failed early may have thousands). `shown`: the finished results were
 /// printed live on stderr, and stderr is where stdout goes (`2>&1`, a CI log), so only what
 /// was not told yet is printed — and for a failed run not even the summary line, since the
 /// error line that follows is the verdict and gives the same counts.
@@ -414,7 +451,7 @@ fn print_run(run: &Run, labels: &Labels, shown: bool) {
     let mut listed: Vec<&RunResult> = run
         .results
         .iter()
-        .filter(|r| !(shown && r.status.is_final()))
+        .filter(|r| !(runs::is_unfinished(&r.status) || shown && r.status.is_final()))
         .filter(|r| r.status != Status::Passed || output::verbose())
         .collect();
     listed.sort_by_key(|r| report::attention(report::Outcome::of(&r.status).into()));
@@ -448,8 +485,12 @@ fn print_retried(attempts: &Attempts, labels: &Labels, shown: bool) {
     let style = output::status_style(&status);
     let ids = attempts.run_ids();
     let c = attempts.counts();
+    let unfinished = match c.unfinished {
+        0 => String::new(),
+        n => format!(", {n} unfinished"),
+    };
     output::outln!(
-        "run {}: {style}{}{style:#} after {} ({}): {}: {} passed, {} flaky, {} failed",
+        "run {}: {style}{}{style:#} after {} ({}): {}: {} passed, {} flaky, {} failed{unfinished}",
         clean(ids[0]),
         status.as_str(),
         count(ids.len() - 1, "re-run"),
@@ -457,12 +498,12 @@ fn print_retried(attempts: &Attempts, labels: &Labels, shown: bool) {
         count(c.total(), "test"),
         c.passed,
         c.flaky,
-        c.failed + c.errored + c.unfinished
+        c.not_passed()
     );
     let mut tests = attempts.tests();
     tests.sort_by_key(|t| report::attention(t.outcome));
     let listed = tests.iter().filter(|t| match t.outcome {
-        TestOutcome::Flaky => false,
+        TestOutcome::Flaky | TestOutcome::Unfinished => false,
         TestOutcome::Passed => output::verbose(),
         _ => true,
     });
@@ -513,14 +554,12 @@ fn print_retried(attempts: &Attempts, labels: &Labels, shown: bool) {
     }
 }
 
-/// A failed run as exit code 1.
+/// A failed run as exit code 1, counted from its results as every other output counts them.
 pub(super) fn failed_verdict(run: &Run) -> Result<(), Error> {
     match run.status {
         Status::Failed => Err(Error::RunFailed {
             run_id: run.run_id.clone(),
-            failed: run.tests_failed,
-            passed: run.tests_passed,
-            total: run.tests_total,
+            counts: Counts::of_run(run),
         }),
         _ => Ok(()),
     }

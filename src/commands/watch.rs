@@ -12,12 +12,18 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::api::model::{Run, RunResult, Status};
 use crate::report::{self, Labels, one_line as clean};
+use crate::rerun::Counts;
+use crate::runs::Until;
 use crate::words::count;
 
 use super::output::{self, note};
 
 pub(super) struct Watch<'a> {
     labels: &'a Labels,
+    /// Where the wait ends: at the roll-up, or once every result has ended too.
+    until: Until,
+    /// Whether the status line of a run reported failed while tests went on was told.
+    told_following: bool,
     /// The results already told.
     told: HashSet<String>,
     last_status: Option<Status>,
@@ -30,7 +36,7 @@ pub(super) struct Watch<'a> {
 }
 
 impl<'a> Watch<'a> {
-    pub fn new(run_id: &str, labels: &'a Labels) -> Watch<'a> {
+    pub fn new(run_id: &str, labels: &'a Labels, until: Until) -> Watch<'a> {
         let live = (!output::quiet() && std::io::stderr().is_terminal()).then(|| {
             let style = ProgressStyle::with_template("{spinner} {msg} · {elapsed}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner());
@@ -42,6 +48,8 @@ impl<'a> Watch<'a> {
         let now = Instant::now();
         Watch {
             labels,
+            until,
+            told_following: false,
             told: HashSet::new(),
             last_status: None,
             started: now,
@@ -55,11 +63,25 @@ impl<'a> Watch<'a> {
     pub fn update(&mut self, run: &Run) {
         let changed = self.last_status.as_ref() != Some(&run.status);
         self.last_status = Some(run.status.clone());
+        let ended = self.until.reached(run);
         // On a terminal the live line holds the status; a CI log gets a line when it changes,
         // before the results it came with. A final status comes after them.
         let mut said = changed && self.live.is_none() && !run.status.is_final();
         if said {
             tell_status(run);
+        }
+        // Reported failed while tests go on, and followed until they end: said once, since the
+        // re-run waits for them.
+        if run.status.is_final() && !ended && !self.told_following {
+            self.told_following = true;
+            let told = format!(
+                "run {}: {}, {} still running: waiting for them to end",
+                clean(&run.run_id),
+                clean(run.status.as_str()),
+                count(Counts::of_run(run).unfinished, "test")
+            );
+            note!("{told}");
+            said = true;
         }
         for r in &run.results {
             if r.status.is_final() && self.told.insert(r.result_id.clone()) && shown_live(r) {
@@ -67,14 +89,14 @@ impl<'a> Watch<'a> {
                 said = true;
             }
         }
-        if run.status.is_final() {
+        if ended {
             // The live line goes before the verdict is told, not redrawn under it.
             if self.live.take().is_some() {
                 output::end_live();
             }
             // Apart from stdout (a file, a pipe), stderr is where the person watching is told
             // how it ended; in one stream the summary or the verdict that follows says so.
-            if changed && !output::merged() {
+            if (changed || self.told_following) && !output::merged() {
                 tell_status(run);
             }
             return;
@@ -104,11 +126,16 @@ impl Drop for Watch<'_> {
     }
 }
 
-/// `run run_4: running`, the status styled.
+/// `run run_4: running`, the status styled; a run reported failed while some of its tests
+/// went on says how many: `run run_4: failed, 3 tests unfinished`.
 fn tell_status(run: &Run) {
     let style = output::status_style(&run.status);
+    let unfinished = match Counts::of_run(run).unfinished {
+        n if n > 0 && run.status.is_final() => format!(", {} unfinished", count(n, "test")),
+        _ => String::new(),
+    };
     note!(
-        "run {}: {style}{}{style:#}",
+        "run {}: {style}{}{style:#}{unfinished}",
         clean(&run.run_id),
         clean(run.status.as_str())
     );
@@ -124,13 +151,15 @@ fn progress(run: &Run) -> String {
     )
 }
 
-/// `3/12 done, 1 failed`: how far a run has come.
+/// `3/12 done, 1 failed`: how far a run has come, counted from its results as every other
+/// output counts them.
 pub(super) fn done(run: &Run) -> String {
-    let done = run.results.iter().filter(|r| r.status.is_final()).count();
+    let c = Counts::of_run(run);
+    let done = c.total() - c.unfinished;
     format!(
         "{done}/{} done, {} failed",
         run.tests_total.max(run.results.len() as u64),
-        run.tests_failed
+        c.not_passed()
     )
 }
 
@@ -158,15 +187,26 @@ pub(super) fn result_line(r: &RunResult, labels: &Labels, link: bool) -> String 
     line
 }
 
-/// `3 tests: 2 passed, 1 failed` — the counts a run's summary and verdict give, the zero
-/// ones left out but for `failed`.
+/// `3 tests: 2 passed, 1 failed` — the counts a run's summary gives, from its results as
+/// every output counts them, the zero ones left out but for `failed`. Tests not ended are
+/// `running` while the run is, `unfinished` once it was reported passed or failed.
 pub(super) fn tally(run: &Run) -> String {
-    let mut parts = vec![format!("{} passed", run.tests_passed)];
-    parts.push(format!("{} failed", run.tests_failed));
-    if run.tests_running > 0 {
-        parts.push(format!("{} running", run.tests_running));
+    let c = Counts::of_run(run);
+    let mut parts = vec![
+        format!("{} passed", c.passed),
+        format!("{} failed", c.failed),
+    ];
+    if c.errored > 0 {
+        parts.push(format!("{} errored", c.errored));
     }
-    format!("{}: {}", count(run.tests_total, "test"), parts.join(", "))
+    if c.unfinished > 0 {
+        let word = match run.status.is_final() {
+            true => "unfinished",
+            false => "running",
+        };
+        parts.push(format!("{} {word}", c.unfinished));
+    }
+    format!("{}: {}", count(c.total(), "test"), parts.join(", "))
 }
 
 /// How long a CI log may go without a line: 60 s, or `DOKSI_PROGRESS_INTERVAL` (a humantime

@@ -65,7 +65,11 @@ pub fn publish(
         problems.extend(append(path, "step outputs", &outputs(attempts, target_ids)).err());
     }
     if let Some(path) = &ctx.step_summary {
-        problems.extend(append(path, "job summary", &summary(attempts, ending, labels)).err());
+        // The limit is the step's file: what an earlier command of the step wrote counts too.
+        let written = std::fs::metadata(path).map_or(0, |m| m.len());
+        let room = SUMMARY_LIMIT.saturating_sub(usize::try_from(written).unwrap_or(usize::MAX));
+        let text = summary_within(attempts, ending, labels, room);
+        problems.extend(append(path, "job summary", &text).err());
     }
     problems
 }
@@ -115,11 +119,31 @@ fn output(text: &mut String, name: &str, value: &str) {
 /// GitHub refuses a step summary over 1 MiB outright; rows past this budget are left out.
 const SUMMARY_LIMIT: usize = 1 << 20;
 /// Room kept for the closing note when rows are left out.
-const SUMMARY_TAIL: usize = 256;
+const SUMMARY_TAIL: usize = 512;
 
-/// A markdown section: the verdict as a heading, the counts, and a row per test; after re-runs,
-/// the flaky tests again in a group of their own, with the runs they failed in.
+const TABLE_HEAD: &str =
+    "| test | destination | status | duration | link |\n| --- | --- | --- | --- | --- |\n";
+
+/// One part of the summary: its opening (a heading and a table head, or a `<details>` fold),
+/// its rows, its closing, and what its rows are, for the note on what was left out.
+struct Section {
+    open: String,
+    rows: Vec<String>,
+    close: &'static str,
+    what: &'static str,
+}
+
+/// A markdown section: the verdict as a heading, the counts, then the tests that need a look
+/// in a table (failed and errored), the flaky ones with the runs they failed in, and the
+/// unfinished and passed ones folded in `<details>`: a run of thousands of tests reads as its
+/// failures, not as a table of passes.
 pub fn summary(attempts: &Attempts, ending: Ending, labels: &Labels) -> String {
+    summary_within(attempts, ending, labels, SUMMARY_LIMIT)
+}
+
+/// [`summary`] in at most `room` bytes (GitHub's limit, less what the step already wrote): rows
+/// that do not fit are left out, the failed ones last, and a closing line counts them.
+fn summary_within(attempts: &Attempts, ending: Ending, labels: &Labels, room: usize) -> String {
     let run = attempts.first();
     let id = cell(&run.run_id);
     let status = attempts.status();
@@ -160,38 +184,76 @@ pub fn summary(attempts: &Attempts, ending: Ending, labels: &Labels) -> String {
         text.push_str(&format!("Runs: {}\n\n", runs.join(", ")));
     }
     let tests = attempts.tests();
-    let flaky: Vec<&Test<'_>> = tests
-        .iter()
-        .filter(|t| t.outcome == TestOutcome::Flaky)
-        .collect();
-    let mut ordered: Vec<&Test<'_>> = tests.iter().collect();
-    ordered.sort_by_key(|t| super::attention(t.outcome));
-    let mut rows: Vec<String> = ordered.iter().map(|t| row(t, labels)).collect();
-    if !flaky.is_empty() {
-        rows.push(String::new());
-        rows.push("### 🔁 Flaky: failed, then passed on a re-run\n\n".into());
-        rows.push("| test | destination | passed in | failed in |\n".into());
-        rows.push("| --- | --- | --- | --- |\n".into());
-        rows.extend(flaky.iter().map(|t| flaky_row(t, labels)));
+    let of = |outcomes: &[TestOutcome]| -> Vec<&Test<'_>> {
+        tests
+            .iter()
+            .filter(|t| outcomes.contains(&t.outcome))
+            .collect()
+    };
+    let failed = of(&[TestOutcome::Failed, TestOutcome::Errored]);
+    let flaky = of(&[TestOutcome::Flaky]);
+    let unfinished = of(&[TestOutcome::Unfinished]);
+    let passed = of(&[TestOutcome::Passed]);
+    let rows = |tests: &[&Test<'_>]| tests.iter().map(|t| row(t, labels)).collect();
+    let fold = |summary: String| format!("<details><summary>{summary}</summary>\n\n{TABLE_HEAD}");
+    let mut sections = vec![
+        Section {
+            open: TABLE_HEAD.into(),
+            rows: rows(&failed),
+            close: "\n",
+            what: "failed test",
+        },
+        Section {
+            open: "### 🔁 Flaky: failed, then passed on a re-run\n\n| test | destination | passed in | failed in |\n| --- | --- | --- | --- |\n".into(),
+            rows: flaky.iter().map(|t| flaky_row(t, labels)).collect(),
+            close: "\n",
+            what: "flaky test",
+        },
+    ];
+    if let Some(first) = unfinished.first() {
+        sections.push(Section {
+            // The fold's line is an HTML block, where markdown escapes would show as written.
+            open: fold(format!(
+                "⏳ {} unfinished ({})",
+                unfinished.len(),
+                crate::xml::escape(&super::one_line(&super::unfinished(&first.standing)))
+            )),
+            rows: rows(&unfinished),
+            close: "\n</details>\n\n",
+            what: "unfinished test",
+        });
     }
-    text.push_str("| test | destination | status | duration | link |\n");
-    text.push_str("| --- | --- | --- | --- | --- |\n");
-    let total = rows.len();
-    for (shown, row) in rows.into_iter().enumerate() {
-        if text.len() + row.len() + SUMMARY_TAIL > SUMMARY_LIMIT {
-            text.push_str(&format!(
-                "\n{} left out: a step summary may not exceed 1 MiB.\n",
-                crate::words::count(total - shown, "test").replacen(' ', " more ", 1)
-            ));
-            return text;
+    sections.push(Section {
+        open: fold(format!("✅ {} passed", passed.len())),
+        rows: rows(&passed),
+        close: "\n</details>\n\n",
+        what: "passed test",
+    });
+    let mut left: Vec<String> = Vec::new();
+    for section in sections.into_iter().filter(|s| !s.rows.is_empty()) {
+        let total = section.rows.len();
+        if !left.is_empty()
+            || text.len() + section.open.len() + section.close.len() + SUMMARY_TAIL > room
+        {
+            left.push(crate::words::count(total, section.what));
+            continue;
         }
-        // The blank row ends the table before the flaky group's heading.
-        if row.is_empty() {
-            text.push('\n');
+        text.push_str(&section.open);
+        for (shown, row) in section.rows.iter().enumerate() {
+            if text.len() + row.len() + section.close.len() + SUMMARY_TAIL > room {
+                left.push(crate::words::count(total - shown, section.what));
+                break;
+            }
+            text.push_str(row);
         }
-        text.push_str(&row);
+        text.push_str(section.close);
     }
-    text.push('\n');
+    if !left.is_empty() {
+        text.push_str(&format!(
+            "Left out, to keep this summary within GitHub's 1 MiB limit: {}.\n\n",
+            left.join(", ")
+        ));
+    }
     text
 }
 
@@ -442,18 +504,58 @@ mod tests {
     }
 
     #[test]
-    fn a_huge_summary_stops_under_the_limit() {
+    fn a_huge_summary_stops_under_the_limit_and_says_what_it_left_out() {
         let name = "n".repeat(10_000);
-        let results: Vec<_> = (0..200)
+        let mut results: Vec<_> = (0..200)
             .map(|i| json!({"result_id": format!("r{i}"), "test_id": name, "status": "passed"}))
             .collect();
+        results.push(json!({"result_id": "rf", "test_id": "t_fail", "status": "failed"}));
+        let attempts = run("failed", json!(results));
+        let text = summary(&attempts, Ending::Finished, &Labels::default());
+        assert!(text.len() <= SUMMARY_LIMIT);
+        // The failure is in, the passes that did not fit are counted, the fold is closed.
+        assert!(
+            text.contains("| t\\_fail | doksi | ❌ failed |"),
+            "{}",
+            &text[..2000]
+        );
+        let shown = text.matches(&name).count();
+        assert!(shown > 50 && shown < 200, "{shown}");
+        assert!(
+            text.ends_with(&format!(
+                "\n</details>\n\nLeft out, to keep this summary within GitHub's 1 MiB limit: {} passed tests.\n\n",
+                200 - shown
+            )),
+            "{}",
+            &text[text.len() - 300..]
+        );
+        // What the step wrote before counts against the limit.
+        let small = summary_within(&attempts, Ending::Finished, &Labels::default(), 100_000);
+        assert!(small.len() <= 100_000);
+    }
+
+    #[test]
+    fn passed_and_unfinished_tests_are_folded_after_the_failed_ones() {
+        let mut results: Vec<_> = (0..3000)
+            .map(|i| json!({"result_id": format!("r{i}"), "test_id": format!("t_{i}"), "status": "passed"}))
+            .collect();
+        results[1500]["status"] = json!("failed");
+        results[2999]["status"] = json!("running");
         let text = summary(
-            &run("passed", json!(results)),
+            &run("failed", json!(results)),
             Ending::Finished,
             &Labels::default(),
         );
-        assert!(text.len() <= SUMMARY_LIMIT);
-        assert!(text.ends_with("more tests left out: a step summary may not exceed 1 MiB.\n"));
+        let failed = text.find("| t\\_1500 | doksi | ❌ failed |").unwrap();
+        let unfinished = text
+            .find("<details><summary>⏳ 1 unfinished (still running when run run_1 was reported failed)</summary>\n\n| test |")
+            .unwrap();
+        let passed = text
+            .find("<details><summary>✅ 2998 passed</summary>\n\n| test |")
+            .unwrap();
+        assert!(failed < unfinished && unfinished < passed, "{text}");
+        assert!(text.ends_with("\n</details>\n\n"));
+        assert!(!text.contains("Left out"));
     }
 
     #[test]

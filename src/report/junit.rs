@@ -179,10 +179,8 @@ fn testcase(xml: &mut String, t: &Test<'_>, labels: &Labels) {
             inner.extend(reruns.iter().map(|f| interim("rerun", f, name, &at)));
         }
         TestOutcome::Unfinished => {
-            let status = escape(r.status.as_str());
-            inner.push(format!(
-                r#"<skipped message="still {status} when doksi stopped waiting"/>"#
-            ));
+            let why = escape(&super::unfinished(&t.standing));
+            inner.push(format!(r#"<skipped message="{why}"/>"#));
         }
     }
     if inner.is_empty() {
@@ -321,9 +319,24 @@ mod tests {
             r#"<failure message="fail_pay failed on doksi" type="failed">https://x/r2?a=1&amp;b=2</failure>"#
         ));
         assert!(xml.contains(r#"<error message="ended with status cancelled" type="cancelled">"#));
-        assert!(xml.contains(r#"<skipped message="still running when doksi stopped waiting"/>"#));
+        // The run was reported failed while this test went on.
+        assert!(
+            xml.contains(
+                r#"<skipped message="still running when run run_1 was reported failed"/>"#
+            )
+        );
         assert!(xml.contains(r#"<property name="run_id" value="run_1"/>"#));
         assert!(!xml.contains("run_url"));
+    }
+
+    #[test]
+    fn a_test_still_going_when_doksi_stopped_waiting_says_so() {
+        let mut r = run(json!([{"result_id": "r1", "test_id": "t", "status": "queued"}]));
+        r.status = Status::Running;
+        assert!(
+            render_one(r)
+                .contains(r#"<skipped message="still queued when doksi stopped waiting"/>"#)
+        );
     }
 
     #[test]

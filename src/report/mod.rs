@@ -71,6 +71,21 @@ impl From<Outcome> for TestOutcome {
     }
 }
 
+/// Why a test has no verdict, as the reports say it: its run was reported passed or failed (the
+/// roll-up came before every result had ended: `still running when run run_1 was reported
+/// failed`), or doksi stopped looking (`--timeout`, a signal).
+pub fn unfinished(t: &crate::rerun::Try<'_>) -> String {
+    let status = t.result.status.as_str();
+    match t.run_status.is_final() {
+        true => format!(
+            "still {status} when run {} was reported {}",
+            t.run_id,
+            t.run_status.as_str()
+        ),
+        false => format!("still {status} when doksi stopped waiting"),
+    }
+}
+
 /// A result's test as people know it: its name, or its id when the API gave no name.
 pub fn test_name(result: &RunResult) -> &str {
     result

@@ -175,7 +175,8 @@ pub fn doksi_at(base: &str, cache: &Path, args: &[&str]) -> Done {
     done
 }
 
-fn command(base: &str, cache: &Path, args: &[&str]) -> Command {
+/// The command [`doksi_at`] runs, for a test that sets more of its environment.
+pub fn command(base: &str, cache: &Path, args: &[&str]) -> Command {
     let mut cmd = doksi(cache);
     cmd.args(args)
         .args(["--retry-delay", "10ms"])

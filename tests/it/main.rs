@@ -24,6 +24,7 @@ mod reading;
 mod reports;
 mod resilience;
 mod retries;
+mod rollup;
 mod s3;
 mod sandbox;
 mod scripted;
