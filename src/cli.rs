@@ -639,6 +639,9 @@ pub struct Parsed {
     pub cli: Cli,
     pub project: Option<crate::config::ProjectConfig>,
     pub settings: Vec<Effective>,
+    /// Flags given an empty value (`--notify ""`, `--junit=`) where a variable could have given
+    /// them, which count as unset: the long names, for a warning each.
+    pub emptied: Vec<String>,
 }
 
 /// Whether `key` (a setting's flag name) was given on the command line: the one source that may
@@ -699,6 +702,7 @@ pub fn parse_from(
         Ok(project) => (project, None),
         Err(e) => (None, Some(e)),
     };
+    let (args, emptied) = without_empty_values(args);
     let mut cmd = command_for(project.as_ref());
     // The name doksi was called by, as clap would take it, so that usage lines name it.
     if let Some(name) = args
@@ -721,7 +725,60 @@ pub fn parse_from(
         cli,
         project,
         settings,
+        emptied,
     })
+}
+
+/// `args` less each long flag that a variable could give and that is given an empty value here,
+/// and those flags' names. A pipeline's `--notify "$SLACK_WEBHOOK"` with the secret unset (a
+/// fork, a new repository) means "not set", as an empty variable does, not a value to refuse
+/// before anything runs.
+fn without_empty_values(args: Vec<std::ffi::OsString>) -> (Vec<std::ffi::OsString>, Vec<String>) {
+    use clap::CommandFactory;
+    fn longs_with_env(cmd: &clap::Command, into: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            if let (Some(long), Some(_)) = (a.get_long(), a.get_env()) {
+                into.push(long.to_owned());
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            longs_with_env(sub, into);
+        }
+    }
+    let mut longs = Vec::new();
+    longs_with_env(&Cli::command(), &mut longs);
+    let named = |a: &std::ffi::OsString| {
+        a.to_str()
+            .and_then(|s| s.strip_prefix("--"))
+            .filter(|name| longs.iter().any(|l| l == name))
+            .map(str::to_owned)
+    };
+    let (mut kept, mut emptied) = (Vec::with_capacity(args.len()), Vec::new());
+    let mut it = args.into_iter().peekable();
+    while let Some(a) = it.next() {
+        if a == "--" {
+            kept.push(a);
+            kept.extend(it);
+            break;
+        }
+        if let Some(name) = named(&a)
+            && it.peek().is_some_and(|v| v.is_empty())
+        {
+            it.next();
+            emptied.push(name);
+            continue;
+        }
+        if let Some(name) = a
+            .to_str()
+            .and_then(|s| s.strip_suffix('='))
+            .and_then(|s| named(&std::ffi::OsString::from(s)))
+        {
+            emptied.push(name);
+            continue;
+        }
+        kept.push(a);
+    }
+    (kept, emptied)
 }
 
 /// Exits as clap would, but a usage error is printed with anything shaped like a key redacted:

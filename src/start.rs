@@ -145,48 +145,55 @@ pub enum Created {
     Started(Started),
 }
 
-/// Builds the request (uploading) and creates the run, recovering once from stale cached
-/// targets.
+/// Builds the request (uploading) and creates the run, recovering from stale cached targets:
+/// each 404 that names cached targets has them uploaded again, however many answers it takes.
+/// An APK is uploaded again at most once (its new target is cached too, and a 404 naming that
+/// one is the server's answer), so there are at most as many rounds as cached targets.
 pub async fn create(
     ctx: &Context,
     options: &UploadOptions,
     source: &RequestSource,
     plan: &Plan,
 ) -> Result<Created, Error> {
-    let (request, uploaded, apks) = before_run(source.build(ctx, options, plan)).await?;
+    let (mut request, mut uploaded, mut apks) =
+        before_run(source.build(ctx, options, plan)).await?;
     if options.dry_run {
         return Ok(Created::DryRun(request));
     }
-    let (created, sent, apks) = match post_run(&ctx.client, &request).await {
-        // Cheap to work out twice (a few ids), and a guard keeps every other error on one path.
-        Err(Error::Api(e)) if !stale_targets(&e, &uploaded).is_empty() => {
-            let stale = stale_targets(&e, &uploaded);
-            let ids: Vec<&str> = stale.iter().map(|u| u.target_id.as_str()).collect();
-            ctx.remark(Remark::Note(format!(
-                "{e}; the server does not know cached {} {}: uploading again",
-                match ids.len() {
-                    1 => "target",
-                    _ => "targets",
-                },
-                ids.join(", ")
-            )));
-            forget(ctx, &stale);
-            // The forgotten entries miss the cache now; the others are still hits.
-            let options = UploadOptions {
-                stale: stale.iter().map(|u| u.sha256.clone()).collect(),
-                ..options.clone()
-            };
-            // Labelled anew: the APKs that were uploaded again have new targets.
-            let (request, _, apks) = before_run(source.build(ctx, &options, plan))
-                .await
-                .map_err(|then| Error::Reupload {
-                    refused: Box::new(e),
-                    then: Box::new(then),
-                })?;
-            (post_run(&ctx.client, &request).await?, request, apks)
+    let mut options = options.clone();
+    let mut renewed: Vec<String> = Vec::new();
+    let created = loop {
+        let e = match post_run(&ctx.client, &request).await {
+            Err(Error::Api(e)) => e,
+            other => break other?,
+        };
+        let mut stale = stale_targets(&e, &uploaded);
+        stale.retain(|u| !renewed.contains(&u.sha256));
+        if stale.is_empty() {
+            return Err(Error::Api(e));
         }
-        other => (other?, request, apks),
+        let ids: Vec<&str> = stale.iter().map(|u| u.target_id.as_str()).collect();
+        ctx.remark(Remark::Note(format!(
+            "{e}; the server does not know cached {} {}: uploading again",
+            match ids.len() {
+                1 => "target",
+                _ => "targets",
+            },
+            ids.join(", ")
+        )));
+        forget(ctx, &stale);
+        // The forgotten entries miss the cache now; the others are still hits.
+        options.stale = stale.iter().map(|u| u.sha256.clone()).collect();
+        renewed.extend(options.stale.iter().cloned());
+        // Labelled anew: the APKs that were uploaded again have new targets.
+        (request, uploaded, apks) = before_run(source.build(ctx, &options, plan))
+            .await
+            .map_err(|then| Error::Reupload {
+                refused: Box::new(e),
+                then: Box::new(then),
+            })?;
     };
+    let sent = request;
     // The id is said before any waiting, so a dead CI runner's log still has it. Under -q it
     // is not (errors only, as asked); every error after this point names the run instead.
     ctx.remark(Remark::Step(format!(

@@ -101,6 +101,26 @@ pub fn show(
     Ok(())
 }
 
+/// The warning for a flag given an empty value (see `cli::Parsed::emptied`): what gives the
+/// setting now, or what is not done for want of it.
+pub fn emptied(flag: &str, settings: &[Effective]) -> String {
+    let then = match settings
+        .iter()
+        .find(|e| e.key == flag)
+        .map(|e| (&e.source, e))
+    {
+        Some((Source::Env(name), _)) => format!("{name} gives it"),
+        Some((Source::File(path), _)) => format!("{} gives it", path.display()),
+        Some((Source::Default, e)) => format!("its default ({}) applies", e.values.join(",")),
+        _ => match flag {
+            "notify" => "no notification is posted".to_owned(),
+            "junit" => "no JUnit report is written".to_owned(),
+            _ => "it is left unset".to_owned(),
+        },
+    };
+    format!("--{flag} was given an empty value, which counts as unset: {then}")
+}
+
 /// `dk_live_…1a2b`; a value too short to hide anything is hidden whole.
 fn redact(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();

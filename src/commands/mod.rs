@@ -36,11 +36,15 @@ pub fn run(parsed: Parsed) -> Result<(), Error> {
         cli,
         project,
         settings,
+        emptied,
     } = parsed;
     let opts = cli.global;
     output::set_quiet(opts.quiet);
     output::set_verbose(opts.verbose > 0);
     output::set_color(opts.color);
+    for flag in &emptied {
+        output::warning_once(config::emptied(flag, &settings));
+    }
     let global = |c: &crate::cli::ConnectionArgs| GlobalArgs::new(&opts, c);
     let project = project.as_ref();
     let result = match cli.command {

@@ -355,6 +355,134 @@ fn a_404_naming_a_cached_target_uploads_that_one_again_once() {
     assert_eq!(log.count("PUT /put"), 2);
 }
 
+/// A server that registers the n-th upload as `ids[n]` and answers `POST /runs` with 404
+/// naming the first id of `stale` that the request holds, or creates the run.
+fn forgetful_server(ids: &'static [&'static str], stale: &'static [&'static str]) -> (String, Log) {
+    let n = Mutex::new(0usize);
+    routed(move |req| {
+        if req.is("POST", "/api/uploads") {
+            let up = format!(
+                r#"{{"upload_id":"up_1","upload_url":"{}/put/up_1"}}"#,
+                req.origin
+            );
+            reply(200, &up)
+        } else if req.is("PUT", "/put/up_1") {
+            reply(200, "")
+        } else if req.is("POST", "/api/targets") {
+            let mut n = n.lock().unwrap();
+            *n += 1;
+            reply(200, &format!(r#"{{"target_id":"{}"}}"#, ids[*n - 1]))
+        } else if req.is("POST", "/api/runs") {
+            let body = String::from_utf8_lossy(&req.body);
+            match stale.iter().find(|id| body.contains(&format!("\"{id}\""))) {
+                Some(id) => reply(404, &format!(r#"{{"error":"target {id} not found"}}"#)),
+                None => reply(200, CREATED),
+            }
+        } else {
+            reply(404, r#"{"error":"no such route"}"#)
+        }
+    })
+}
+
+fn two_apks() -> [std::path::PathBuf; 2] {
+    let dir = crate::common::apk_fixtures();
+    [
+        dir.join("appium-unlock-2.0.0-debug.apk"),
+        dir.join("io.appium.settings-2.0.0-debug.apk"),
+    ]
+}
+
+#[test]
+fn every_stale_target_is_uploaded_again_however_many_answers_name_them() {
+    // Two cached targets the server has both forgotten; each 404 names only the first it sees.
+    let home = tempfile::tempdir().unwrap();
+    let (base, log) = forgetful_server(&["bin_1", "bin_2", "bin_3", "bin_4"], &["bin_1", "bin_2"]);
+    let [a, b] = two_apks();
+    let up = doksi_at(&base, home.path(), &["upload", path_str(&a), path_str(&b)]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    assert_eq!(log.count("PUT /put"), 2);
+    let r = doksi_at(
+        &base,
+        home.path(),
+        &[
+            "run",
+            "--apk",
+            path_str(&a),
+            "--apk",
+            path_str(&b),
+            "--test",
+            "t_login",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for id in ["bin_1", "bin_2"] {
+        assert!(
+            r.stderr.contains(&format!(
+                "does not know cached target {id}: uploading again"
+            )),
+            "{}",
+            r.stderr
+        );
+    }
+    assert_eq!(
+        log.count("PUT /put"),
+        4,
+        "each stale target uploaded again once"
+    );
+    assert_eq!(log.count("POST /api/runs"), 3, "two 404s, then the run");
+    // The cache now holds the new targets: the next run sends only POST /runs.
+    let before = log.lines().len();
+    let r = doksi_at(
+        &base,
+        home.path(),
+        &[
+            "run",
+            "--apk",
+            path_str(&a),
+            "--apk",
+            path_str(&b),
+            "--test",
+            "t_login",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(log.lines()[before..], ["POST /api/runs".to_owned()]);
+}
+
+#[test]
+fn a_404_naming_one_of_two_cached_targets_uploads_only_that_one() {
+    // `bin_12` is named; `bin_1`, a prefix of it, is not stale and stays cached.
+    let home = tempfile::tempdir().unwrap();
+    let (base, log) = forgetful_server(&["bin_1", "bin_12", "bin_13"], &["bin_12"]);
+    let [a, b] = two_apks();
+    assert_eq!(
+        doksi_at(&base, home.path(), &["upload", path_str(&a), path_str(&b)]).code,
+        0
+    );
+    let r = doksi_at(
+        &base,
+        home.path(),
+        &[
+            "run",
+            "--apk",
+            path_str(&a),
+            "--apk",
+            path_str(&b),
+            "--test",
+            "t_login",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("does not know cached target bin_12: uploading again"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(log.count("PUT /put"), 3, "only bin_12's APK uploaded again");
+    assert_eq!(log.count("POST /api/runs"), 2);
+}
+
 #[test]
 fn a_huge_retry_after_on_a_poll_neither_panics_nor_outlives_the_timeout() {
     for after in ["3600", "18446744073709551615"] {

@@ -280,6 +280,50 @@ fn notify_on_decides_which_verdicts_are_posted() {
 }
 
 #[test]
+fn an_empty_notify_flag_counts_as_unset_with_a_warning_and_the_run_goes_on() {
+    // `--notify "$SLACK_WEBHOOK"` with the secret unset, as on a fork: the run is not stopped.
+    let sb = Sandbox::start(&[]);
+    for empty in [&["--notify", ""][..], &["--notify="][..]] {
+        let args = [&["--category", "cat_failing"][..], empty].concat();
+        let r = ci(&sb, &args);
+        assert_eq!(r.code, 1, "the run ran and failed: {}", r.stderr);
+        assert!(
+            r.stderr.lines().any(|l| l
+                == "doksi: warning: --notify was given an empty value, which counts as unset: no notification is posted"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("started run"), "{}", r.stderr);
+    }
+    // Counted as unset, the variable gives it: the message is posted there.
+    let hook = Webhook::start(&[]);
+    let r = ci_with(
+        &sb,
+        &["--category", "cat_failing", "--notify", ""],
+        &[("DOKSI_NOTIFY_URL", hook.url.as_str())],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "--notify was given an empty value, which counts as unset: DOKSI_NOTIFY_URL gives it"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(hook.only().text().starts_with("doksi: run failed"));
+    // An empty --junit: no report, and the warning says so.
+    let r = ci(&sb, &["--category", "cat_smoke", "--junit", ""]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "--junit was given an empty value, which counts as unset: no JUnit report is written"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn run_wait_and_wait_post_too_and_a_timeout_counts_as_a_failure() {
     let sb = Sandbox::start(&[]);
     let hook = Webhook::start(&[]);
