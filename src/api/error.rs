@@ -41,9 +41,9 @@ pub enum ApiError {
         documented: bool,
     },
     #[error(
-        "test credit quota exceeded: this run needs {} and {} remain",
+        "test credit quota exceeded: this run needs {} and {}",
         crate::words::count(requested, "test"),
-        crate::words::count(remaining, "credit")
+        crate::words::remain(remaining, "credit")
     )]
     Quota { requested: u64, remaining: u64 },
     #[error("{what}: HTTP {status} with a body that is not JSON: {first_line}")]

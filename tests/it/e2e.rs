@@ -215,7 +215,7 @@ fn quota_exceeded_is_exit_5_with_the_numbers() {
     let r = sb.run(&["run", "--target", &t, "--category", "cat_smoke"]);
     assert_eq!(r.code, 5, "{}", r.stderr);
     assert!(
-        r.stderr.contains("needs 2 tests and 1 credit remain"),
+        r.stderr.contains("needs 2 tests and 1 credit remains"),
         "{}",
         r.stderr
     );
