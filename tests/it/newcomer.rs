@@ -116,3 +116,82 @@ fn the_demo_ends_by_saying_how_to_do_the_same_on_ones_own_build() {
         "{err}"
     );
 }
+
+#[test]
+fn a_usage_error_is_one_line_that_names_where_the_value_came_from() {
+    let home = tempfile::tempdir().unwrap();
+    let fails = |args: &[&str], env: &[(&str, &str)]| -> String {
+        let out = doksi(home.path())
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {err}");
+        assert!(err.lines().count() <= 2, "{args:?} {env:?}: {err}");
+        assert!(!err.contains("For more information"), "{err}");
+        err
+    };
+    // From the environment: the variable is named, never a flag nobody typed.
+    for (var, value, args) in [
+        ("DOKSI_TIMEOUT", "soon", &["wait", "run_1"][..]),
+        ("DOKSI_RETRIES", "x", &["ci"][..]),
+        ("DOKSI_NOTIFY_ON", "sometimes", &["ci"][..]),
+    ] {
+        let err = fails(args, &[(var, value)]);
+        assert!(
+            err.starts_with(&format!(
+                "doksi: error: invalid {var} (from the environment): "
+            )),
+            "{err}"
+        );
+        assert!(!err.contains("--"), "{err}");
+    }
+    // A secret's variable is named; its value is not repeated.
+    let hook = "http://hooks.example.com/services/T0SECRET/B0SECRET/xyzsecret";
+    let err = fails(&["ci"], &[("DOKSI_NOTIFY_URL", hook)]);
+    assert!(
+        err.starts_with("doksi: error: invalid DOKSI_NOTIFY_URL (from the environment): "),
+        "{err}"
+    );
+    assert!(!err.contains("SECRET"), "{err}");
+    // The flag when it was typed, also over a variable.
+    let err = fails(
+        &["wait", "run_1", "--timeout", "soon"],
+        &[("DOKSI_TIMEOUT", "5m")],
+    );
+    assert!(
+        err.starts_with("doksi: error: invalid --timeout: \"soon\" is not a duration"),
+        "{err}"
+    );
+    let err = fails(&["wait", "run_1", "--timeout=soon"], &[]);
+    assert!(
+        err.starts_with("doksi: error: invalid --timeout: "),
+        "{err}"
+    );
+    // A typo'd flag or command: what to type instead.
+    assert_eq!(
+        fails(&["ci", "--catgory", "cat_smoke"], &[]),
+        "doksi: error: unknown flag --catgory; did you mean --category?\n"
+    );
+    assert_eq!(
+        fails(&["statsu"], &[]),
+        "doksi: error: unknown command statsu; did you mean status?\n"
+    );
+    // doksi.toml: its file and line.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("doksi.toml"), "\ntimeout = \"soon\"\n").unwrap();
+    let out = doksi(home.path())
+        .arg("ci")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("doksi: error: ")
+            && err.contains("doksi.toml: line 2")
+            && err.contains("`timeout`"),
+        "{err}"
+    );
+}
