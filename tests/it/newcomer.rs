@@ -195,3 +195,52 @@ fn a_usage_error_is_one_line_that_names_where_the_value_came_from() {
         "{err}"
     );
 }
+
+#[test]
+fn on_a_flavored_app_variant_release_says_which_variants_to_type() {
+    let sb = crate::sandbox::Sandbox::start(&[]);
+    let project = tempfile::tempdir().unwrap();
+    for flavor in ["free", "paid"] {
+        let dir = project
+            .path()
+            .join(format!("app/build/outputs/apk/{flavor}/release"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(unlock_apk(), dir.join(format!("app-{flavor}-release.apk"))).unwrap();
+    }
+    let root = path_str(project.path());
+    let r = sb.run(&[
+        "ci",
+        root,
+        "--variant",
+        "release",
+        "--category",
+        "cat_smoke",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "doksi: error: --variant release matches several variants of app (freeRelease, paidRelease): \
+         type --variant freeRelease or --variant paidRelease, or --all-variants to run on each\n"
+    );
+    assert_eq!(sb.total(), 0, "nothing sent: {}", sb.requests());
+    // What it says to type works.
+    let r = sb.run(&[
+        "ci",
+        root,
+        "--variant",
+        "freeRelease",
+        "--category",
+        "cat_smoke",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = sb.run(&[
+        "ci",
+        root,
+        "--variant",
+        "release",
+        "--all-variants",
+        "--category",
+        "cat_smoke",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
