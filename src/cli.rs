@@ -109,7 +109,8 @@ pub struct ConnectionArgs {
     /// Allow a plain-http base URL to a host other than this machine.
     #[arg(long, help_heading = "Connection")]
     pub allow_insecure_http: bool,
-    /// Attempts per request when the failure is transient (429, 502/503/504, connection refused).
+    /// Attempts per request when the failure is transient: a connection that failed, no answer
+    /// in time, 408, 429, 500, 502, 503, 504 (creating a run: only where it cannot exist yet).
     #[arg(long, help_heading = "Connection", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub attempts: u32,
     /// How long one API request may wait for its answer.
@@ -569,10 +570,10 @@ pub struct Selection {
     /// Pick the split APK for this ABI (default: the universal APK when splits exist).
     #[arg(long, env = "DOKSI_ABI", value_parser = hinted(parse_abi, &crate::settings::ABIS), hide_possible_values = true)]
     pub abi: Option<String>,
-    /// Include instrumentation (androidTest) APKs (apks, inspect, upload; a run cannot use them).
+    /// Include instrumentation (androidTest) APKs.
     #[arg(long)]
     pub include_tests: bool,
-    /// ci and run: take every variant a module built, not just one.
+    /// Run on every variant a module built, not just one.
     #[arg(long)]
     pub all_variants: bool,
     /// Where a variant has both, take the universal APK built from its App Bundle
@@ -980,6 +981,14 @@ fn logs_requests(top: &str) -> bool {
     )
 }
 
+/// The subcommands that follow a run, and so list its tests and end with its summary.
+fn follows_runs(top: &str) -> bool {
+    matches!(top, "run" | "status" | "wait" | "rerun" | "ci" | "demo")
+}
+
+/// Each shared flag shown where it applies, described for the subcommand it is shown in: the
+/// global ones (see [`built`]), and the selection's `--include-tests` (which a run refuses) and
+/// `--all-variants` (which only a run's destinations need).
 fn hide_unused_globals(sub: clap::Command, top: &str) -> clap::Command {
     use crate::settings::{FileKind, SETTINGS};
     let reads_file = sub.get_arguments().any(|a| {
@@ -988,9 +997,22 @@ fn hide_unused_globals(sub: clap::Command, top: &str) -> clap::Command {
             .any(|s| s.id == a.get_id() && !matches!(s.file, FileKind::Never))
     });
     let logs = logs_requests(top);
+    let runs = follows_runs(top);
     sub.mut_args(|a| match a.get_id().as_str() {
         "config" if !reads_file => a.hide(true),
         "verbose" if !logs => a.hide(true),
+        "verbose" if top == "sandbox" => a.help(
+            "Print each request served on stderr: method, path (query values masked), status and time",
+        ),
+        "verbose" if !runs => {
+            a.help("Log each request on stderr (-v), with headers (-vv); the key is shown redacted")
+        }
+        "quiet" if top == "sandbox" => {
+            a.help("Print errors only (the JSON line and the line to paste are always printed)")
+        }
+        "quiet" if !runs => a.help("Print errors only: no progress, no notes, no warnings"),
+        "include_tests" if matches!(top, "run" | "ci") => a.hide(true),
+        "all_variants" if !matches!(top, "run" | "ci") => a.hide(true),
         _ => a,
     })
     .mut_subcommands(|s| hide_unused_globals(s, top))

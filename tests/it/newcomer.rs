@@ -244,3 +244,57 @@ fn on_a_flavored_app_variant_release_says_which_variants_to_type() {
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+#[test]
+fn each_command_shows_the_flags_that_apply_described_for_it() {
+    let help = |cmd: &str| crate::common::run(&[cmd, "--help"]).stdout;
+    for cmd in ["ci", "run"] {
+        let h = help(cmd);
+        assert!(!h.contains("--include-tests"), "{cmd} refuses it: {h}");
+        assert!(h.contains("--all-variants"), "{cmd}: {h}");
+    }
+    for cmd in ["apks", "upload"] {
+        let h = help(cmd);
+        assert!(
+            !h.contains("--all-variants"),
+            "{cmd} takes every variant anyway: {h}"
+        );
+        assert!(h.contains("--include-tests"), "{cmd}: {h}");
+    }
+    let h = help("sandbox");
+    assert!(h.contains("Print each request served"), "{h}");
+    for other in ["passed tests", "run summary", "live results"] {
+        assert!(!h.contains(other), "sandbox --help speaks of {other}: {h}");
+    }
+    for cmd in ["apks", "inspect", "upload", "cache", "config"] {
+        let h = help(cmd);
+        assert!(!h.contains("run summary"), "{cmd}: {h}");
+        assert!(!h.contains("ci and run:"), "{cmd}: {h}");
+    }
+    // --attempts names every status the README's retry table retries.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with('|') && l.contains("| retried"))
+        .collect();
+    assert!(table.len() >= 3, "{table:?}");
+    let h = help("ci");
+    let attempts = h
+        .lines()
+        .skip_while(|l| !l.contains("--attempts"))
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    for row in table {
+        for code in row
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|w| w.len() == 3 && (w.starts_with('4') || w.starts_with('5')))
+        {
+            assert!(
+                attempts.contains(code),
+                "--attempts lacks {code}: {attempts}"
+            );
+        }
+    }
+}
