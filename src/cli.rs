@@ -969,6 +969,11 @@ pub fn built(mut cmd: clap::Command) -> clap::Command {
     cmd.build();
     cmd.mut_subcommands(|sub| {
         let top = sub.get_name().to_owned();
+        #[cfg(feature = "sandbox")]
+        let sub = match top.as_str() {
+            "sandbox" => sub.after_long_help(doksi_sandbox::rehearsal_guide()),
+            _ => sub,
+        };
         hide_unused_globals(sub, &top)
     })
 }

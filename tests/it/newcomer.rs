@@ -298,3 +298,42 @@ fn each_command_shows_the_flags_that_apply_described_for_it() {
         }
     }
 }
+
+#[test]
+fn rehearsing_failures_is_told_in_both_the_help_and_the_readme() {
+    let help = crate::common::run(&["sandbox", "--help"]).stdout;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for both in [
+        "cat_smoke",
+        "cat_regression",
+        "cat_failing",
+        "cat_flaky",
+        "fail_payment",
+        "flaky_cart",
+        "ROUTE=FAULT[xCOUNT]",
+        "/_sandbox/faults",
+        "reset-mid-body",
+        "sandbox start",
+    ] {
+        assert!(help.contains(both), "sandbox --help lacks {both}: {help}");
+        assert!(readme.contains(both), "README.md lacks {both}");
+    }
+    // The syntax the help gives is what the sandbox takes.
+    let sb = crate::sandbox::Sandbox::start(&[
+        "--fault",
+        "POST /runs=503x2",
+        "--fault",
+        "GET /runs=429:5",
+    ]);
+    let plan: serde_json::Value =
+        serde_json::from_slice(&crate::sandbox::get(&format!("{}/faults", sb.admin_url))).unwrap();
+    assert_eq!(plan["pending"].as_array().map(Vec::len), Some(2), "{plan}");
+    crate::sandbox::post_json(
+        &format!("{}/faults", sb.admin_url),
+        &serde_json::json!({"route": "POST /runs", "fault": "503", "count": 2}),
+    );
+    let plan: serde_json::Value =
+        serde_json::from_slice(&crate::sandbox::get(&format!("{}/faults", sb.admin_url))).unwrap();
+    assert_eq!(plan["pending"].as_array().map(Vec::len), Some(3), "{plan}");
+}
