@@ -109,7 +109,8 @@ pub struct ConnectionArgs {
     /// Allow a plain-http base URL to a host other than this machine.
     #[arg(long, help_heading = "Connection")]
     pub allow_insecure_http: bool,
-    /// Attempts per request when the failure is transient (429, 502/503/504, connection refused).
+    /// Attempts per request when the failure is transient: a connection that failed, no answer
+    /// in time, 408, 429, 500, 502, 503, 504 (creating a run: only where it cannot exist yet).
     #[arg(long, help_heading = "Connection", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub attempts: u32,
     /// How long one API request may wait for its answer.
@@ -570,10 +571,10 @@ pub struct Selection {
     /// Pick the split APK for this ABI (default: the universal APK when splits exist).
     #[arg(long, env = "DOKSI_ABI", value_parser = hinted(parse_abi, &crate::settings::ABIS), hide_possible_values = true)]
     pub abi: Option<String>,
-    /// Include instrumentation (androidTest) APKs (apks, inspect, upload; a run cannot use them).
+    /// Include instrumentation (androidTest) APKs.
     #[arg(long)]
     pub include_tests: bool,
-    /// ci and run: take every variant a module built, not just one.
+    /// Run on every variant a module built, not just one.
     #[arg(long)]
     pub all_variants: bool,
     /// Where a variant has both, take the universal APK built from its App Bundle
@@ -715,8 +716,8 @@ pub fn parse_from(
     let mut cmd = with_fixed_usage(built(cmd));
     let matches = cmd
         .try_get_matches_from_mut(&args)
-        .unwrap_or_else(|e| exit_redacted(e));
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| exit_redacted(e));
+        .unwrap_or_else(|e| exit_usage(e, &args, &cmd));
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| exit_usage(e, &args, &cmd));
     if let Some(e) = broken.filter(|_| cli.command.reads_settings()) {
         return Err(e);
     }
@@ -781,16 +782,163 @@ fn without_empty_values(args: Vec<std::ffi::OsString>) -> (Vec<std::ffi::OsStrin
     (kept, emptied)
 }
 
-/// Exits as clap would, but a usage error is printed with anything shaped like a key redacted:
-/// clap quotes the offending argument, and a key pasted in the wrong place is still a key.
-fn exit_redacted(e: clap::Error) -> ! {
-    if !e.use_stderr() {
-        // --help and --version: stdout, as clap prints them.
+/// Exits as clap would for `--help` and `--version`; a usage error is one `doksi: error:` line
+/// (and a hint line at most) that names where the bad value came from — the flag, or the
+/// variable when no flag was typed — with anything shaped like a key redacted: a key pasted in
+/// the wrong place is still a key.
+fn exit_usage(e: clap::Error, args: &[std::ffi::OsString], cmd: &clap::Command) -> ! {
+    // --help and --version (stdout), and the help `doksi` alone shows: as clap prints them.
+    if !e.use_stderr()
+        || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    {
         e.exit()
     }
-    let text = crate::api::redact_secrets(&e.render().to_string());
+    let text = crate::api::redact_secrets(&usage_error(&e, args, cmd));
     let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
     std::process::exit(e.exit_code())
+}
+
+/// The lines [`exit_usage`] prints for `e`, ending in a newline.
+fn usage_error(e: &clap::Error, args: &[std::ffi::OsString], cmd: &clap::Command) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let context = |kind: ContextKind| -> Vec<String> {
+        match e.get(kind) {
+            Some(ContextValue::String(s)) => vec![s.clone()],
+            Some(ContextValue::Strings(v)) => v.clone(),
+            Some(ContextValue::StyledStr(s)) => vec![s.to_string()],
+            Some(ContextValue::StyledStrs(v)) => v.iter().map(|s| s.to_string()).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let first = |kind: ContextKind| context(kind).into_iter().next().unwrap_or_default();
+    let leaf = leaf_command(cmd, args);
+    let help = format!("{} --help", leaf.get_bin_name().unwrap_or("doksi"));
+    let (line, hint) = match e.kind() {
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+            let shown = first(ContextKind::InvalidArg);
+            let why = match std::error::Error::source(e) {
+                Some(source) => source.to_string(),
+                None => match context(ContextKind::ValidValue) {
+                    valid if valid.is_empty() => {
+                        format!(
+                            "{:?} is not a value it takes",
+                            first(ContextKind::InvalidValue)
+                        )
+                    }
+                    valid => format!(
+                        "{:?} is not one of {}",
+                        first(ContextKind::InvalidValue),
+                        valid.join(", ")
+                    ),
+                },
+            };
+            (format!("{}: {why}", value_origin(&shown, args, cmd)), None)
+        }
+        ErrorKind::UnknownArgument => {
+            let given = first(ContextKind::InvalidArg);
+            let what = if given.starts_with('-') {
+                "flag"
+            } else {
+                "argument"
+            };
+            match context(ContextKind::SuggestedArg).first() {
+                Some(like) => (
+                    format!("unknown {what} {given}; did you mean {}?", like.trim()),
+                    None,
+                ),
+                None => (
+                    format!("unknown {what} {given}"),
+                    Some(format!("{help} lists what it takes")),
+                ),
+            }
+        }
+        ErrorKind::InvalidSubcommand => {
+            let given = first(ContextKind::InvalidSubcommand);
+            match context(ContextKind::SuggestedSubcommand).first() {
+                Some(like) => (
+                    format!("unknown command {given}; did you mean {like}?"),
+                    None,
+                ),
+                None => (
+                    format!("unknown command {given}"),
+                    Some(format!("{help} lists the commands")),
+                ),
+            }
+        }
+        ErrorKind::MissingRequiredArgument => (
+            format!(
+                "{} needs {}",
+                leaf.get_bin_name().unwrap_or("doksi"),
+                context(ContextKind::InvalidArg).join(" and ")
+            ),
+            Some(format!("usage: {}", leaf_usage(leaf))),
+        ),
+        ErrorKind::MissingSubcommand => (
+            format!("{} needs a command", leaf.get_bin_name().unwrap_or("doksi")),
+            Some(format!("{help} lists them")),
+        ),
+        _ => {
+            // clap's own first line, less its prefix; its tips and usage are left to --help.
+            let rendered = e.render().to_string();
+            let line = rendered.lines().next().unwrap_or_default();
+            (line.trim_start_matches("error: ").to_owned(), None)
+        }
+    };
+    let mut out = format!("doksi: error: {line}\n");
+    if let Some(hint) = hint {
+        out.push_str(&format!("  hint: {hint}\n"));
+    }
+    out
+}
+
+/// The innermost subcommand `args` name, as built (so its bin name is its whole path).
+fn leaf_command<'c>(cmd: &'c clap::Command, args: &[std::ffi::OsString]) -> &'c clap::Command {
+    let mut leaf = cmd;
+    for a in args.iter().skip(1) {
+        let Some(a) = a.to_str() else { continue };
+        if let Some(sub) = leaf.find_subcommand(a) {
+            leaf = sub;
+        }
+    }
+    leaf
+}
+
+fn leaf_usage(leaf: &clap::Command) -> String {
+    let usage = leaf.clone().render_usage().to_string();
+    usage.trim_start_matches("Usage: ").trim().to_owned()
+}
+
+/// Where the value of the argument clap shows as `shown` (`--timeout <TIMEOUT>`) came from: the
+/// flag when it was typed, else its variable when that is set (clap checks a variable's value as
+/// it checks a flag's, and names the flag); doksi.toml's values are checked before clap sees them.
+fn value_origin(shown: &str, args: &[std::ffi::OsString], cmd: &clap::Command) -> String {
+    let leaf = leaf_command(cmd, args);
+    let arg = leaf
+        .get_arguments()
+        .chain(cmd.get_arguments())
+        .find(|a| a.to_string() == shown || a.get_id().as_str() == shown);
+    let Some(arg) = arg else {
+        return format!("invalid value for {shown}");
+    };
+    let long = arg.get_long().map(|l| format!("--{l}"));
+    let short = arg.get_short().map(|c| format!("-{c}"));
+    let typed = args.iter().skip(1).take_while(|a| *a != "--").any(|a| {
+        let Some(a) = a.to_str() else { return false };
+        [&long, &short].into_iter().flatten().any(|f| {
+            a == f
+                || a.strip_prefix(f.as_str())
+                    .is_some_and(|rest| rest.starts_with('='))
+        })
+    });
+    let env = arg
+        .get_env()
+        .map(|v| v.to_string_lossy().into_owned())
+        .filter(|v| std::env::var_os(v).is_some());
+    match (typed, env, long) {
+        (false, Some(var), _) => format!("invalid {var} (from the environment)"),
+        (_, _, Some(long)) => format!("invalid {long}"),
+        _ => format!("invalid {shown}"),
+    }
 }
 
 /// The clap command, in one pass over every argument of every subcommand: variables' values are
@@ -822,6 +970,11 @@ pub fn built(mut cmd: clap::Command) -> clap::Command {
     cmd.build();
     cmd.mut_subcommands(|sub| {
         let top = sub.get_name().to_owned();
+        #[cfg(feature = "sandbox")]
+        let sub = match top.as_str() {
+            "sandbox" => sub.after_long_help(doksi_sandbox::rehearsal_guide()),
+            _ => sub,
+        };
         hide_unused_globals(sub, &top)
     })
 }
@@ -834,6 +987,14 @@ fn logs_requests(top: &str) -> bool {
     )
 }
 
+/// The subcommands that follow a run, and so list its tests and end with its summary.
+fn follows_runs(top: &str) -> bool {
+    matches!(top, "run" | "status" | "wait" | "rerun" | "ci" | "demo")
+}
+
+/// Each shared flag shown where it applies, described for the subcommand it is shown in: the
+/// global ones (see [`built`]), and the selection's `--include-tests` (which a run refuses) and
+/// `--all-variants` (which only a run's destinations need).
 fn hide_unused_globals(sub: clap::Command, top: &str) -> clap::Command {
     use crate::settings::{FileKind, SETTINGS};
     let reads_file = sub.get_arguments().any(|a| {
@@ -842,9 +1003,22 @@ fn hide_unused_globals(sub: clap::Command, top: &str) -> clap::Command {
             .any(|s| s.id == a.get_id() && !matches!(s.file, FileKind::Never))
     });
     let logs = logs_requests(top);
+    let runs = follows_runs(top);
     sub.mut_args(|a| match a.get_id().as_str() {
         "config" if !reads_file => a.hide(true),
         "verbose" if !logs => a.hide(true),
+        "verbose" if top == "sandbox" => a.help(
+            "Print each request served on stderr: method, path (query values masked), status and time",
+        ),
+        "verbose" if !runs => {
+            a.help("Log each request on stderr (-v), with headers (-vv); the key is shown redacted")
+        }
+        "quiet" if top == "sandbox" => {
+            a.help("Print errors only (the JSON line and the line to paste are always printed)")
+        }
+        "quiet" if !runs => a.help("Print errors only: no progress, no notes, no warnings"),
+        "include_tests" if matches!(top, "run" | "ci") => a.hide(true),
+        "all_variants" if !matches!(top, "run" | "ci") => a.hide(true),
         _ => a,
     })
     .mut_subcommands(|s| hide_unused_globals(s, top))

@@ -190,7 +190,7 @@ fn select_apks(
         }
     }
     if selection.purpose == Purpose::Destinations && !selection.all_variants {
-        one_variant_per_module(&chosen)?;
+        one_variant_per_module(&chosen, selection.variant.as_deref())?;
     }
     chosen
         .into_iter()
@@ -286,7 +286,9 @@ fn check_abi<'m>(
 
 /// A run's destinations take one variant per module unless `--all-variants` says otherwise:
 /// `ci .` on a module with debug and release builds would otherwise run (and bill) both.
-fn one_variant_per_module(chosen: &[FoundApk]) -> Result<(), Error> {
+/// The message names what to type: `--variant release` on a flavored app matches freeRelease
+/// and paidRelease, and "pick one with --variant" would send the user back to what they typed.
+fn one_variant_per_module(chosen: &[FoundApk], asked: Option<&str>) -> Result<(), Error> {
     let mut by_module: BTreeMap<Option<&str>, BTreeSet<&str>> = BTreeMap::new();
     for a in chosen.iter().filter(|a| !a.named) {
         if let Some(v) = &a.variant {
@@ -294,11 +296,24 @@ fn one_variant_per_module(chosen: &[FoundApk]) -> Result<(), Error> {
         }
     }
     match by_module.into_iter().find(|(_, v)| v.len() > 1) {
-        Some((module, variants)) => Err(Error::Usage(format!(
-            "{} has APKs of several variants ({}): pick one with --variant, or pass --all-variants to run on each",
-            module.unwrap_or("the project"),
-            variants.into_iter().collect::<Vec<_>>().join(", ")
-        ))),
+        Some((module, variants)) => {
+            let variants: Vec<&str> = variants.into_iter().collect();
+            let flags: Vec<String> = variants.iter().map(|v| format!("--variant {v}")).collect();
+            let module = module.unwrap_or("the project");
+            let found = match asked {
+                Some(asked) => format!("--variant {asked} matches several variants of {module}"),
+                None => format!("{module} has APKs of several variants"),
+            };
+            Err(Error::Usage(format!(
+                "{found} ({}): type {}, or --all-variants to run on each",
+                variants.join(", "),
+                match flags.split_last() {
+                    Some((last, [])) => last.clone(),
+                    Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                    None => String::new(),
+                }
+            )))
+        }
         None => Ok(()),
     }
 }

@@ -253,7 +253,19 @@ pub fn warning_once(message: String) {
 /// One line on stderr in one write, so lines from two threads do not interleave. Anything
 /// shaped like a key is redacted: every error, warning and note passes here.
 pub fn stderr_line(line: fmt::Arguments<'_>) {
-    let line = format!("{}\n", crate::api::redact_secrets(&line.to_string()));
+    stderr_unredacted(format!(
+        "{}\n",
+        crate::api::redact_secrets(&line.to_string())
+    ));
+}
+
+/// A line on stderr printed as it is: only for a line meant to be pasted whose every value is
+/// public (the sandbox's own URL and its published key), which redaction would break.
+pub fn pasteable_line(line: fmt::Arguments<'_>) {
+    stderr_unredacted(format!("{line}\n"));
+}
+
+fn stderr_unredacted(line: String) {
     let write = || {
         let _ = anstream::stderr().lock().write_all(line.as_bytes());
     };

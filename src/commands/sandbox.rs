@@ -72,15 +72,26 @@ pub async fn serve(args: SandboxArgs, verbose: bool) -> Result<(), Error> {
         "api_key": key.as_str(),
     });
     outln!("{line}");
-    always!("doksi sandbox listening; in another shell:");
-    always!(
-        "  export DOKSI_BASE_URL={} DOKSI_API_KEY={}",
-        sandbox.base_url,
-        key.as_str()
-    );
-    always!("Ctrl-C stops it.");
-    let _ = tokio::signal::ctrl_c().await;
+    always!("doksi sandbox listening; paste this line into another shell (sh, bash, zsh or fish):");
+    // Printed whole: the key is the sandbox's published one, and a redacted line cannot be
+    // pasted. One `export NAME=VALUE` per variable, which all four shells read alike.
+    super::output::pasteable_line(format_args!(
+        "  {}",
+        export_line(&sandbox.base_url, key.as_str())
+    ));
+    always!("Ctrl-C (or SIGTERM) stops it.");
+    // A stop asked for is the normal end of a server's life, not an error.
+    let claim = crate::interrupt::Claim::take();
+    let signal = claim.interrupted().await;
+    sandbox.stop().await;
+    always!("doksi sandbox stopped ({})", signal.name());
     Ok(())
+}
+
+/// The line that points another shell at the sandbox. Its values hold no character any of sh,
+/// bash, zsh or fish treats specially (`http://127.0.0.1:PORT/…`, `dk_live_` and hex).
+pub fn export_line(base_url: &str, key: &str) -> String {
+    format!("export DOKSI_BASE_URL={base_url}; export DOKSI_API_KEY={key}")
 }
 
 /// Lays out `<dir>/app/build/outputs/apk/release/` as the Android Gradle Plugin does.
@@ -159,7 +170,7 @@ pub async fn demo(verbose: u8) -> Result<(), Error> {
     );
     super::ci::run(&conn, ci(), None, &[]).await?;
     always!(
-        "== done. Try it against your own build: doksi sandbox, then doksi ci <your project> --category cat_smoke"
+        "== done. The same on your own build: start `doksi sandbox`, paste the line it prints into another shell, then run `doksi ci path/to/project --variant release --category cat_smoke` there (on a flavored app, --variant freeRelease or the like)"
     );
     Ok(())
 }

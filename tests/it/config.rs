@@ -575,7 +575,12 @@ fn each_subcommand_shows_and_takes_only_the_flags_it_uses() {
     }
     let r = run_in(None, &["sandbox", "--api-key", "dk_live_x"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("unexpected argument"), "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some("doksi: error: unknown flag --api-key"),
+        "{}",
+        r.stderr
+    );
     let r = run_in(None, &["cache", "--help"]);
     assert!(r.stdout.contains("--cache-dir"), "{}", r.stdout);
     let dir = tempfile::tempdir().unwrap();
@@ -781,20 +786,33 @@ fn usage_lines_ignore_the_environment() {
             Some(expected),
             "{help:?} with DOKSI_*"
         );
-        // A conflict (-v with -q, global), and where a positional is required, its absence.
-        let mut errors = vec![[&path[..], &["-v".to_owned(), "-q".to_owned()]].concat()];
-        if cmd.get_arguments().any(|a| a.is_required_set()) {
-            errors.push(path.clone());
+        // A conflict (-v with -q, global): an error line (and a hint at most), naming only
+        // what was typed.
+        let conflict = [&path[..], &["-v".to_owned(), "-q".to_owned()]].concat();
+        for with_env in [false, true] {
+            let (code, _, stderr) = run(&conflict, with_env);
+            assert_eq!(code, Some(2), "{conflict:?} (env: {with_env}): {stderr}");
+            assert!(stderr.lines().count() <= 2, "{conflict:?}: {stderr}");
+            assert!(
+                stderr.starts_with("doksi: error: ") && !stderr.contains("--timeout"),
+                "{conflict:?} (env: {with_env}): {stderr}"
+            );
         }
-        for args in errors {
+        // Where a positional is required, its absence: the error and the usage line as a hint.
+        if cmd.get_arguments().any(|a| a.is_required_set()) {
             for with_env in [false, true] {
-                let (code, _, stderr) = run(&args, with_env);
-                assert_eq!(code, Some(2), "{args:?} (env: {with_env}): {stderr}");
+                let (code, _, stderr) = run(&path, with_env);
+                assert_eq!(code, Some(2), "{path:?} (env: {with_env}): {stderr}");
+                let hint = stderr
+                    .lines()
+                    .find_map(|l| l.strip_prefix("  hint: usage: "))
+                    .map(|u| format!("Usage: {u}"));
                 assert_eq!(
-                    usage_line(&stderr),
+                    hint.as_deref(),
                     Some(expected),
-                    "{args:?} (env: {with_env}): {stderr}"
+                    "{path:?} (env: {with_env}): {stderr}"
                 );
+                assert_eq!(stderr.lines().count(), 2, "{path:?}: {stderr}");
             }
         }
     }

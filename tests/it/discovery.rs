@@ -556,7 +556,7 @@ fn a_run_takes_one_variant_per_module_and_no_test_apk() {
     for (args, want) in [
         (
             vec!["ci", shop, "--category", "cat_smoke"],
-            "app has APKs of several variants (freeRelease, paidDebug): pick one with --variant, or pass --all-variants",
+            "app has APKs of several variants (freeRelease, paidDebug): type --variant freeRelease or --variant paidDebug, or --all-variants to run on each",
         ),
         (
             vec!["ci", shop, "--category", "cat_smoke", "--include-tests"],

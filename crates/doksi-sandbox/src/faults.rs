@@ -97,8 +97,8 @@ pub enum FaultSpecError {
     },
 }
 
-const ROUTES: &str = "POST /uploads, PUT /uploads, POST /targets, POST /runs, GET /runs";
-const FAULTS: &str = "429[:SECS], a 4xx or 5xx status, 502-html, reset, stall-after-create, \
+pub(super) const ROUTES: &str = "POST /uploads, PUT /uploads, POST /targets, POST /runs, GET /runs";
+pub(super) const FAULTS: &str = "429[:SECS], a 4xx or 5xx status, 502-html, reset, stall-after-create, \
      reset-after-create, serve-then-N, truncate, not-json, 404 (GET /runs), expire or reset-mid-body (PUT /uploads)";
 
 impl Route {

@@ -49,6 +49,28 @@ pub use admin::Served;
 pub use faults::{Fault, FaultSpec, FaultSpecError, Route};
 pub use storage::{ExternalStorage, Storage};
 
+/// How to rehearse failures against the sandbox, for `doksi sandbox --help` and the docs: its
+/// categories and test ids, which of them fail and when, and the fault plan's syntax. Built from
+/// the catalogue and the fault parser's own lists, so the help cannot drift from what it does.
+pub fn rehearsal_guide() -> String {
+    format!(
+        "Categories and tests (any other test id passes, unless it starts with fail or flaky):\n\
+         {}\
+         fail_payment, and any test id starting fail, fails on every run. flaky_cart, and any test\n\
+         id starting flaky, fails on its first run at each destination and passes after: once per\n\
+         destination per sandbox start, so a second try shows nothing flaky until the sandbox is\n\
+         restarted.\n\n\
+         Faults: --fault ROUTE=FAULT[xCOUNT] at start (repeatable), or while running\n\
+         POST http://127.0.0.1:PORT/_sandbox/faults with {{\"route\": \"POST /runs\", \"fault\": \"503\", \"count\": 2}}\n\
+         (GET lists the pending ones, DELETE drops them).\n\
+         ROUTE: {}.\n\
+         FAULT: {}.\n",
+        matrix::catalogue(),
+        faults::ROUTES,
+        faults::FAULTS
+    )
+}
+
 /// The sandbox's default key. It is public on purpose: the sandbox guards nothing, and tests,
 /// docs and the demo all need the same one.
 pub const SANDBOX_KEY: &str = "dk_live_5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";

@@ -27,6 +27,17 @@ const TEST_NAMES: [(&str, &str); 5] = [
     ("flaky_cart", "Add to cart"),
 ];
 
+/// The catalogue as a person reads it: each category, its tests' ids and names, and what fails.
+pub(super) fn catalogue() -> String {
+    let named = |id: &str| format!("{id} ({})", test_name(id));
+    let mut out = String::new();
+    for (category, tests) in CATEGORIES {
+        let tests: Vec<String> = tests.iter().map(|t| named(t)).collect();
+        out.push_str(&format!("  {category:<15} {}\n", tests.join(", ")));
+    }
+    out
+}
+
 /// A test's display name; tests the catalogue does not know are named by their id.
 pub(super) fn test_name(test_id: &str) -> String {
     TEST_NAMES
