@@ -28,7 +28,8 @@ pub fn replace<E: From<std::io::Error>>(
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
-        .tempfile_in(folder)?;
+        .tempfile_in(folder)
+        .map_err(without_temp_path)?;
     fill(temp.as_file_mut())?;
     temp.as_file_mut().flush()?;
     // Without the sync, a crash soon after the rename can leave an empty file under the name.
@@ -44,6 +45,17 @@ pub fn replace<E: From<std::io::Error>>(
     let _ = readers;
     temp.persist(path).map_err(|e| E::from(e.error))?;
     Ok(())
+}
+
+/// `e` without the name of the temporary file it happened to: tempfile wraps the OS's error in
+/// one that ends `at path "…/.name.XYZ"` and keeps nothing else of it, and a message that names
+/// a file the user never asked for sends them looking for it.
+pub fn without_temp_path(e: std::io::Error) -> std::io::Error {
+    let text = e.to_string();
+    match text.split_once(" at path \"") {
+        Some((said, _)) => std::io::Error::new(e.kind(), said.to_owned()),
+        None => e,
+    }
 }
 
 /// [`replace`] with bytes already in memory.

@@ -39,43 +39,59 @@ pub enum JunitError {
 /// made (as [`write`] would make it) and a file created and removed there, and `path` is not a
 /// folder. A report that fails only after the run has spent credits for a red build.
 pub fn check(path: &Path) -> Result<(), JunitError> {
-    let err = |source| JunitError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    if path.is_dir() {
-        return Err(err(std::io::Error::new(
-            std::io::ErrorKind::IsADirectory,
-            "it is a folder; name a file such as junit.xml",
-        )));
-    }
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(folder).map_err(err)?;
+    let folder = folder_for(path)?;
     tempfile::Builder::new()
         .prefix(".doksi-junit-check")
         .tempfile_in(folder)
         .map(drop)
-        .map_err(err)
+        .map_err(|e| write_error(path, crate::atomic::without_temp_path(e)))
 }
 
 /// Writes through a temporary file beside `path` and renames it into place, so a reader (or a
 /// crash) never sees half a report; missing parent folders are created, since CI configs name
 /// paths like `build/test-results/doksi.xml` before anything made them.
 pub fn write(path: &Path, attempts: &Attempts, labels: &Labels) -> Result<(), JunitError> {
-    let err = |source| JunitError::Write {
+    folder_for(path)?;
+    let xml = render(attempts, labels);
+    crate::atomic::write(path, crate::atomic::Readers::Everyone, xml.as_bytes())
+        .map_err(|e| write_error(path, e))
+}
+
+/// `path`'s folder, made where missing. A file standing where a folder should be is named
+/// (`File exists (os error 17)` says neither which nor what to do), and so is a folder given
+/// as the report.
+fn folder_for(path: &Path) -> Result<&Path, JunitError> {
+    let refuse = |why: String| JunitError::Write {
         path: path.to_owned(),
-        source,
+        source: std::io::Error::other(why),
     };
+    if path.is_dir() {
+        return Err(refuse(
+            "it is a folder; name a file such as junit.xml".into(),
+        ));
+    }
     let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(folder).map_err(err)?;
-    let xml = render(attempts, labels);
-    crate::atomic::write(path, crate::atomic::Readers::Everyone, xml.as_bytes()).map_err(err)
+    if let Some(file) = folder
+        .ancestors()
+        .find(|a| !a.as_os_str().is_empty() && a.exists() && !a.is_dir())
+    {
+        return Err(refuse(format!(
+            "{} is a file, not a folder",
+            crate::path_text::escaped(file)
+        )));
+    }
+    std::fs::create_dir_all(folder).map_err(|e| write_error(path, e))?;
+    Ok(folder)
+}
+
+fn write_error(path: &Path, source: std::io::Error) -> JunitError {
+    JunitError::Write {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// The count attributes `<testsuites>` and `<testsuite>` share.

@@ -337,3 +337,53 @@ fn rehearsing_failures_is_told_in_both_the_help_and_the_readme() {
         serde_json::from_slice(&crate::sandbox::get(&format!("{}/faults", sb.admin_url))).unwrap();
     assert_eq!(plan["pending"].as_array().map(Vec::len), Some(3), "{plan}");
 }
+
+#[test]
+fn a_junit_path_that_cannot_be_written_is_told_plainly_before_anything_is_sent() {
+    let sb = crate::sandbox::Sandbox::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reports");
+    std::fs::write(&file, "a file where a folder is meant").unwrap();
+    let apk = unlock_apk();
+    for junit in [file.join("doksi.xml"), file.join("deeper/doksi.xml")] {
+        let r = sb.run(&[
+            "ci",
+            path_str(&apk),
+            "--category",
+            "cat_smoke",
+            "--junit",
+            path_str(&junit),
+        ]);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert_eq!(
+            r.stderr,
+            format!(
+                "doksi: error: cannot write the JUnit report {}: {} is a file, not a folder\n",
+                junit.display(),
+                file.display()
+            )
+        );
+    }
+    // Where the OS refuses, its words, without the temporary file doksi tried.
+    let r = sb.run(&[
+        "ci",
+        path_str(&apk),
+        "--category",
+        "cat_smoke",
+        "--junit",
+        "/proc/doksi.xml",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("doksi: error: cannot write the JUnit report /proc/doksi.xml: "),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains(".doksi-junit") && !r.stderr.contains("at path"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sb.total(), 0, "{}", sb.requests());
+}
