@@ -82,14 +82,16 @@ pub fn test_name(result: &RunResult) -> &str {
 
 /// Where a result ran, as a person knows it: the web URL, the binary URL, the target id, or
 /// "doksi" when the API sent no destination (it is optional). [`Labels::of`] names the APKs
-/// this command uploaded better.
+/// this command uploaded better. A URL's query is shown [redacted](crate::api::redact_url)
+/// when it carries a signature or credential (a presigned `--binary-url`): every report names
+/// destinations through here.
 pub fn destination(result: &RunResult) -> String {
     match &result.destination {
         None => "doksi".to_owned(),
-        Some(Destination::Web { url }) => url.clone(),
-        Some(Destination::Target { target_id: what } | Destination::Binary { url: what }) => {
-            what.clone()
+        Some(Destination::Web { url } | Destination::Binary { url }) => {
+            crate::api::redact_url(url).into_owned()
         }
+        Some(Destination::Target { target_id }) => target_id.clone(),
         Some(Destination::Other(raw)) => unknown_destination(raw),
     }
 }
@@ -178,11 +180,15 @@ fn unknown_destination(raw: &Value) -> String {
             .filter(|s| !s.is_empty())
     };
     if let Some(url) = field("web_url") {
-        return url.to_owned();
+        return crate::api::redact_url(url).into_owned();
     }
     let platform = field("platform");
     match (platform, field("target_id").or_else(|| field("binary_url"))) {
-        (p, Some(what)) => format!("{}:{what}", p.unwrap_or("android")),
+        (p, Some(what)) => format!(
+            "{}:{}",
+            p.unwrap_or("android"),
+            crate::api::redact_url(what)
+        ),
         (Some(p), None) => p.to_owned(),
         (None, None) => "doksi".to_owned(),
     }
