@@ -356,7 +356,7 @@ mod tests {
 
     #[test]
     fn a_testcases_elements_stand_in_surefires_order() {
-        let mut inner = vec![
+        let mut inner = [
             r#"<flakyError message="m" type="x">"#,
             r#"<rerunError message="m" type="x">"#,
             r#"<error message="m" type="x">"#,
