@@ -672,8 +672,9 @@ const SIGNED_SECRETS: [&str; 4] = [
 
 #[test]
 fn a_signed_binary_url_is_sent_whole_and_shown_nowhere() {
-    // A server of the test's own: the run's result names the binary URL exactly as POST /runs
-    // sent it, and the webhook records what it is posted.
+    // A server of the test's own: each run's result names the binary URL exactly as POST /runs
+    // sent it (so a re-run takes it from the API's answer), every run fails, and the webhook
+    // records what it is posted.
     let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let posted = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let (seen, hooked) = (sent.clone(), posted.clone());
@@ -683,16 +684,18 @@ fn a_signed_binary_url_is_sent_whole_and_shown_nowhere() {
             ("POST", "/api/runs") => {
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap();
                 let url = v["matrix"][0]["binary_url"].as_str().unwrap().to_owned();
-                seen.lock().unwrap().push(url);
-                reply(
-                    200,
-                    r#"{"run_id":"run_1","results":[{"result_id":"res_1","test_id":"t_pay"}]}"#,
-                )
+                let mut seen = seen.lock().unwrap();
+                seen.push(url);
+                let created = serde_json::json!({"run_id": format!("run_{}", seen.len()),
+                    "results": [{"result_id": "res_1", "test_id": "t_pay"}]});
+                reply(200, &created.to_string())
             }
-            ("GET", "/api/runs/run_1") => {
-                let url = seen.lock().unwrap().last().cloned().unwrap_or_default();
+            ("GET", path) if path.starts_with("/api/runs/run_") => {
+                let id = path.trim_start_matches("/api/runs/");
+                let n: usize = id.trim_start_matches("run_").parse().unwrap();
+                let url = seen.lock().unwrap().get(n - 1).cloned().unwrap_or_default();
                 let run = serde_json::json!({
-                    "run_id": "run_1", "status": "failed", "duration_seconds": 4,
+                    "run_id": id, "status": "failed", "duration_seconds": 4,
                     "results": [{"result_id": "res_1", "test_id": "t_pay", "test_name": "Pay",
                         "status": "failed", "duration_seconds": 4,
                         "url": "https://app.doksi.example/r/res_1",
@@ -734,6 +737,8 @@ fn a_signed_binary_url_is_sent_whole_and_shown_nowhere() {
     };
     let waited = [
         "--wait",
+        "--retries",
+        "1",
         "--poll-interval",
         "100ms",
         "--junit",
@@ -752,8 +757,8 @@ fn a_signed_binary_url_is_sent_whole_and_shown_nowhere() {
     let (code, plan_json, _) = run(&["--dry-run", "--json"]);
     assert_eq!(code, Some(0));
 
-    // The API was sent the URL whole, each time.
-    assert_eq!(*sent.lock().unwrap(), [SIGNED, SIGNED]);
+    // The API was sent the URL whole, each time, the re-runs too.
+    assert_eq!(*sent.lock().unwrap(), [SIGNED; 4]);
     let read = |p: &Path| std::fs::read_to_string(p).unwrap();
     let hooks = posted.lock().unwrap().join("\n");
     assert_eq!(posted.lock().unwrap().len(), 2);
