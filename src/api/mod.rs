@@ -194,7 +194,79 @@ pub fn redact_secrets(text: &str) -> String {
         rest = &after[hex..];
     }
     out.push_str(rest);
-    redact_webhooks(&redact_userinfo(&out))
+    redact_signed_urls(&redact_webhooks(&redact_userinfo(&out)))
+}
+
+/// What a URL's query is shown as when it grants access.
+pub const REDACTED_QUERY: &str = "…(redacted)";
+
+/// Whether a query parameter grants access to what the URL names: the signature, credential or
+/// token of a presigned URL (S3's `X-Amz-Signature`, `X-Amz-Credential` and
+/// `X-Amz-Security-Token`, and S3 v2's `AWSAccessKeyId`/`Signature`; Google Cloud Storage's
+/// `X-Goog-Signature`/`X-Goog-Credential` and `GoogleAccessId`; Azure's SAS `sig`; CloudFront's
+/// `Signature`, `Policy` and `Key-Pair-Id`; Alibaba's `X-Oss-…`), or a token or key in a query.
+fn grants_access(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let name = name.as_str();
+    name.ends_with("signature")
+        || name.ends_with("credential")
+        || name.ends_with("security-token")
+        || name.ends_with("accesskeyid")
+        || name.ends_with("token")
+        || matches!(
+            name,
+            "sig" | "googleaccessid" | "policy" | "key-pair-id" | "key" | "api_key" | "apikey"
+        )
+}
+
+/// `url` with everything after its `?` shown as [`REDACTED_QUERY`] when any parameter there
+/// [grants access](grants_access): a presigned URL's query is a secret, and its other
+/// parameters (expiry, signed headers, a SAS's permissions) are kept from view with it, so a
+/// scheme doksi does not know is covered wherever it stands beside one it knows. The scheme,
+/// host and path stay readable. The one function every URL doksi shows passes through —
+/// output lines, `--json`, the dry-run plan, the JUnit file, the job summary, the webhook's
+/// text and `-v`'s request log; what is sent to the API is never redacted.
+pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.into();
+    };
+    let query = query.split('#').next().unwrap_or(query);
+    let secret = query
+        .split('&')
+        .any(|kv| grants_access(kv.split('=').next().unwrap_or(kv)));
+    match secret {
+        true => format!("{base}?{REDACTED_QUERY}").into(),
+        false => url.into(),
+    }
+}
+
+/// `text` with every `http(s)://` URL in it passed through [`redact_url`]. A URL ends where
+/// whitespace, a quote, `<`, `>`, a backtick or a backslash (a JSON escape) does.
+pub fn redact_signed_urls(text: &str) -> String {
+    // ASCII lowercasing keeps every byte where it was, so offsets in `lower` are offsets in
+    // `text`; done once, as a run's JSON holds thousands of URLs.
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut done = 0;
+    while let Some(at) = next_url(&lower[done..]).map(|at| done + at) {
+        let tail = &text[at..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || "\"'<>`\\".contains(c))
+            .unwrap_or(tail.len());
+        out.push_str(&text[done..at]);
+        out.push_str(&redact_url(&tail[..end]));
+        done = at + end;
+    }
+    out.push_str(&text[done..]);
+    out
+}
+
+/// Where the next `http://` or `https://` starts in `lower`, a lowercased text.
+fn next_url(lower: &str) -> Option<usize> {
+    lower
+        .match_indices("http")
+        .map(|(at, _)| at)
+        .find(|&at| lower[at..].starts_with("https://") || lower[at..].starts_with("http://"))
 }
 
 fn redact_registered(text: &str) -> String {
@@ -408,6 +480,38 @@ mod tests {
         ] {
             assert_eq!(redact_secrets(text), shown, "{text}");
         }
+    }
+
+    #[test]
+    fn a_signed_query_is_redacted_whole_and_host_and_path_stay() {
+        let shown = "https://b.s3.amazonaws.com/builds/shop_v2/app.apk?…(redacted)";
+        for url in [
+            "https://b.s3.amazonaws.com/builds/shop_v2/app.apk?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F1&X-Amz-Date=20260101T000000Z&X-Amz-Expires=900&X-Amz-Signature=abcd",
+            "https://b.s3.amazonaws.com/builds/shop_v2/app.apk?x-amz-security-token=tok&utm_source=x",
+            "https://b.s3.amazonaws.com/builds/shop_v2/app.apk?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=sa%40p&X-Goog-Signature=ff",
+            "https://b.s3.amazonaws.com/builds/shop_v2/app.apk?sv=2022-11-02&se=2026-01-01&sp=r&sig=abc%3D",
+            "https://b.s3.amazonaws.com/builds/shop_v2/app.apk?Expires=1&Signature=x&Key-Pair-Id=K",
+            "https://b.s3.amazonaws.com/builds/shop_v2/app.apk?AWSAccessKeyId=AKIA&Expires=1&Signature=x#frag",
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+        for plain in [
+            "https://shop.example.com/a_b?utm_source=x&page=2",
+            "https://shop.example.com/designs?signed=yes",
+            "https://b.example/app.apk",
+        ] {
+            assert_eq!(redact_url(plain), plain);
+        }
+        assert_eq!(
+            redact_signed_urls(
+                "on https://b.example/a.apk?X-Amz-Signature=abc (0s)\n\"https://c.example/?sig=1\", HTTPS://D.example/?Token=z"
+            ),
+            "on https://b.example/a.apk?…(redacted) (0s)\n\"https://c.example/?…(redacted)\", HTTPS://D.example/?…(redacted)"
+        );
+        assert_eq!(
+            redact_secrets("PUT https://s.example/u?X-Amz-Credential=AKIA failed"),
+            "PUT https://s.example/u?…(redacted) failed"
+        );
     }
 
     #[test]

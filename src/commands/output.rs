@@ -275,8 +275,11 @@ fn stderr_unredacted(line: String) {
     }
 }
 
+/// One line on stdout. A URL whose query carries a signature or credential is shown with that
+/// query redacted, as on stderr: results name their destinations, and a presigned
+/// `--binary-url` is one.
 pub fn stdout_line(line: fmt::Arguments<'_>) {
-    let line = format!("{line}\n");
+    let line = format!("{}\n", crate::api::redact_signed_urls(&line.to_string()));
     to_stdout(|| {
         let mut out = anstream::stdout().lock();
         out.write_all(line.as_bytes())?;
@@ -285,9 +288,12 @@ pub fn stdout_line(line: fmt::Arguments<'_>) {
 }
 
 /// Prints `value` as pretty JSON on stdout in a single write, so a pipe to `jq` sees it whole.
-/// Fails only if `value` cannot be serialized.
+/// A signed URL's query is shown redacted (`"…?…(redacted)"`, which says so where it stands);
+/// the replacement holds no quote or backslash, so the document stays valid JSON. Fails only
+/// if `value` cannot be serialized.
 pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Error> {
-    let mut text = serde_json::to_vec_pretty(value).map_err(io::Error::from)?;
+    let text = serde_json::to_string_pretty(value).map_err(io::Error::from)?;
+    let mut text = crate::api::redact_signed_urls(&text).into_bytes();
     text.push(b'\n');
     print_bytes(&text);
     Ok(())

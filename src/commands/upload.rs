@@ -61,6 +61,10 @@ pub(super) fn print_plan(
         .filter(|_| retries > 0)
         .map(|request| Cost::of(request, retries));
     let uploads = plan.uploads();
+    // The request goes out whole; what is printed of it hides a signed URL's query.
+    let redacted = run
+        .and_then(|request| serde_json::to_string(request).ok())
+        .is_some_and(|text| crate::api::redact_signed_urls(&text) != text);
     if json {
         let uploads: Vec<serde_json::Value> =
             uploads.iter().map(|u| upload_json(base, u)).collect();
@@ -69,6 +73,9 @@ pub(super) fn print_plan(
             doc["run"] = serde_json::json!({
                 "method": "POST", "url": base.join("runs"), "body": request,
             });
+        }
+        if redacted {
+            doc["redacted"] = serde_json::json!(REDACTED_NOTE);
         }
         if let Some(cost) = &cost {
             doc["retries"] = serde_json::json!({
@@ -102,6 +109,9 @@ pub(super) fn print_plan(
         let body = serde_json::to_string_pretty(request).map_err(std::io::Error::from)?;
         outln!("run");
         outln!("  POST {} {body}", base.join("runs"));
+        if redacted {
+            outln!("  ({REDACTED_NOTE})");
+        }
     }
     if let Some(cost) = &cost {
         outln!("then {cost}");
@@ -109,6 +119,9 @@ pub(super) fn print_plan(
     outln!("dry run: nothing was sent");
     Ok(())
 }
+
+/// What a dry run says when the run's request holds a signed URL.
+const REDACTED_NOTE: &str = "a URL whose query carries a signature or credential is shown with its query as …(redacted); the request sends it whole";
 
 fn upload_json(base: &BaseUrl, u: &PlannedUpload) -> serde_json::Value {
     let path = crate::path_text::escaped(&u.path);

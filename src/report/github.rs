@@ -312,8 +312,62 @@ fn non_negative(s: f64) -> f64 {
 /// `s` as the text of one table cell: line breaks become `<br>` (a raw line break would end the
 /// row), other control characters go, and the characters markdown or the table would read as
 /// syntax are backslash-escaped, `|` first among them, so a test named `<b>*x*|y` shows as
-/// written.
+/// written. A URL in it (a destination) is written by [`url_cell`] instead: GFM's autolinks
+/// keep backslash escapes, so an escaped `shop\_v2` would link to `shop%5C_v2`.
 pub fn cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some((at, end)) = next_url(rest) {
+        out.push_str(&text_cell(&rest[..at]));
+        out.push_str(&url_cell(&rest[at..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(&text_cell(rest));
+    out
+}
+
+/// Where the next `http(s)://` URL in `s` starts and ends: at whitespace, `<`, `>`, a quote or
+/// a backtick, less the trailing punctuation that GFM leaves out of an autolink (`.`, `,`, `:`,
+/// `;`, `!`, `?`, `'`, and a `)` that closes nothing in the URL).
+fn next_url(s: &str) -> Option<(usize, usize)> {
+    let lower = s.to_ascii_lowercase();
+    let at = lower
+        .match_indices("http")
+        .map(|(at, _)| at)
+        .find(|&at| lower[at..].starts_with("https://") || lower[at..].starts_with("http://"))?;
+    let tail = &s[at..];
+    let mut end = tail
+        .find(|c: char| c.is_whitespace() || c.is_control() || "<>\"'`".contains(c))
+        .unwrap_or(tail.len());
+    loop {
+        let url = &tail[..end];
+        let unbalanced = url.ends_with(')') && url.matches(')').count() > url.matches('(').count();
+        match url.chars().last() {
+            Some('.' | ',' | ':' | ';' | '!' | '?') => end -= 1,
+            Some(_) if unbalanced => end -= 1,
+            _ => break,
+        }
+    }
+    Some((at, at + end))
+}
+
+/// A URL as GitHub's renderer (cmark-gfm) links to exactly it: an autolink `<…>`, whose
+/// content takes no backslash escapes, with the bytes an autolink or a table cell cannot hold
+/// (space, `<`, `>`, `|`, backtick, non-ASCII) percent-encoded as cmark-gfm would encode them
+/// in the link anyway. A URL whose query was [redacted](crate::api::redact_url) is no link one
+/// could follow: it is shown as code, which no autolink reaches.
+fn url_cell(url: &str) -> String {
+    // cmark-gfm's own set of bytes it leaves as they are in a link (houdini's HREF_SAFE).
+    const AS_IS: &[u8] = b"-_.+!*'(),%#@?=;:/&$~";
+    let redacted = format!("?{}", crate::api::REDACTED_QUERY);
+    match url.strip_suffix(redacted.as_str()) {
+        Some(base) => format!("`{}{redacted}`", percent_encoded(base, AS_IS)),
+        None => format!("<{}>", percent_encoded(url, AS_IS)),
+    }
+}
+
+/// Text that is no URL, escaped as [`cell`] says.
+fn text_cell(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -335,9 +389,14 @@ pub fn cell(s: &str) -> String {
 /// among them the space and parentheses that would end the link and the `|` that would end the
 /// cell.
 fn link_target(url: &str) -> String {
+    percent_encoded(url, b"-._~:/?#@!$&'*+,;=%")
+}
+
+/// `url` with every byte but ASCII letters, digits and `safe` percent-encoded.
+fn percent_encoded(url: &str, safe: &[u8]) -> String {
     let mut out = String::with_capacity(url.len());
     for b in url.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:/?#@!$&'*+,;=%".contains(&b) {
+        if b.is_ascii_alphanumeric() || safe.contains(&b) {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -448,6 +507,22 @@ mod tests {
             r"back\\slash \`code\` \[l\](u) \~s\~"
         );
         assert_eq!(cell("bell\u{7}tab\t"), "belltab");
+    }
+
+    #[test]
+    fn urls_in_cells_are_autolinks_unescaped_and_redacted_ones_code() {
+        assert_eq!(
+            cell("https://shop.example/shop_v2/?a=1&utm_source=x"),
+            "<https://shop.example/shop_v2/?a=1&utm_source=x>"
+        );
+        assert_eq!(
+            cell("on https://x.example/a|b c_d (https://y.example/p_q)."),
+            r"on <https://x.example/a%7Cb> c\_d (<https://y.example/p_q>)."
+        );
+        assert_eq!(
+            cell("android:https://b.example/app_v2.apk?…(redacted)"),
+            "android:`https://b.example/app_v2.apk?…(redacted)`"
+        );
     }
 
     #[test]

@@ -12,9 +12,14 @@
 //! Maven Surefire's words for re-runs (its surefire-test-report-3.0.xsd), which the GitHub JUnit
 //! actions and Jenkins read: a test that passed on a re-run passes and carries a
 //! `<flakyFailure>` per attempt it failed in; one that never passed has its `<failure>` (the
-//! first attempt's) and a `<rerunFailure>` per re-run; the `<testsuite>` counts them in
-//! `flakes`. Each of those names its run, and its `<stackTrace>` (which the schema requires) is
-//! the result's URL, where the failure can be looked at.
+//! first attempt's) and a `<rerunFailure>` per re-run; a `flakes` property counts them. Each of
+//! those names its run, and its `<stackTrace>` (which the schema requires) is the result's URL,
+//! where the failure can be looked at.
+//!
+//! The file is valid against both schemas CI systems check JUnit files with: Jenkins xunit's
+//! `junit-10.xsd` (which allows no `skipped` on `<testsuites>` and no `flakes` on
+//! `<testsuite>`) and Maven Surefire's `surefire-test-report.xsd` (a `<testsuite>` root, a
+//! required `skipped`, a testcase's elements in a fixed order).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -94,7 +99,7 @@ fn write_error(path: &Path, source: std::io::Error) -> JunitError {
     }
 }
 
-/// The count attributes `<testsuites>` and `<testsuite>` share.
+/// The `<testsuite>`'s count attributes.
 fn counts(t: Counts) -> String {
     format!(
         r#"tests="{}" failures="{}" errors="{}" skipped="{}""#,
@@ -105,7 +110,9 @@ fn counts(t: Counts) -> String {
     )
 }
 
-/// The whole document: the first run's, with every attempt's time added up.
+/// The whole document: the first run's, with every attempt's time added up. Its root is the
+/// `<testsuite>` itself, as Surefire writes it: Surefire's schema (surefire-test-report.xsd)
+/// declares no `<testsuites>`, and Jenkins xunit's junit-10.xsd takes either root.
 pub fn render(attempts: &Attempts, labels: &Labels) -> String {
     let run = attempts.first();
     let tests = attempts.tests();
@@ -113,22 +120,16 @@ pub fn render(attempts: &Attempts, labels: &Labels) -> String {
     let counts = counts(tally);
     let time = seconds(attempts.duration_seconds());
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    // `write!` into a String cannot fail.
-    let _ = writeln!(xml, r#"<testsuites name="doksi" {counts} time="{time}">"#);
     let timestamp = timestamp(run)
         .map(|t| format!(r#" timestamp="{t}""#))
         .unwrap_or_default();
-    // Surefire's own attribute, written when there were re-runs to count flakes in.
-    let flakes = match attempts.len() {
-        1 => String::new(),
-        _ => format!(r#" flakes="{}""#, tally.flaky),
-    };
+    // `write!` into a String cannot fail.
     let _ = writeln!(
         xml,
-        r#"  <testsuite name="doksi run {}" {counts} time="{time}"{timestamp}{flakes}>"#,
+        r#"<testsuite name="doksi run {}" {counts} time="{time}"{timestamp}>"#,
         escape(&run.run_id)
     );
-    xml.push_str("    <properties>\n");
+    xml.push_str("  <properties>\n");
     property(&mut xml, "run_id", &run.run_id);
     property(&mut xml, "run_status", attempts.status().as_str());
     if let Some(url) = run.extra.get("url").and_then(Value::as_str) {
@@ -136,6 +137,9 @@ pub fn render(attempts: &Attempts, labels: &Labels) -> String {
     }
     if attempts.len() > 1 {
         property(&mut xml, "run_ids", &attempts.run_ids().join(","));
+        // Surefire's `flakes` attribute, as a property: junit-10.xsd allows no `flakes` on a
+        // `<testsuite>`, and Jenkins' xunit refuses a file that has one.
+        property(&mut xml, "flakes", &tally.flaky.to_string());
     }
     // Each classname's target id, for tools that look targets up. Kept at the suite: the JUnit
     // schemas that CI systems validate against allow no <properties> in a <testcase>.
@@ -145,21 +149,25 @@ pub fn render(attempts: &Attempts, labels: &Labels) -> String {
         if let Some(target) = target_id(r)
             && seen.insert(target)
         {
-            property(&mut xml, &format!("target_id: {}", labels.of(r)), target);
+            property(
+                &mut xml,
+                &format!("target_id: {}", labels.classname(r)),
+                target,
+            );
         }
     }
-    xml.push_str("    </properties>\n");
+    xml.push_str("  </properties>\n");
     for t in &tests {
         testcase(&mut xml, t, labels);
     }
-    xml.push_str("  </testsuite>\n</testsuites>\n");
+    xml.push_str("</testsuite>\n");
     xml
 }
 
 fn property(xml: &mut String, name: &str, value: &str) {
     let _ = writeln!(
         xml,
-        r#"      <property name="{}" value="{}"/>"#,
+        r#"    <property name="{}" value="{}"/>"#,
         escape(name),
         escape(value)
     );
@@ -174,8 +182,8 @@ fn testcase(xml: &mut String, t: &Test<'_>, labels: &Labels) {
     let at = labels.of(r);
     let _ = write!(
         xml,
-        r#"    <testcase classname="{}" name="{}" time="{}""#,
-        escape(&at),
+        r#"  <testcase classname="{}" name="{}" time="{}""#,
+        escape(&labels.classname(r)),
         escape(name),
         seconds(r.duration_seconds)
     );
@@ -203,11 +211,31 @@ fn testcase(xml: &mut String, t: &Test<'_>, labels: &Labels) {
         xml.push_str("/>\n");
         return;
     }
+    inner.sort_by_key(|element| schema_rank(element));
     xml.push_str(">\n");
     for element in inner {
-        let _ = writeln!(xml, "      {element}");
+        let _ = writeln!(xml, "    {element}");
     }
-    xml.push_str("    </testcase>\n");
+    xml.push_str("  </testcase>\n");
+}
+
+/// Where an element stands in a `<testcase>`: Surefire's schema takes them in this order only
+/// (failure, rerunFailure, flakyFailure, skipped, error, rerunError, flakyError), so a test
+/// whose attempts failed and errored in turn lists each kind together, each still naming its run.
+fn schema_rank(element: &str) -> usize {
+    const ORDER: [&str; 7] = [
+        "<failure ",
+        "<rerunFailure ",
+        "<flakyFailure ",
+        "<skipped ",
+        "<error ",
+        "<rerunError ",
+        "<flakyError ",
+    ];
+    ORDER
+        .iter()
+        .position(|tag| element.starts_with(tag))
+        .unwrap_or(ORDER.len())
 }
 
 /// The `<failure>` or `<error>` of a test that did not pass.
@@ -352,6 +380,34 @@ mod tests {
         assert!(
             render_one(r)
                 .contains(r#"<skipped message="still queued when doksi stopped waiting"/>"#)
+        );
+    }
+
+    #[test]
+    fn a_testcases_elements_stand_in_surefires_order() {
+        let mut inner = [
+            r#"<flakyError message="m" type="x">"#,
+            r#"<rerunError message="m" type="x">"#,
+            r#"<error message="m" type="x">"#,
+            r#"<rerunFailure message="m" type="failed">"#,
+            r#"<flakyFailure message="m" type="failed">"#,
+            r#"<failure message="m" type="failed">"#,
+        ];
+        inner.sort_by_key(|e| schema_rank(e));
+        let tags: Vec<&str> = inner
+            .iter()
+            .map(|e| e[1..].split(' ').next().unwrap())
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                "failure",
+                "rerunFailure",
+                "flakyFailure",
+                "error",
+                "rerunError",
+                "flakyError"
+            ]
         );
     }
 

@@ -97,14 +97,16 @@ pub fn test_name(result: &RunResult) -> &str {
 
 /// Where a result ran, as a person knows it: the web URL, the binary URL, the target id, or
 /// "doksi" when the API sent no destination (it is optional). [`Labels::of`] names the APKs
-/// this command uploaded better.
+/// this command uploaded better. A URL's query is shown [redacted](crate::api::redact_url)
+/// when it carries a signature or credential (a presigned `--binary-url`): every report names
+/// destinations through here.
 pub fn destination(result: &RunResult) -> String {
     match &result.destination {
         None => "doksi".to_owned(),
-        Some(Destination::Web { url }) => url.clone(),
-        Some(Destination::Target { target_id: what } | Destination::Binary { url: what }) => {
-            what.clone()
+        Some(Destination::Web { url } | Destination::Binary { url }) => {
+            crate::api::redact_url(url).into_owned()
         }
+        Some(Destination::Target { target_id }) => target_id.clone(),
         Some(Destination::Other(raw)) => unknown_destination(raw),
     }
 }
@@ -118,14 +120,17 @@ pub fn target_id(result: &RunResult) -> Option<&str> {
     }
 }
 
-/// Each destination as a person knows it, the one name the text, the JUnit `classname` and the
-/// GitHub summary give it: an APK this command uploaded (or found in the cache) by its module
+/// Each destination as a person knows it, the one name the text, the JUnit file's messages and
+/// the GitHub summary give it (the JUnit `classname` puts it as package and class, see
+/// [`Labels::classname`]): an APK this command uploaded (or found in the cache) by its module
 /// and variant, or its file name, and its package (`app release (com.example.app)`); anything
 /// else as [`destination`] names it. Several destinations of one run must not read alike, and
 /// a target id means nothing to whoever built the APK.
 #[derive(Debug, Clone, Default)]
 pub struct Labels {
     by_target: std::collections::HashMap<String, String>,
+    /// The JUnit `classname` of each, as [`Labels::classname`] makes it.
+    class_by_target: std::collections::HashMap<String, String>,
 }
 
 impl Labels {
@@ -162,7 +167,20 @@ impl Labels {
         };
         let clashing: Vec<bool> = named.iter().map(alike).collect();
         let mut by_target = std::collections::HashMap::new();
+        let mut class_by_target = std::collections::HashMap::new();
         for ((target, name, mut extra), clash) in named.into_iter().zip(clashing) {
+            // The app's package is the classname's package; the module and variant (or the
+            // file, without `.apk`) its class, with the target id where two read alike.
+            let stem = name.strip_suffix(".apk").unwrap_or(&name);
+            let class = match clash {
+                true => format!("{stem} ({target})"),
+                false => stem.to_owned(),
+            };
+            let class = match extra.first() {
+                Some(package) => format!("{package}.{}", class_part(&class)),
+                None => class_part(&class),
+            };
+            class_by_target.insert(target.clone(), one_line(&class));
             if clash {
                 extra.push(target.clone());
             }
@@ -172,7 +190,33 @@ impl Labels {
             };
             by_target.insert(target.clone(), one_line(&label));
         }
-        Labels { by_target }
+        Labels {
+            by_target,
+            class_by_target,
+        }
+    }
+
+    /// The destination of `result` as a JUnit `classname`, which Jenkins splits at its last
+    /// dot into a package and a class (and GitLab and GitHub's JUnit actions show whole): an
+    /// APK doksi uploaded is its app's package and its module and variant
+    /// (`io.appium.android.ime.wear release`), a URL its host and its path
+    /// (`shop.example.com.checkout`, `/` for none), anything else its name, all with no dot
+    /// past the package (`_` in its place), so Jenkins' tree shows package and class as a
+    /// person would split them.
+    pub fn classname(&self, result: &RunResult) -> String {
+        if let Some(class) = target_id(result).and_then(|t| self.class_by_target.get(t)) {
+            return class.clone();
+        }
+        let named = destination(result);
+        let Some((_, rest)) = named.split_once("://") else {
+            return class_part(&named);
+        };
+        let (host, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+        let path = path.trim_start_matches('/');
+        match path.is_empty() {
+            true => format!("{host}./"),
+            false => format!("{host}.{}", class_part(path)),
+        }
     }
 
     /// The destination of `result`, by name.
@@ -184,6 +228,11 @@ impl Labels {
     }
 }
 
+/// The class part of a JUnit `classname`: no dot, which Jenkins would take for a package's.
+fn class_part(s: &str) -> String {
+    s.replace('.', "_")
+}
+
 /// A destination of a shape the docs do not show, named by whatever it holds: its web URL, else
 /// `<platform>:<target_id or binary_url>`, else its platform, else "doksi".
 fn unknown_destination(raw: &Value) -> String {
@@ -193,11 +242,15 @@ fn unknown_destination(raw: &Value) -> String {
             .filter(|s| !s.is_empty())
     };
     if let Some(url) = field("web_url") {
-        return url.to_owned();
+        return crate::api::redact_url(url).into_owned();
     }
     let platform = field("platform");
     match (platform, field("target_id").or_else(|| field("binary_url"))) {
-        (p, Some(what)) => format!("{}:{what}", p.unwrap_or("android")),
+        (p, Some(what)) => format!(
+            "{}:{}",
+            p.unwrap_or("android"),
+            crate::api::redact_url(what)
+        ),
         (Some(p), None) => p.to_owned(),
         (None, None) => "doksi".to_owned(),
     }
@@ -324,6 +377,48 @@ mod tests {
             ))),
             "https://x.example"
         );
+    }
+
+    #[test]
+    fn classnames_split_at_their_last_dot_into_package_and_class() {
+        let apk = |target: &str, module: Option<&str>, file: &str| crate::select::ApkLabel {
+            package: Some("io.appium.android.ime".into()),
+            version_name: None,
+            version_code: None,
+            module: module.map(Into::into),
+            variant: module.map(|_| "release".into()),
+            file: file.into(),
+            target_id: Some(target.into()),
+        };
+        let labels = Labels::new(&[
+            apk("bin_1", Some("wear"), "wear-release.apk"),
+            apk("bin_2", None, "appium-unlock-2.0.0-debug.apk"),
+            apk("bin_3", None, "x.apk"),
+            apk("bin_4", None, "x.apk"),
+        ]);
+        let class = |d: Value| labels.classname(&result(Some(d)));
+        let on = |t: &str| class(json!({"platform": "android", "target_id": t}));
+        assert_eq!(on("bin_1"), "io.appium.android.ime.wear release");
+        assert_eq!(
+            on("bin_2"),
+            "io.appium.android.ime.appium-unlock-2_0_0-debug"
+        );
+        assert_eq!(on("bin_3"), "io.appium.android.ime.x (bin_3)");
+        assert_eq!(on("bin_9"), "bin_9");
+        assert_eq!(
+            class(json!({"platform": "web", "web_url": "https://shop.example.com/v2.1/checkout"})),
+            "shop.example.com.v2_1/checkout"
+        );
+        assert_eq!(
+            class(json!({"platform": "web", "web_url": "https://shop.example.com"})),
+            "shop.example.com./"
+        );
+        assert_eq!(
+            class(json!({"platform": "android",
+                "binary_url": "https://b.example/app.apk?X-Amz-Signature=s.e.c"})),
+            "b.example.app_apk?…(redacted)"
+        );
+        assert_eq!(labels.classname(&result(None)), "doksi");
     }
 
     #[test]

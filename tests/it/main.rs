@@ -6,6 +6,7 @@ mod bundle;
 mod cache_faults;
 mod common;
 mod config;
+mod consumers;
 mod discovery;
 mod dist;
 mod docs_examples;

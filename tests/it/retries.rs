@@ -54,7 +54,8 @@ def interim(i):
     return {'message': i.message, 'type': i.type, 'stack_trace': i.stack_trace, 'system_out': i.system_out}
 print(json.dumps({
     'name': suite.name, 'tests': suite.tests, 'failures': suite.failures, 'errors': suite.errors,
-    'skipped': suite.skipped, 'flakes': suite._elem.get('flakes'),
+    'skipped': suite.skipped,
+    'flakes': next((p.value for p in suite.properties() if p.name == 'flakes'), None),
     'cases': [{
         'name': c.name, 'classname': c.classname, 'passed': c.is_passed,
         'result': [{'tag': r._tag, 'message': r.message, 'text': r.text} for r in c.result],

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use crate::common::{apk_fixtures, doksi, fixtures};
+use crate::common::{apk_fixtures, doksi, fixtures, github_env};
+use crate::field_faults::{reply, routed};
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 use crate::scripted::{Answer, answer, serve};
 
@@ -74,8 +75,9 @@ fn the_key_appears_nowhere_but_the_authorization_header() {
         transcript.contains("authorization: Bearer dk_live_…"),
         "-vv shows the header, redacted"
     );
+    // The presigned upload URL's query is a secret as a whole: -vv shows its host and path.
     assert!(
-        transcript.contains("X-Amz-Signature=REDACTED"),
+        transcript.contains("?…(redacted)") && !transcript.contains("X-Amz-Signature="),
         "presigned URLs are masked in logs"
     );
     assert!(!transcript.contains(&sb.key), "the key leaked into output");
@@ -654,4 +656,156 @@ while True:
         "{stderr}"
     );
     assert!(!stderr.contains("retrying"), "{stderr}");
+}
+
+/// A presigned S3 URL as a release pipeline passes it for a build in its own bucket: access key
+/// id, session token and signature in its query.
+const SIGNED: &str = "https://builds.s3.us-east-1.amazonaws.com/nightly/shop_v2/app.apk?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Security-Token=FwoGZXIvYXdzEXAMPLETOKEN&X-Amz-Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7";
+/// What is shown of it: host and path, the query redacted.
+const SHOWN: &str = "https://builds.s3.us-east-1.amazonaws.com/nightly/shop_v2/app.apk?…(redacted)";
+const SIGNED_SECRETS: [&str; 4] = [
+    "AKIAIOSFODNN7EXAMPLE",
+    "FwoGZXIvYXdzEXAMPLETOKEN",
+    "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7",
+    "X-Amz-Signature=",
+];
+
+#[test]
+fn a_signed_binary_url_is_sent_whole_and_shown_nowhere() {
+    // A server of the test's own: each run's result names the binary URL exactly as POST /runs
+    // sent it (so a re-run takes it from the API's answer), every run fails, and the webhook
+    // records what it is posted.
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let posted = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (seen, hooked) = (sent.clone(), posted.clone());
+    let (base, _log) = routed(move |req| {
+        let body = String::from_utf8_lossy(&req.body).into_owned();
+        match (req.method.as_str(), req.path.as_str()) {
+            ("POST", "/api/runs") => {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let url = v["matrix"][0]["binary_url"].as_str().unwrap().to_owned();
+                let mut seen = seen.lock().unwrap();
+                seen.push(url);
+                let created = serde_json::json!({"run_id": format!("run_{}", seen.len()),
+                    "results": [{"result_id": "res_1", "test_id": "t_pay"}]});
+                reply(200, &created.to_string())
+            }
+            ("GET", path) if path.starts_with("/api/runs/run_") => {
+                let id = path.trim_start_matches("/api/runs/");
+                let n: usize = id.trim_start_matches("run_").parse().unwrap();
+                let url = seen.lock().unwrap().get(n - 1).cloned().unwrap_or_default();
+                let run = serde_json::json!({
+                    "run_id": id, "status": "failed", "duration_seconds": 4,
+                    "results": [{"result_id": "res_1", "test_id": "t_pay", "test_name": "Pay",
+                        "status": "failed", "duration_seconds": 4,
+                        "url": "https://app.doksi.example/r/res_1",
+                        "destination": {"platform": "android", "binary_url": url}}],
+                });
+                reply(200, &run.to_string())
+            }
+            ("POST", path) if path.starts_with("/hooks/") => {
+                hooked.lock().unwrap().push(body);
+                reply(200, "ok")
+            }
+            _ => reply(404, r#"{"error":"no such route"}"#),
+        }
+    });
+    let origin = base.trim_end_matches("/api");
+    let hook = format!("{origin}/hooks/x7y8z9w6v5u4");
+    let dir = tempfile::tempdir().unwrap();
+    let (junit, output, summary) = (
+        dir.path().join("junit.xml"),
+        dir.path().join("output"),
+        dir.path().join("summary.md"),
+    );
+    let run = |extra: &[&str]| {
+        let out = doksi(dir.path())
+            .args(["-v", "run", "--binary-url", SIGNED, "--test", "t_pay"])
+            .args(extra)
+            .args(["--retry-delay", "10ms"])
+            .env("DOKSI_BASE_URL", &base)
+            .env("DOKSI_API_KEY", KEY)
+            .env("DOKSI_CACHE_DIR", dir.path().join("cache"))
+            .envs(github_env(&output, &summary))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let waited = [
+        "--wait",
+        "--retries",
+        "1",
+        "--poll-interval",
+        "100ms",
+        "--junit",
+        path_str(&junit),
+        "--notify",
+        &hook,
+        "--notify-on",
+        "always",
+    ];
+    let (code, text_out, text_err) = run(&waited);
+    assert_eq!(code, Some(1), "{text_err}");
+    let (code, json_out, json_err) = run(&[&waited[..], &["--json"]].concat());
+    assert_eq!(code, Some(1), "{json_err}");
+    let (code, plan, plan_err) = run(&["--dry-run"]);
+    assert_eq!(code, Some(0), "{plan_err}");
+    let (code, plan_json, _) = run(&["--dry-run", "--json"]);
+    assert_eq!(code, Some(0));
+
+    // The API was sent the URL whole, each time, the re-runs too.
+    assert_eq!(*sent.lock().unwrap(), [SIGNED; 4]);
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let hooks = posted.lock().unwrap().join("\n");
+    assert_eq!(posted.lock().unwrap().len(), 2);
+    let everything = [
+        ("stdout", text_out.as_str()),
+        ("stderr", &text_err),
+        ("--json stdout", &json_out),
+        ("--json stderr", &json_err),
+        ("dry-run plan", &plan),
+        ("dry-run stderr", &plan_err),
+        ("dry-run --json", &plan_json),
+        ("JUnit", &read(&junit)),
+        ("job summary", &read(&summary)),
+        ("step outputs", &read(&output)),
+        ("webhook", &hooks),
+    ];
+    for (what, text) in everything {
+        for secret in SIGNED_SECRETS {
+            assert!(!text.contains(secret), "{what} shows {secret}:\n{text}");
+        }
+    }
+    // Host and path stay readable wherever the destination is named.
+    for (what, text) in [
+        ("stderr", text_err.as_str()),
+        ("JUnit", &read(&junit)),
+        ("job summary", &read(&summary)),
+        ("webhook", &hooks),
+        ("dry-run plan", &plan),
+    ] {
+        assert!(
+            text.contains(SHOWN),
+            "{what} does not name {SHOWN}:\n{text}"
+        );
+    }
+    // --json and the dry run say it was redacted, where the value stands.
+    let doc: serde_json::Value = serde_json::from_str(&json_out).unwrap();
+    let shown = doc
+        .pointer("/results/0/destination/binary_url")
+        .or_else(|| doc.pointer("/attempts/0/results/0/destination/binary_url"));
+    assert_eq!(shown.and_then(|v| v.as_str()), Some(SHOWN), "{doc}");
+    let planned: serde_json::Value = serde_json::from_str(&plan_json).unwrap();
+    assert_eq!(planned["run"]["body"]["matrix"][0]["binary_url"], SHOWN);
+    assert!(
+        planned["redacted"]
+            .as_str()
+            .is_some_and(|s| s.contains("the request sends it whole")),
+        "{planned}"
+    );
+    assert!(plan.contains("the request sends it whole"), "{plan}");
 }
