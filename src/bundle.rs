@@ -113,8 +113,8 @@ impl Bundletool {
     /// From this process's environment.
     pub fn from_env() -> Option<Bundletool> {
         Bundletool::find(
-            std::env::var_os("DOKSI_BUNDLETOOL"),
-            std::env::var_os("PATH"),
+            crate::environment::var_os("DOKSI_BUNDLETOOL"),
+            crate::environment::var_os("PATH"),
         )
     }
 

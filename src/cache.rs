@@ -167,7 +167,8 @@ pub struct Listed {
 /// The folder entries go to when the user names none: the XDG base-directory rule, written out
 /// here because it is the only thing the `dirs` crate would be used for.
 pub fn default_dir() -> Option<PathBuf> {
-    dir_from(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))
+    use crate::environment::var_os;
+    dir_from(var_os("XDG_CACHE_HOME"), var_os("HOME"))
 }
 
 fn dir_from(xdg_cache_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {

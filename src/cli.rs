@@ -98,7 +98,7 @@ pub struct ConnectionArgs {
         value_hint = clap::ValueHint::Other
     )]
     pub api_key: Option<String>,
-    /// Where uploaded targets are remembered (default: ~/.cache/doksi).
+    /// Where uploaded targets are remembered (default: $XDG_CACHE_HOME/doksi, else ~/.cache/doksi).
     #[arg(
         long,
         help_heading = "Connection",
@@ -517,7 +517,7 @@ pub struct CiArgs {
 
 #[derive(Debug, Args)]
 pub struct CacheArgs {
-    /// Where uploaded targets are remembered (default: ~/.cache/doksi).
+    /// Where uploaded targets are remembered (default: $XDG_CACHE_HOME/doksi, else ~/.cache/doksi).
     #[arg(long, global = true, env = "DOKSI_CACHE_DIR", value_hint = clap::ValueHint::DirPath)]
     pub cache_dir: Option<PathBuf>,
     #[command(subcommand)]

@@ -18,6 +18,7 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod discover;
+pub mod environment;
 pub mod error;
 pub mod interrupt;
 pub mod notify;

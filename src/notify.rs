@@ -201,7 +201,7 @@ pub struct Ci {
 
 impl Ci {
     pub fn from_env() -> Option<Ci> {
-        Ci::from_vars(|name| std::env::var(name).ok())
+        Ci::from_vars(crate::environment::var)
     }
 
     /// GitHub Actions, GitLab CI or Jenkins, the first whose variables are set; `get` reads one.

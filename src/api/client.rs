@@ -150,7 +150,7 @@ fn transport_error(what: &str, url: &str, e: &reqwest::Error, timeout: Duration)
 fn untrusted_hint() -> String {
     let set: Vec<&str> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
         .into_iter()
-        .filter(|v| std::env::var_os(v).is_some())
+        .filter(|v| crate::environment::var_os(v).is_some())
         .collect();
     let (source, fix) = if set.is_empty() {
         let fix = "install them (ca-certificates), or set SSL_CERT_FILE to a PEM bundle";

@@ -179,26 +179,6 @@ fn write_pages(cmd: &clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> R
     Ok(())
 }
 
-/// Variables doksi reads that no flag stands for, with what they hold.
-const ENVIRONMENT_ONLY: &[(&str, &str)] = &[
-    (
-        "DOKSI_KS_PASS",
-        "The password of the keystore named by --ks (handed to bundletool in a private file, never on a command line).",
-    ),
-    (
-        "DOKSI_KEY_PASS",
-        "The password of the key in that keystore.",
-    ),
-    (
-        "DOKSI_BUNDLETOOL",
-        "The bundletool to convert an App Bundle with: an executable, or a jar run with java -jar (default: bundletool on PATH).",
-    ),
-    (
-        "NO_COLOR",
-        "When set, no colour (unless --color always); CLICOLOR_FORCE forces colour (unless --color never).",
-    ),
-];
-
 /// The top page: clap's sections, then ENVIRONMENT, EXIT STATUS, FILES and EXAMPLES (the exit
 /// codes are those `--help` prints, so clap's EXTRA section is left out).
 fn top_page(cmd: &clap::Command) -> Result<Vec<u8>, Error> {
@@ -225,19 +205,31 @@ fn roff_text(text: &str) -> String {
 }
 
 fn extra_sections(cmd: &clap::Command) -> String {
+    // The settings' variables, as clap reads them; then every other one the code reads
+    // (`environment`), so the section follows the code.
     let mut vars: Vec<(String, String)> = Vec::new();
     collect_env(cmd, &mut vars);
-    for (name, help) in ENVIRONMENT_ONLY {
-        if !vars.iter().any(|(n, _)| n == name) {
-            vars.push((name.to_string(), help.to_string()));
-        }
-    }
     let mut out = String::from(".SH ENVIRONMENT\n");
     out.push_str(
         "A flag beats its variable, which beats doksi.toml, which beats the default. An empty variable counts as unset.\n",
     );
     for (name, help) in &vars {
         out.push_str(&format!(".TP\n\\fB{name}\\fR\n{}\n", roff_text(help)));
+    }
+    for group in crate::environment::GROUPS {
+        let names: Vec<String> = group
+            .names
+            .iter()
+            .filter(|n| !vars.iter().any(|(v, _)| v == *n))
+            .map(|n| format!("\\fB{}\\fR", roff_text(n)))
+            .collect();
+        if !names.is_empty() {
+            out.push_str(&format!(
+                ".TP\n{}\n{}\n",
+                names.join(", "),
+                roff_text(group.about)
+            ));
+        }
     }
     out.push_str(".SH \"EXIT STATUS\"\n");
     for line in crate::cli::EXIT_CODES.lines().skip(1) {

@@ -57,20 +57,10 @@ pub fn merged() -> bool {
 
 /// Whether a CI runner runs doksi, by the variables the common ones set.
 fn on_ci() -> bool {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-    ci || [
-        "GITHUB_ACTIONS",
-        "GITLAB_CI",
-        "JENKINS_URL",
-        "BUILDKITE",
-        "CIRCLECI",
-        "TF_BUILD",
-        "BITRISE_IO",
-        "TEAMCITY_VERSION",
-    ]
-    .into_iter()
-    .any(set)
+    use crate::environment::{CI_MARKERS, var, var_os};
+    let set = |name: &str| var_os(name).is_some_and(|v| !v.is_empty());
+    let ci = var("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+    ci || CI_MARKERS.into_iter().any(set)
 }
 
 /// Set once, from `-q`, before any command runs.

@@ -212,8 +212,7 @@ pub(super) fn tally(run: &Run) -> String {
 /// How long a CI log may go without a line: 60 s, or `DOKSI_PROGRESS_INTERVAL` (a humantime
 /// duration, for tests and debugging).
 fn alive_interval() -> Duration {
-    std::env::var("DOKSI_PROGRESS_INTERVAL")
-        .ok()
+    crate::environment::var("DOKSI_PROGRESS_INTERVAL")
         .and_then(|v| humantime::parse_duration(&v).ok())
         .unwrap_or(Duration::from_secs(60))
 }

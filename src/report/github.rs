@@ -26,11 +26,11 @@ impl Context {
     /// `None` unless `GITHUB_ACTIONS=true`, so a developer's shell that happens to export
     /// `GITHUB_OUTPUT` gets nothing appended to it.
     pub fn from_env() -> Option<Context> {
-        if std::env::var_os("GITHUB_ACTIONS").is_none_or(|v| v != "true") {
+        if crate::environment::var_os("GITHUB_ACTIONS").is_none_or(|v| v != "true") {
             return None;
         }
         let path = |name| {
-            std::env::var_os(name)
+            crate::environment::var_os(name)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };

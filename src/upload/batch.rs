@@ -268,7 +268,7 @@ fn converter_for(listed: &[Selected], options: &UploadOptions) -> Result<Option<
     };
     let bundletool = Bundletool::from_env()
         .ok_or_else(|| crate::bundle::BundleError::NoBundletool(first.path.clone()))?;
-    let secret = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let secret = |name| crate::environment::var(name).filter(|v| !v.is_empty());
     let keystore = Keystore {
         path: options.ks.clone(),
         password: secret("DOKSI_KS_PASS"),

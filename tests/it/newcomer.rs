@@ -387,3 +387,79 @@ fn a_junit_path_that_cannot_be_written_is_told_plainly_before_anything_is_sent()
     );
     assert_eq!(sb.total(), 0, "{}", sb.requests());
 }
+
+/// Every file under `dir` ending in `.rs`, with its text.
+fn rust_sources(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(rust_sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            out.push((path, text));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_man_page_lists_every_variable_the_code_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = crate::common::run(&["man", path_str(dir.path())]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let page = std::fs::read_to_string(dir.path().join("doksi.1")).unwrap();
+    let environment = page
+        .split(".SH ENVIRONMENT")
+        .nth(1)
+        .and_then(|s| s.split(".SH ").next())
+        .unwrap_or_else(|| panic!("no ENVIRONMENT section: {page}"));
+    let listed = |name: &str| environment.contains(&format!("\\fB{name}\\fR"));
+
+    // Every read in the code: through `environment` by a literal name, or (cli.rs only) a
+    // setting's variable as clap declares it.
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut read = Vec::new();
+    for (path, text) in rust_sources(&src) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        if !matches!(name.as_str(), "environment.rs" | "cli.rs") {
+            assert!(
+                !code.contains("std::env::var"),
+                "{}: reads the environment around environment::var",
+                path.display()
+            );
+        }
+        for call in ["var(\"", "var_os(\""] {
+            for (at, _) in code.match_indices(call) {
+                let rest = &code[at + call.len()..];
+                let var = &rest[..rest.find('"').unwrap()];
+                read.push((path.display().to_string(), var.to_owned()));
+            }
+        }
+    }
+    assert!(read.len() >= 10, "{read:?}");
+    for (file, var) in &read {
+        assert!(
+            listed(var),
+            "{file} reads {var}, which the man page's ENVIRONMENT lacks"
+        );
+    }
+    for group in doksi::environment::GROUPS {
+        for var in group.names {
+            assert!(listed(var), "{var} is not in the man page");
+        }
+    }
+    for var in [
+        "DOKSI_PROGRESS_INTERVAL",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "XDG_CACHE_HOME",
+        "DOKSI_API_KEY",
+        "DOKSI_CONFIG",
+    ] {
+        assert!(listed(var), "{var}: {environment}");
+    }
+}
