@@ -22,6 +22,7 @@ mod notify;
 mod oracle;
 mod output_faults;
 mod packaging;
+mod pins;
 mod reading;
 mod reports;
 mod resilience;

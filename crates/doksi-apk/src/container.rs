@@ -535,6 +535,22 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_names_are_refused_however_far_apart() {
+        // Not only the record just before: the first and the last of three.
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let o = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+        for (name, body) in [("a.txt", b"one"), ("m.txt", b"two"), ("z.txt", b"333")] {
+            w.start_file(name, o).unwrap();
+            w.write_all(body).unwrap();
+        }
+        let mut z = w.finish().unwrap().into_inner();
+        let (_, records) = layout(&z);
+        assert_eq!(records.len(), 3);
+        z[records[2] + RECORD_LEN] = b'a';
+        assert!(matches!(run(&z), Err(ContainerError::Duplicate(n)) if n == "a.txt"));
+    }
+
+    #[test]
     fn names_must_be_utf8() {
         let mut z = sample(b"");
         let (_, records) = layout(&z);

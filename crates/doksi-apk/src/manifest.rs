@@ -378,6 +378,19 @@ mod tests {
     }
 
     #[test]
+    fn a_version_code_past_i32_reads_as_aapt_prints_it() {
+        // Android and aapt read versionCode as a signed 32-bit int: 0x80000001 is -2147483647,
+        // not 2^31 + 1 (aapt's badging then prints versionCode='', as for any value below 1).
+        let mut bytes = crate::axml::tests::tiny_manifest();
+        let seven = [8, 0, 0, 0x10, 7, 0, 0, 0];
+        let at = bytes.windows(8).position(|w| w == seven).unwrap();
+        bytes[at + 4..at + 8].copy_from_slice(&0x8000_0001u32.to_le_bytes());
+        let doc = Document::parse(&bytes).unwrap();
+        let m = Manifest::read(&doc, None, vec![]);
+        assert_eq!(m.version_code, Some(-2_147_483_647));
+    }
+
+    #[test]
     fn reads_the_tiny_proto_manifest() {
         let bytes = crate::proto_xml::tests::tiny_manifest();
         let root = crate::proto_xml::parse(&bytes).unwrap();
