@@ -736,18 +736,18 @@ pub fn parse_from(
 /// before anything runs.
 fn without_empty_values(args: Vec<std::ffi::OsString>) -> (Vec<std::ffi::OsString>, Vec<String>) {
     use clap::CommandFactory;
-    fn longs_with_env(cmd: &clap::Command, into: &mut Vec<String>) {
-        for a in cmd.get_arguments() {
-            if let (Some(long), Some(_)) = (a.get_long(), a.get_env()) {
-                into.push(long.to_owned());
-            }
-        }
-        for sub in cmd.get_subcommands() {
-            longs_with_env(sub, into);
-        }
-    }
-    let mut longs = Vec::new();
-    longs_with_env(&Cli::command(), &mut longs);
+    // The flags of the subcommand being run (and the global ones), that take a value a
+    // variable could give: a switch (`--require-signed`) takes no value, so the empty word after
+    // it is an argument of its own, and `wait --auth` has no variable.
+    let mut top = Cli::command();
+    top.build();
+    let leaf = leaf_command(&top, &args);
+    let longs: Vec<String> = leaf
+        .get_arguments()
+        .chain(top.get_arguments())
+        .filter(|a| a.get_env().is_some() && a.get_action().takes_values())
+        .filter_map(|a| a.get_long().map(str::to_owned))
+        .collect();
     let named = |a: &std::ffi::OsString| {
         a.to_str()
             .and_then(|s| s.strip_prefix("--"))

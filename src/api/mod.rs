@@ -226,9 +226,22 @@ fn grants_access(name: &str) -> bool {
 /// host and path stay readable. The one function every URL doksi shows passes through —
 /// output lines, `--json`, the dry-run plan, the JUnit file, the job summary, the webhook's
 /// text and `-v`'s request log; what is sent to the API is never redacted.
+/// A user and password before the host (`https://qa:pw@staging…`) are hidden as `…@`, as on
+/// stderr.
 pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let url: std::borrow::Cow<'_, str> = match url.find("://") {
+        Some(at)
+            if url[at + 3..]
+                .split(['/', '?', '#'])
+                .next()
+                .is_some_and(|authority| authority.contains('@')) =>
+        {
+            redact_userinfo(url).into()
+        }
+        _ => url.into(),
+    };
     let Some((base, query)) = url.split_once('?') else {
-        return url.into();
+        return url;
     };
     let query = query.split('#').next().unwrap_or(query);
     let secret = query
@@ -236,7 +249,7 @@ pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
         .any(|kv| grants_access(kv.split('=').next().unwrap_or(kv)));
     match secret {
         true => format!("{base}?{REDACTED_QUERY}").into(),
-        false => url.into(),
+        false => url,
     }
 }
 

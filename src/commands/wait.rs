@@ -349,13 +349,25 @@ async fn wait_one(
         (run, raw)
     };
     Ok(match outcome {
-        Ok(WaitOutcome::Finished { run, raw }) => Waited {
-            run,
-            raw,
-            ending: Ending::Finished,
-            answered: true,
-            left: None,
-        },
+        Ok(WaitOutcome::Finished { run, raw }) => {
+            // Followed past a final roll-up until `--timeout`: the tests still going then are
+            // left to the service, and the log says so before whatever comes next.
+            if !until.reached(&run) {
+                note!(
+                    "run {}: --timeout reached with {} still running; its {} roll-up stands",
+                    crate::report::one_line(run_id),
+                    crate::words::count(crate::rerun::Counts::of_run(&run).unfinished, "test"),
+                    crate::report::one_line(run.status.as_str())
+                );
+            }
+            Waited {
+                run,
+                raw,
+                ending: Ending::Finished,
+                answered: true,
+                left: None,
+            }
+        }
         Ok(WaitOutcome::TimedOut {
             last: Some((run, raw)),
         }) => Waited {

@@ -328,7 +328,9 @@ pub fn cell(s: &str) -> String {
 
 /// Where the next `http(s)://` URL in `s` starts and ends: at whitespace, `<`, `>`, a quote or
 /// a backtick, less the trailing punctuation that GFM leaves out of an autolink (`.`, `,`, `:`,
-/// `;`, `!`, `?`, `'`, and a `)` that closes nothing in the URL).
+/// `;`, `!`, `?`, `'`, and a `)` that closes nothing in the URL) — unless the URL is the whole
+/// cell (a destination column): written as `<…>`, it is linked whole, and
+/// `https://example.com/search?` must not lose its `?`.
 fn next_url(s: &str) -> Option<(usize, usize)> {
     let lower = s.to_ascii_lowercase();
     let at = lower
@@ -339,7 +341,8 @@ fn next_url(s: &str) -> Option<(usize, usize)> {
     let mut end = tail
         .find(|c: char| c.is_whitespace() || c.is_control() || "<>\"'`".contains(c))
         .unwrap_or(tail.len());
-    loop {
+    let whole_cell = at == 0 && end == tail.len();
+    while !whole_cell {
         let url = &tail[..end];
         let unbalanced = url.ends_with(')') && url.matches(')').count() > url.matches('(').count();
         match url.chars().last() {
@@ -523,6 +526,12 @@ mod tests {
             cell("android:https://b.example/app_v2.apk?…(redacted)"),
             "android:`https://b.example/app_v2.apk?…(redacted)`"
         );
+        // A URL that is the whole cell keeps what prose would leave out of a link.
+        assert_eq!(
+            cell("https://example.com/search?"),
+            "<https://example.com/search?>"
+        );
+        assert_eq!(cell("https://example.com/a."), "<https://example.com/a.>");
     }
 
     #[test]

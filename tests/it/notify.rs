@@ -311,6 +311,20 @@ fn an_empty_notify_flag_counts_as_unset_with_a_warning_and_the_run_goes_on() {
         r.stderr
     );
     assert!(hook.only().text().starts_with("doksi: run failed"));
+    // A switch takes no value: the empty word after it is an argument of its own, refused as
+    // such, and a flag no variable gives (`wait --auth`) is not emptied either.
+    for args in [
+        &["upload", "--require-signed", "", "--dry-run"][..],
+        &["wait", "run_1", "--auth", ""][..],
+    ] {
+        let r = sb.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            !r.stderr.contains("counts as unset"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
     // An empty --junit: no report, and the warning says so.
     let r = ci(&sb, &["--category", "cat_smoke", "--junit", ""]);
     assert_eq!(r.code, 0, "{}", r.stderr);

@@ -187,3 +187,28 @@ fn after_a_rerun_a_test_that_failed_again_is_a_failure_and_a_flaky_one_a_flaky_f
         "{passed}"
     );
 }
+
+#[test]
+fn a_run_answer_without_its_results_is_told_by_its_counts() {
+    let (base, _log) = routed(|req: &Req| match req.path.as_str() {
+        "/api/runs/run_9" => reply(
+            200,
+            r#"{"run_id":"run_9","status":"failed","tests_total":5,"tests_passed":3,"tests_failed":2,"tests_running":0}"#,
+        ),
+        _ => reply(404, r#"{"error":"no such route"}"#),
+    });
+    let home = tempfile::tempdir().unwrap();
+    let out = crate::common::doksi(home.path())
+        .args(["wait", "run_9", "--retry-delay", "10ms"])
+        .env("DOKSI_BASE_URL", &base)
+        .env("DOKSI_API_KEY", KEY)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.lines().last().unwrap_or_default()
+            == "doksi: error: run run_9 failed: 2 of 5 tests failed, 3 passed",
+        "{err}"
+    );
+}

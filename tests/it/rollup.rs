@@ -445,6 +445,16 @@ fn following_a_run_reported_failed_early_still_ends_at_the_timeout() {
         r.stdout
     );
     assert!(!r.stdout.contains("running"), "{}", r.stdout);
+    // Said before the re-run starts, so the log tells why 3 tests were left.
+    let told = r
+        .stderr
+        .find("run run_1: --timeout reached with 3 tests still running; its failed roll-up stands")
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    assert!(
+        told < r.stderr.find("started run run_2").unwrap(),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -809,3 +809,69 @@ fn a_signed_binary_url_is_sent_whole_and_shown_nowhere() {
     );
     assert!(plan.contains("the request sends it whole"), "{plan}");
 }
+
+#[test]
+fn a_password_in_a_destination_url_is_shown_nowhere() {
+    // Basic auth in a staging URL is a secret as a signature is: the API gets it, nobody reads it.
+    let sb = crate::sandbox::Sandbox::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (junit, output, summary) = (
+        dir.path().join("junit.xml"),
+        dir.path().join("output"),
+        dir.path().join("summary.md"),
+    );
+    let url = "https://qa:Hunter2pw@staging.example.com/shop";
+    let args = |json: bool| {
+        let mut a = vec![
+            "run",
+            "--web-url",
+            url,
+            "--category",
+            "cat_failing",
+            "--wait",
+            "--poll-interval",
+            "100ms",
+            "--junit",
+            path_str(&junit),
+        ];
+        if json {
+            a.push("--json");
+        }
+        a
+    };
+    let mut everything = Vec::new();
+    for json in [false, true] {
+        let r = sb.run_with(&args(json), &github_env(&output, &summary));
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        everything.push((format!("stdout (json: {json})"), r.stdout));
+        everything.push((format!("stderr (json: {json})"), r.stderr));
+        everything.push(("JUnit".into(), std::fs::read_to_string(&junit).unwrap()));
+    }
+    let r = sb.run(&[
+        "run",
+        "--web-url",
+        url,
+        "--category",
+        "cat_smoke",
+        "--dry-run",
+    ]);
+    everything.push(("dry run".into(), r.stdout + &r.stderr));
+    everything.push((
+        "job summary".into(),
+        std::fs::read_to_string(&summary).unwrap(),
+    ));
+    for (what, text) in &everything {
+        assert!(
+            !text.contains("Hunter2pw"),
+            "{what} shows the password:\n{text}"
+        );
+    }
+    let junit = std::fs::read_to_string(&junit).unwrap();
+    assert!(junit.contains("staging.example.com"), "{junit}");
+    // The API was sent it whole.
+    assert!(
+        sb.requests()
+            .to_string()
+            .contains("qa:Hunter2pw@staging.example.com")
+    );
+}
