@@ -8,7 +8,7 @@ use super::arsc::{Resolved, ResourceTable};
 use super::axml::{Attribute, Document, Node};
 use super::chunk::Value;
 use super::proto_table::{self, Lookup};
-use super::proto_xml::{Item, ReferenceKind, XmlAttribute, XmlElement, XmlNode};
+use super::proto_xml::{Item, ProtoError, ReferenceKind, XmlAttribute, XmlElement, XmlNode};
 
 pub const ANDROID_NS: &str = "http://schemas.android.com/apk/res/android";
 
@@ -220,6 +220,7 @@ impl ProtoElement<'_, '_, '_, '_> {
             Ok(Lookup::TooManyHops(x)) => why(format!(
                 "references in {RESOURCES_PB} go on past {x:#010x} (a cycle?)"
             )),
+            Err(e @ ProtoError::WorkSpent) => why(format!("in {RESOURCES_PB}, {e}")),
             Err(e) => why(format!("{RESOURCES_PB} is damaged: {e}")),
         }
     }

@@ -56,7 +56,7 @@ pub enum ProtoError {
     EmptyNode { offset: usize },
     #[error("protobuf XML: the document is a text node, not an element")]
     TextRoot,
-    #[error("protobuf: lookups take more steps than the resource table's size allows")]
+    #[error("lookups take more steps than the resource table's size allows")]
     WorkSpent,
 }
 
