@@ -7,6 +7,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(root) = proto_xml::parse(data) {
-        let _ = Manifest::read_proto(&root, vec![]);
+        let _ = Manifest::read_proto(&root, Err("no resource table"), vec![]);
     }
 });

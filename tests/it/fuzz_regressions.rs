@@ -1,7 +1,6 @@
 //! Inputs the fuzzers under `fuzz/` found or reached: every file in tests/fixtures/fuzz/ goes
 //! through the same code path as the fuzz target its name starts with (`axml-`, `arsc-`, `apk-`,
-//! `proto_xml-`),
-//! and each must come back as a value or an error, in seconds. A panic in any of them fails the
+//! `proto_xml-`, `proto_table-`), and each must come back as a value or an error, in seconds. A panic in any of them fails the
 //! test and names the file, so a fixed crash stays fixed.
 
 use std::io::Cursor;
@@ -11,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use doksi::apk::arsc::ResourceTable;
 use doksi::apk::axml::Document;
-use doksi::apk::{Manifest, inspect_archive, proto_xml, render};
+use doksi::apk::{Manifest, inspect_archive, proto_table, proto_xml, render};
 
 use crate::common::fixtures;
 
@@ -57,7 +56,21 @@ fn apk(data: &[u8]) {
 /// fuzz/fuzz_targets/proto_xml.rs: decode a bundle manifest, then read its fields.
 fn proto_xml(data: &[u8]) {
     if let Ok(root) = proto_xml::parse(data) {
-        let _ = Manifest::read_proto(&root, vec![]);
+        let _ = Manifest::read_proto(&root, Err("no resource table"), vec![]);
+    }
+}
+
+/// fuzz/fuzz_targets/proto_table.rs: parse a bundle's resource table, resolve each id, then read
+/// the committed bundle manifest through it.
+fn proto_table(data: &[u8]) {
+    if let Ok(table) = proto_table::ResourceTable::parse(data) {
+        for id in IDS {
+            let _ = table.resolve(id);
+        }
+        let manifest = std::fs::read(fixtures().join("aab/AndroidManifest.pb")).unwrap();
+        if let Ok(root) = proto_xml::parse(&manifest) {
+            let _ = Manifest::read_proto(&root, Ok(&table), vec![]);
+        }
     }
 }
 
@@ -96,7 +109,10 @@ fn every_fuzz_input_returns_without_panicking() {
             Some("arsc") => arsc,
             Some("apk") => apk,
             Some("proto_xml") => proto_xml,
-            _ => panic!("{name}: the name must start with axml-, arsc-, apk- or proto_xml-"),
+            Some("proto_table") => proto_table,
+            _ => panic!(
+                "{name}: the name must start with axml-, arsc-, apk-, proto_xml- or proto_table-"
+            ),
         };
         let data = std::fs::read(&path).unwrap();
         let (started, started_cpu) = (Instant::now(), thread_cpu());

@@ -180,21 +180,35 @@ fn entry_value(
     Value::at(b, at + size).map(Some).ok_or_else(trunc)
 }
 
-/// How well a `ResTable_config` suits the device `aapt dump badging` pretends to be (no locale,
+/// How well a configuration suits the device `aapt dump badging` pretends to be (no locale,
 /// portrait, mdpi, 320x480dp, API 10000): `None` if it does not match at all, else a rank where
-/// greater is more specific, following the order of `ResTable_config::isBetterThan`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct ConfigRank {
-    smallest_width: u16,
-    width: u16,
-    height: u16,
-    layout_size: u8,
-    orientation: u8,
-    density_exact: bool,
-    sdk: u16,
+/// greater is more specific, following the order of `ResTable_config::isBetterThan`. A bundle's
+/// `resources.pb` ranks its configurations with this too (`proto_table`), so APKs and bundles
+/// pick the same label.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ConfigRank {
+    pub(crate) smallest_width: u16,
+    pub(crate) width: u16,
+    pub(crate) height: u16,
+    pub(crate) layout_size: u8,
+    pub(crate) orientation: u8,
+    pub(crate) density_exact: bool,
+    pub(crate) sdk: u16,
 }
 
 impl ConfigRank {
+    /// This rank, if the qualifiers it ranks do not rule the default device out (a landscape,
+    /// large-screen or 600dp-wide configuration does).
+    pub(crate) fn on_default_device(self) -> Option<ConfigRank> {
+        let fits = self.orientation <= 1
+            && self.layout_size <= 2
+            && self.smallest_width <= 320
+            && self.width <= 320
+            && self.height <= 480;
+        fits.then_some(self)
+    }
+
+    /// Ranks a `ResTable_config` (the bytes of one, its own size first).
     fn of(c: &[u8]) -> Option<ConfigRank> {
         let size = u32_at(c, 0)? as usize;
         let c = c.get(..size.min(c.len()))?;
@@ -213,13 +227,10 @@ impl ConfigRank {
         let layout = byte(28);
         let (layout_size, rest) = (layout & 0x0f, layout & 0xf0);
         let (sw, w, h) = (half(30), half(32), half(34));
-        if orientation > 1 || layout_size > 2 || rest != 0 || byte(29) != 0 || byte(48) != 0 {
+        if rest != 0 || byte(29) != 0 || byte(48) != 0 {
             return None;
         }
-        if sw > 320 || w > 320 || h > 480 {
-            return None;
-        }
-        Some(ConfigRank {
+        ConfigRank {
             smallest_width: sw,
             width: w,
             height: h,
@@ -227,7 +238,8 @@ impl ConfigRank {
             orientation,
             density_exact: half(14) == 160,
             sdk: half(24),
-        })
+        }
+        .on_default_device()
     }
 }
 

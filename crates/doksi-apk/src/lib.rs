@@ -1,7 +1,8 @@
 //! Reading an APK without reading all of it: the zip's central directory, the
 //! `AndroidManifest.xml` entry, `resources.arsc` only when the label needs it, and the names under
-//! `lib/` for native ABIs; and the same manifest facts from an Android App Bundle (`.aab`). The
-//! decoders below (`axml`, `arsc`, `proto_xml`) are pure: bytes in, values out. Its own crate so
+//! `lib/` for native ABIs; and the same manifest facts from an Android App Bundle (`.aab`), its
+//! `base/resources.pb` read only when the label needs it. The decoders below (`axml`, `arsc`,
+//! `proto_xml`, `proto_table`) are pure: bytes in, values out. Its own crate so
 //! that the sandbox (`doksi-sandbox`) decodes uploads with it without depending on doksi; doksi
 //! re-exports it as `doksi::apk`, and `xml` (the escaping `render` and doksi's JUnit report share)
 //! as `doksi::xml`.
@@ -12,6 +13,7 @@ pub mod chunk;
 pub mod container;
 pub mod manifest;
 pub mod pool;
+pub mod proto_table;
 pub mod proto_xml;
 pub mod render;
 pub mod signing;
@@ -179,12 +181,15 @@ const MAX_BUNDLE_MANIFEST: u64 = 2 << 20;
 
 /// Where bundletool's bundle format keeps the base module's manifest, as protobuf XML.
 const BUNDLE_MANIFEST: &str = "base/manifest/AndroidManifest.xml";
+/// Where it keeps the base module's resource table, as protobuf (`aapt.pb.ResourceTable`).
+const BUNDLE_RESOURCES: &str = "base/resources.pb";
 
 /// Reads the manifest of an Android App Bundle (`.aab`): the zip's
 /// `base/manifest/AndroidManifest.xml`, which aapt2 writes as protobuf XML rather than binary XML,
-/// read into the same [`Manifest`] an APK gives. The label stays unset (with a note) when it is a
-/// resource reference, since the bundle's resource table is not read; the ABIs are those of the
-/// base module (`base/lib/<abi>/`).
+/// read into the same [`Manifest`] an APK gives. A label that is a resource reference is read
+/// from the base module's resource table (`base/resources.pb`) for the default configuration, as
+/// an APK's is from `resources.arsc`; where it cannot be, a note says why. The ABIs are those of
+/// the base module (`base/lib/<abi>/`).
 pub fn read_bundle_manifest(path: &Path) -> Result<Manifest, ApkError> {
     let io = |source| ApkError::Io {
         path: path.to_owned(),
@@ -214,13 +219,42 @@ pub fn read_bundle_manifest(path: &Path) -> Result<Manifest, ApkError> {
         path: path.to_owned(),
         source,
     })?;
-    let mut manifest = Manifest::read_proto(&root, abis);
+    let mut manifest =
+        Manifest::read_proto(&root, Err("base/resources.pb is not read"), abis.clone());
+    if !manifest.notes.is_empty() {
+        // Only now is the resource table worth its read: the label is a reference.
+        manifest = match read_entry(&mut zip, path, BUNDLE_RESOURCES, MAX_RESOURCES) {
+            Ok(Some(bytes)) => match proto_table::ResourceTable::parse(&bytes) {
+                Ok(table) => Manifest::read_proto(&root, Ok(&table), abis),
+                Err(e) => {
+                    let why = format!("{BUNDLE_RESOURCES} is damaged: {e}");
+                    Manifest::read_proto(&root, Err(&why), abis)
+                }
+            },
+            Ok(None) => {
+                let why = format!("the bundle has no {BUNDLE_RESOURCES}");
+                Manifest::read_proto(&root, Err(&why), abis)
+            }
+            Err(e) => Manifest::read_proto(&root, Err(&unreadable(e)), abis),
+        };
+    }
     // Bundles are signed with jarsigner (v1); the signing block is an APK's alone.
     if signing::has_v1(zip.file_names().filter_map(Result::ok)) {
         manifest.signature_schemes.push(signing::Scheme::V1);
         manifest.signed = true;
     }
     Ok(manifest)
+}
+
+/// Why a bundle's resource table could not be read, for a note that follows the bundle's path.
+fn unreadable(e: ApkError) -> String {
+    match e {
+        ApkError::TooLarge {
+            entry, size, limit, ..
+        } => format!("{entry} is {size} bytes uncompressed, over the {limit}-byte limit"),
+        ApkError::Entry { entry, source, .. } => format!("cannot read {entry}: {source}"),
+        other => other.to_string(),
+    }
 }
 
 /// Reads a whole entry, refusing ones whose declared size is over `limit` and never reading more

@@ -7,7 +7,8 @@ use serde::Serialize;
 use super::arsc::{Resolved, ResourceTable};
 use super::axml::{Attribute, Document, Node};
 use super::chunk::Value;
-use super::proto_xml::{Item, XmlAttribute, XmlElement, XmlNode};
+use super::proto_table::{self, Lookup};
+use super::proto_xml::{Item, ProtoError, ReferenceKind, XmlAttribute, XmlElement, XmlNode};
 
 pub const ANDROID_NS: &str = "http://schemas.android.com/apk/res/android";
 
@@ -54,7 +55,8 @@ pub struct Manifest {
 enum Resolution {
     Text(String),
     Typed(Value),
-    Unresolved(u32),
+    /// A reference that could not be followed, and why not.
+    Unresolved(u32, String),
 }
 
 /// One element's attributes, however the manifest stores them (binary XML in an APK, protobuf XML
@@ -139,7 +141,13 @@ impl Reader<'_> {
             return match self.table.map(|t| t.resolve(v.data)) {
                 Some(Ok(Some(Resolved::String(s)))) => Resolution::Text(s),
                 Some(Ok(Some(Resolved::Value(v)))) => Resolution::Typed(v),
-                _ => Resolution::Unresolved(v.data),
+                None => {
+                    Resolution::Unresolved(v.data, "the APK has no readable resources.arsc".into())
+                }
+                Some(_) => Resolution::Unresolved(
+                    v.data,
+                    "resources.arsc has no default-locale string for it".into(),
+                ),
             };
         }
         if v.kind == Value::NULL
@@ -151,40 +159,91 @@ impl Reader<'_> {
     }
 }
 
-/// One protobuf XML element's attributes. References stay unresolved: a bundle's resource table
-/// (`base/resources.pb`) is another format, not read here.
-struct ProtoElement<'e, 'a>(&'e XmlElement<'a>);
+/// A bundle's resource table (`base/resources.pb`) as the manifest reader gets it: the table, or
+/// why there is none to read (the words end the note about a label left unresolved).
+pub type BundleResources<'t, 'a> = Result<&'t proto_table::ResourceTable<'a>, &'t str>;
 
-impl ProtoElement<'_, '_> {
-    fn resolve(a: &XmlAttribute<'_>) -> Resolution {
+/// Where bundletool's bundle format keeps the base module's resource table, as notes name it.
+const RESOURCES_PB: &str = "base/resources.pb";
+
+/// One protobuf XML element's attributes, references resolved through the bundle's table.
+struct ProtoElement<'e, 'a, 't, 'r> {
+    element: &'e XmlElement<'a>,
+    resources: BundleResources<'t, 'r>,
+}
+
+impl ProtoElement<'_, '_, '_, '_> {
+    fn resolve(&self, a: &XmlAttribute<'_>) -> Resolution {
         match a.compiled_item {
-            Some(Item::Str(s) | Item::RawStr(s)) => Resolution::Text(s.to_owned()),
-            Some(Item::Reference(r)) => Resolution::Unresolved(r.id),
-            Some(Item::Prim(p)) => Resolution::Typed(p.res_value()),
+            Some(Item::Reference(r)) => self.follow(r.kind, r.id),
+            Some(item) => Self::item(item).unwrap_or_else(|| Resolution::Text(a.value.to_owned())),
             // aapt2 keeps the text as written beside what it compiled; it is all there is here.
-            Some(Item::Other(_)) | None => Resolution::Text(a.value.to_owned()),
+            None => Resolution::Text(a.value.to_owned()),
+        }
+    }
+
+    /// A compiled value as text or a typed value; `None` for what neither is.
+    fn item(item: Item<'_>) -> Option<Resolution> {
+        match item {
+            Item::Str(s) | Item::RawStr(s) | Item::StyledStr(s) => {
+                Some(Resolution::Text(s.to_owned()))
+            }
+            Item::Prim(p) => Some(Resolution::Typed(p.res_value())),
+            Item::Reference(_) | Item::Other(_) => None,
+        }
+    }
+
+    /// A reference's value for the default configuration, or why there is none.
+    fn follow(&self, kind: ReferenceKind, id: u32) -> Resolution {
+        let why = |why: String| Resolution::Unresolved(id, why);
+        if kind == ReferenceKind::ThemeAttribute {
+            return why("it names a theme attribute, which only a running app resolves".into());
+        }
+        let table = match self.resources {
+            Ok(table) => table,
+            Err(missing) => return why(missing.to_owned()),
+        };
+        match table.resolve(id) {
+            Ok(Lookup::Item(item)) => Self::item(item).unwrap_or_else(|| {
+                why(format!(
+                    "its value in {RESOURCES_PB} is neither text nor a number"
+                ))
+            }),
+            Ok(Lookup::NoEntry(x)) => why(format!("{RESOURCES_PB} has no entry {x:#010x}")),
+            Ok(Lookup::NoDefault(x)) => why(format!(
+                "{RESOURCES_PB} has values for {x:#010x} only in configurations other than the \
+                 default (a translation, say), and aapt prints none of those as the label"
+            )),
+            Ok(Lookup::NotAnItem(x)) => why(format!(
+                "{RESOURCES_PB} gives {x:#010x} no single value (a style, array or plural)"
+            )),
+            Ok(Lookup::TooManyHops(x)) => why(format!(
+                "references in {RESOURCES_PB} go on past {x:#010x} (a cycle?)"
+            )),
+            Err(e @ ProtoError::WorkSpent) => why(format!("in {RESOURCES_PB}, {e}")),
+            Err(e) => why(format!("{RESOURCES_PB} is damaged: {e}")),
         }
     }
 }
 
-impl Attributes for ProtoElement<'_, '_> {
+impl Attributes for ProtoElement<'_, '_, '_, '_> {
     fn android(&self, id: u32, name: &str) -> Option<Resolution> {
-        let attrs = &self.0.attributes;
+        let attrs = &self.element.attributes;
         let a = attrs.iter().find(|a| a.resource_id == id).or_else(|| {
             attrs
                 .iter()
                 .find(|a| a.resource_id == 0 && a.name == name && a.namespace_uri == ANDROID_NS)
         })?;
-        Some(Self::resolve(a))
+        Some(self.resolve(a))
     }
 
     fn plain(&self, name: &str) -> Option<Resolution> {
         let a = self
-            .0
+            .element
             .attributes
             .iter()
             .find(|a| a.namespace_uri.is_empty() && a.name == name)?;
-        Some(Self::resolve(a))
+        Some(self.resolve(a))
     }
 }
 
@@ -213,12 +272,10 @@ struct Walk<'t> {
     path: Vec<&'t str>,
     activity: Option<Activity>,
     launchables: Vec<String>,
-    /// Why a label reference stays unresolved, for the note.
-    unresolved: &'static str,
 }
 
 impl<'t> Walk<'t> {
-    fn new(abis: Vec<String>, unresolved: &'static str) -> Self {
+    fn new(abis: Vec<String>) -> Self {
         Walk {
             m: Manifest {
                 abis,
@@ -227,7 +284,6 @@ impl<'t> Walk<'t> {
             path: Vec::new(),
             activity: None,
             launchables: Vec::new(),
-            unresolved,
         }
     }
 
@@ -259,9 +315,8 @@ impl<'t> Walk<'t> {
                 m.test_only = flag(at.android(attr::TEST_ONLY, "testOnly"));
                 match at.android(attr::LABEL, "label") {
                     Some(Resolution::Text(s)) if !s.is_empty() => m.label = Some(s),
-                    Some(Resolution::Unresolved(id)) => m.notes.push(format!(
-                        "application label @{id:#010x} could not be resolved: {}",
-                        self.unresolved
+                    Some(Resolution::Unresolved(id, why)) => m.notes.push(format!(
+                        "application label @{id:#010x} could not be resolved: {why}"
                     )),
                     _ => {}
                 }
@@ -308,11 +363,17 @@ impl<'t> Walk<'t> {
 
     /// Walks a protobuf XML element and its descendants. Recursion is bounded by the decoder's
     /// own depth limit ([`super::proto_xml::MAX_DEPTH`]).
-    fn element(&mut self, e: &'t XmlElement<'t>) {
-        self.start(e.name, &ProtoElement(e));
+    fn element(&mut self, e: &'t XmlElement<'t>, resources: BundleResources<'_, '_>) {
+        self.start(
+            e.name,
+            &ProtoElement {
+                element: e,
+                resources,
+            },
+        );
         for child in &e.children {
             if let XmlNode::Element(c) = child {
-                self.element(c);
+                self.element(c, resources);
             }
         }
         self.end();
@@ -323,12 +384,7 @@ impl Manifest {
     /// Reads an APK's binary XML manifest, resolving references through `table` when given.
     pub fn read(doc: &Document, table: Option<&ResourceTable<'_>>, abis: Vec<String>) -> Manifest {
         let reader = Reader { doc, table };
-        let unresolved = if table.is_none() {
-            "the APK has no readable resources.arsc"
-        } else {
-            "resources.arsc has no default-locale string for it"
-        };
-        let mut walk = Walk::new(abis, unresolved);
+        let mut walk = Walk::new(abis);
         for node in &doc.nodes {
             match node {
                 Node::StartElement {
@@ -348,11 +404,16 @@ impl Manifest {
     }
 
     /// Reads an app bundle's protobuf XML manifest (its root element), with the same rules as
-    /// [`Manifest::read`] so APKs and bundles report alike. Resource references (a label
-    /// `@string/app_name`, say) stay unresolved and are noted.
-    pub fn read_proto(root: &XmlElement<'_>, abis: Vec<String>) -> Manifest {
-        let mut walk = Walk::new(abis, "bundle resource tables (resources.pb) are not read");
-        walk.element(root);
+    /// [`Manifest::read`] so APKs and bundles report alike: resource references (a label
+    /// `@string/app_name`, say) are resolved through the bundle's resource table for the default
+    /// configuration, and a label that cannot be is noted with the reason.
+    pub fn read_proto(
+        root: &XmlElement<'_>,
+        resources: BundleResources<'_, '_>,
+        abis: Vec<String>,
+    ) -> Manifest {
+        let mut walk = Walk::new(abis);
+        walk.element(root, resources);
         walk.finish()
     }
 }
@@ -394,7 +455,7 @@ mod tests {
     fn reads_the_tiny_proto_manifest() {
         let bytes = crate::proto_xml::tests::tiny_manifest();
         let root = crate::proto_xml::parse(&bytes).unwrap();
-        let m = Manifest::read_proto(&root, vec![]);
+        let m = Manifest::read_proto(&root, Err("unused"), vec![]);
         assert_eq!(m.package.as_deref(), Some("p"));
         assert_eq!(m.version_code, Some(7));
         assert_eq!(m.version_name.as_deref(), Some("1.0"));
@@ -403,8 +464,8 @@ mod tests {
         assert_eq!(m.target_sdk, None);
     }
 
-    #[test]
-    fn a_proto_label_reference_is_noted_not_guessed() {
+    /// A bundle manifest whose application has a label `@0x7f0b0000` and is debuggable.
+    fn labelled_manifest() -> Vec<u8> {
         use crate::proto_xml::tests::{attr, bytes, element, uint};
         let label = attr(
             ANDROID_NS,
@@ -421,12 +482,66 @@ mod tests {
             &bytes(7, &uint(8, 1)),
         );
         let app = element("application", &[label, debuggable].concat());
-        let doc = element("manifest", &bytes(5, &app));
+        element("manifest", &bytes(5, &app))
+    }
+
+    #[test]
+    fn a_proto_label_reference_is_read_from_the_resource_table() {
+        use crate::proto_table::tests::{entry, string_value, table};
+        let doc = labelled_manifest();
         let root = crate::proto_xml::parse(&doc).unwrap();
-        let m = Manifest::read_proto(&root, vec![]);
-        assert_eq!(m.label, None);
+        let bytes = table(
+            0x0b,
+            &[entry(
+                0,
+                "app_name",
+                &[
+                    string_value(&crate::proto_xml::tests::bytes(3, b"fr"), "Boutique"),
+                    string_value(&[], "Shop"),
+                ],
+            )],
+        );
+        let t = proto_table::ResourceTable::parse(&bytes).unwrap();
+        let m = Manifest::read_proto(&root, Ok(&t), vec![]);
+        assert_eq!(m.label.as_deref(), Some("Shop"));
         assert!(m.debuggable);
-        assert_eq!(m.notes.len(), 1);
-        assert!(m.notes[0].contains("@0x7f0b0000"), "{:?}", m.notes);
+        assert!(m.notes.is_empty(), "{:?}", m.notes);
+    }
+
+    #[test]
+    fn a_proto_label_that_cannot_be_resolved_is_noted_with_the_reason() {
+        use crate::proto_table::tests::{entry, string_value, table};
+        let doc = labelled_manifest();
+        let root = crate::proto_xml::parse(&doc).unwrap();
+        let note = |resources| {
+            let m = Manifest::read_proto(&root, resources, vec![]);
+            assert_eq!(m.label, None);
+            assert!(m.debuggable);
+            assert_eq!(m.notes.len(), 1, "{:?}", m.notes);
+            m.notes[0].clone()
+        };
+        assert_eq!(
+            note(Err("the bundle has no base/resources.pb")),
+            "application label @0x7f0b0000 could not be resolved: the bundle has no \
+             base/resources.pb"
+        );
+        let other = table(0x0b, &[entry(1, "other", &[string_value(&[], "x")])]);
+        let t = proto_table::ResourceTable::parse(&other).unwrap();
+        assert_eq!(
+            note(Ok(&t)),
+            "application label @0x7f0b0000 could not be resolved: base/resources.pb has no entry \
+             0x7f0b0000"
+        );
+        let fr = crate::proto_xml::tests::bytes(3, b"fr");
+        let french = table(
+            0x0b,
+            &[entry(0, "app_name", &[string_value(&fr, "Boutique")])],
+        );
+        let t = proto_table::ResourceTable::parse(&french).unwrap();
+        let n = note(Ok(&t));
+        assert!(
+            n.contains("only in configurations other than the default"),
+            "{n}"
+        );
     }
 }

@@ -3,6 +3,8 @@
 //! builds APKs. The message is `aapt.pb.XmlNode` from aapt2's `Resources.proto`; field numbers
 //! below are that file's. Pure and total: bytes in, an [`XmlElement`] or a [`ProtoError`] out,
 //! never a panic. Reading manifest fields from the tree is `manifest.rs`'s job, not this one's.
+//! The wire reader ([`Reader`]) and the `Item` decoder serve the bundle's resource table too
+//! (`proto_table.rs`), whose values are the same `Item` message.
 //!
 //! Only the wire format the XML messages need is read by hand (varints, fixed 32/64-bit values,
 //! length-delimited fields); a protobuf library would be a dependency and generated code for five
@@ -13,8 +15,9 @@
 //! Memory is proportional to the input: strings borrow from it, every node, attribute and value
 //! is backed by at least two bytes of its own (a tag and a length), and vectors grow only by
 //! values actually read, since protobuf declares no counts to trust. The factor is large (an
-//! `XmlAttribute` per two bytes), so callers cap the input (`apk::read_bundle_manifest`). Element nesting is bounded by
-//! [`MAX_DEPTH`], so a hostile file cannot exhaust the stack of this recursive decoder.
+//! `XmlAttribute` per two bytes), so callers cap the input (`apk::read_bundle_manifest`).
+//! Element nesting is bounded by [`MAX_DEPTH`], so a hostile file cannot exhaust the stack of
+//! this recursive decoder.
 
 use super::chunk::Value;
 
@@ -25,34 +28,36 @@ pub const MAX_DEPTH: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtoError {
-    #[error("protobuf XML at byte {offset:#x}: data ends inside a field")]
+    #[error("protobuf at byte {offset:#x}: data ends inside a field")]
     Truncated { offset: usize },
-    #[error("protobuf XML at byte {offset:#x}: varint is longer than 64 bits")]
+    #[error("protobuf at byte {offset:#x}: varint is longer than 64 bits")]
     VarintOverflow { offset: usize },
     #[error(
-        "protobuf XML at byte {offset:#x}: field length {length} runs past the end ({available} bytes left)"
+        "protobuf at byte {offset:#x}: field length {length} runs past the end ({available} bytes left)"
     )]
     PastEnd {
         offset: usize,
         length: u64,
         available: usize,
     },
-    #[error("protobuf XML at byte {offset:#x}: tag {tag:#x} names no valid field")]
+    #[error("protobuf at byte {offset:#x}: tag {tag:#x} names no valid field")]
     BadTag { offset: usize, tag: u64 },
     #[error(
-        "protobuf XML at byte {offset:#x}: field {field} is a group, which XML messages never use"
+        "protobuf at byte {offset:#x}: field {field} is a group, which aapt2's messages never use"
     )]
     Group { offset: usize, field: u32 },
-    #[error("protobuf XML at byte {offset:#x}: wire type {wire_type} does not exist")]
+    #[error("protobuf at byte {offset:#x}: wire type {wire_type} does not exist")]
     WireType { offset: usize, wire_type: u8 },
-    #[error("protobuf XML at byte {offset:#x}: elements nest deeper than {limit}")]
+    #[error("protobuf at byte {offset:#x}: elements nest deeper than {limit}")]
     TooDeep { offset: usize, limit: usize },
-    #[error("protobuf XML at byte {offset:#x}: {field} is not UTF-8")]
+    #[error("protobuf at byte {offset:#x}: {field} is not UTF-8")]
     NotUtf8 { offset: usize, field: &'static str },
-    #[error("protobuf XML at byte {offset:#x}: node is neither an element nor text")]
+    #[error("protobuf at byte {offset:#x}: node is neither an element nor text")]
     EmptyNode { offset: usize },
     #[error("protobuf XML: the document is a text node, not an element")]
     TextRoot,
+    #[error("lookups take more steps than the resource table's size allows")]
+    WorkSpent,
 }
 
 type Result<T> = std::result::Result<T, ProtoError>;
@@ -100,9 +105,11 @@ pub enum Item<'a> {
     Str(&'a str),
     /// `RawString`
     RawStr(&'a str),
+    /// `StyledString`'s text, without its spans (a label may be `<b>Shop</b>`).
+    StyledStr(&'a str),
     /// `Primitive`
     Prim(Prim),
-    /// A kind a manifest field never needs (styled string 4, file 5, id 6), by field number.
+    /// A kind a manifest field never needs (file 5, id 6), by field number.
     Other(u32),
 }
 
@@ -175,7 +182,7 @@ pub fn parse(data: &[u8]) -> Result<XmlElement<'_>> {
 
 /// One field's payload, by wire type.
 #[derive(Debug, Clone, Copy)]
-enum Wire<'a> {
+pub(crate) enum Wire<'a> {
     Varint(u64),
     Fixed64,
     Fixed32(u32),
@@ -185,14 +192,14 @@ enum Wire<'a> {
 /// A cursor over one message: `data` is the whole input so offsets in errors are absolute, and
 /// `end` is where this message stops.
 #[derive(Debug, Clone, Copy)]
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
     end: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
         Reader {
             data,
             pos: 0,
@@ -245,7 +252,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next field as (number, offset of its tag, payload), or `None` at the message's end.
-    fn field(&mut self) -> Result<Option<(u32, usize, Wire<'a>)>> {
+    pub(crate) fn field(&mut self) -> Result<Option<(u32, usize, Wire<'a>)>> {
         if self.pos >= self.end {
             return Ok(None);
         }
@@ -298,10 +305,14 @@ impl<'a> Reader<'a> {
         Ok(Some((number, offset, wire)))
     }
 
+    /// This whole message's bytes.
+    pub(crate) fn bytes(self) -> &'a [u8] {
+        self.data.get(self.pos..self.end).unwrap_or_default()
+    }
+
     /// This whole message as UTF-8 text, as proto3 requires of `string` fields.
     fn text(self, field: &'static str) -> Result<&'a str> {
-        let bytes = self.data.get(self.pos..self.end).unwrap_or_default();
-        std::str::from_utf8(bytes).map_err(|_| ProtoError::NotUtf8 {
+        std::str::from_utf8(self.bytes()).map_err(|_| ProtoError::NotUtf8 {
             offset: self.pos,
             field,
         })
@@ -373,15 +384,19 @@ fn attribute(mut r: Reader<'_>) -> Result<XmlAttribute<'_>> {
     Ok(a)
 }
 
-/// An `Item`, or `None` when none of its `oneof` members is set.
-fn item(mut r: Reader<'_>) -> Result<Option<Item<'_>>> {
+/// An `Item`, or `None` when none of its `oneof` members is set. Also a resource table's values
+/// (`proto_table`), which are the same message.
+pub(crate) fn item(mut r: Reader<'_>) -> Result<Option<Item<'_>>> {
     let mut out = None;
     while let Some((number, _, wire)) = r.field()? {
         match (number, wire) {
             (1, Wire::Bytes(m)) => out = Some(Item::Reference(reference(m)?)),
             (2, Wire::Bytes(m)) => out = Some(Item::Str(string_value(m, "String.value")?)),
             (3, Wire::Bytes(m)) => out = Some(Item::RawStr(string_value(m, "RawString.value")?)),
-            (4..=6, Wire::Bytes(_)) => out = Some(Item::Other(number)),
+            (4, Wire::Bytes(m)) => {
+                out = Some(Item::StyledStr(string_value(m, "StyledString.value")?))
+            }
+            (5 | 6, Wire::Bytes(_)) => out = Some(Item::Other(number)),
             (7, Wire::Bytes(m)) => out = prim(m)?.map(Item::Prim).or(out),
             _ => {}
         }
