@@ -341,8 +341,10 @@ fn next_url(s: &str) -> Option<(usize, usize)> {
     let mut end = tail
         .find(|c: char| c.is_whitespace() || c.is_control() || "<>\"'`".contains(c))
         .unwrap_or(tail.len());
-    let whole_cell = at == 0 && end == tail.len();
-    while !whole_cell {
+    if at == 0 && end == tail.len() {
+        return Some((0, end));
+    }
+    loop {
         let url = &tail[..end];
         let unbalanced = url.ends_with(')') && url.matches(')').count() > url.matches('(').count();
         match url.chars().last() {
