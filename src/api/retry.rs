@@ -67,6 +67,9 @@ pub fn decide(error: &ApiError, effect: Effect) -> Decision {
             ConnectCause::Network => Decision::Backoff,
             ConnectCause::Dns | ConnectCause::Tls => Decision::Stop,
         },
+        // Nothing reached the API; a proxy that refused the credentials will refuse them again.
+        (ApiError::AtProxy { auth: true, .. }, _) => Decision::Stop,
+        (ApiError::AtProxy { auth: false, .. }, _) => Decision::Backoff,
         // Only the service's own refusal, in its documented shape, proves the run was not
         // created; a gateway's page, HTML or JSON, says nothing of what the backend did.
         (
@@ -102,7 +105,11 @@ pub fn transient_status(code: u16) -> bool {
 pub fn may_have_created_run(error: &ApiError) -> bool {
     let error = error.root();
     match error {
-        ApiError::Connect { .. } | ApiError::Local { .. } | ApiError::Package(_) => false,
+        ApiError::Connect { .. }
+        | ApiError::AtProxy { .. }
+        | ApiError::Local { .. }
+        | ApiError::UrlExpired { .. }
+        | ApiError::Package(_) => false,
         ApiError::Quota { .. } => false,
         ApiError::NoAnswer { .. } | ApiError::CutOff { .. } | ApiError::RunMayExist { .. } => true,
         ApiError::Api {
