@@ -45,8 +45,10 @@ pub enum ApiError {
     },
     /// The presigned upload URL's own expiry (`X-Amz-Date` + `X-Amz-Expires`, or `Expires`)
     /// passed before an attempt could start; sending the body would only earn a 403.
-    #[error("the upload URL expired {ago} ago (it said so itself), so it was not used again")]
-    UrlExpired { ago: String },
+    #[error(
+        "the upload URL has expired, as its own expiry says (X-Amz-Expires, Expires), so the file was not sent to it again"
+    )]
+    UrlExpired,
     #[error("{what}: HTTP {status}, but the answer was cut off: {detail}")]
     CutOff {
         what: String,

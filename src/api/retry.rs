@@ -108,7 +108,7 @@ pub fn may_have_created_run(error: &ApiError) -> bool {
         ApiError::Connect { .. }
         | ApiError::AtProxy { .. }
         | ApiError::Local { .. }
-        | ApiError::UrlExpired { .. }
+        | ApiError::UrlExpired
         | ApiError::Package(_) => false,
         ApiError::Quota { .. } => false,
         ApiError::NoAnswer { .. } | ApiError::CutOff { .. } | ApiError::RunMayExist { .. } => true,

@@ -89,10 +89,11 @@ impl crate::remark::Progress for Progress {
                     return;
                 };
                 if restarted(&mut last, sent) {
+                    // Reset first: the note redraws the bar below it.
+                    bar.reset();
                     if !bar.is_hidden() {
                         super::output::note!("uploading {name}: restarted from the first byte");
                     }
-                    bar.reset();
                 }
                 if bar.length() != Some(total) {
                     bar.set_style(bar_style());

@@ -310,12 +310,14 @@ impl Uploader<'_> {
         {
             // A presigned URL that expired (a slow queue before the PUT, a long outage between
             // attempts) or was refused is worth one fresh URL; a second refusal is the answer.
-            let expired = matches!(e.root(), ApiError::UrlExpired { .. });
+            let expired = matches!(e.root(), ApiError::UrlExpired);
             if !expired && e.root().status() != Some(403) {
                 return Err(api(e));
             }
+            // The attempts before the URL expired were told as they were retried.
+            let said = if expired { e.root() } else { &e };
             (self.remark)(Remark::Note(format!(
-                "{}: {e}; minting a fresh upload URL",
+                "{}: {said}; minting a fresh upload URL",
                 apk.path.display()
             )));
             let expires;

@@ -16,6 +16,7 @@ mod fuzz_regressions;
 mod gradle;
 mod hostile;
 mod maven;
+mod network;
 mod notify;
 mod oracle;
 mod output_faults;
