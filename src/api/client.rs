@@ -719,10 +719,11 @@ impl Client {
         let what = "PUT upload";
         let (url, budget, http) = (put.url, put.budget, put.http);
         let len = zip.len();
-        if let Some(at) = put.expires {
-            if Instant::now() + EXPIRY_SLACK >= at {
-                return Err(ApiError::UrlExpired);
-            }
+        if put
+            .expires
+            .is_some_and(|at| Instant::now() + EXPIRY_SLACK >= at)
+        {
+            return Err(ApiError::UrlExpired);
         }
         progress(0, len);
         // The body must be 'static and `progress` is borrowed: the body counts what it hands
