@@ -596,3 +596,100 @@ fn a_terminal_bar_waits_for_the_size_and_starts_again_with_the_put() {
         .unwrap_or("");
     assert!(frame.contains("] 0 B/17.14 MiB"), "{frame:?} in {screen:?}");
 }
+
+unsafe extern "C" {
+    /// unshare(2): here, `CLONE_NEWNET` for the calling thread alone.
+    fn unshare(flags: std::ffi::c_int) -> std::ffi::c_int;
+}
+
+const CLONE_NEWNET: std::ffi::c_int = 0x4000_0000;
+
+/// `nft ARGS` (in the calling thread's network namespace); whether it worked.
+fn nft(args: &str) -> bool {
+    std::process::Command::new("nft")
+        .args(args.split(' '))
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A link that goes dark for 35 s right after `POST /runs` was sent, in a network namespace of
+/// the test's own, where nftables drops every TCP packet on loopback: reqwest's default
+/// `TCP_USER_TIMEOUT` of 30 s would abort the connection there, and a paid run would go
+/// unfollowed. Within a 90 s `--request-timeout` the answer that comes after the blackout is
+/// read. The one slow test here (about 36 s).
+#[test]
+fn a_blackout_longer_than_30s_within_the_request_timeout_is_waited_out() {
+    if crate::common::needed_tool("nft", "nftables").is_none()
+        || crate::common::needed_tool("ip", "iproute2").is_none()
+    {
+        return;
+    }
+    // A thread of its own: the namespace is the thread's, and the test harness's threads and the
+    // other tests keep the machine's.
+    let outcome = std::thread::spawn(|| {
+        // SAFETY: unshare(2) with a flag only; it changes the calling thread's namespace.
+        if unsafe { unshare(CLONE_NEWNET) } != 0 {
+            return None;
+        }
+        let up = std::process::Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(up, "ip link set lo up");
+        assert!(nft("add table inet blackout"));
+        assert!(nft(
+            "add chain inet blackout in { type filter hook input priority 0 ; }"
+        ));
+        let dark = Arc::new(Mutex::new(None::<Instant>));
+        let seen = dark.clone();
+        let (api, _) = serve(move |head, stream| {
+            if !head.line.starts_with("POST /api/runs ") {
+                let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                return;
+            }
+            // The request is in; from now on nothing on loopback gets through, either way.
+            assert!(nft("add rule inet blackout in meta l4proto tcp drop"));
+            *seen.lock().unwrap() = Some(Instant::now());
+            std::thread::sleep(Duration::from_secs(35));
+            assert!(nft("flush chain inet blackout in"));
+            let body = r#"{"run_id":"run_1","results":[{"result_id":"res_1","test_id":"t_login","url":"https://app.doksi.ai/r/res_1"}]}"#;
+            let _ = stream.write_all(
+                format!(
+                    "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        });
+        let r = doksi_via(
+            &format!("http://{api}/api"),
+            &[],
+            &[
+                "run",
+                "--target",
+                "bin_1",
+                "--test",
+                "t_login",
+                "--request-timeout",
+                "90s",
+            ],
+        );
+        let dark = *dark.lock().unwrap();
+        Some((r, dark))
+    })
+    .join()
+    .unwrap();
+    let Some((r, dark)) = crate::common::needed(
+        outcome,
+        "a network namespace of the test's own (unshare(CLONE_NEWNET) as root)",
+        "run the tests as root",
+    ) else {
+        return;
+    };
+    assert!(dark.is_some(), "the blackout began: {}", r.stderr);
+    // reqwest's default ended it at 30 s: `no answer`, exit 3, a run that may exist.
+    assert_eq!(r.code, 0, "after {:?}: {}", r.took, r.stderr);
+    assert!(r.stdout.contains("run_1"), "{}", r.stdout);
+    assert!(r.took >= Duration::from_secs(35), "{:?}", r.took);
+    assert!(!r.stderr.contains("retrying"), "{}", r.stderr);
+}
