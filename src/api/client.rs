@@ -256,6 +256,8 @@ fn at_proxy(what: &str, url: &str, via: &Via, detail: &str) -> ApiError {
     let cause = detail
         .split_once("tunnel error: ")
         .map_or(detail, |(_, c)| c)
+        .trim_start_matches("error sending request: ")
+        .trim_start_matches("client error (Connect): ")
         .trim_start_matches("failed to create underlying connection: ")
         .trim_start_matches("io error establishing tunnel: ");
     let problem = if lower.contains("unexpected end of file") {

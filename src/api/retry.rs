@@ -277,6 +277,38 @@ mod tests {
     }
 
     #[test]
+    fn a_proxy_is_asked_again_unless_it_refused_the_credentials() {
+        let at_proxy = |auth| ApiError::AtProxy {
+            what: "POST /runs".into(),
+            detail: String::new(),
+            auth,
+        };
+        for effect in [Effect::Repeatable, Effect::CreatesRun] {
+            assert_eq!(decide(&at_proxy(true), effect), Decision::Stop);
+            assert_eq!(decide(&at_proxy(false), effect), Decision::Backoff);
+        }
+        assert!(!may_have_created_run(&at_proxy(false)));
+        assert_eq!(
+            decide(&ApiError::UrlExpired, Effect::Repeatable),
+            Decision::Stop
+        );
+    }
+
+    #[test]
+    fn an_answer_past_its_limit_is_not_read_again() {
+        let endless = |status| ApiError::TooLarge {
+            what: "GET /runs/r".into(),
+            status,
+            limit: 1,
+        };
+        assert_eq!(decide(&endless(200), Effect::Repeatable), Decision::Stop);
+        // A gateway's 502 page without end is still a 502.
+        assert_eq!(decide(&endless(502), Effect::Repeatable), Decision::Backoff);
+        // A 200 to POST /runs, however long: the run was created.
+        assert!(may_have_created_run(&endless(200)));
+    }
+
+    #[test]
     fn retry_after_is_honoured_up_to_the_cap() {
         let e = ApiError::Api {
             what: "x".into(),
