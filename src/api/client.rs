@@ -50,6 +50,10 @@ impl Default for Timeouts {
 struct SocketTimeouts {
     /// Linux's `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged (and, with
     /// keepalive, how long the peer may stay silent) before the kernel aborts the connection.
+    #[cfg_attr(
+        not(any(target_os = "android", target_os = "fuchsia", target_os = "linux")),
+        allow(dead_code)
+    )]
     user_timeout: Duration,
     keepalive_idle: Duration,
     keepalive_interval: Duration,
@@ -383,9 +387,12 @@ impl Client {
     /// that speaks, so the socket's are set a little past it.
     fn build_http(&self, deadline: Duration) -> Result<reqwest::Client, ApiError> {
         let socket = socket_timeouts(deadline);
-        reqwest::Client::builder()
+        let builder = reqwest::Client::builder();
+        // Only these kernels have the option (and only there does reqwest set its 30 s).
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        let builder = builder.tcp_user_timeout(socket.user_timeout);
+        builder
             .connect_timeout(self.timeouts.connect)
-            .tcp_user_timeout(socket.user_timeout)
             .tcp_keepalive(socket.keepalive_idle)
             .tcp_keepalive_interval(socket.keepalive_interval)
             .tcp_keepalive_retries(socket.keepalive_retries)
