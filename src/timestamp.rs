@@ -31,6 +31,22 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
+/// Days since 1970-01-01 of a date on or after it (Hinnant's `days_from_civil`, the inverse of
+/// [`civil_from_days`]); `None` before 1970.
+pub fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
+    let y = if month <= 2 {
+        year.checked_sub(1)?
+    } else {
+        year
+    };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe).checked_sub(719_468)
+}
+
 /// A duration as doksi prints it, in the units people write: `30m`, `1m 30s`, `0s`.
 pub fn duration(d: std::time::Duration) -> String {
     // Past a second, tenths are all a reader wants (`5s`, not `4s 992ms 330us 311ns`).
@@ -55,6 +71,15 @@ mod tests {
         assert_eq!(duration(Duration::from_secs(5400)), "1h 30m");
     }
     use std::time::Duration;
+
+    #[test]
+    fn days_from_civil_inverts_civil_from_days() {
+        for days in [0, 59, 60, 365, 10_957, 20_557, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), Some(days), "{y}-{m}-{d}");
+        }
+        assert_eq!(days_from_civil(1969, 12, 31), None);
+    }
 
     #[test]
     fn dates_match_date_u() {

@@ -6,7 +6,7 @@
 use std::error::Error as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{Stream, TryStreamExt};
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
@@ -20,6 +20,7 @@ use super::model::{
     ErrorBody, Run, RunCreated, RunRequest, TargetCreated, TargetRequest, UploadMinted,
     UploadRequest,
 };
+use super::proxy::{Proxies, Via};
 use super::retry::{self, Decision, Effect, RetryPolicy};
 use super::{ApiKey, BaseUrl, redact_url};
 use crate::package::{PackageError, PackageReader, UploadZip};
@@ -42,6 +43,70 @@ impl Default for Timeouts {
             min_upload_rate: 256 * 1024,
         }
     }
+}
+
+/// A socket's own timeouts, derived from the longest a request on it may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SocketTimeouts {
+    /// Linux's `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged (and, with
+    /// keepalive, how long the peer may stay silent) before the kernel aborts the connection.
+    #[cfg_attr(
+        not(any(target_os = "android", target_os = "fuchsia", target_os = "linux")),
+        allow(dead_code)
+    )]
+    user_timeout: Duration,
+    keepalive_idle: Duration,
+    keepalive_interval: Duration,
+    /// Unanswered probes before the connection is dropped, where `TCP_USER_TIMEOUT` does not
+    /// decide it (macOS, Windows): enough to outlast `deadline` too.
+    keepalive_retries: u32,
+}
+
+/// How far past a request's deadline its socket gives up: the request's timeout fires first,
+/// with its message (`no answer within 1m`) rather than the kernel's.
+const SOCKET_SLACK: Duration = Duration::from_secs(5);
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+fn socket_timeouts(deadline: Duration) -> SocketTimeouts {
+    let user_timeout = deadline.saturating_add(SOCKET_SLACK);
+    // Linux takes at most 127 probes (TCP_KEEPCNT); past that the deadline is over half an hour.
+    let probes = user_timeout
+        .as_secs()
+        .div_ceil(KEEPALIVE.as_secs())
+        .clamp(1, 127);
+    SocketTimeouts {
+        user_timeout,
+        keepalive_idle: KEEPALIVE,
+        keepalive_interval: KEEPALIVE,
+        keepalive_retries: probes as u32,
+    }
+}
+
+/// The most of an API answer doksi reads. A run's answer grows with its results, each a few
+/// hundred bytes (retrieve-run.txt): a run of thousands is a few MB, so 32 MiB leaves room for
+/// tens of thousands.
+pub const RUN_ANSWER_LIMIT: u64 = 32 << 20;
+/// The most of any other answer: an upload URL, a target id, an error (`{"error": …}`), a
+/// storage's XML error.
+pub const SMALL_ANSWER_LIMIT: u64 = 1 << 20;
+
+/// The body of `resp`, read up to `limit` bytes and no further: memory stays bounded whatever
+/// the server streams. `Ok(None)` when the body is longer (said by `Content-Length` or found).
+async fn read_bounded(
+    mut resp: reqwest::Response,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare from APIs and falls back to backoff).
@@ -84,6 +149,7 @@ pub type Notice = Arc<dyn Fn(String) + Send + Sync>;
 
 pub struct Client {
     http: OnceLock<reqwest::Client>,
+    proxies: Proxies,
     base: BaseUrl,
     key: ApiKey,
     timeouts: Timeouts,
@@ -101,8 +167,14 @@ pub enum Trace {
 }
 
 /// How one attempt failed before any status came back, told apart by what the server may have
-/// seen: nothing (connect), or the request without an answer.
-fn transport_error(what: &str, url: &str, e: &reqwest::Error, timeout: Duration) -> ApiError {
+/// seen: nothing (connect, or a proxy on the way that failed), or the request without an answer.
+fn transport_error(
+    what: &str,
+    url: &str,
+    via: Option<&Via>,
+    e: &reqwest::Error,
+    timeout: Duration,
+) -> ApiError {
     let detail = describe(e);
     if e.is_connect() {
         let lower = detail.to_ascii_lowercase();
@@ -119,11 +191,17 @@ fn transport_error(what: &str, url: &str, e: &reqwest::Error, timeout: Duration)
             || lower.contains("tls")
             || lower.contains("handshake")
         {
-            (ConnectCause::Tls, detail)
+            (ConnectCause::Tls, with_bundle(detail))
+        } else if let Some(via) = via {
+            return at_proxy(what, url, via, &detail);
         } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
             (ConnectCause::Dns, detail)
         } else {
             (ConnectCause::Network, detail)
+        };
+        let detail = match via {
+            Some(via) => format!("{detail} (through {via})"),
+            None => detail,
         };
         return ApiError::Connect {
             what: what.to_owned(),
@@ -144,6 +222,85 @@ fn transport_error(what: &str, url: &str, e: &reqwest::Error, timeout: Duration)
     }
 }
 
+/// A failure before the API was reached, at the proxy `url` goes through: it could not be
+/// reached, closed the connection, would not open a tunnel, or asked for credentials.
+fn at_proxy(what: &str, url: &str, via: &Via, detail: &str) -> ApiError {
+    let url = redact_url(url);
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("proxy authorization required") {
+        return proxy_auth(what, via);
+    }
+    // hyper-util's tunnel error says only "tunnel error: …"; what follows it is the cause.
+    let cause = detail
+        .split_once("tunnel error: ")
+        .map_or(detail, |(_, c)| c)
+        .trim_start_matches("error sending request: ")
+        .trim_start_matches("client error (Connect): ")
+        .trim_start_matches("failed to create underlying connection: ")
+        .trim_start_matches("io error establishing tunnel: ");
+    let problem = if lower.contains("unexpected end of file") {
+        "closed the connection without answering".to_owned()
+    } else if lower.contains("tunnel error: unsuccessful") {
+        "refused to open a tunnel (its answer to CONNECT was not 200)".to_owned()
+    } else {
+        format!("could not be reached: {cause}")
+    };
+    ApiError::AtProxy {
+        what: what.to_owned(),
+        detail: format!(
+            "{via} {problem}, so {url} was never reached; is {} right, and is the proxy up?",
+            via.var
+        ),
+        auth: false,
+    }
+}
+
+/// A proxy's `407 Proxy Authentication Required`: its definite answer to the credentials.
+fn proxy_auth(what: &str, via: &Via) -> ApiError {
+    let var = via.var;
+    let detail = if via.has_credentials {
+        format!(
+            "{via} refused the credentials in {var} (407 Proxy Authentication Required); check the user and password there"
+        )
+    } else {
+        format!(
+            "{via} asks for credentials (407 Proxy Authentication Required) and {var} has none; set it to http://USER:PASSWORD@{}",
+            via.proxy
+        )
+    };
+    ApiError::AtProxy {
+        what: what.to_owned(),
+        detail,
+        auth: true,
+    }
+}
+
+/// The CA bundle in use when `SSL_CERT_FILE` or `SSL_CERT_DIR` replaces the system's store, as
+/// `SSL_CERT_FILE=/path`: a certificate failure is about that bundle, and after a proxy's CA is
+/// renewed under the same name, the bundle is what has to change.
+fn bundle_in_use() -> Option<String> {
+    let set: Vec<String> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .into_iter()
+        .filter_map(|v| std::env::var_os(v).map(|p| format!("{v}={}", p.to_string_lossy())))
+        .collect();
+    (!set.is_empty()).then(|| set.join(" and "))
+}
+
+/// A TLS failure's detail, naming the bundle in use when it is not the system's store.
+fn with_bundle(detail: String) -> String {
+    let Some(bundle) = bundle_in_use() else {
+        return detail;
+    };
+    if detail.contains("BadSignature") {
+        // The chain names a CA the bundle holds, but another key signed it.
+        format!(
+            "{detail} (the certificate names a CA found in {bundle}, but that CA's key did not sign it: the CA was probably renewed under the same name; put the current one in that bundle)"
+        )
+    } else {
+        format!("{detail} (certificates were checked against {bundle})")
+    }
+}
+
 /// What a certificate from an unknown issuer means here. doksi trusts the system's CA store, or
 /// `SSL_CERT_FILE`/`SSL_CERT_DIR` in its place (as OpenSSL does), and nothing bundled; a store
 /// that is empty or misplaced fails every connection with this same error, so it is named.
@@ -157,7 +314,7 @@ fn untrusted_hint() -> String {
         ("the system's CA store".to_owned(), fix)
     } else {
         let fix = "when set, SSL_CERT_FILE and SSL_CERT_DIR replace the system's CA store, so they must hold the CAs to trust";
-        (set.join(" and "), fix)
+        (bundle_in_use().unwrap_or_else(|| set.join(" and ")), fix)
     };
     // The same loader reqwest used; this runs only on this error.
     let found = rustls_native_certs::load_native_certs();
@@ -177,6 +334,7 @@ impl Client {
     pub fn new(base: BaseUrl, key: ApiKey, timeouts: Timeouts, retry: RetryPolicy) -> Client {
         Client {
             http: OnceLock::new(),
+            proxies: Proxies::from_env(),
             base,
             key,
             timeouts,
@@ -186,14 +344,32 @@ impl Client {
         }
     }
 
-    /// The HTTP client, built on first use: loading the system's root certificates costs more
-    /// than a whole cache hit, which sends nothing.
+    /// The HTTP client for API calls, built on first use: loading the system's root certificates
+    /// costs more than a whole cache hit, which sends nothing.
     fn http(&self) -> Result<&reqwest::Client, ApiError> {
         if let Some(c) = self.http.get() {
             return Ok(c);
         }
-        let built = reqwest::Client::builder()
+        let built = self.build_http(self.timeouts.request)?;
+        Ok(self.http.get_or_init(|| built))
+    }
+
+    /// An HTTP client whose sockets give up on a silent peer no sooner than `deadline`, the
+    /// longest a request through it may take. reqwest's own defaults would abort a connection
+    /// after 30 s without an acknowledgement (`TCP_USER_TIMEOUT`), or 60 s of unanswered
+    /// keepalive probes, whatever the request's timeout says; the request's timeout is the one
+    /// that speaks, so the socket's are set a little past it.
+    fn build_http(&self, deadline: Duration) -> Result<reqwest::Client, ApiError> {
+        let socket = socket_timeouts(deadline);
+        let builder = reqwest::Client::builder();
+        // Only these kernels have the option (and only there does reqwest set its 30 s).
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        let builder = builder.tcp_user_timeout(socket.user_timeout);
+        builder
             .connect_timeout(self.timeouts.connect)
+            .tcp_keepalive(socket.keepalive_idle)
+            .tcp_keepalive_interval(socket.keepalive_interval)
+            .tcp_keepalive_retries(socket.keepalive_retries)
             .user_agent(concat!("doksi/", env!("CARGO_PKG_VERSION")))
             // reqwest drops Authorization on a redirect to another host; few hops are enough.
             .redirect(reqwest::redirect::Policy::limited(5))
@@ -201,8 +377,7 @@ impl Client {
             .map_err(|e| ApiError::Local {
                 what: "setting up HTTP".into(),
                 detail: describe(&e),
-            })?;
-        Ok(self.http.get_or_init(|| built))
+            })
     }
 
     /// Where retries are reported (the CLI prints them on stderr).
@@ -283,6 +458,7 @@ impl Client {
             }),
             Effect::Repeatable,
             None,
+            SMALL_ANSWER_LIMIT,
         )
         .await
     }
@@ -297,6 +473,7 @@ impl Client {
             Some(&body),
             Effect::Repeatable,
             None,
+            SMALL_ANSWER_LIMIT,
         )
         .await
     }
@@ -310,6 +487,7 @@ impl Client {
             Some(request),
             Effect::CreatesRun,
             None,
+            RUN_ANSWER_LIMIT,
         )
         .await
         .map_err(|e| {
@@ -345,7 +523,14 @@ impl Client {
         }
         let route = format!("runs/{}", path_segment(run_id));
         let raw: serde_json::Value = self
-            .call::<_, ()>(Method::GET, &route, None, Effect::Repeatable, until)
+            .call::<_, ()>(
+                Method::GET,
+                &route,
+                None,
+                Effect::Repeatable,
+                until,
+                RUN_ANSWER_LIMIT,
+            )
             .await?;
         let run = serde_json::from_value(raw.clone()).map_err(|e| ApiError::BadAnswer {
             what: format!("GET /{route}"),
@@ -411,8 +596,10 @@ impl Client {
         body: Option<&B>,
         effect: Effect,
         until: Option<Instant>,
+        limit: u64,
     ) -> Result<T, ApiError> {
         let url = self.base.join(route);
+        let via = self.proxies.for_url(&url);
         let what = format!("{method} /{route}");
         self.with_retries(effect, until, || async {
             let http = self.http()?;
@@ -439,16 +626,31 @@ impl Client {
             let resp = http
                 .execute(request)
                 .await
-                .map_err(|e| transport_error(&what, &url, &e, timeout))?;
+                .map_err(|e| transport_error(&what, &url, via.as_ref(), &e, timeout))?;
             let status = resp.status();
             self.trace_response(&what, &resp, sent);
+            if let (StatusCode::PROXY_AUTHENTICATION_REQUIRED, Some(via)) = (status, &via) {
+                return Err(proxy_auth(&what, via));
+            }
             let wait = retry_after(resp.headers());
+            let limit = if status.is_success() {
+                limit
+            } else {
+                SMALL_ANSWER_LIMIT
+            };
             // Past this point the server did answer: a failure is a cut-off answer, not a dead host.
-            let bytes = resp.bytes().await.map_err(|e| ApiError::CutOff {
-                what: what.clone(),
-                status: status.as_u16(),
-                detail: describe(&e),
-            })?;
+            let bytes = read_bounded(resp, limit)
+                .await
+                .map_err(|e| ApiError::CutOff {
+                    what: what.clone(),
+                    status: status.as_u16(),
+                    detail: describe(&e),
+                })?
+                .ok_or_else(|| ApiError::TooLarge {
+                    what: what.clone(),
+                    status: status.as_u16(),
+                    limit,
+                })?;
             decode(&what, status, wait, &bytes)
         })
         .await
@@ -458,27 +660,55 @@ impl Client {
     /// an explicit Content-Length reqwest would send it chunked, which S3 refuses) and no
     /// Authorization header. A dropped connection or a 5xx restarts the PUT from the first byte,
     /// reopening the file; a 403 (expired or refused URL) is returned for the caller to mint a
-    /// fresh one. `progress` is told the bytes sent so far and the total.
+    /// fresh one, and so is [`ApiError::UrlExpired`] when `expires` (see [`expiry`]) has passed
+    /// before an attempt starts, rather than sending the whole body to earn that 403. `progress`
+    /// is told the bytes sent so far and the total; each attempt starts again from 0.
     pub async fn put_upload(
         &self,
         url: &str,
         zip: &UploadZip,
+        expires: Option<Instant>,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<(), ApiError> {
+        let budget = self.put_budget(zip.len());
+        // A client of its own, whose sockets outlast this upload's budget, not an API call's.
+        let http = self.build_http(budget)?;
+        let via = self.proxies.for_url(url);
+        let put = Put {
+            http: &http,
+            url,
+            via: via.as_ref(),
+            budget,
+            expires,
+        };
         self.with_retries(Effect::Repeatable, None, || {
-            self.put_once(url, zip, progress)
+            self.put_once(&put, zip, progress)
         })
         .await
     }
 
+    /// How long one PUT of `len` bytes may take: the request timeout, and more for a larger
+    /// upload, so a slow link is not cut off while a dead one still is.
+    fn put_budget(&self, len: u64) -> Duration {
+        self.timeouts.request + Duration::from_secs(len / self.timeouts.min_upload_rate.max(1))
+    }
+
     async fn put_once(
         &self,
-        url: &str,
+        put: &Put<'_>,
         zip: &UploadZip,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<(), ApiError> {
         let what = "PUT upload";
+        let (url, budget, http) = (put.url, put.budget, put.http);
         let len = zip.len();
+        if put
+            .expires
+            .is_some_and(|at| Instant::now() + EXPIRY_SLACK >= at)
+        {
+            return Err(ApiError::UrlExpired);
+        }
+        progress(0, len);
         // The body must be 'static and `progress` is borrowed: the body counts what it hands
         // over, and this task reports the count while the request runs.
         let sent = Arc::new(AtomicU64::new(0));
@@ -486,9 +716,6 @@ impl Client {
         let body = chunks(zip.reader()?).inspect_ok(move |chunk| {
             counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         });
-        let budget =
-            self.timeouts.request + Duration::from_secs(len / self.timeouts.min_upload_rate.max(1));
-        let http = self.http()?;
         let request = http
             .put(url)
             .header(CONTENT_LENGTH, len)
@@ -513,21 +740,89 @@ impl Client {
         };
         progress(sent.load(Ordering::Relaxed), len);
         let resp = resp.map_err(|e| {
-            read_failure(what, &e).unwrap_or_else(|| transport_error(what, url, &e, budget))
+            read_failure(what, &e)
+                .unwrap_or_else(|| transport_error(what, url, put.via, &e, budget))
         })?;
         self.trace_response(what, &resp, started);
         let status = resp.status();
         if status.is_success() {
             return Ok(());
         }
+        if let (StatusCode::PROXY_AUTHENTICATION_REQUIRED, Some(via)) = (status, put.via) {
+            return Err(proxy_auth(what, via));
+        }
         let wait = retry_after(resp.headers());
-        let body = resp.bytes().await.unwrap_or_default();
+        let detail = match read_bounded(resp, SMALL_ANSWER_LIMIT).await {
+            Ok(Some(body)) => storage_error(&body),
+            Ok(None) => format!("(an answer over {SMALL_ANSWER_LIMIT} bytes, not read)"),
+            Err(e) => format!("(the answer was cut off: {})", describe(&e)),
+        };
         Err(ApiError::Storage {
             status: status.as_u16(),
-            detail: storage_error(&body),
+            detail,
             retry_after: wait,
         })
     }
+}
+
+/// One upload's PUT, the same for each of its attempts.
+struct Put<'a> {
+    http: &'a reqwest::Client,
+    url: &'a str,
+    via: Option<&'a Via>,
+    budget: Duration,
+    expires: Option<Instant>,
+}
+
+/// How long before a presigned URL's expiry an attempt is no longer started with it: the
+/// request must reach storage before the URL expires, which takes moments on a working link.
+const EXPIRY_SLACK: Duration = Duration::from_secs(2);
+
+/// When a presigned `url` that was asked for at `asked` (and `asked_wall` on this machine's
+/// clock) expires, as the URL itself says: AWS's `X-Amz-Date` + `X-Amz-Expires` (Google's
+/// `X-Goog-Date` + `X-Goog-Expires` likewise), or an `Expires` of Unix seconds (S3's older
+/// form, Google's V2). The clocks of this machine and the storage may disagree: the lifetime is
+/// counted from `asked` where the URL gives one (`X-Amz-Expires`), and a URL that looks expired
+/// already by this machine's clock is taken as a wrong clock, not an expired URL.
+pub fn expiry(url: &str, asked: Instant, asked_wall: SystemTime) -> Option<Instant> {
+    let query = url.split_once('?')?.1;
+    let param = |name: &str| {
+        query.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            k.eq_ignore_ascii_case(name).then_some(v)
+        })
+    };
+    let now = asked_wall.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    let left = |end: u64| end.checked_sub(now).filter(|&s| s > 0);
+    let lifetime = param("X-Amz-Expires")
+        .map(|v| (v, param("X-Amz-Date")))
+        .or_else(|| param("X-Goog-Expires").map(|v| (v, param("X-Goog-Date"))));
+    let secs = if let Some((expires, signed)) = lifetime {
+        let expires: u64 = expires.parse().ok()?;
+        // Signed earlier than asked (a URL made ahead of time) leaves less than its lifetime.
+        match signed.and_then(amz_date).and_then(|at| left(at + expires)) {
+            Some(left) => left.min(expires),
+            None => expires,
+        }
+    } else {
+        left(param("Expires")?.parse().ok()?)?
+    };
+    asked.checked_add(Duration::from_secs(secs))
+}
+
+/// `20260414T142210Z` (AWS's `X-Amz-Date`) as Unix seconds.
+fn amz_date(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<u64>().ok();
+    let (y, m, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (hh, mm, ss) = (num(9..11)?, num(11..13)?, num(13..15)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    Some(crate::timestamp::days_from_civil(y, m, d)? * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
 /// A read of the APK that failed during a PUT, kept apart from the network's own I/O errors in
@@ -828,7 +1123,7 @@ mod tests {
         let told = Mutex::new(Vec::new());
         let progress = |sent, total| told.lock().unwrap().push((sent, total));
         client(Timeouts::default(), 1)
-            .put_upload(&url, &zip, &progress)
+            .put_upload(&url, &zip, None, &progress)
             .await
             .unwrap();
         let seen = seen.lock().unwrap();
@@ -855,7 +1150,7 @@ mod tests {
         let (_dir, _path, zip) = apk(3 << 20);
         let (url, seen) = storage(vec![Conn::CutAfter(1 << 20), Conn::Answer]);
         client(Timeouts::default(), 3)
-            .put_upload(&url, &zip, &|_, _| {})
+            .put_upload(&url, &zip, None, &|_, _| {})
             .await
             .unwrap();
         let seen = seen.lock().unwrap();
@@ -869,7 +1164,7 @@ mod tests {
         std::fs::write(&path, vec![7u8; 3 << 20]).unwrap();
         let (url, seen) = storage(vec![Conn::Silent]);
         let err = client(Timeouts::default(), 3)
-            .put_upload(&url, &zip, &|_, _| {})
+            .put_upload(&url, &zip, None, &|_, _| {})
             .await
             .unwrap_err();
         assert!(
@@ -892,12 +1187,82 @@ mod tests {
         };
         let started = Instant::now();
         let err = client(timeouts, 1)
-            .put_upload(&url, &zip, &|_, _| {})
+            .put_upload(&url, &zip, None, &|_, _| {})
             .await
             .unwrap_err();
         assert!(matches!(err, ApiError::NoAnswer { .. }), "{err:?}");
         assert!(err.to_string().contains("no answer within"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn sockets_outlast_the_request_they_carry() {
+        for (deadline, probes) in [(60, 5), (120, 9), (1, 1), (3600, 127)] {
+            let t = socket_timeouts(Duration::from_secs(deadline));
+            assert_eq!(t.user_timeout, Duration::from_secs(deadline) + SOCKET_SLACK);
+            assert_eq!(t.keepalive_retries, probes, "{deadline}");
+            let silent = t.keepalive_idle + t.keepalive_interval * t.keepalive_retries;
+            assert!(
+                silent >= Duration::from_secs(deadline).min(Duration::from_secs(1900)),
+                "{deadline}: keepalive gives up after {silent:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_presigned_url_says_when_it_expires() {
+        let asked = Instant::now();
+        // 2026-04-14T14:22:10Z
+        let wall = UNIX_EPOCH + Duration::from_secs(1_776_176_530);
+        assert_eq!(amz_date("20260414T142210Z"), Some(1_776_176_530));
+        assert_eq!(amz_date("20261314T142210Z"), None);
+        assert_eq!(amz_date("2026-04-14"), None);
+        let s3 = |date: &str, expires: u64| {
+            format!("https://b.s3/k?X-Amz-Date={date}&X-Amz-Expires={expires}&X-Amz-Signature=s")
+        };
+        // Signed as it was asked for: its whole lifetime.
+        assert_eq!(
+            expiry(&s3("20260414T142210Z", 900), asked, wall),
+            Some(asked + Duration::from_secs(900))
+        );
+        // Signed 10 minutes before it was handed out: 5 minutes left.
+        assert_eq!(
+            expiry(&s3("20260414T141210Z", 900), asked, wall),
+            Some(asked + Duration::from_secs(300))
+        );
+        // This machine's clock an hour ahead of the signer's: the lifetime, counted from now.
+        assert_eq!(
+            expiry(&s3("20260414T132210Z", 900), asked, wall),
+            Some(asked + Duration::from_secs(900))
+        );
+        let v2 = "https://b.s3/k?AWSAccessKeyId=A&Expires=1776176590&Signature=s";
+        assert_eq!(
+            expiry(v2, asked, wall),
+            Some(asked + Duration::from_secs(60))
+        );
+        // Expired by this machine's clock already: the clock is not trusted over the storage.
+        let past = "https://b.s3/k?Expires=1776176000&Signature=s";
+        assert_eq!(expiry(past, asked, wall), None);
+        for unknown in [
+            "https://b.s3/k",
+            "https://b.s3/k?X-Amz-Expires=soon",
+            "https://b/k?a=1",
+        ] {
+            assert_eq!(expiry(unknown, asked, wall), None, "{unknown}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_put_whose_url_expired_is_not_sent() {
+        let (_dir, _path, zip) = apk(1 << 20);
+        let (url, seen) = storage(vec![Conn::Answer]);
+        let err = client(Timeouts::default(), 3)
+            .put_upload(&url, &zip, Some(Instant::now()), &|_, _| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ApiError::UrlExpired), "{err:?}");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(seen.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -24,6 +24,31 @@ pub enum ApiError {
         url: String,
         detail: String,
     },
+    /// The request never reached the API: the proxy it goes through could not be reached,
+    /// closed the connection, would not open a tunnel, or refused its credentials (`auth`).
+    #[error("{what}: {detail}")]
+    AtProxy {
+        what: String,
+        detail: String,
+        /// A 407: the proxy's definite answer to the credentials, not worth asking again.
+        auth: bool,
+    },
+    /// An answer longer than anything the API (or storage) sends: a base URL pointing at a file
+    /// server, a captive portal, a gateway streaming without end. Reading stopped at `limit`.
+    #[error(
+        "{what}: HTTP {status}, but the answer goes on past {limit} bytes, far more than the API sends; doksi stopped reading it (is the base URL right, and is nothing between doksi and the API answering in its place?)"
+    )]
+    TooLarge {
+        what: String,
+        status: u16,
+        limit: u64,
+    },
+    /// The presigned upload URL's own expiry (`X-Amz-Date` + `X-Amz-Expires`, or `Expires`)
+    /// passed before an attempt could start; sending the body would only earn a 403.
+    #[error(
+        "the upload URL has expired, as its own expiry says (X-Amz-Expires, Expires), so the file was not sent to it again"
+    )]
+    UrlExpired,
     #[error("{what}: HTTP {status}, but the answer was cut off: {detail}")]
     CutOff {
         what: String,
@@ -96,6 +121,7 @@ impl ApiError {
             | ApiError::CutOff { status, .. }
             | ApiError::NotJson { status, .. }
             | ApiError::BadAnswer { status, .. }
+            | ApiError::TooLarge { status, .. }
             | ApiError::Storage { status, .. } => Some(*status),
             ApiError::GaveUp { last, .. } => last.status(),
             _ => None,

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod error;
 pub mod model;
+pub mod proxy;
 pub mod retry;
 
 use std::fmt;

@@ -67,6 +67,9 @@ pub fn decide(error: &ApiError, effect: Effect) -> Decision {
             ConnectCause::Network => Decision::Backoff,
             ConnectCause::Dns | ConnectCause::Tls => Decision::Stop,
         },
+        // Nothing reached the API; a proxy that refused the credentials will refuse them again.
+        (ApiError::AtProxy { auth: true, .. }, _) => Decision::Stop,
+        (ApiError::AtProxy { auth: false, .. }, _) => Decision::Backoff,
         // Only the service's own refusal, in its documented shape, proves the run was not
         // created; a gateway's page, HTML or JSON, says nothing of what the backend did.
         (
@@ -102,7 +105,11 @@ pub fn transient_status(code: u16) -> bool {
 pub fn may_have_created_run(error: &ApiError) -> bool {
     let error = error.root();
     match error {
-        ApiError::Connect { .. } | ApiError::Local { .. } | ApiError::Package(_) => false,
+        ApiError::Connect { .. }
+        | ApiError::AtProxy { .. }
+        | ApiError::Local { .. }
+        | ApiError::UrlExpired
+        | ApiError::Package(_) => false,
         ApiError::Quota { .. } => false,
         ApiError::NoAnswer { .. } | ApiError::CutOff { .. } | ApiError::RunMayExist { .. } => true,
         ApiError::Api {
@@ -267,6 +274,38 @@ mod tests {
             };
             assert_eq!(decide(&e, Effect::Repeatable), Decision::Stop, "{cause:?}");
         }
+    }
+
+    #[test]
+    fn a_proxy_is_asked_again_unless_it_refused_the_credentials() {
+        let at_proxy = |auth| ApiError::AtProxy {
+            what: "POST /runs".into(),
+            detail: String::new(),
+            auth,
+        };
+        for effect in [Effect::Repeatable, Effect::CreatesRun] {
+            assert_eq!(decide(&at_proxy(true), effect), Decision::Stop);
+            assert_eq!(decide(&at_proxy(false), effect), Decision::Backoff);
+        }
+        assert!(!may_have_created_run(&at_proxy(false)));
+        assert_eq!(
+            decide(&ApiError::UrlExpired, Effect::Repeatable),
+            Decision::Stop
+        );
+    }
+
+    #[test]
+    fn an_answer_past_its_limit_is_not_read_again() {
+        let endless = |status| ApiError::TooLarge {
+            what: "GET /runs/r".into(),
+            status,
+            limit: 1,
+        };
+        assert_eq!(decide(&endless(200), Effect::Repeatable), Decision::Stop);
+        // A gateway's 502 page without end is still a 502.
+        assert_eq!(decide(&endless(502), Effect::Repeatable), Decision::Backoff);
+        // A 200 to POST /runs, however long: the run was created.
+        assert!(may_have_created_run(&endless(200)));
     }
 
     #[test]

@@ -13,68 +13,128 @@ use super::apks::human_size;
 const LINES_FROM: u64 = 4 << 20;
 
 pub enum Progress {
-    Bar(ProgressBar),
+    Bar {
+        bar: ProgressBar,
+        name: String,
+        /// The bytes sent when last told: fewer now means the PUT started again.
+        last: Mutex<u64>,
+    },
     Lines {
         name: String,
-        next_quarter: Mutex<u64>,
+        state: Mutex<Lines>,
     },
+}
+
+/// Where a CI log's quarter lines stand in the current attempt.
+pub struct Lines {
+    next_quarter: u64,
+    last: u64,
+}
+
+/// The bar, once the upload's size is known: before that, only its name is shown, not a full
+/// bar of `0 B/0 B`.
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec}, {eta} left",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 impl Progress {
     pub fn new(name: &str) -> Progress {
         if super::output::quiet() {
-            Progress::Bar(ProgressBar::hidden())
+            Progress::Bar {
+                bar: ProgressBar::hidden(),
+                name: name.to_owned(),
+                last: Mutex::new(0),
+            }
         } else if std::io::stderr().is_terminal() {
-            let style = ProgressStyle::with_template(
-                "{msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec}, {eta} left",
-            )
-            .map(|s| s.progress_chars("=> "))
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let waiting = ProgressStyle::with_template("{msg}…")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
             // A live line: retry notices and -v's request lines are printed above it.
-            let bar = super::output::live_line(Some(0), style);
+            let bar = super::output::live_line(None, waiting);
             bar.set_message(format!("uploading {name}"));
-            Progress::Bar(bar)
+            Progress::Bar {
+                bar,
+                name: name.to_owned(),
+                last: Mutex::new(0),
+            }
         } else {
             Progress::Lines {
                 name: name.to_owned(),
-                next_quarter: Mutex::new(1),
+                state: Mutex::new(Lines {
+                    next_quarter: 1,
+                    last: 0,
+                }),
             }
         }
     }
 }
 
+/// Whether `sent` starts the upload again: fewer bytes than were already sent. Each attempt of a
+/// PUT sends the whole body from the first byte, and counts from 0.
+fn restarted(last: &mut u64, sent: u64) -> bool {
+    let again = sent < *last;
+    *last = sent;
+    again
+}
+
 impl crate::remark::Progress for Progress {
-    /// `sent` of `total` bytes of the upload zip have gone out.
+    /// `sent` of `total` bytes of the upload zip have gone out in this attempt.
     fn update(&self, sent: u64, total: u64) {
         match self {
-            Progress::Bar(bar) => {
-                bar.set_length(total);
-                bar.set_position(sent);
-            }
-            Progress::Lines { name, next_quarter } => {
-                let Ok(mut q) = next_quarter.lock() else {
+            Progress::Bar { bar, name, last } => {
+                let Ok(mut last) = last.lock() else {
                     return;
                 };
+                if restarted(&mut last, sent) {
+                    // Reset first: the note redraws the bar below it.
+                    bar.reset();
+                    if !bar.is_hidden() {
+                        super::output::note!("uploading {name}: restarted from the first byte");
+                    }
+                }
+                if bar.length() != Some(total) {
+                    bar.set_style(bar_style());
+                    bar.set_length(total);
+                }
+                bar.set_position(sent);
+            }
+            Progress::Lines { name, state } => {
+                let Ok(mut state) = state.lock() else {
+                    return;
+                };
+                if restarted(&mut state.last, sent) {
+                    state.next_quarter = 1;
+                    if total >= LINES_FROM {
+                        super::output::note!(
+                            "uploading {name}: restarted from the first byte (0 of {})",
+                            human_size(total)
+                        );
+                    }
+                }
                 while total >= LINES_FROM
-                    && *q <= 4
-                    && sent.saturating_mul(4) >= total.saturating_mul(*q)
+                    && state.next_quarter <= 4
+                    && sent.saturating_mul(4) >= total.saturating_mul(state.next_quarter)
                 {
+                    let q = state.next_quarter;
                     // The quarter's own amount: one update can pass several quarters, and
                     // `sent` would then be told for each of them.
                     super::output::note!(
                         "uploading {name}: {}% ({} of {})",
-                        *q * 25,
-                        human_size(total / 4 * *q + total % 4 * *q / 4),
+                        q * 25,
+                        human_size(total / 4 * q + total % 4 * q / 4),
                         human_size(total)
                     );
-                    *q += 1;
+                    state.next_quarter += 1;
                 }
             }
         }
     }
 
     fn finish(&self) {
-        if let Progress::Bar(bar) = self {
+        if let Progress::Bar { bar, .. } = self {
             super::output::end_live();
             // A hidden bar (-q) was never the live line.
             bar.finish_and_clear();
@@ -86,7 +146,7 @@ impl crate::remark::Progress for Progress {
 /// that follows is not printed beside it.
 impl Drop for Progress {
     fn drop(&mut self) {
-        if let Progress::Bar(bar) = self
+        if let Progress::Bar { bar, .. } = self
             && !bar.is_finished()
         {
             super::output::end_live();

@@ -9,8 +9,9 @@
 pub mod batch;
 
 use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
 
-use crate::api::client::Client;
+use crate::api::client::{Client, expiry};
 use crate::api::error::ApiError;
 use crate::apk::Manifest;
 use crate::cache::{Attempt, Cache, Entry, HashLock, Holder, LockWait, Scope};
@@ -295,24 +296,34 @@ impl Uploader<'_> {
                 &made.zip
             }
         };
-        let mut minted = self.client.mint_upload(&name).await.map_err(api)?;
+        let mint = || async {
+            let (asked, asked_wall) = (Instant::now(), SystemTime::now());
+            let minted = self.client.mint_upload(&name).await.map_err(api)?;
+            let expires = expiry(&minted.upload_url, asked, asked_wall);
+            Ok::<_, UploadError>((minted, expires))
+        };
+        let (mut minted, expires) = mint().await?;
         if let Err(e) = self
             .client
-            .put_upload(&minted.upload_url, zip, progress)
+            .put_upload(&minted.upload_url, zip, expires, progress)
             .await
         {
-            // A presigned URL that expired (a slow queue before the PUT) or was refused is worth
-            // one fresh URL; a second refusal is the answer.
-            if e.root().status() != Some(403) {
+            // A presigned URL that expired (a slow queue before the PUT, a long outage between
+            // attempts) or was refused is worth one fresh URL; a second refusal is the answer.
+            let expired = matches!(e.root(), ApiError::UrlExpired);
+            if !expired && e.root().status() != Some(403) {
                 return Err(api(e));
             }
+            // The attempts before the URL expired were told as they were retried.
+            let said = if expired { e.root() } else { &e };
             (self.remark)(Remark::Note(format!(
-                "{}: {e}; minting a fresh upload URL",
+                "{}: {said}; minting a fresh upload URL",
                 apk.path.display()
             )));
-            minted = self.client.mint_upload(&name).await.map_err(api)?;
+            let expires;
+            (minted, expires) = mint().await?;
             self.client
-                .put_upload(&minted.upload_url, zip, progress)
+                .put_upload(&minted.upload_url, zip, expires, progress)
                 .await
                 .map_err(api)?;
         }

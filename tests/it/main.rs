@@ -18,6 +18,7 @@ mod gradle;
 mod hostile;
 mod maven;
 mod newcomer;
+mod network;
 mod notify;
 mod oracle;
 mod output_faults;
