@@ -49,8 +49,17 @@ pub const GROUPS: &[Group] = &[
         about: "In a CI log, the longest a wait goes without a line before it says it is still waiting (default 1m).",
     },
     Group {
-        names: &["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"],
-        about: "The proxy requests go through, and the hosts that bypass it, as curl reads them (lowercase names too); a proxy's refusal names the proxy.",
+        names: &[
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+            "NO_PROXY",
+            "no_proxy",
+        ],
+        about: "The proxy requests go through, and the hosts that bypass it, as curl reads them; an error at the proxy names it (host:port and the variable, never its user or password).",
     },
     Group {
         names: &["SSL_CERT_FILE", "SSL_CERT_DIR"],
@@ -102,14 +111,7 @@ pub const GROUPS: &[Group] = &[
 ];
 
 /// The variables libraries read on doksi's behalf: listed, never read here.
-const READ_BY_LIBRARIES: &[&str] = &[
-    "HTTPS_PROXY",
-    "HTTP_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "NO_COLOR",
-    "CLICOLOR_FORCE",
-];
+const READ_BY_LIBRARIES: &[&str] = &["NO_PROXY", "no_proxy", "NO_COLOR", "CLICOLOR_FORCE"];
 
 /// Whether `name` is listed in [`GROUPS`].
 pub fn listed(name: &str) -> bool {

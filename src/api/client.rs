@@ -281,7 +281,9 @@ fn proxy_auth(what: &str, via: &Via) -> ApiError {
 fn bundle_in_use() -> Option<String> {
     let set: Vec<String> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
         .into_iter()
-        .filter_map(|v| std::env::var_os(v).map(|p| format!("{v}={}", p.to_string_lossy())))
+        .filter_map(|v| {
+            crate::environment::var_os(v).map(|p| format!("{v}={}", p.to_string_lossy()))
+        })
         .collect();
     (!set.is_empty()).then(|| set.join(" and "))
 }

@@ -1,7 +1,7 @@
 //! Which proxy a request goes through, so that an error that happens there names it. reqwest
 //! picks the proxy from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (or their
 //! lower-case forms) with hyper-util's matcher; this asks the same matcher, reading the same
-//! variables, so the proxy named is the one that was used. It shows a proxy as `host:port` and
+//! variables (through `environment`, which the man page lists), so the proxy named is the one that was used. It shows a proxy as `host:port` and
 //! the variable it came from, never its user or password.
 
 use hyper_util::client::proxy::matcher::Matcher;
@@ -42,7 +42,7 @@ impl Proxies {
         let authority = intercept.uri().authority()?;
         let scheme = uri.scheme_str()?;
         let var = source_var(scheme)?;
-        let value = std::env::var(var).unwrap_or_default();
+        let value = crate::environment::var(var).unwrap_or_default();
         let rest = value.split_once("://").map_or(value.as_str(), |(_, r)| r);
         let has_credentials = rest.split('/').next().unwrap_or("").contains('@');
         Some(Via {
@@ -57,14 +57,18 @@ impl Proxies {
 /// that is set, if it holds a usable proxy, else the first of `ALL_PROXY`/`all_proxy` that is
 /// set (hyper-util's `from_env`, in the same order).
 fn source_var(scheme: &str) -> Option<&'static str> {
-    let first_set = |names: [&'static str; 2]| names.into_iter().find(|n| std::env::var(n).is_ok());
+    let first_set = |names: [&'static str; 2]| {
+        names
+            .into_iter()
+            .find(|n| crate::environment::var(n).is_some())
+    };
     let own = match scheme {
         "https" => first_set(["HTTPS_PROXY", "https_proxy"]),
         "http" => first_set(["HTTP_PROXY", "http_proxy"]),
         _ => None,
     };
     let usable = |name: &str| {
-        let value = std::env::var(name).unwrap_or_default();
+        let value = crate::environment::var(name).unwrap_or_default();
         let probe: http::Uri = "http://probe.invalid/".parse().ok()?;
         Matcher::builder()
             .http(value)
