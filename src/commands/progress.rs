@@ -16,8 +16,9 @@ pub enum Progress {
     Bar {
         bar: ProgressBar,
         name: String,
-        /// The bytes sent when last told: fewer now means the PUT started again.
-        last: Mutex<u64>,
+        /// The bytes sent when last told: fewer now means the PUT started again; and whether the
+        /// time left is shown yet.
+        last: Mutex<(u64, bool)>,
     },
     Lines {
         name: String,
@@ -32,14 +33,21 @@ pub struct Lines {
 }
 
 /// The bar, once the upload's size is known: before that, only its name is shown, not a full
-/// bar of `0 B/0 B`.
-fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template(
-        "{msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec}, {eta} left",
-    )
-    .map(|s| s.progress_chars("=> "))
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
+/// bar of `0 B/0 B`. The time left joins it once the rate has settled ([`ETA_AFTER`]).
+fn bar_style(eta: bool) -> ProgressStyle {
+    let template = match eta {
+        true => "{msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec}, {eta} left",
+        false => "{msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec}",
+    };
+    ProgressStyle::with_template(template)
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
+
+/// How long an attempt runs, and how much of it is sent, before its time left is shown: the
+/// first seconds of a PUT (TCP's slow start, a proxy's buffer filling) give a rate that says
+/// 3 s for an upload that takes 17.
+const ETA_AFTER: (std::time::Duration, u64) = (std::time::Duration::from_secs(3), 10);
 
 impl Progress {
     pub fn new(name: &str) -> Progress {
@@ -47,7 +55,7 @@ impl Progress {
             Progress::Bar {
                 bar: ProgressBar::hidden(),
                 name: name.to_owned(),
-                last: Mutex::new(0),
+                last: Mutex::new((0, false)),
             }
         } else if std::io::stderr().is_terminal() {
             let waiting = ProgressStyle::with_template("{msg}…")
@@ -58,7 +66,7 @@ impl Progress {
             Progress::Bar {
                 bar,
                 name: name.to_owned(),
-                last: Mutex::new(0),
+                last: Mutex::new((0, false)),
             }
         } else {
             Progress::Lines {
@@ -88,16 +96,29 @@ impl crate::remark::Progress for Progress {
                 let Ok(mut last) = last.lock() else {
                     return;
                 };
-                if restarted(&mut last, sent) {
+                let (sent_before, eta_shown) = &mut *last;
+                if restarted(sent_before, sent) {
                     // Reset first: the note redraws the bar below it.
                     bar.reset();
+                    *eta_shown = false;
+                    bar.set_style(bar_style(false));
                     if !bar.is_hidden() {
                         super::output::note!("uploading {name}: restarted from the first byte");
                     }
                 }
                 if bar.length() != Some(total) {
-                    bar.set_style(bar_style());
+                    bar.set_style(bar_style(*eta_shown));
                     bar.set_length(total);
+                    // The attempt's clock starts with its body, not with minting the URL.
+                    bar.reset_elapsed();
+                }
+                let (after, percent) = ETA_AFTER;
+                if !*eta_shown
+                    && bar.elapsed() >= after
+                    && sent.saturating_mul(100) >= total.saturating_mul(percent)
+                {
+                    *eta_shown = true;
+                    bar.set_style(bar_style(true));
                 }
                 bar.set_position(sent);
             }

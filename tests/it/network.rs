@@ -595,6 +595,8 @@ fn a_terminal_bar_waits_for_the_size_and_starts_again_with_the_put() {
         .find(|f| f.contains("/17.14 MiB"))
         .unwrap_or("");
     assert!(frame.contains("] 0 B/17.14 MiB"), "{frame:?} in {screen:?}");
+    // Each attempt took under 3 s: no time left was guessed from its first moments.
+    assert!(!screen.contains(" left"), "{screen:?}");
 }
 
 unsafe extern "C" {
