@@ -80,6 +80,12 @@ pub enum Error {
         "{source}; run {run_id} was started and goes on, but doksi cannot follow it (doksi wait {run_id} picks it up)"
     )]
     LostRun { run_id: String, source: ApiError },
+    /// A run id the user gave that the API does not know (`doksi wait 25`): said with what run
+    /// ids are, since a typo and a build number look alike.
+    #[error(
+        "{source} (a run id is what doksi run or doksi ci printed when it started the run: `started run k3n2mPq9Rxyz`)"
+    )]
+    UnknownRun { source: ApiError },
     #[error(transparent)]
     Junit(#[from] crate::report::junit::JunitError),
     #[error("cannot start the async runtime: {0}")]
@@ -158,6 +164,16 @@ fn looked_in(paths: &[PathBuf]) -> String {
     shown.join(", ")
 }
 
+impl Error {
+    /// The error of reading a run whose id the user gave: a 404 is an [`Error::UnknownRun`].
+    pub fn reading_given_run(source: ApiError) -> Error {
+        match source.root().status() {
+            Some(404) => Error::UnknownRun { source },
+            _ => Error::Api(source),
+        }
+    }
+}
+
 /// 2 where the server said the input is wrong (400, 422: a bad id, an unknown category), since
 /// CI scripts retry exit 3 as an infrastructure flake and that would not mend; 3 for the rest.
 fn api_exit_code(e: &ApiError) -> u8 {
@@ -181,7 +197,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::RunFailed { .. } | Error::Retried(_) => 1,
-            Error::Api(e) => api_exit_code(e),
+            Error::Api(e) | Error::UnknownRun { source: e } => api_exit_code(e),
             Error::Upload(crate::upload::UploadError::Api { source, .. }) => api_exit_code(source),
             Error::TimedOut { .. } | Error::LostRun { .. } | Error::NotFinished { .. } => 4,
             Error::Interrupted { signal, .. } => signal.exit_code(),

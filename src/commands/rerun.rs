@@ -35,7 +35,7 @@ pub async fn run(
     let claim = interrupt::Claim::take();
     let (run, _) = tokio::select! {
         biased;
-        read = ctx.client.get_run(run_id) => read?,
+        read = ctx.client.get_run(run_id) => read.map_err(Error::reading_given_run)?,
         signal = claim.interrupted() => return Err(Error::Interrupted { signal, during: During::Other }),
     };
     drop(claim);

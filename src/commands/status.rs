@@ -7,7 +7,10 @@ use super::{Error, context};
 
 pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Error> {
     let client = context(global)?.client;
-    let (run, raw) = client.get_run(&args.run_id).await?;
+    let (run, raw) = client
+        .get_run(&args.run_id)
+        .await
+        .map_err(Error::reading_given_run)?;
     let shape = if args.json { Shape::Json } else { Shape::Text };
     // gh's way: reading the run is the command's success; its verdict is the exit code only
     // when asked for.

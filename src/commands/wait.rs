@@ -330,7 +330,7 @@ async fn wait_one(
         outcome = waited => match (outcome, origin) {
             (Ok(outcome), _) => Ok(outcome),
             // A run someone else started may simply not exist (a typo'd id): exit 3 as told.
-            (Err(e), Origin::Existing { .. }) => return Err(e.into()),
+            (Err(e), Origin::Existing { .. }) => return Err(Error::reading_given_run(e)),
             (Err(source), Origin::Created(_)) => Err((
                 Ending::TimedOut,
                 Error::LostRun { run_id: run_id.to_owned(), source },

@@ -463,3 +463,25 @@ fn the_man_page_lists_every_variable_the_code_reads() {
         assert!(listed(var), "{var}: {environment}");
     }
 }
+
+#[test]
+fn a_run_id_the_service_does_not_know_says_what_run_ids_are() {
+    let sb = crate::sandbox::Sandbox::start(&[]);
+    for args in [
+        &["wait", "25"][..],
+        &["status", "25"][..],
+        &["rerun", "25"][..],
+    ] {
+        let r = sb.run(args);
+        assert_eq!(r.code, 3, "{args:?}: {}", r.stderr);
+        let last = r.stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("doksi: error: GET /runs/25: HTTP 404")
+                && last.ends_with(
+                    "(a run id is what doksi run or doksi ci printed when it started the run: `started run k3n2mPq9Rxyz`)"
+                ),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+}
