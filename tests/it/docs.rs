@@ -472,6 +472,49 @@ fn the_references_flags_and_variables_are_claps() {
         missing.is_empty() && unknown.is_empty(),
         "docs/reference.md's Environment: missing {missing:?}, unknown {unknown:?}"
     );
+    // Each command a row names takes its flags ("every command": all of them).
+    let all = commands();
+    let takes = |path: &str, flag: &str| {
+        all.iter().any(|c| {
+            let name = c.get_bin_name().unwrap_or(c.get_name());
+            name.trim_start_matches("doksi").trim() == path
+                && c.get_arguments().any(|a| {
+                    a.get_long().is_some_and(|l| format!("--{l}") == flag)
+                        || a.get_short().is_some_and(|s| format!("-{s}") == flag)
+                })
+        })
+    };
+    for row in flags_section.lines().filter(|l| l.starts_with("| `-")) {
+        let cells: Vec<&str> = row.split('|').collect();
+        let flags = words_starting(cells[1], "-", |c| c.is_ascii_alphanumeric() || c == '-');
+        let named: Vec<String> = if cells[3].trim() == "every command" {
+            all.iter()
+                .filter(|c| c.get_name() != "doksi")
+                .map(|c| {
+                    c.get_bin_name()
+                        .unwrap_or(c.get_name())
+                        .trim_start_matches("doksi")
+                        .trim()
+                        .to_owned()
+                })
+                .collect()
+        } else {
+            cells[3]
+                .split(',')
+                .map(|w| w.trim().to_owned())
+                .filter(|w| !w.is_empty())
+                .collect()
+        };
+        assert!(!named.is_empty(), "docs/reference.md: no command on {row}");
+        for path in &named {
+            for flag in flags.iter().filter(|f| f.len() > 1) {
+                assert!(
+                    takes(path, flag),
+                    "docs/reference.md: `{path}` does not take {flag} ({row})"
+                );
+            }
+        }
+    }
     // The table's variable column agrees with clap: `--flag` … `DOKSI_X` on one row.
     for row in flags_section.lines().filter(|l| l.starts_with("| `-")) {
         let cells: Vec<&str> = row.split('|').collect();
