@@ -9,6 +9,7 @@ mod config;
 mod consumers;
 mod discovery;
 mod dist;
+mod docs;
 mod docs_examples;
 mod e2e;
 mod faults;

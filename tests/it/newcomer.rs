@@ -271,9 +271,10 @@ fn each_command_shows_the_flags_that_apply_described_for_it() {
         assert!(!h.contains("run summary"), "{cmd}: {h}");
         assert!(!h.contains("ci and run:"), "{cmd}: {h}");
     }
-    // --attempts names every status the README's retry table retries.
+    // --attempts names every status the retry table (docs/reliability.md) retries.
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reliability.md"))
+            .unwrap();
     let table: Vec<&str> = readme
         .lines()
         .filter(|l| l.starts_with('|') && l.contains("| retried"))
@@ -300,10 +301,10 @@ fn each_command_shows_the_flags_that_apply_described_for_it() {
 }
 
 #[test]
-fn rehearsing_failures_is_told_in_both_the_help_and_the_readme() {
+fn rehearsing_failures_is_told_in_both_the_help_and_the_docs() {
     let help = crate::common::run(&["sandbox", "--help"]).stdout;
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/sandbox.md")).unwrap();
     for both in [
         "cat_smoke",
         "cat_regression",
@@ -317,7 +318,7 @@ fn rehearsing_failures_is_told_in_both_the_help_and_the_readme() {
         "sandbox start",
     ] {
         assert!(help.contains(both), "sandbox --help lacks {both}: {help}");
-        assert!(readme.contains(both), "README.md lacks {both}");
+        assert!(readme.contains(both), "docs/sandbox.md lacks {both}");
     }
     // The syntax the help gives is what the sandbox takes.
     let sb = crate::sandbox::Sandbox::start(&[
