@@ -154,6 +154,26 @@ impl GlobalArgs {
     }
 }
 
+impl From<&GlobalArgs> for crate::context::Connection {
+    fn from(g: &GlobalArgs) -> Self {
+        use crate::api::client::Trace;
+        crate::context::Connection {
+            base_url: g.base_url.clone(),
+            api_key: g.api_key.clone(),
+            cache_dir: g.cache_dir.clone(),
+            allow_insecure_http: g.allow_insecure_http,
+            attempts: g.attempts,
+            request_timeout: g.request_timeout,
+            retry_delay: g.retry_delay,
+            trace: match g.verbose {
+                0 => Trace::Off,
+                1 => Trace::Requests,
+                _ => Trace::Headers,
+            },
+        }
+    }
+}
+
 /// What `--auth` takes, for completion (`specific:` is followed by an account id).
 const AUTH_VALUES: &[&str] = &["none", "generated", "specific:"];
 
@@ -320,6 +340,20 @@ pub struct UploadOptions {
     /// whatever the cache says. Not a flag; set by the stale-target recovery.
     #[arg(skip)]
     pub stale: Vec<String>,
+}
+
+impl From<&UploadOptions> for crate::upload::Options {
+    fn from(o: &UploadOptions) -> Self {
+        crate::upload::Options {
+            name: o.name.clone(),
+            force: o.force,
+            dry_run: o.dry_run,
+            ks: o.ks.clone(),
+            ks_key_alias: o.ks_key_alias.clone(),
+            require_signed: o.require_signed,
+            stale: o.stale.clone(),
+        }
+    }
 }
 
 /// Which tests each matrix entry runs, and how they sign in.

@@ -1,19 +1,38 @@
-//! What a command that talks to the API works with, built once per invocation from the global
-//! flags before any file is read or request sent: the client (its key and base URL checked, its
+//! What a command that talks to the API works with, built once per invocation from a
+//! [`Connection`] (plain values: the flags become one in `cli`, so nothing here sees them) before
+//! any file is read or request sent: the client (its key and base URL checked, its
 //! root certificates loaded once, however many matrix entries follow), the target cache and this
 //! server's and key's scope in it, and the [`Reporter`] that hears what the work has to say. The
 //! pipeline's steps (`select`, `upload::batch`, `start`) take it; only `commands` builds one.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use crate::api::client::{Client, Notice, Timeouts, Trace};
 use crate::api::retry::RetryPolicy;
 use crate::api::{ApiKey, BaseUrl, Transport};
 use crate::cache::{Cache, Scope};
-use crate::cli::GlobalArgs;
 use crate::error::Error;
 use crate::remark::{Remark, Reporter};
+
+/// How to reach the API and where to keep the cache.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub base_url: String,
+    /// Checked when the context is built: none is an error then, not before.
+    pub api_key: Option<String>,
+    /// `None`: the user's cache folder.
+    pub cache_dir: Option<PathBuf>,
+    pub allow_insecure_http: bool,
+    /// Attempts per request when the failure is transient.
+    pub attempts: u32,
+    pub request_timeout: Duration,
+    /// The first retry delay; it doubles, with jitter.
+    pub retry_delay: Duration,
+    /// How much of each request is logged.
+    pub trace: Trace,
+}
 
 pub struct Context {
     pub client: Client,
@@ -30,8 +49,8 @@ pub struct Context {
 
 impl Context {
     /// The key is checked before anything else, then the cache is opened.
-    pub fn new(global: &GlobalArgs, reporter: Arc<dyn Reporter>) -> Result<Context, Error> {
-        let client = client(global, &reporter)?;
+    pub fn new(connection: &Connection, reporter: Arc<dyn Reporter>) -> Result<Context, Error> {
+        let client = client(connection, &reporter)?;
         let base = client.base_url();
         let scope = Scope::new(
             base.as_str(),
@@ -42,7 +61,7 @@ impl Context {
         Ok(Context {
             client,
             cache: OnceLock::new(),
-            cache_dir: global.cache_dir.clone(),
+            cache_dir: connection.cache_dir.clone(),
             scope,
             remark: {
                 let to = reporter.clone();
@@ -88,32 +107,27 @@ impl Context {
 }
 
 /// The API client for these flags; the key is checked before anything is sent.
-fn client(global: &GlobalArgs, reporter: &Arc<dyn Reporter>) -> Result<Client, Error> {
-    let transport = if global.allow_insecure_http {
+fn client(connection: &Connection, reporter: &Arc<dyn Reporter>) -> Result<Client, Error> {
+    let transport = if connection.allow_insecure_http {
         Transport::AllowInsecureHttp
     } else {
         Transport::HttpsOnly
     };
-    let base = BaseUrl::parse(&global.base_url, transport)?;
-    let key = ApiKey::parse(global.api_key.as_deref().ok_or(Error::NoKey)?)?;
+    let base = BaseUrl::parse(&connection.base_url, transport)?;
+    let key = ApiKey::parse(connection.api_key.as_deref().ok_or(Error::NoKey)?)?;
     let retry = RetryPolicy {
-        attempts: global.attempts,
-        base_delay: global.retry_delay,
+        attempts: connection.attempts,
+        base_delay: connection.retry_delay,
         ..RetryPolicy::default()
     };
     let to = reporter.clone();
     let notice: Notice = Arc::new(move |message| to.remark(Remark::Note(message)));
-    let trace = match global.verbose {
-        0 => Trace::Off,
-        1 => Trace::Requests,
-        _ => Trace::Headers,
-    };
     let timeouts = Timeouts {
-        request: global.request_timeout,
+        request: connection.request_timeout,
         ..Timeouts::default()
     };
     let client = Client::new(base, key, timeouts, retry).with_notice(notice.clone());
-    Ok(client.with_trace(trace, notice))
+    Ok(client.with_trace(connection.trace, notice))
 }
 
 /// The cache folder from `--cache-dir`/`DOKSI_CACHE_DIR`, else the user's cache folder.

@@ -5,8 +5,9 @@
 //! `upload` (behind the `cache`; `upload::batch` for a set) → `start` (the run) → `runs` (the
 //! wait) → `rerun` (the failed tests again, and the flaky told from the failed) → `report` →
 //! `notify` (the team's chat). `settings`, `config` and `cli` turn flags, environment and
-//! doksi.toml into values; `context` is built once per invocation from them (the client, the
-//! cache); `remark` is how the work speaks without printing. `commands` only parses, calls and
+//! doksi.toml into values, and the flags into the library's plain options
+//! (`context::Connection`, `upload::Options`): no library module imports `cli` or clap.
+//! `context` is built once per invocation from a `Connection` (the client, the cache); `remark` is how the work speaks without printing. `commands` only parses, calls and
 //! prints, and `main.rs` only calls `commands`.
 
 pub mod api;

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use crate::api::client::Client;
 use crate::api::error::ApiError;
 use crate::api::model::{CreatedResult, RunCreated, RunRequest};
-use crate::cli::UploadOptions;
 use crate::context::Context;
 use crate::discover::Selection;
 use crate::error::{During, Error};
@@ -17,8 +16,8 @@ use crate::interrupt;
 use crate::remark::Remark;
 use crate::runs::{self, Auth, Destination, FileEntry, Tests};
 use crate::select::ApkLabel;
-use crate::upload::Uploaded;
 use crate::upload::batch::{Plan, forget, ready};
+use crate::upload::{Options, Uploaded};
 
 /// Where a run's matrix comes from.
 pub enum RequestSource {
@@ -53,7 +52,7 @@ impl RequestSource {
     pub async fn build(
         &self,
         ctx: &Context,
-        options: &UploadOptions,
+        options: &Options,
         plan: &Plan,
     ) -> Result<(RunRequest, Vec<Uploaded>, Vec<ApkLabel>), Error> {
         match self {
@@ -151,7 +150,7 @@ pub enum Created {
 /// one is the server's answer), so there are at most as many rounds as cached targets.
 pub async fn create(
     ctx: &Context,
-    options: &UploadOptions,
+    options: &Options,
     source: &RequestSource,
     plan: &Plan,
 ) -> Result<Created, Error> {

@@ -152,7 +152,7 @@ pub(super) async fn create(
     json: bool,
 ) -> Result<Option<Started>, Error> {
     let plan = Plan::default();
-    match crate::start::create(ctx, options, source, &plan).await? {
+    match crate::start::create(ctx, &options.into(), source, &plan).await? {
         Created::DryRun(request) => {
             print_plan(&plan, ctx.client.base_url(), Some(&request), retries, json)?;
             Ok(None)

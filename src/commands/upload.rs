@@ -25,10 +25,11 @@ pub async fn run(
     let paths = paths_or_project(&args.paths, project);
     let plan = Plan::default();
     let selection = args.selection.into();
+    let options = (&args.upload).into();
     let claim = super::interrupt::Claim::take();
     let done = tokio::select! {
         biased;
-        done = upload_all(&ctx, &paths, selection, &args.upload, &plan) => done?,
+        done = upload_all(&ctx, &paths, selection, &options, &plan) => done?,
         signal = claim.interrupted() => return Err(Error::Interrupted {
             signal,
             during: super::During::Uploading,

@@ -10,13 +10,12 @@ use std::sync::Mutex;
 
 use crate::bundle::{Bundletool, Keystore};
 use crate::cache::LockWait;
-use crate::cli::UploadOptions;
 use crate::context::Context;
 use crate::discover::Selection;
 use crate::error::Error;
 use crate::select::{Selected, select};
 
-use super::{Candidate, Converter, Planned, Prepared, Reuse, Source, Uploaded, Uploader};
+use super::{Candidate, Converter, Options, Planned, Prepared, Reuse, Source, Uploaded, Uploader};
 use crate::remark::Remark;
 
 /// Uploads (or finds in the cache) every APK `paths` selects, saying one line each.
@@ -24,7 +23,7 @@ pub async fn upload_all(
     ctx: &Context,
     paths: &[PathBuf],
     selection: Selection,
-    options: &UploadOptions,
+    options: &Options,
     plan: &Plan,
 ) -> Result<Vec<Uploaded>, Error> {
     ready(ctx, paths, selection, options)
@@ -46,7 +45,7 @@ pub async fn ready<'c>(
     ctx: &'c Context,
     paths: &[PathBuf],
     selection: Selection,
-    options: &UploadOptions,
+    options: &Options,
 ) -> Result<Ready<'c>, Error> {
     let listed: Vec<Selected> = select(paths, selection, ctx.reporter.as_ref())?;
     check_signed(ctx, &listed, options.require_signed)?;
@@ -66,11 +65,7 @@ impl Ready<'_> {
     }
 
     /// The sending half of [`upload_all`].
-    pub async fn upload(
-        self,
-        options: &UploadOptions,
-        plan: &Plan,
-    ) -> Result<Vec<Uploaded>, Error> {
+    pub async fn upload(self, options: &Options, plan: &Plan) -> Result<Vec<Uploaded>, Error> {
         let reuse = if options.force {
             Reuse::Never
         } else {
@@ -124,7 +119,7 @@ impl Ready<'_> {
     }
 
     /// `listed[i]` as the uploader takes it.
-    fn candidate<'a>(&'a self, i: usize, options: &'a UploadOptions) -> Candidate<'a> {
+    fn candidate<'a>(&'a self, i: usize, options: &'a Options) -> Candidate<'a> {
         let l = &self.listed[i];
         Candidate {
             path: &l.path,
@@ -141,7 +136,7 @@ impl Ready<'_> {
     fn plan_all(
         &self,
         reuse: Reuse,
-        options: &UploadOptions,
+        options: &Options,
         plan: &Plan,
     ) -> Result<Vec<Uploaded>, Error> {
         let uploader = self.uploader(reuse);
@@ -222,7 +217,7 @@ async fn make_bundles(
     ctx: &Context,
     listed: &[Selected],
     converter: Option<&Converter>,
-    options: &UploadOptions,
+    options: &Options,
 ) -> Result<HashMap<usize, Prepared>, Error> {
     let mut made = HashMap::new();
     let Some(converter) = converter else {
@@ -262,7 +257,7 @@ async fn make_bundles(
 
 /// The bundletool that turns the named bundles into APKs, found before anything is sent; `None`
 /// when there is no bundle to convert.
-fn converter_for(listed: &[Selected], options: &UploadOptions) -> Result<Option<Converter>, Error> {
+fn converter_for(listed: &[Selected], options: &Options) -> Result<Option<Converter>, Error> {
     let Some(first) = listed.iter().find(|l| l.bundle) else {
         return Ok(None);
     };

@@ -8,6 +8,26 @@
 
 pub mod batch;
 
+/// How to upload, as the command line or a caller put it: plain values, so the library never
+/// sees the flags they came from (`cli::UploadOptions` converts into this).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The upload's name (default: "<package> <versionName> (<versionCode>)").
+    pub name: Option<String>,
+    /// Upload even when the cache already knows the APK.
+    pub force: bool,
+    /// Say what would be sent, send nothing.
+    pub dry_run: bool,
+    /// The keystore that signs the universal APK made from an .aab, and the key's alias in it.
+    pub ks: Option<std::path::PathBuf>,
+    pub ks_key_alias: Option<String>,
+    /// Refuse unsigned APKs instead of warning about them.
+    pub require_signed: bool,
+    /// Content hashes whose cached targets the server said it does not know: uploaded again
+    /// whatever the cache says (the stale-target recovery sets them).
+    pub stale: Vec<String>,
+}
+
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
