@@ -13,9 +13,9 @@ pub struct Group {
     pub about: &'static str,
 }
 
-/// The variables the common CI runners set, by which doksi knows it runs on one (besides `CI`
-/// itself, which counts unless empty, `0` or `false`).
-pub const CI_MARKERS: [&str; 8] = [
+/// `CI`, which counts unless empty, `0` or `false`, then [`CI_MARKERS`].
+const CI_VARIABLES: [&str; 9] = [
+    "CI",
     "GITHUB_ACTIONS",
     "GITLAB_CI",
     "JENKINS_URL",
@@ -25,6 +25,10 @@ pub const CI_MARKERS: [&str; 8] = [
     "BITRISE_IO",
     "TEAMCITY_VERSION",
 ];
+
+/// The variables the common CI runners set, by which doksi knows it runs on one (besides `CI`
+/// itself).
+pub const CI_MARKERS: &[&str] = CI_VARIABLES.split_at(1).1;
 
 /// Every variable read by name, in the order the man page lists them.
 pub const GROUPS: &[Group] = &[
@@ -74,17 +78,7 @@ pub const GROUPS: &[Group] = &[
         about: "When NO_COLOR is set, no colour (unless --color always); CLICOLOR_FORCE forces colour (unless --color never).",
     },
     Group {
-        names: &[
-            "CI",
-            "GITHUB_ACTIONS",
-            "GITLAB_CI",
-            "JENKINS_URL",
-            "BUILDKITE",
-            "CIRCLECI",
-            "TF_BUILD",
-            "BITRISE_IO",
-            "TEAMCITY_VERSION",
-        ],
+        names: &CI_VARIABLES,
         about: "A CI runner: a wait prints a line per change (and one a minute) instead of a live line, and stdout and stderr on two pipes count as one log.",
     },
     Group {

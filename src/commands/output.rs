@@ -60,7 +60,7 @@ fn on_ci() -> bool {
     use crate::environment::{CI_MARKERS, var, var_os};
     let set = |name: &str| var_os(name).is_some_and(|v| !v.is_empty());
     let ci = var("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
-    ci || CI_MARKERS.into_iter().any(set)
+    ci || CI_MARKERS.iter().any(|name| set(name))
 }
 
 /// Set once, from `-q`, before any command runs.

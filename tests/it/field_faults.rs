@@ -384,6 +384,21 @@ fn forgetful_server(ids: &'static [&'static str], stale: &'static [&'static str]
     })
 }
 
+/// `doksi run` on both of [`two_apks`], with `home` as its cache.
+fn run_on_both(base: &str, home: &Path) -> Done {
+    let [a, b] = two_apks();
+    let args = [
+        "run",
+        "--apk",
+        path_str(&a),
+        "--apk",
+        path_str(&b),
+        "--test",
+        "t_login",
+    ];
+    doksi_at(base, home, &args)
+}
+
 fn two_apks() -> [std::path::PathBuf; 2] {
     let dir = crate::common::apk_fixtures();
     [
@@ -401,19 +416,7 @@ fn every_stale_target_is_uploaded_again_however_many_answers_name_them() {
     let up = doksi_at(&base, home.path(), &["upload", path_str(&a), path_str(&b)]);
     assert_eq!(up.code, 0, "{}", up.stderr);
     assert_eq!(log.count("PUT /put"), 2);
-    let r = doksi_at(
-        &base,
-        home.path(),
-        &[
-            "run",
-            "--apk",
-            path_str(&a),
-            "--apk",
-            path_str(&b),
-            "--test",
-            "t_login",
-        ],
-    );
+    let r = run_on_both(&base, home.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
     for id in ["bin_1", "bin_2"] {
         assert!(
@@ -432,19 +435,7 @@ fn every_stale_target_is_uploaded_again_however_many_answers_name_them() {
     assert_eq!(log.count("POST /api/runs"), 3, "two 404s, then the run");
     // The cache now holds the new targets: the next run sends only POST /runs.
     let before = log.lines().len();
-    let r = doksi_at(
-        &base,
-        home.path(),
-        &[
-            "run",
-            "--apk",
-            path_str(&a),
-            "--apk",
-            path_str(&b),
-            "--test",
-            "t_login",
-        ],
-    );
+    let r = run_on_both(&base, home.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(log.lines()[before..], ["POST /api/runs".to_owned()]);
 }
@@ -459,19 +450,7 @@ fn a_404_naming_one_of_two_cached_targets_uploads_only_that_one() {
         doksi_at(&base, home.path(), &["upload", path_str(&a), path_str(&b)]).code,
         0
     );
-    let r = doksi_at(
-        &base,
-        home.path(),
-        &[
-            "run",
-            "--apk",
-            path_str(&a),
-            "--apk",
-            path_str(&b),
-            "--test",
-            "t_login",
-        ],
-    );
+    let r = run_on_both(&base, home.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr
