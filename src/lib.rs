@@ -7,6 +7,8 @@
 //! `notify` (the team's chat). `settings`, `config` and `cli` turn flags, environment and
 //! doksi.toml into values, and the flags into the library's plain options
 //! (`context::Connection`, `upload::Options`): no library module imports `cli` or clap.
+//! Below the stages stand values that belong to none of them, which a stage and the settings
+//! may share without importing each other: `webhook` (the team's webhook URL and `NotifyOn`).
 //! `context` is built once per invocation from a `Connection` (the client, the cache); `remark` is how the work speaks without printing. `commands` only parses, calls and
 //! prints, and `main.rs` only calls `commands`.
 
@@ -34,6 +36,7 @@ pub mod settings;
 pub mod start;
 pub mod timestamp;
 pub mod upload;
+pub mod webhook;
 pub mod words;
 
 // The manifest reader is a crate of its own (the sandbox uses it without depending on doksi);
