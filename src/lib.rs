@@ -9,6 +9,8 @@
 //! (`context::Connection`, `upload::Options`): no library module imports `cli` or clap.
 //! Below the stages stand values that belong to none of them, which a stage and the settings
 //! may share without importing each other: `webhook` (the team's webhook URL and `NotifyOn`).
+//! At the ground, leaves that import nothing of doksi: `words` (counted nouns, outside text
+//! kept to one line, ids without repeats), `timestamp`, `atomic`, `interrupt`.
 //! `context` is built once per invocation from a `Connection` (the client, the cache); `remark` is how the work speaks without printing. `commands` only parses, calls and
 //! prints, and `main.rs` only calls `commands`.
 

@@ -282,7 +282,7 @@ fn apk_line(apk: &ApkLabel) -> String {
 
 /// Slack's three control characters as its docs ask (`&amp;`, `&lt;`, `&gt;`), on one line.
 pub fn escape(text: &str) -> String {
-    report::one_line(text)
+    crate::words::one_line(text)
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -416,7 +416,7 @@ pub async fn send(
 /// An answer's first line, short and on one line, or nothing.
 fn first_line(body: &str) -> Option<String> {
     let line = body.lines().map(str::trim).find(|l| !l.is_empty())?;
-    Some(cut(&report::one_line(line), 120))
+    Some(cut(&crate::words::one_line(line), 120))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::api::model::{Destination, MatrixEntry, Platform, Run, RunRequest, RunResult, Status};
 use crate::runs::{Auth, is_unfinished};
+use crate::words::unique;
 
 /// How many times to re-run the failed tests of a failed run, and whether a test that passed
 /// only on a re-run fails the build.
@@ -803,13 +804,6 @@ pub fn outcome_of(status: &Status) -> TestOutcome {
         Status::Queued | Status::Running => TestOutcome::Unfinished,
         Status::Other(_) => TestOutcome::Errored,
     }
-}
-
-fn unique(ids: impl IntoIterator<Item = String>) -> Vec<String> {
-    let mut seen = HashSet::new();
-    ids.into_iter()
-        .filter(|id| seen.insert(id.clone()))
-        .collect()
 }
 
 #[cfg(test)]

@@ -10,10 +10,11 @@ use crate::api::error::ApiError;
 use crate::api::model::{Run, RunResult, Status};
 use crate::cli::{Effective, GlobalArgs, WaitArgs, WaitOptions, given_as_flag};
 use crate::notify::Verdict;
-use crate::report::{self, Ending, Labels, one_line as clean};
+use crate::report::{self, Ending, Labels};
 use crate::rerun::{Attempts, Counts, Known, Policy, TestOutcome};
 use crate::runs::{self, Auth, Freshness, PollPolicy, Until, WaitOutcome};
 use crate::start::Started;
+use crate::words::one_line as clean;
 
 use super::interrupt;
 use super::output::{self, note, warning};
@@ -355,9 +356,9 @@ async fn wait_one(
             if !until.reached(&run) {
                 note!(
                     "run {}: --timeout reached with {} still running; its {} roll-up stands",
-                    crate::report::one_line(run_id),
+                    crate::words::one_line(run_id),
                     crate::words::count(crate::rerun::Counts::of_run(&run).unfinished, "test"),
-                    crate::report::one_line(run.status.as_str())
+                    crate::words::one_line(run.status.as_str())
                 );
             }
             Waited {

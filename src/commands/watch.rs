@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::api::model::{Run, RunResult, Status};
-use crate::report::{self, Labels, one_line as clean};
+use crate::report::{self, Labels};
 use crate::rerun::Counts;
 use crate::runs::Until;
 use crate::words::count;
+use crate::words::one_line as clean;
 
 use super::output::{self, note};
 

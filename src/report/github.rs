@@ -216,7 +216,7 @@ fn summary_within(attempts: &Attempts, ending: Ending, labels: &Labels, room: us
             open: fold(format!(
                 "⏳ {} unfinished ({})",
                 unfinished.len(),
-                crate::xml::escape(&super::one_line(&super::unfinished(&first.standing)))
+                crate::xml::escape(&crate::words::one_line(&super::unfinished(&first.standing)))
             )),
             rows: rows(&unfinished),
             close: "\n</details>\n\n",

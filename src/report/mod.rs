@@ -180,7 +180,7 @@ impl Labels {
                 Some(package) => format!("{package}.{}", class_part(&class)),
                 None => class_part(&class),
             };
-            class_by_target.insert(target.clone(), one_line(&class));
+            class_by_target.insert(target.clone(), crate::words::one_line(&class));
             if clash {
                 extra.push(target.clone());
             }
@@ -188,7 +188,7 @@ impl Labels {
                 true => name,
                 false => format!("{name} ({})", extra.join(", ")),
             };
-            by_target.insert(target.clone(), one_line(&label));
+            by_target.insert(target.clone(), crate::words::one_line(&label));
         }
         Labels {
             by_target,
@@ -259,26 +259,11 @@ fn unknown_destination(raw: &Value) -> String {
 /// The target ids the results ran on, first seen first, for a run doksi did not create here.
 /// A destination of a shape the docs do not show still counts where it names a `target_id`.
 pub fn target_ids(run: &Run) -> Vec<String> {
-    unique(
+    crate::words::unique(
         run.results
             .iter()
             .filter_map(|r| target_id(r).map(str::to_owned)),
     )
-}
-
-/// `ids` without repeats, in their first order: a target with several entries in the matrix
-/// (one per auth strategy, say) is still one target.
-pub fn unique(ids: impl IntoIterator<Item = String>) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    ids.into_iter()
-        .filter(|id| seen.insert(id.clone()))
-        .collect()
-}
-
-/// Text from the API made safe for one log line: a line break in an id, a name or a status would
-/// start a line of its own, which GitHub's runner could read as a workflow command.
-pub fn one_line(s: &str) -> String {
-    s.replace(char::is_control, " ")
 }
 
 #[cfg(test)]
