@@ -8,7 +8,9 @@
 //! doksi.toml into values, and the flags into the library's plain options
 //! (`context::Connection`, `upload::Options`): no library module imports `cli` or clap.
 //! Below the stages stand values that belong to none of them, which a stage and the settings
-//! may share without importing each other: `webhook` (the team's webhook URL and `NotifyOn`).
+//! may share without importing each other: `webhook` (the team's webhook URL and `NotifyOn`),
+//! `labels` (how a result is named: its test, where it ran, the APK behind a target; `report`
+//! and `notify` are two outlets over it).
 //! At the ground, leaves that import nothing of doksi: `words` (counted nouns, outside text
 //! kept to one line, ids without repeats), `timestamp`, `atomic`, `interrupt`.
 //! `context` is built once per invocation from a `Connection` (the client, the cache); `remark` is how the work speaks without printing. `commands` only parses, calls and
@@ -26,6 +28,7 @@ pub mod discover;
 pub mod environment;
 pub mod error;
 pub mod interrupt;
+pub mod labels;
 pub mod notify;
 pub mod package;
 pub mod path_text;

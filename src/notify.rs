@@ -13,7 +13,8 @@
 use std::time::Duration;
 
 use crate::api::model::{Run, Status};
-use crate::report::{self, Outcome};
+use crate::labels;
+use crate::report::Outcome;
 use crate::select::ApkLabel;
 use crate::webhook::{NotifyOn, WebhookUrl};
 
@@ -164,8 +165,8 @@ impl Summary {
             .iter()
             .filter_map(|r| match Outcome::of(&r.status) {
                 Outcome::Failed | Outcome::Errored => Some(FailedTest {
-                    name: report::test_name(r).to_owned(),
-                    destination: r.destination.is_some().then(|| report::destination(r)),
+                    name: labels::test_name(r).to_owned(),
+                    destination: r.destination.is_some().then(|| labels::destination(r)),
                     url: r.url.clone(),
                     errored: !matches!(r.status, Status::Failed),
                 }),

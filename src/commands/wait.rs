@@ -9,8 +9,9 @@ use crate::api::client::Client;
 use crate::api::error::ApiError;
 use crate::api::model::{Run, RunResult, Status};
 use crate::cli::{Effective, GlobalArgs, WaitArgs, WaitOptions, given_as_flag};
+use crate::labels::{Labels, test_name};
 use crate::notify::Verdict;
-use crate::report::{self, Ending, Labels};
+use crate::report::{self, Ending};
 use crate::rerun::{Attempts, Counts, Known, Policy, TestOutcome};
 use crate::runs::{self, Auth, Freshness, PollPolicy, Until, WaitOutcome};
 use crate::start::Started;
@@ -411,7 +412,7 @@ fn write_reports(
     labels: &Labels,
 ) -> Result<(), Error> {
     if let Some(github) = report::github::Context::from_env() {
-        let target_ids = target_ids.unwrap_or_else(|| report::target_ids(attempts.first()));
+        let target_ids = target_ids.unwrap_or_else(|| crate::labels::target_ids(attempts.first()));
         for problem in report::github::publish(&github, attempts, ending, &target_ids, labels) {
             warning!("{problem}");
         }
@@ -551,7 +552,7 @@ fn print_retried(attempts: &Attempts, labels: &Labels, shown: bool) {
         output::outln!(
             "  {style}{:<8}{style:#} {}  on {}  passed in run {}{}",
             "flaky",
-            clean(report::test_name(r)),
+            clean(test_name(r)),
             clean(&labels.of(r)),
             clean(t.standing.run_id),
             link(r.url.as_deref())

@@ -10,8 +10,9 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{Ending, Labels, Outcome, test_name};
+use super::{Ending, Outcome};
 use crate::api::model::{RunResult, Status};
+use crate::labels::{Labels, test_name};
 use crate::rerun::{Attempts, Test, TestOutcome};
 
 /// Where the runner wants a step's outputs and summary, as it sets them in the environment.
