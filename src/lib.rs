@@ -10,7 +10,8 @@
 //! Below the stages stand values that belong to none of them, which a stage and the settings
 //! may share without importing each other: `webhook` (the team's webhook URL and `NotifyOn`),
 //! `labels` (how a result is named: its test, where it ran, the APK behind a target; `report`
-//! and `notify` are two outlets over it).
+//! and `notify` are two outlets over it, side by side, neither importing the other). How a
+//! result counts (`rerun::outcome_of`, `rerun::attention`) is `rerun`'s, which both read.
 //! At the ground, leaves that import nothing of doksi: `words` (counted nouns, outside text
 //! kept to one line, ids without repeats), `timestamp`, `atomic`, `interrupt`.
 //! `context` is built once per invocation from a `Connection` (the client, the cache); `remark` is how the work speaks without printing. `commands` only parses, calls and

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::api::model::{Run, Status};
 use crate::labels;
-use crate::report::Outcome;
+use crate::rerun::{TestOutcome, outcome_of};
 use crate::select::ApkLabel;
 use crate::webhook::{NotifyOn, WebhookUrl};
 
@@ -163,14 +163,14 @@ impl Summary {
         let failed = run
             .results
             .iter()
-            .filter_map(|r| match Outcome::of(&r.status) {
-                Outcome::Failed | Outcome::Errored => Some(FailedTest {
+            .filter_map(|r| match outcome_of(&r.status) {
+                TestOutcome::Failed | TestOutcome::Errored => Some(FailedTest {
                     name: labels::test_name(r).to_owned(),
                     destination: r.destination.is_some().then(|| labels::destination(r)),
                     url: r.url.clone(),
                     errored: !matches!(r.status, Status::Failed),
                 }),
-                Outcome::Passed | Outcome::Unfinished => None,
+                TestOutcome::Passed | TestOutcome::Flaky | TestOutcome::Unfinished => None,
             })
             .collect();
         Summary {

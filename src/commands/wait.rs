@@ -12,7 +12,7 @@ use crate::cli::{Effective, GlobalArgs, WaitArgs, WaitOptions, given_as_flag};
 use crate::labels::{Labels, test_name};
 use crate::notify::Verdict;
 use crate::report::{self, Ending};
-use crate::rerun::{Attempts, Counts, Known, Policy, TestOutcome};
+use crate::rerun::{Attempts, Counts, Known, Policy, TestOutcome, attention, outcome_of};
 use crate::runs::{self, Auth, Freshness, PollPolicy, Until, WaitOutcome};
 use crate::start::Started;
 use crate::words::one_line as clean;
@@ -468,7 +468,7 @@ fn print_run(run: &Run, labels: &Labels, shown: bool) {
         .filter(|r| !(runs::is_unfinished(&r.status) || shown && r.status.is_final()))
         .filter(|r| r.status != Status::Passed || output::verbose())
         .collect();
-    listed.sort_by_key(|r| report::attention(report::Outcome::of(&r.status).into()));
+    listed.sort_by_key(|r| attention(outcome_of(&r.status)));
     for r in listed {
         output::outln!("  {}", result_line(r, labels, true));
     }
@@ -515,7 +515,7 @@ fn print_retried(attempts: &Attempts, labels: &Labels, shown: bool) {
         c.not_passed()
     );
     let mut tests = attempts.tests();
-    tests.sort_by_key(|t| report::attention(t.outcome));
+    tests.sort_by_key(|t| attention(t.outcome));
     let listed = tests.iter().filter(|t| match t.outcome {
         TestOutcome::Flaky | TestOutcome::Unfinished => false,
         TestOutcome::Passed => output::verbose(),
