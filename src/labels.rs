@@ -4,13 +4,27 @@
 //! summary and the team's message all name results through here, so one test reads alike in
 //! each. These are values that belong to no stage: `report` and `notify` are two outlets over
 //! them, and `commands` prints with them. This module may import `api` (the result's shape, the
-//! URL redaction), `select` (what an APK is called) and `words`, never `report`, `notify` or any
-//! later stage.
+//! URL redaction) and `words`, never a stage: `select` makes the [`ApkLabel`]s, and `report`,
+//! `notify` and `commands` read them.
 
 use serde_json::Value;
 
 use crate::api::model::{Destination, Run, RunResult};
-use crate::select::ApkLabel;
+
+/// An APK as people name it: package, version and the variant it was built as. What a run's
+/// notification says of the APKs doksi uploaded for it; `select` makes one of each APK it picks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApkLabel {
+    pub package: Option<String>,
+    pub version_name: Option<String>,
+    pub version_code: Option<i64>,
+    pub module: Option<String>,
+    pub variant: Option<String>,
+    /// The file's name, for a manifest that gave no package.
+    pub file: String,
+    /// The target it was registered as (uploaded or from the cache); `None` until then.
+    pub target_id: Option<String>,
+}
 
 /// A result's test as people know it: its name, or its id when the API gave no name.
 pub fn test_name(result: &RunResult) -> &str {
@@ -236,8 +250,8 @@ mod tests {
 
     #[test]
     fn uploaded_apks_are_named_by_module_variant_or_file_and_package() {
-        let apk = |target: &str, module: Option<&str>, variant: Option<&str>, file: &str| {
-            crate::select::ApkLabel {
+        let apk =
+            |target: &str, module: Option<&str>, variant: Option<&str>, file: &str| ApkLabel {
                 package: Some("com.example.app".into()),
                 version_name: None,
                 version_code: None,
@@ -245,8 +259,7 @@ mod tests {
                 variant: variant.map(Into::into),
                 file: file.into(),
                 target_id: Some(target.into()),
-            }
-        };
+            };
         let labels = Labels::new(&[
             apk("bin_1", Some("app"), Some("release"), "app-release.apk"),
             apk(
@@ -293,7 +306,7 @@ mod tests {
 
     #[test]
     fn classnames_split_at_their_last_dot_into_package_and_class() {
-        let apk = |target: &str, module: Option<&str>, file: &str| crate::select::ApkLabel {
+        let apk = |target: &str, module: Option<&str>, file: &str| ApkLabel {
             package: Some("io.appium.android.ime".into()),
             version_name: None,
             version_code: None,

@@ -13,9 +13,8 @@
 use std::time::Duration;
 
 use crate::api::model::{Run, Status};
-use crate::labels;
+use crate::labels::{self, ApkLabel};
 use crate::rerun::{TestOutcome, outcome_of};
-use crate::select::ApkLabel;
 use crate::webhook::{NotifyOn, WebhookUrl};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -13,9 +13,9 @@ use crate::context::Context;
 use crate::discover::Selection;
 use crate::error::{During, Error};
 use crate::interrupt;
+use crate::labels::ApkLabel;
 use crate::remark::Remark;
 use crate::runs::{self, Auth, Destination, FileEntry, Tests};
-use crate::select::ApkLabel;
 use crate::upload::batch::{Plan, forget, ready};
 use crate::upload::{Options, Uploaded};
 

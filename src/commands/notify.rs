@@ -4,10 +4,9 @@
 
 use crate::api::model::Run;
 use crate::cli::NotifyArgs;
-use crate::labels::{Labels, test_name};
+use crate::labels::{ApkLabel, Labels, test_name};
 use crate::notify::{self, Ci, Delivery, FailedTest, Summary, Verdict};
 use crate::rerun::{Attempts, TestOutcome};
-use crate::select::ApkLabel;
 
 use super::output::{note, warning};
 

@@ -79,7 +79,7 @@ impl Origin {
 
     /// The targets of the matrix sent; `None` for a run started elsewhere, whose results say.
     /// The APKs doksi uploaded for the run, for the notification; none for a run it did not start.
-    fn apks(&self) -> Vec<crate::select::ApkLabel> {
+    fn apks(&self) -> Vec<crate::labels::ApkLabel> {
         match self {
             Origin::Created(s) => s.apks.clone(),
             Origin::Existing { .. } => Vec::new(),
