@@ -420,7 +420,7 @@ pub struct NotifyArgs {
         hide_default_value = true,
         value_parser = parse_notify_url
     )]
-    pub notify: Option<crate::notify::WebhookUrl>,
+    pub notify: Option<crate::webhook::WebhookUrl>,
     /// When to post: fail (failed, timed out, or lost track of), always, or never.
     #[arg(
         long,
@@ -430,7 +430,7 @@ pub struct NotifyArgs {
         value_parser = hinted(parse_notify_on, &["fail", "always", "never"]),
         hide_possible_values = true
     )]
-    pub notify_on: crate::notify::NotifyOn,
+    pub notify_on: crate::webhook::NotifyOn,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,13 @@
 //! `notify` (the team's chat). `settings`, `config` and `cli` turn flags, environment and
 //! doksi.toml into values, and the flags into the library's plain options
 //! (`context::Connection`, `upload::Options`): no library module imports `cli` or clap.
+//! Below the stages stand values that belong to none of them, which a stage and the settings
+//! may share without importing each other: `webhook` (the team's webhook URL and `NotifyOn`),
+//! `labels` (how a result is named: its test, where it ran, the APK behind a target; `report`
+//! and `notify` are two outlets over it, side by side, neither importing the other). How a
+//! result counts (`rerun::outcome_of`, `rerun::attention`) is `rerun`'s, which both read.
+//! At the ground, leaves that import nothing of doksi: `words` (counted nouns, outside text
+//! kept to one line, ids without repeats), `timestamp`, `atomic`, `interrupt`.
 //! `context` is built once per invocation from a `Connection` (the client, the cache); `remark` is how the work speaks without printing. `commands` only parses, calls and
 //! prints, and `main.rs` only calls `commands`.
 
@@ -22,6 +29,7 @@ pub mod discover;
 pub mod environment;
 pub mod error;
 pub mod interrupt;
+pub mod labels;
 pub mod notify;
 pub mod package;
 pub mod path_text;
@@ -34,6 +42,7 @@ pub mod settings;
 pub mod start;
 pub mod timestamp;
 pub mod upload;
+pub mod webhook;
 pub mod words;
 
 // The manifest reader is a crate of its own (the sandbox uses it without depending on doksi);

@@ -3,26 +3,22 @@
 //! counts, the failed tests with their links, the run id(s), the APKs doksi uploaded for it and,
 //! where the CI says so, the job, branch and commit.
 //!
-//! This module owns the webhook URL as a value ([`WebhookUrl`], a secret like the API key: its
-//! `Debug` and `Display` show the host only, and it is registered with
-//! [`crate::api::register_secret`] the moment it is parsed, so no message doksi prints can
-//! repeat it), the message ([`text`], pure), and its delivery ([`send`]: a plain HTTP client of
-//! its own, never the API client, so the API key cannot reach the webhook's host). It does not
-//! decide whether to send, nor print: `commands` does both, and a webhook that fails is a
-//! warning there, never an exit code.
+//! This module owns the verdict as the team hears it ([`Verdict`], and which verdicts
+//! [`NotifyOn`] wants), the message ([`text`], pure), and its delivery ([`send`]: a plain HTTP
+//! client of its own, never the API client, so the API key cannot reach the webhook's host).
+//! The webhook's URL, a secret, is a value of its own in [`crate::webhook`], which the settings
+//! read without knowing this stage. It does not decide whether to send, nor print: `commands`
+//! does both, and a webhook that fails is a warning there, never an exit code.
 
-use std::fmt;
 use std::time::Duration;
 
 use crate::api::model::{Run, Status};
-use crate::report::{self, Outcome};
-use crate::select::ApkLabel;
+use crate::labels::{self, ApkLabel};
+use crate::rerun::{TestOutcome, outcome_of};
+use crate::webhook::{NotifyOn, WebhookUrl};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotifyError {
-    // The URL itself is never part of a message: it is the secret.
-    #[error("the notify URL {0}")]
-    BadUrl(&'static str),
     #[error("cannot set up the webhook client: {0}")]
     Client(String),
     #[error("the webhook at {host} answered {status} ({}){}", crate::words::count(attempts, "attempt"), .said.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
@@ -44,112 +40,8 @@ pub enum NotifyError {
     },
 }
 
-/// An incoming webhook's URL: `https`, or `http` to this machine; no credentials. A secret.
-#[derive(Clone, PartialEq, Eq)]
-pub struct WebhookUrl(reqwest::Url);
-
-impl WebhookUrl {
-    /// Registers `raw` as a secret before anything else (a message refusing it may quote it),
-    /// then checks it.
-    pub fn parse(raw: &str) -> Result<WebhookUrl, NotifyError> {
-        let raw = raw.trim();
-        crate::api::register_secret(raw, &redacted(raw));
-        let url = reqwest::Url::parse(raw)
-            .map_err(|_| NotifyError::BadUrl("is not a URL (https://…)"))?;
-        crate::api::register_secret(url.as_str(), &redacted(raw));
-        crate::api::register_secret(&path_and_query(&url), "/…(redacted)");
-        let host = url.host_str().ok_or(NotifyError::BadUrl("has no host"))?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(NotifyError::BadUrl(
-                "has credentials in it (user:password@)",
-            ));
-        }
-        match url.scheme() {
-            "https" => {}
-            "http" if crate::api::is_loopback(host) => {}
-            _ => {
-                return Err(NotifyError::BadUrl(
-                    "must use https (or http to this machine)",
-                ));
-            }
-        }
-        Ok(WebhookUrl(url))
-    }
-
-    /// The host alone, the one part of the URL a message may name.
-    pub fn host(&self) -> &str {
-        self.0.host_str().unwrap_or_default()
-    }
-
-    /// `https://hooks.slack.com/…` and the last four characters, as `doksi config` shows it.
-    pub fn redacted(&self) -> String {
-        redacted(self.0.as_str())
-    }
-}
-
-impl fmt::Debug for WebhookUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "WebhookUrl({})", self.redacted())
-    }
-}
-
-impl fmt::Display for WebhookUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
-
-/// A webhook URL as it may be shown: scheme and host, then `…` and the last four characters of
-/// the rest when the rest is long enough that four of them give nothing away. Works on text that
-/// is no URL at all, which is then hidden whole.
-pub fn redacted(raw: &str) -> String {
-    let Ok(url) = reqwest::Url::parse(raw.trim()) else {
-        return "(set, not a URL)".into();
-    };
-    let origin = match (url.host_str(), url.port()) {
-        (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
-        (Some(host), None) => format!("{}://{host}", url.scheme()),
-        (None, _) => return "(set, not a URL)".into(),
-    };
-    let rest: Vec<char> = path_and_query(&url).chars().collect();
-    let last4: String = match rest.len() {
-        n if n >= 16 => rest[n - 4..].iter().collect(),
-        _ => String::new(),
-    };
-    format!("{origin}/…{last4}")
-}
-
-/// Where an incoming webhook keeps its secret: `/services/T…/B…/…`, `/hooks/…`, `?token=…`.
-fn path_and_query(url: &reqwest::Url) -> String {
-    match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    }
-}
-
-/// When to tell the team.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum NotifyOn {
-    /// When the run did not pass: failed, timed out, or lost.
-    #[default]
-    Fail,
-    Always,
-    Never,
-}
-
-impl std::str::FromStr for NotifyOn {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<NotifyOn, String> {
-        match s.trim() {
-            "fail" => Ok(NotifyOn::Fail),
-            "always" => Ok(NotifyOn::Always),
-            "never" => Ok(NotifyOn::Never),
-            other => Err(format!("{other:?} is not one of fail, always, never")),
-        }
-    }
-}
-
+// Whether a verdict is told is the notify stage's question, so the answer lives beside the
+// verdict; the setting itself stands below the stages, in `webhook`.
 impl NotifyOn {
     pub fn wants(self, verdict: Verdict) -> bool {
         match self {
@@ -270,14 +162,14 @@ impl Summary {
         let failed = run
             .results
             .iter()
-            .filter_map(|r| match Outcome::of(&r.status) {
-                Outcome::Failed | Outcome::Errored => Some(FailedTest {
-                    name: report::test_name(r).to_owned(),
-                    destination: r.destination.is_some().then(|| report::destination(r)),
+            .filter_map(|r| match outcome_of(&r.status) {
+                TestOutcome::Failed | TestOutcome::Errored => Some(FailedTest {
+                    name: labels::test_name(r).to_owned(),
+                    destination: r.destination.is_some().then(|| labels::destination(r)),
                     url: r.url.clone(),
                     errored: !matches!(r.status, Status::Failed),
                 }),
-                Outcome::Passed | Outcome::Unfinished => None,
+                TestOutcome::Passed | TestOutcome::Flaky | TestOutcome::Unfinished => None,
             })
             .collect();
         Summary {
@@ -390,7 +282,7 @@ fn apk_line(apk: &ApkLabel) -> String {
 
 /// Slack's three control characters as its docs ask (`&amp;`, `&lt;`, `&gt;`), on one line.
 pub fn escape(text: &str) -> String {
-    report::one_line(text)
+    crate::words::one_line(text)
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -481,7 +373,7 @@ pub async fn send(
     let mut pause = delivery.backoff;
     let mut attempt = 1;
     loop {
-        let failure = match http.post(url.0.clone()).json(&body).send().await {
+        let failure = match http.post(url.url().clone()).json(&body).send().await {
             Ok(answer) if answer.status().is_success() => return Ok(attempt),
             Ok(answer) => {
                 let status = answer.status();
@@ -524,7 +416,7 @@ pub async fn send(
 /// An answer's first line, short and on one line, or nothing.
 fn first_line(body: &str) -> Option<String> {
     let line = body.lines().map(str::trim).find(|l| !l.is_empty())?;
-    Some(cut(&report::one_line(line), 120))
+    Some(cut(&crate::words::one_line(line), 120))
 }
 
 #[cfg(test)]
@@ -709,35 +601,6 @@ mod tests {
         );
         assert_eq!("always".parse(), Ok(NotifyOn::Always));
         assert!("sometimes".parse::<NotifyOn>().is_err());
-    }
-
-    #[test]
-    fn the_url_is_checked_and_never_shown() {
-        let secret = "T0000/B0000/XXXXXXXXXXXXXXXXXXXXabcd";
-        let url = WebhookUrl::parse(&format!("https://hooks.slack.com/services/{secret}")).unwrap();
-        assert_eq!(url.host(), "hooks.slack.com");
-        assert_eq!(url.redacted(), "https://hooks.slack.com/…abcd");
-        for shown in [format!("{url}"), format!("{url:?}")] {
-            assert!(!shown.contains("XXXX"), "{shown}");
-        }
-        assert!(WebhookUrl::parse("http://127.0.0.1:9/hook").is_ok());
-        for (bad, why) in [
-            ("http://hooks.example.com/hooks/abcdefgh", "https"),
-            ("hooks.slack.com/services/T/B/abcdefgh", "not a URL"),
-            ("https://u:p@hooks.example.com/x", "credentials"),
-            ("ftp://hooks.example.com/x", "https"),
-        ] {
-            let e = WebhookUrl::parse(bad).unwrap_err().to_string();
-            assert!(e.contains(why), "{bad}: {e}");
-            assert!(!e.contains("abcdefgh") && !e.contains("example"), "{e}");
-        }
-        // Registered on parsing: any message that quotes it shows it redacted.
-        let raw = "https://chat.example.org/hooks/a1b2c3d4e5f6g7h8i9j0";
-        let _ = WebhookUrl::parse(raw);
-        let shown = crate::api::redact_secrets(&format!("posting to {raw} failed"));
-        assert!(!shown.contains("a1b2c3d4e5f6"), "{shown}");
-        assert!(shown.contains("chat.example.org"), "{shown}");
-        assert_eq!(redacted("no url"), "(set, not a URL)");
     }
 
     /// A server on loopback that answers each connection with the next scripted status (or

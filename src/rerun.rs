@@ -5,7 +5,11 @@
 //! destination, never by position: the API does not promise an order.
 //!
 //! This module decides and counts; it neither sends nor prints. `commands` sends the re-run the
-//! [`Attempts`] ask for, waits for it and pushes it back; `report` renders the outcome.
+//! [`Attempts`] ask for, waits for it and pushes it back; `report` renders the outcome. It owns
+//! what a test came to ([`TestOutcome`]), one result's outcome alone ([`outcome_of`], the one
+//! mapping from a status that the reports, the text and the team's message all count by) and
+//! which tests are listed first ([`attention`]). It imports `api`, `runs` and `words`, never
+//! `report` or `notify`.
 
 use std::collections::HashSet;
 
@@ -13,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::api::model::{Destination, MatrixEntry, Platform, Run, RunRequest, RunResult, Status};
 use crate::runs::{Auth, is_unfinished};
+use crate::words::unique;
 
 /// How many times to re-run the failed tests of a failed run, and whether a test that passed
 /// only on a re-run fails the build.
@@ -793,9 +798,11 @@ fn runs_at(entry: &MatrixEntry, at: &Destination) -> bool {
     }
 }
 
-/// One result's outcome as a test's, for a run without re-runs. A status the docs do not list
-/// ("cancelled") is an error, never taken for "still running": a run whose results never left
-/// it would then look like a clean timeout.
+/// One result's outcome as a test's, for a run without re-runs (so never flaky); what the
+/// reports, the text and the team's message count a result as. A status the docs do not list
+/// ("error", "cancelled") is an error: it did not pass, but nor did the test find a bug. It is
+/// never taken for "still running": a run whose results never left it would then look like a
+/// clean timeout.
 pub fn outcome_of(status: &Status) -> TestOutcome {
     match status {
         Status::Passed => TestOutcome::Passed,
@@ -805,16 +812,30 @@ pub fn outcome_of(status: &Status) -> TestOutcome {
     }
 }
 
-fn unique(ids: impl IntoIterator<Item = String>) -> Vec<String> {
-    let mut seen = HashSet::new();
-    ids.into_iter()
-        .filter(|id| seen.insert(id.clone()))
-        .collect()
+/// Where a test is listed in an account of a run, the text's or the job summary's: those that
+/// need a look first — failed or errored, then unfinished, then flaky, then passed.
+pub fn attention(outcome: TestOutcome) -> u8 {
+    match outcome {
+        TestOutcome::Failed | TestOutcome::Errored => 0,
+        TestOutcome::Unfinished => 1,
+        TestOutcome::Flaky => 2,
+        TestOutcome::Passed => 3,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_statuses_are_errors_not_unfinished() {
+        assert_eq!(outcome_of(&Status::Running), TestOutcome::Unfinished);
+        assert_eq!(outcome_of(&Status::Queued), TestOutcome::Unfinished);
+        assert_eq!(
+            outcome_of(&Status::Other("cancelled".into())),
+            TestOutcome::Errored
+        );
+    }
 
     #[test]
     fn a_run_that_lists_no_results_is_counted_by_its_fields() {

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::apk::{self, Manifest};
 use crate::discover::{self, FoundApk, Purpose, Selection};
 use crate::error::Error;
+use crate::labels::ApkLabel;
 use crate::package::Fingerprint;
 use crate::remark::Remark;
 use crate::remark::Reporter;
@@ -32,21 +33,6 @@ pub struct Selected {
     /// A universal APK AGP made from a bundle (`build/outputs/apk_from_bundle/`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub from_bundle: bool,
-}
-
-/// An APK as people name it: package, version and the variant it was built as. What a run's
-/// notification says of the APKs doksi uploaded for it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ApkLabel {
-    pub package: Option<String>,
-    pub version_name: Option<String>,
-    pub version_code: Option<i64>,
-    pub module: Option<String>,
-    pub variant: Option<String>,
-    /// The file's name, for a manifest that gave no package.
-    pub file: String,
-    /// The target it was registered as (uploaded or from the cache); `None` until then.
-    pub target_id: Option<String>,
 }
 
 impl Selected {

@@ -196,13 +196,13 @@ pub fn parse_retries(s: &str) -> Result<u8, String> {
 }
 
 /// `--notify`: an incoming webhook's URL, a secret from the moment it is read (see
-/// [`crate::notify::WebhookUrl::parse`]); the message refusing one never quotes it.
-pub fn parse_notify_url(s: &str) -> Result<crate::notify::WebhookUrl, String> {
-    crate::notify::WebhookUrl::parse(s).map_err(|e| e.to_string())
+/// [`crate::webhook::WebhookUrl::parse`]); the message refusing one never quotes it.
+pub fn parse_notify_url(s: &str) -> Result<crate::webhook::WebhookUrl, String> {
+    crate::webhook::WebhookUrl::parse(s).map_err(|e| e.to_string())
 }
 
 /// `--notify-on`: fail, always or never.
-pub fn parse_notify_on(s: &str) -> Result<crate::notify::NotifyOn, String> {
+pub fn parse_notify_on(s: &str) -> Result<crate::webhook::NotifyOn, String> {
     s.parse()
 }
 

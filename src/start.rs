@@ -13,9 +13,9 @@ use crate::context::Context;
 use crate::discover::Selection;
 use crate::error::{During, Error};
 use crate::interrupt;
+use crate::labels::ApkLabel;
 use crate::remark::Remark;
 use crate::runs::{self, Auth, Destination, FileEntry, Tests};
-use crate::select::ApkLabel;
 use crate::upload::batch::{Plan, forget, ready};
 use crate::upload::{Options, Uploaded};
 
@@ -197,7 +197,7 @@ pub async fn create(
     // is not (errors only, as asked); every error after this point names the run instead.
     ctx.remark(Remark::Step(format!(
         "started run {} ({})",
-        crate::report::one_line(&created.run_id),
+        crate::words::one_line(&created.run_id),
         crate::words::count(created.results.len(), "test")
     )));
     Ok(Created::Started(started(created, sent, apks)))
@@ -218,7 +218,7 @@ fn started(created: RunCreated, request: RunRequest, apks: Vec<ApkLabel>) -> Sta
     let ids = request.matrix.iter().filter_map(|e| e.target_id.clone());
     Started {
         run_id: created.run_id,
-        target_ids: crate::report::unique(ids),
+        target_ids: crate::words::unique(ids),
         results: created.results,
         request,
         apks,

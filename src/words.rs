@@ -1,4 +1,9 @@
-//! Counted nouns as a person writes them: `1 test`, `3 tests`, never `3 test(s)`.
+//! Words as a person reads them, and the small things done to them everywhere: counted nouns
+//! (`1 test`, `3 tests`, never `3 test(s)`), text from elsewhere kept to one line
+//! ([`one_line`]), ids without repeats ([`unique`]). A leaf: it imports nothing of doksi, so
+//! every module may use it.
+
+use std::collections::HashSet;
 
 /// `n` and the noun, plural when `n` is not 1. Every noun doksi counts takes a plain `s`.
 pub fn count(n: impl std::fmt::Display, noun: &str) -> String {
@@ -18,9 +23,36 @@ pub fn remain(n: impl std::fmt::Display, noun: &str) -> String {
     }
 }
 
+/// `ids` without repeats, in their first order: a target with several entries in the matrix
+/// (one per auth strategy, say) is still one target.
+pub fn unique(ids: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    ids.into_iter()
+        .filter(|id| seen.insert(id.clone()))
+        .collect()
+}
+
+/// Text from the API made safe for one log line: a line break in an id, a name or a status would
+/// start a line of its own, which GitHub's runner could read as a workflow command.
+pub fn one_line(s: &str) -> String {
+    s.replace(char::is_control, " ")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{count, remain};
+    use super::{count, one_line, remain, unique};
+
+    #[test]
+    fn a_line_break_or_other_control_in_outside_text_becomes_a_space() {
+        assert_eq!(one_line("run_1\n::error::x\r\tz"), "run_1 ::error::x  z");
+        assert_eq!(one_line("Pay <b> é"), "Pay <b> é");
+    }
+
+    #[test]
+    fn repeats_are_dropped_and_the_first_order_kept() {
+        let ids = ["bin_2", "bin_1", "bin_2", "bin_12", "bin_1"].map(String::from);
+        assert_eq!(unique(ids), ["bin_2", "bin_1", "bin_12"]);
+    }
 
     #[test]
     fn remain_agrees_with_its_count() {

@@ -44,7 +44,7 @@ pub fn show(
             return e
                 .values
                 .iter()
-                .map(|u| crate::notify::redacted(u))
+                .map(|u| crate::webhook::redacted(u))
                 .collect();
         }
         crate::api::redact_secrets(&e.values.join(","))

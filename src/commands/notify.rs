@@ -4,9 +4,9 @@
 
 use crate::api::model::Run;
 use crate::cli::NotifyArgs;
+use crate::labels::{ApkLabel, Labels, test_name};
 use crate::notify::{self, Ci, Delivery, FailedTest, Summary, Verdict};
 use crate::rerun::{Attempts, TestOutcome};
-use crate::select::ApkLabel;
 
 use super::output::{note, warning};
 
@@ -22,13 +22,13 @@ pub(super) fn summary(run: &Run, verdict: Verdict, apks: Vec<ApkLabel>) -> Summa
 /// The summary of every attempt (a first run and its re-runs) ended as `verdict`: each test
 /// counted once by how it came out over them all, flaky ones apart.
 pub(super) fn of_attempts(attempts: &Attempts, verdict: Verdict, apks: Vec<ApkLabel>) -> Summary {
-    let labels = crate::report::Labels::new(&apks);
+    let labels = Labels::new(&apks);
     let failed = attempts
         .tests()
         .iter()
         .filter(|t| matches!(t.outcome, TestOutcome::Failed | TestOutcome::Errored))
         .map(|t| FailedTest {
-            name: crate::report::test_name(t.standing.result).to_owned(),
+            name: test_name(t.standing.result).to_owned(),
             destination: t
                 .standing
                 .result

@@ -3,10 +3,10 @@
 //! in the morning. Prints the new run's id, or with `--wait` waits for it as `run --wait` does.
 
 use crate::cli::{Effective, GlobalArgs, RerunArgs, given_as_flag};
-use crate::report::one_line as clean;
 use crate::rerun::{self, Which};
 use crate::runs::Auth;
 use crate::words::count;
+use crate::words::one_line as clean;
 
 use super::interrupt;
 use super::output::note;

@@ -9,11 +9,13 @@ use crate::api::client::Client;
 use crate::api::error::ApiError;
 use crate::api::model::{Run, RunResult, Status};
 use crate::cli::{Effective, GlobalArgs, WaitArgs, WaitOptions, given_as_flag};
+use crate::labels::{Labels, test_name};
 use crate::notify::Verdict;
-use crate::report::{self, Ending, Labels, one_line as clean};
-use crate::rerun::{Attempts, Counts, Known, Policy, TestOutcome};
+use crate::report::{self, Ending};
+use crate::rerun::{Attempts, Counts, Known, Policy, TestOutcome, attention, outcome_of};
 use crate::runs::{self, Auth, Freshness, PollPolicy, Until, WaitOutcome};
 use crate::start::Started;
+use crate::words::one_line as clean;
 
 use super::interrupt;
 use super::output::{self, note, warning};
@@ -77,7 +79,7 @@ impl Origin {
 
     /// The targets of the matrix sent; `None` for a run started elsewhere, whose results say.
     /// The APKs doksi uploaded for the run, for the notification; none for a run it did not start.
-    fn apks(&self) -> Vec<crate::select::ApkLabel> {
+    fn apks(&self) -> Vec<crate::labels::ApkLabel> {
         match self {
             Origin::Created(s) => s.apks.clone(),
             Origin::Existing { .. } => Vec::new(),
@@ -355,9 +357,9 @@ async fn wait_one(
             if !until.reached(&run) {
                 note!(
                     "run {}: --timeout reached with {} still running; its {} roll-up stands",
-                    crate::report::one_line(run_id),
+                    crate::words::one_line(run_id),
                     crate::words::count(crate::rerun::Counts::of_run(&run).unfinished, "test"),
-                    crate::report::one_line(run.status.as_str())
+                    crate::words::one_line(run.status.as_str())
                 );
             }
             Waited {
@@ -410,7 +412,7 @@ fn write_reports(
     labels: &Labels,
 ) -> Result<(), Error> {
     if let Some(github) = report::github::Context::from_env() {
-        let target_ids = target_ids.unwrap_or_else(|| report::target_ids(attempts.first()));
+        let target_ids = target_ids.unwrap_or_else(|| crate::labels::target_ids(attempts.first()));
         for problem in report::github::publish(&github, attempts, ending, &target_ids, labels) {
             warning!("{problem}");
         }
@@ -466,7 +468,7 @@ fn print_run(run: &Run, labels: &Labels, shown: bool) {
         .filter(|r| !(runs::is_unfinished(&r.status) || shown && r.status.is_final()))
         .filter(|r| r.status != Status::Passed || output::verbose())
         .collect();
-    listed.sort_by_key(|r| report::attention(report::Outcome::of(&r.status).into()));
+    listed.sort_by_key(|r| attention(outcome_of(&r.status)));
     for r in listed {
         output::outln!("  {}", result_line(r, labels, true));
     }
@@ -513,7 +515,7 @@ fn print_retried(attempts: &Attempts, labels: &Labels, shown: bool) {
         c.not_passed()
     );
     let mut tests = attempts.tests();
-    tests.sort_by_key(|t| report::attention(t.outcome));
+    tests.sort_by_key(|t| attention(t.outcome));
     let listed = tests.iter().filter(|t| match t.outcome {
         TestOutcome::Flaky | TestOutcome::Unfinished => false,
         TestOutcome::Passed => output::verbose(),
@@ -550,7 +552,7 @@ fn print_retried(attempts: &Attempts, labels: &Labels, shown: bool) {
         output::outln!(
             "  {style}{:<8}{style:#} {}  on {}  passed in run {}{}",
             "flaky",
-            clean(report::test_name(r)),
+            clean(test_name(r)),
             clean(&labels.of(r)),
             clean(t.standing.run_id),
             link(r.url.as_deref())

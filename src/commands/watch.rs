@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::api::model::{Run, RunResult, Status};
-use crate::report::{self, Labels, one_line as clean};
+use crate::labels::{Labels, test_name};
 use crate::rerun::Counts;
 use crate::runs::Until;
 use crate::words::count;
+use crate::words::one_line as clean;
 
 use super::output::{self, note};
 
@@ -176,7 +177,7 @@ pub(super) fn result_line(r: &RunResult, labels: &Labels, link: bool) -> String 
     let mut line = format!(
         "{style}{:<8}{style:#} {}  on {}  ({:.0}s)",
         clean(r.status.as_str()),
-        clean(report::test_name(r)),
+        clean(test_name(r)),
         clean(&labels.of(r)),
         r.duration_seconds,
     );

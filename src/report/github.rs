@@ -10,9 +10,10 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{Ending, Labels, Outcome, test_name};
+use super::Ending;
 use crate::api::model::{RunResult, Status};
-use crate::rerun::{Attempts, Test, TestOutcome};
+use crate::labels::{Labels, test_name};
+use crate::rerun::{Attempts, Test, TestOutcome, outcome_of};
 
 /// Where the runner wants a step's outputs and summary, as it sets them in the environment.
 /// Either may be missing (an old runner, a container step): that part is then skipped.
@@ -216,7 +217,7 @@ fn summary_within(attempts: &Attempts, ending: Ending, labels: &Labels, room: us
             open: fold(format!(
                 "⏳ {} unfinished ({})",
                 unfinished.len(),
-                crate::xml::escape(&super::one_line(&super::unfinished(&first.standing)))
+                crate::xml::escape(&crate::words::one_line(&super::unfinished(&first.standing)))
             )),
             rows: rows(&unfinished),
             close: "\n</details>\n\n",
@@ -259,12 +260,13 @@ fn summary_within(attempts: &Attempts, ending: Ending, labels: &Labels, room: us
 
 fn row(t: &Test<'_>, labels: &Labels) -> String {
     let r = t.standing.result;
-    let (mark, status) = match (t.outcome, Outcome::of(&r.status)) {
+    // A status alone is never flaky (that takes two attempts): `outcome_of` says passed.
+    let (mark, status) = match (t.outcome, outcome_of(&r.status)) {
         (TestOutcome::Flaky, _) => ("🔁", "flaky"),
-        (_, Outcome::Passed) => ("✅", r.status.as_str()),
-        (_, Outcome::Failed) => ("❌", r.status.as_str()),
-        (_, Outcome::Errored) => ("⚠️", r.status.as_str()),
-        (_, Outcome::Unfinished) => ("⏳", r.status.as_str()),
+        (_, TestOutcome::Passed | TestOutcome::Flaky) => ("✅", r.status.as_str()),
+        (_, TestOutcome::Failed) => ("❌", r.status.as_str()),
+        (_, TestOutcome::Errored) => ("⚠️", r.status.as_str()),
+        (_, TestOutcome::Unfinished) => ("⏳", r.status.as_str()),
     };
     format!(
         "| {} | {} | {mark} {} | {:.0}s | {} |\n",

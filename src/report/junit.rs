@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{Labels, target_id, test_name};
 use crate::api::model::{Run, RunResult, Status};
+use crate::labels::{Labels, target_id, test_name};
 use crate::rerun::{Attempts, Counts, Test, TestOutcome, Try};
 use crate::xml::escape;
 

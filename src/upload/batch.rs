@@ -60,7 +60,7 @@ pub async fn ready<'c>(
 
 impl Ready<'_> {
     /// The selected APKs as people name them, in upload order.
-    pub fn labels(&self) -> Vec<crate::select::ApkLabel> {
+    pub fn labels(&self) -> Vec<crate::labels::ApkLabel> {
         self.listed.iter().map(Selected::label).collect()
     }
 
