@@ -756,7 +756,33 @@ fn each_retry_is_one_short_line() {
         );
         assert_eq!(line.matches("run_1").count(), 1, "{line}");
         assert!(line.len() < 120, "{line}");
+        // `--retry-delay 10ms` (doksi_at's) is the delay waited, not the 500 ms default.
+        assert!(line.contains("retrying in 0.0s"), "{line}");
     }
+}
+
+#[test]
+fn a_404_page_that_is_not_the_apis_about_a_run_uploads_nothing_again() {
+    // A gateway's HTML 404 names no target: the cache is kept, nothing is uploaded again. Only
+    // an empty 404 is taken to mean "every cached target".
+    let home = tempfile::tempdir().unwrap();
+    let (base, log) = uploading_server(|_| reply(404, "<html><body>404 Not Found</body></html>"));
+    let apk = unlock_apk();
+    doksi_at(&base, home.path(), &["upload", path_str(&apk)]);
+    assert_eq!(log.count("PUT /put"), 1);
+    let r = doksi_at(
+        &base,
+        home.path(),
+        &["run", "--apk", path_str(&apk), "--test", "t_login"],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(
+        log.count("PUT /put"),
+        1,
+        "nothing uploaded again: {}",
+        r.stderr
+    );
+    assert_eq!(log.count("POST /api/runs"), 1);
 }
 
 #[test]
