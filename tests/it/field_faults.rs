@@ -762,6 +762,29 @@ fn each_retry_is_one_short_line() {
 }
 
 #[test]
+fn request_timeout_is_how_long_one_request_waits() {
+    // A server that never answers: `--request-timeout 1s` gives up after a second, not the
+    // 60 s default.
+    let (base, _) = routed(|_| stall(Duration::from_secs(20)));
+    let home = tempfile::tempdir().unwrap();
+    let r = doksi_at(
+        &base,
+        home.path(),
+        &[
+            "status",
+            "run_1",
+            "--request-timeout",
+            "1s",
+            "--attempts",
+            "1",
+        ],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("no answer within 1s"), "{}", r.stderr);
+    assert!(r.took < Duration::from_secs(10), "{:?}", r.took);
+}
+
+#[test]
 fn a_404_page_that_is_not_the_apis_about_a_run_uploads_nothing_again() {
     // A gateway's HTML 404 names no target: the cache is kept, nothing is uploaded again. Only
     // an empty 404 is taken to mean "every cached target".
