@@ -96,7 +96,7 @@ pub enum Error {
     #[error("interrupted by {}{}", .signal.name(), .during.account())]
     Interrupted {
         signal: interrupt::Signal,
-        during: During,
+        during: interrupt::During,
     },
     /// The server refused the run for cached targets it no longer knows, and uploading them
     /// again failed: both halves are said, since requests were sent and nothing was started.
@@ -105,37 +105,6 @@ pub enum Error {
         refused: Box<ApiError>,
         then: Box<Error>,
     },
-}
-
-/// What doksi was doing when a signal stopped it, which decides what the server may hold.
-#[derive(Debug)]
-pub enum During {
-    /// Nothing that a signal leaves half-done on the server (reading, listing, a status).
-    Other,
-    /// Reading, uploading before a run: targets already registered stay cached, no run exists.
-    BeforeRun,
-    /// `doksi upload`: the uploads that finished are registered and cached, the one under way
-    /// is not.
-    Uploading,
-    /// `POST /runs` was sent and no answer had come.
-    CreatingRun,
-    /// Waiting for this run, which goes on server-side.
-    Waiting { run_id: String },
-}
-
-impl During {
-    /// What the server holds, as the rest of the "interrupted" line.
-    fn account(&self) -> String {
-        match self {
-            During::Other => String::new(),
-            During::BeforeRun => "; no run was started (targets already registered stay cached)".into(),
-            During::Uploading => "; the uploads that finished are registered and cached, the one under way is not cached and is sent again next time".into(),
-            During::CreatingRun => "; POST /runs was in flight: the run may have been created; look for it in the Doksi dashboard before re-running".into(),
-            During::Waiting { run_id } => format!(
-                "; run {run_id} goes on without us: `doksi wait {run_id}` picks it up, `doksi status {run_id}` shows it"
-            ),
-        }
-    }
 }
 
 /// `1 of 4 tests failed, 0 passed, 3 unfinished (still running when the run was reported

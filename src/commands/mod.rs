@@ -27,8 +27,9 @@ use std::sync::Arc;
 use crate::cli::{Command, GlobalArgs, Parsed};
 use crate::remark::Remark;
 
-pub use crate::error::{During, Error};
+pub use crate::error::Error;
 use crate::interrupt;
+pub use crate::interrupt::During;
 use output::{note, print_bytes, print_json, warning};
 
 pub fn run(parsed: Parsed) -> Result<(), Error> {
