@@ -32,10 +32,8 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Usage(String),
-    #[error("no API key: set DOKSI_API_KEY (or pass --api-key)")]
-    NoKey,
-    #[error("no cache folder: set DOKSI_CACHE_DIR (or pass --cache-dir), or HOME")]
-    NoCacheDir,
+    #[error(transparent)]
+    Context(#[from] crate::context::ContextError),
     #[error(transparent)]
     Runs(#[from] crate::runs::RunsError),
     #[error(transparent)]

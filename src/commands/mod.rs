@@ -115,13 +115,19 @@ fn paths_or_project(
 
 /// The context of a command that talks to the API, reporting to the terminal.
 fn context(global: &GlobalArgs) -> Result<crate::context::Context, Error> {
-    crate::context::Context::new(&global.into(), Arc::new(Terminal { steps: true }))
+    Ok(crate::context::Context::new(
+        &global.into(),
+        Arc::new(Terminal { steps: true }),
+    )?)
 }
 
 /// As [`context`], but the steps (`app.apk uploaded: target bin_7`) are left out: the command
 /// prints the same fact on stdout, and both streams go to one place.
 fn context_without_steps(global: &GlobalArgs) -> Result<crate::context::Context, Error> {
-    crate::context::Context::new(&global.into(), Arc::new(Terminal { steps: false }))
+    Ok(crate::context::Context::new(
+        &global.into(),
+        Arc::new(Terminal { steps: false }),
+    )?)
 }
 
 /// Where the library's remarks and upload progress go: stderr, silenced by `-q`; a warning is
