@@ -2,8 +2,6 @@
 //! holds: one enum, so that main prints one context-rich line and exits with the code
 //! `cli::EXIT_CODES` documents. The modules' own errors are wrapped whole.
 
-use std::path::PathBuf;
-
 use crate::api::ConfigError;
 use crate::api::error::ApiError;
 use crate::interrupt;
@@ -17,13 +15,8 @@ pub enum Error {
     Discover(#[from] crate::discover::DiscoverError),
     #[error(transparent)]
     Package(#[from] crate::package::PackageError),
-    #[error("no APKs found{filters} (looked in {}){}", looked_in(.searched), .hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
-    NothingFound {
-        searched: Vec<PathBuf>,
-        filters: String,
-        /// What there is instead, such as App Bundles and how to get APKs from them.
-        hint: Option<String>,
-    },
+    #[error(transparent)]
+    Select(#[from] crate::select::SelectError),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
     #[error("cannot write to stdout: {0}")]
@@ -124,11 +117,6 @@ fn failed_counts(c: &crate::rerun::Counts) -> String {
         ));
     }
     line
-}
-
-fn looked_in(paths: &[PathBuf]) -> String {
-    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    shown.join(", ")
 }
 
 impl Error {
