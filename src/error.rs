@@ -5,6 +5,8 @@
 use crate::api::ConfigError;
 use crate::api::error::ApiError;
 use crate::interrupt;
+use crate::start::StartError;
+use crate::upload::UploadError;
 
 /// Every way a command can fail, each mapped to one exit code (see `cli::EXIT_CODES`).
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,8 @@ pub enum Error {
     Upload(#[from] crate::upload::UploadError),
     #[error(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
+    #[error(transparent)]
+    Start(#[from] crate::start::StartError),
     /// A run that ended failed; its tests still queued or running when it was reported failed
     /// are `unfinished`, never `failed`.
     #[error("run {run_id} failed: {}", failed_counts(.counts))]
@@ -89,13 +93,6 @@ pub enum Error {
         signal: interrupt::Signal,
         during: interrupt::During,
     },
-    /// The server refused the run for cached targets it no longer knows, and uploading them
-    /// again failed: both halves are said, since requests were sent and nothing was started.
-    #[error("{refused}; no run was started, and uploading the cached targets again failed: {then}")]
-    Reupload {
-        refused: Box<ApiError>,
-        then: Box<Error>,
-    },
 }
 
 /// `1 of 4 tests failed, 0 passed, 3 unfinished (still running when the run was reported
@@ -142,6 +139,25 @@ fn api_exit_code(e: &ApiError) -> u8 {
     }
 }
 
+/// An upload's: the API's code when the server answered, 2 for what is local.
+fn upload_exit_code(e: &UploadError) -> u8 {
+    match e {
+        UploadError::Api { source, .. } => api_exit_code(source),
+        _ => 2,
+    }
+}
+
+/// Starting a run's: as the same failure anywhere else; a failed re-upload by what failed.
+fn start_exit_code(e: &StartError) -> u8 {
+    match e {
+        StartError::Api(e) => api_exit_code(e),
+        StartError::Upload(e) => upload_exit_code(e),
+        StartError::Runs(_) => 2,
+        StartError::Interrupted { signal, .. } => signal.exit_code(),
+        StartError::Reupload { then, .. } => start_exit_code(then),
+    }
+}
+
 impl Error {
     /// The reader of stdout went away (`doksi man | head`): nothing is wrong that a message
     /// could help with, so main exits quietly, as `cat` and `rg` do.
@@ -153,10 +169,10 @@ impl Error {
         match self {
             Error::RunFailed { .. } | Error::Retried(_) => 1,
             Error::Api(e) | Error::UnknownRun { source: e } => api_exit_code(e),
-            Error::Upload(crate::upload::UploadError::Api { source, .. }) => api_exit_code(source),
+            Error::Upload(e) => upload_exit_code(e),
+            Error::Start(e) => start_exit_code(e),
             Error::TimedOut { .. } | Error::LostRun { .. } | Error::NotFinished { .. } => 4,
             Error::Interrupted { signal, .. } => signal.exit_code(),
-            Error::Reupload { then, .. } => then.exit_code(),
             Error::Runtime(_) => 3,
             // Local problems: flags, files, the cache folder, nothing found.
             _ => 2,
