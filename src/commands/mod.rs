@@ -1,13 +1,15 @@
 //! The subcommands, one module each (`wait` also holds the wait `run --wait` and `ci` share,
 //! `run` the run creation `ci` shares): each parses what clap gave into the library's values,
 //! calls the library, and prints. Here: the dispatch, the runtime, and the [`Terminal`] that
-//! turns the library's remarks and progress into stderr lines. Results go to stdout, warnings
+//! turns the library's remarks and progress into stderr lines; in `error`, the top [`Error`]
+//! that wraps the library's errors and maps each to its exit code. Results go to stdout, warnings
 //! and progress to stderr, so `--json | jq` always works.
 
 mod apks;
 mod cache;
 mod ci;
 mod config;
+pub mod error;
 mod inspect;
 mod notify;
 pub mod output;
@@ -27,9 +29,9 @@ use std::sync::Arc;
 use crate::cli::{Command, GlobalArgs, Parsed};
 use crate::remark::Remark;
 
-pub use crate::error::Error;
 use crate::interrupt;
 pub use crate::interrupt::During;
+pub use error::Error;
 use output::{note, print_bytes, print_json, warning};
 
 pub fn run(parsed: Parsed) -> Result<(), Error> {

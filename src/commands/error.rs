@@ -1,6 +1,9 @@
 //! Every way a command can fail, and what each means for the exit code and for what the server
 //! holds: one enum, so that main prints one context-rich line and exits with the code
-//! `cli::EXIT_CODES` documents. The modules' own errors are wrapped whole.
+//! `cli::EXIT_CODES` documents. The library's errors are raised where they happen (each module
+//! owns its own: `select::SelectError`, `context::ContextError`, `start::StartError`,
+//! `upload::UploadError`, …) and wrapped here whole; the one mapping to exit codes is here.
+//! It may import any library module; no library module imports it.
 
 use crate::api::ConfigError;
 use crate::api::error::ApiError;
