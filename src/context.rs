@@ -4,6 +4,8 @@
 //! root certificates loaded once, however many matrix entries follow), the target cache and this
 //! server's and key's scope in it, and the [`Reporter`] that hears what the work has to say. The
 //! pipeline's steps (`select`, `upload::batch`, `start`) take it; only `commands` builds one.
+//! Owns [`ContextError`], what building one can fail of; imports `api`, `cache` and `remark`,
+//! nothing of the stages nor of `commands`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -11,10 +13,24 @@ use std::time::Duration;
 
 use crate::api::client::{Client, Notice, Timeouts, Trace};
 use crate::api::retry::RetryPolicy;
-use crate::api::{ApiKey, BaseUrl, Transport};
-use crate::cache::{Cache, Scope};
-use crate::error::Error;
+use crate::api::{ApiKey, BaseUrl, ConfigError, Transport};
+use crate::cache::{Cache, CacheError, Scope};
 use crate::remark::{Remark, Reporter};
+
+/// What building a [`Context`] (or opening the cache) can fail of: all of it local, before any
+/// request.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("no API key: set DOKSI_API_KEY (or pass --api-key)")]
+    NoKey,
+    #[error("no cache folder: set DOKSI_CACHE_DIR (or pass --cache-dir), or HOME")]
+    NoCacheDir,
+    /// A key or base URL that does not parse.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
 
 /// How to reach the API and where to keep the cache.
 #[derive(Debug, Clone)]
@@ -49,7 +65,10 @@ pub struct Context {
 
 impl Context {
     /// The key is checked before anything else, then the cache is opened.
-    pub fn new(connection: &Connection, reporter: Arc<dyn Reporter>) -> Result<Context, Error> {
+    pub fn new(
+        connection: &Connection,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Context, ContextError> {
         let client = client(connection, &reporter)?;
         let base = client.base_url();
         let scope = Scope::new(
@@ -107,14 +126,14 @@ impl Context {
 }
 
 /// The API client for these flags; the key is checked before anything is sent.
-fn client(connection: &Connection, reporter: &Arc<dyn Reporter>) -> Result<Client, Error> {
+fn client(connection: &Connection, reporter: &Arc<dyn Reporter>) -> Result<Client, ContextError> {
     let transport = if connection.allow_insecure_http {
         Transport::AllowInsecureHttp
     } else {
         Transport::HttpsOnly
     };
     let base = BaseUrl::parse(&connection.base_url, transport)?;
-    let key = ApiKey::parse(connection.api_key.as_deref().ok_or(Error::NoKey)?)?;
+    let key = ApiKey::parse(connection.api_key.as_deref().ok_or(ContextError::NoKey)?)?;
     let retry = RetryPolicy {
         attempts: connection.attempts,
         base_delay: connection.retry_delay,
@@ -131,10 +150,10 @@ fn client(connection: &Connection, reporter: &Arc<dyn Reporter>) -> Result<Clien
 }
 
 /// The cache folder from `--cache-dir`/`DOKSI_CACHE_DIR`, else the user's cache folder.
-pub fn open_cache(dir: Option<PathBuf>) -> Result<Cache, Error> {
+pub fn open_cache(dir: Option<PathBuf>) -> Result<Cache, ContextError> {
     let dir = match dir {
         Some(d) => d,
-        None => crate::cache::default_dir().ok_or(Error::NoCacheDir)?,
+        None => crate::cache::default_dir().ok_or(ContextError::NoCacheDir)?,
     };
     Ok(Cache::open(dir)?)
 }

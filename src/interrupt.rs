@@ -2,12 +2,45 @@
 //! select on. Listening replaces the default action, dying silently, for the rest of the
 //! process; so `commands` listens from the start and turns a signal no step
 //! closer to the work claimed into an exit, while the steps where a signal changes what must
-//! be said (creating a run, waiting for one) listen too and say it.
+//! be said (creating a run, waiting for one) listen too and say it, with [`During`]: what doksi
+//! was doing when the signal came, which decides what the server may hold. A leaf: it imports
+//! nothing of doksi.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::watch;
+
+/// What doksi was doing when a signal stopped it, which decides what the server may hold.
+#[derive(Debug)]
+pub enum During {
+    /// Nothing that a signal leaves half-done on the server (reading, listing, a status).
+    Other,
+    /// Reading, uploading before a run: targets already registered stay cached, no run exists.
+    BeforeRun,
+    /// `doksi upload`: the uploads that finished are registered and cached, the one under way
+    /// is not.
+    Uploading,
+    /// `POST /runs` was sent and no answer had come.
+    CreatingRun,
+    /// Waiting for this run, which goes on server-side.
+    Waiting { run_id: String },
+}
+
+impl During {
+    /// What the server holds, as the rest of the "interrupted" line.
+    pub fn account(&self) -> String {
+        match self {
+            During::Other => String::new(),
+            During::BeforeRun => "; no run was started (targets already registered stay cached)".into(),
+            During::Uploading => "; the uploads that finished are registered and cached, the one under way is not cached and is sent again next time".into(),
+            During::CreatingRun => "; POST /runs was in flight: the run may have been created; look for it in the Doksi dashboard before re-running".into(),
+            During::Waiting { run_id } => format!(
+                "; run {run_id} goes on without us: `doksi wait {run_id}` picks it up, `doksi status {run_id}` shows it"
+            ),
+        }
+    }
+}
 
 /// Which signal stopped doksi.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,8 +14,13 @@
 //! result counts (`rerun::outcome_of`, `rerun::attention`) is `rerun`'s, which both read.
 //! At the ground, leaves that import nothing of doksi: `words` (counted nouns, outside text
 //! kept to one line, ids without repeats), `timestamp`, `atomic`, `interrupt`.
-//! `context` is built once per invocation from a `Connection` (the client, the cache); `remark` is how the work speaks without printing. `commands` only parses, calls and
-//! prints, and `main.rs` only calls `commands`.
+//! `context` is built once per invocation from a `Connection` (the client, the cache); `remark`
+//! is how the work speaks without printing. `commands` only parses, calls and prints, and
+//! `main.rs` only calls `commands`.
+//! Errors are owned where they are raised: each library module has its own thiserror enum
+//! (`select::SelectError`, `context::ContextError`, `upload::UploadError`, `start::StartError`,
+//! `runs::RunsError`, …) and imports none above it. `commands::error::Error` wraps them whole
+//! and holds the one mapping to exit codes; no library module imports `commands`.
 
 pub mod api;
 pub mod atomic;
@@ -27,7 +32,6 @@ pub mod config;
 pub mod context;
 pub mod discover;
 pub mod environment;
-pub mod error;
 pub mod interrupt;
 pub mod labels;
 pub mod notify;

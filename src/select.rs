@@ -2,6 +2,8 @@
 //! takes `[PROJECT_DIR|APK]...` and the selection flags starts here, so `apks` lists exactly
 //! what `upload`, `run` and `ci` would send. Refusals (an instrumentation APK as a run's
 //! destination, an ABI with no APK, two variants of one module) name what there is instead.
+//! Owns [`SelectError`], every way choosing can fail (all local: exit code 2); imports the
+//! stages below it (`discover`, `apk`, `package`) and `labels`, `remark`, nothing of `commands`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -10,11 +12,37 @@ use serde::Serialize;
 
 use crate::apk::{self, Manifest};
 use crate::discover::{self, FoundApk, Purpose, Selection};
-use crate::error::Error;
 use crate::labels::ApkLabel;
 use crate::package::Fingerprint;
 use crate::remark::Remark;
 use crate::remark::Reporter;
+
+/// Every way choosing the APKs can fail: reading what was named, nothing found, a refusal that
+/// names what there is instead.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    #[error(transparent)]
+    Apk(#[from] crate::apk::ApkError),
+    #[error(transparent)]
+    Discover(#[from] crate::discover::DiscoverError),
+    #[error(transparent)]
+    Package(#[from] crate::package::PackageError),
+    #[error("no APKs found{filters} (looked in {}){}", looked_in(.searched), .hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
+    NothingFound {
+        searched: Vec<PathBuf>,
+        filters: String,
+        /// What there is instead, such as App Bundles and how to get APKs from them.
+        hint: Option<String>,
+    },
+    /// What was asked for is not there (an ABI, a single variant, a destination APK).
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn looked_in(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
+}
 
 /// One APK chosen, with what an upload needs of it; also the row `doksi apks --json` prints.
 #[derive(Debug, Serialize)]
@@ -60,7 +88,7 @@ fn is_bundle(path: &Path) -> bool {
 }
 
 /// A bundle named on the command line: its protobuf manifest and its bytes' hash.
-fn selected_bundle(path: PathBuf, report: &dyn Reporter) -> Result<Selected, Error> {
+fn selected_bundle(path: PathBuf, report: &dyn Reporter) -> Result<Selected, SelectError> {
     let manifest = apk::read_bundle_manifest(&path)?;
     warn_notes(&path, &manifest.notes, report);
     Ok(Selected {
@@ -81,7 +109,7 @@ pub fn select(
     paths: &[PathBuf],
     selection: Selection,
     report: &dyn Reporter,
-) -> Result<Vec<Selected>, Error> {
+) -> Result<Vec<Selected>, SelectError> {
     let (bundles, paths): (Vec<PathBuf>, Vec<PathBuf>) =
         paths.iter().cloned().partition(|p| is_bundle(p));
     let bundles: Vec<Selected> = bundles
@@ -109,7 +137,7 @@ fn select_apks(
     paths: &[PathBuf],
     selection: Selection,
     report: &dyn Reporter,
-) -> Result<Vec<Selected>, Error> {
+) -> Result<Vec<Selected>, SelectError> {
     let default = [PathBuf::from(".")];
     let paths = if paths.is_empty() {
         &default[..]
@@ -139,7 +167,7 @@ fn select_apks(
             .filter(|a| a.named)
             .find_map(|a| Some((a, tests_for(a)?)))
     {
-        return Err(Error::Usage(format!(
+        return Err(SelectError::Refused(format!(
             "{} is an instrumentation (androidTest) APK: it tests {target} and cannot be a run's destination; name the app's APK",
             a.path.display()
         )));
@@ -150,14 +178,14 @@ fn select_apks(
             .iter()
             .find(|a| a.named && tests_for(a).is_some())
         {
-            return Err(Error::Usage(format!(
+            return Err(SelectError::Refused(format!(
                 "{} is an instrumentation (androidTest) APK; pass --include-tests to take it",
                 a.path.display()
             )));
         }
         // Only where there is no APK at all: filtered-out APKs are not "no APKs".
         let hint = found.apks.is_empty().then(|| found.bundle_hint()).flatten();
-        return Err(Error::NothingFound {
+        return Err(SelectError::NothingFound {
             hint,
             searched: found.searched,
             filters: selection.describe(),
@@ -199,7 +227,7 @@ fn select_apks(
 }
 
 /// Nothing matched the module and variant filters: say what there is instead.
-fn no_match(selection: &Selection, found: &[FoundApk]) -> Error {
+fn no_match(selection: &Selection, found: &[FoundApk]) -> SelectError {
     let names = |f: &dyn Fn(&FoundApk) -> Option<String>, of: &[&FoundApk]| {
         let set: BTreeSet<String> = of.iter().filter_map(|a| f(a)).collect();
         set.into_iter().collect::<Vec<_>>().join(", ")
@@ -225,7 +253,7 @@ fn no_match(selection: &Selection, found: &[FoundApk]) -> Error {
         ),
         _ => format!("no APKs{}", selection.describe()),
     };
-    Error::Usage(message)
+    SelectError::Refused(message)
 }
 
 /// `--abi` where the APK taken is not that ABI's split: fine when it has the ABI's native code
@@ -237,7 +265,7 @@ fn check_abi<'m>(
     candidates: &[FoundApk],
     manifest_of: &dyn Fn(&FoundApk) -> Option<&'m Manifest>,
     report: &dyn Reporter,
-) -> Result<(), Error> {
+) -> Result<(), SelectError> {
     let abis = manifest.map(|m| m.abis.clone()).unwrap_or_default();
     // Of a split (another ABI's), the native code says nothing about the one asked for.
     if abis.is_empty() && apk.abi.is_none() {
@@ -259,7 +287,7 @@ fn check_abi<'m>(
         })
         .collect();
     there.extend(abis);
-    Err(Error::Usage(format!(
+    Err(SelectError::Refused(format!(
         "no APK for ABI {abi} in {}{}; the ABIs there are: {}",
         apk.module.as_deref().unwrap_or("the project"),
         apk.variant
@@ -274,7 +302,7 @@ fn check_abi<'m>(
 /// `ci .` on a module with debug and release builds would otherwise run (and bill) both.
 /// The message names what to type: `--variant release` on a flavored app matches freeRelease
 /// and paidRelease, and "pick one with --variant" would send the user back to what they typed.
-fn one_variant_per_module(chosen: &[FoundApk], asked: Option<&str>) -> Result<(), Error> {
+fn one_variant_per_module(chosen: &[FoundApk], asked: Option<&str>) -> Result<(), SelectError> {
     let mut by_module: BTreeMap<Option<&str>, BTreeSet<&str>> = BTreeMap::new();
     for a in chosen.iter().filter(|a| !a.named) {
         if let Some(v) = &a.variant {
@@ -290,7 +318,7 @@ fn one_variant_per_module(chosen: &[FoundApk], asked: Option<&str>) -> Result<()
                 Some(asked) => format!("--variant {asked} matches several variants of {module}"),
                 None => format!("{module} has APKs of several variants"),
             };
-            Err(Error::Usage(format!(
+            Err(SelectError::Refused(format!(
                 "{found} ({}): type {}, or --all-variants to run on each",
                 variants.join(", "),
                 match flags.split_last() {

@@ -3,6 +3,8 @@
 //! (deleted server-side, or a cache copied between accounts): those entries are forgotten, those
 //! APKs uploaded again, and the run requested once more. Signals are listened for in both steps,
 //! since what they leave on the server differs: no run before `POST /runs`, maybe one during.
+//! Owns [`StartError`]; imports the stages below it (`upload`, `runs`, `api`), `context` and
+//! `interrupt`, nothing of `commands`.
 
 use std::path::PathBuf;
 
@@ -11,13 +13,37 @@ use crate::api::error::ApiError;
 use crate::api::model::{CreatedResult, RunCreated, RunRequest};
 use crate::context::Context;
 use crate::discover::Selection;
-use crate::error::{During, Error};
-use crate::interrupt;
+use crate::interrupt::{self, During};
 use crate::labels::ApkLabel;
 use crate::remark::Remark;
 use crate::runs::{self, Auth, Destination, FileEntry, Tests};
 use crate::upload::batch::{Plan, forget, ready};
-use crate::upload::{Options, Uploaded};
+use crate::upload::{Options, UploadError, Uploaded};
+
+/// Every way starting a run can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// Uploading the local APKs (selecting them included).
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    /// A matrix that cannot be built from the flags.
+    #[error(transparent)]
+    Runs(#[from] runs::RunsError),
+    #[error("interrupted by {}{}", .signal.name(), .during.account())]
+    Interrupted {
+        signal: interrupt::Signal,
+        during: During,
+    },
+    /// The server refused the run for cached targets it no longer knows, and uploading them
+    /// again failed: both halves are said, since requests were sent and nothing was started.
+    #[error("{refused}; no run was started, and uploading the cached targets again failed: {then}")]
+    Reupload {
+        refused: Box<ApiError>,
+        then: Box<StartError>,
+    },
+}
 
 /// Where a run's matrix comes from.
 pub enum RequestSource {
@@ -54,7 +80,7 @@ impl RequestSource {
         ctx: &Context,
         options: &Options,
         plan: &Plan,
-    ) -> Result<(RunRequest, Vec<Uploaded>, Vec<ApkLabel>), Error> {
+    ) -> Result<(RunRequest, Vec<Uploaded>, Vec<ApkLabel>), StartError> {
         match self {
             RequestSource::Matrix { entries, selection } => {
                 // Every entry's APKs are selected and checked before the first is uploaded: a
@@ -153,7 +179,7 @@ pub async fn create(
     options: &Options,
     source: &RequestSource,
     plan: &Plan,
-) -> Result<Created, Error> {
+) -> Result<Created, StartError> {
     let (mut request, mut uploaded, mut apks) =
         before_run(source.build(ctx, options, plan)).await?;
     if options.dry_run {
@@ -163,13 +189,13 @@ pub async fn create(
     let mut renewed: Vec<String> = Vec::new();
     let created = loop {
         let e = match post_run(&ctx.client, &request).await {
-            Err(Error::Api(e)) => e,
+            Err(StartError::Api(e)) => e,
             other => break other?,
         };
         let mut stale = stale_targets(&e, &uploaded);
         stale.retain(|u| !renewed.contains(&u.sha256));
         if stale.is_empty() {
-            return Err(Error::Api(e));
+            return Err(StartError::Api(e));
         }
         let ids: Vec<&str> = stale.iter().map(|u| u.target_id.as_str()).collect();
         ctx.remark(Remark::Note(format!(
@@ -187,7 +213,7 @@ pub async fn create(
         // Labelled anew: the APKs that were uploaded again have new targets.
         (request, uploaded, apks) = before_run(source.build(ctx, &options, plan))
             .await
-            .map_err(|then| Error::Reupload {
+            .map_err(|then| StartError::Reupload {
                 refused: Box::new(e),
                 then: Box::new(then),
             })?;
@@ -209,7 +235,7 @@ pub async fn again(
     client: &Client,
     request: RunRequest,
     apks: Vec<ApkLabel>,
-) -> Result<Started, Error> {
+) -> Result<Started, StartError> {
     let created = post_run(client, &request).await?;
     Ok(started(created, request, apks))
 }
@@ -227,13 +253,13 @@ fn started(created: RunCreated, request: RunRequest, apks: Vec<ApkLabel>) -> Sta
 
 /// The work before `POST /runs` (uploads), during which a signal means no run exists yet.
 async fn before_run<T>(
-    work: impl std::future::Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
+    work: impl std::future::Future<Output = Result<T, StartError>>,
+) -> Result<T, StartError> {
     let claim = interrupt::Claim::take();
     tokio::select! {
         biased;
         done = work => done,
-        signal = claim.interrupted() => Err(Error::Interrupted {
+        signal = claim.interrupted() => Err(StartError::Interrupted {
             signal,
             during: During::BeforeRun,
         }),
@@ -241,13 +267,13 @@ async fn before_run<T>(
 }
 
 /// `POST /runs`, during which a signal means the run may exist.
-async fn post_run(client: &Client, request: &RunRequest) -> Result<RunCreated, Error> {
+async fn post_run(client: &Client, request: &RunRequest) -> Result<RunCreated, StartError> {
     let claim = interrupt::Claim::take();
     tokio::select! {
         // An answer that came with the signal is the better account: it has the run id.
         biased;
         created = client.create_run(request) => Ok(created?),
-        signal = claim.interrupted() => Err(Error::Interrupted {
+        signal = claim.interrupted() => Err(StartError::Interrupted {
             signal,
             during: During::CreatingRun,
         }),

@@ -1,13 +1,15 @@
 //! The subcommands, one module each (`wait` also holds the wait `run --wait` and `ci` share,
 //! `run` the run creation `ci` shares): each parses what clap gave into the library's values,
 //! calls the library, and prints. Here: the dispatch, the runtime, and the [`Terminal`] that
-//! turns the library's remarks and progress into stderr lines. Results go to stdout, warnings
+//! turns the library's remarks and progress into stderr lines; in `error`, the top [`Error`]
+//! that wraps the library's errors and maps each to its exit code. Results go to stdout, warnings
 //! and progress to stderr, so `--json | jq` always works.
 
 mod apks;
 mod cache;
 mod ci;
 mod config;
+pub mod error;
 mod inspect;
 mod notify;
 pub mod output;
@@ -27,8 +29,9 @@ use std::sync::Arc;
 use crate::cli::{Command, GlobalArgs, Parsed};
 use crate::remark::Remark;
 
-pub use crate::error::{During, Error};
 use crate::interrupt;
+pub use crate::interrupt::During;
+pub use error::Error;
 use output::{note, print_bytes, print_json, warning};
 
 pub fn run(parsed: Parsed) -> Result<(), Error> {
@@ -114,13 +117,19 @@ fn paths_or_project(
 
 /// The context of a command that talks to the API, reporting to the terminal.
 fn context(global: &GlobalArgs) -> Result<crate::context::Context, Error> {
-    crate::context::Context::new(&global.into(), Arc::new(Terminal { steps: true }))
+    Ok(crate::context::Context::new(
+        &global.into(),
+        Arc::new(Terminal { steps: true }),
+    )?)
 }
 
 /// As [`context`], but the steps (`app.apk uploaded: target bin_7`) are left out: the command
 /// prints the same fact on stdout, and both streams go to one place.
 fn context_without_steps(global: &GlobalArgs) -> Result<crate::context::Context, Error> {
-    crate::context::Context::new(&global.into(), Arc::new(Terminal { steps: false }))
+    Ok(crate::context::Context::new(
+        &global.into(),
+        Arc::new(Terminal { steps: false }),
+    )?)
 }
 
 /// Where the library's remarks and upload progress go: stderr, silenced by `-q`; a warning is

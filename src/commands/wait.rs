@@ -14,7 +14,7 @@ use crate::notify::Verdict;
 use crate::report::{self, Ending};
 use crate::rerun::{Attempts, Counts, Known, Policy, TestOutcome, attention, outcome_of};
 use crate::runs::{self, Auth, Freshness, PollPolicy, Until, WaitOutcome};
-use crate::start::Started;
+use crate::start::{StartError, Started};
 use crate::words::one_line as clean;
 
 use super::interrupt;
@@ -189,7 +189,7 @@ pub(super) async fn wait_and_report(
                     break;
                 }
                 None => {
-                    stopped = Some(e);
+                    stopped = Some(e.into());
                     break;
                 }
             },
@@ -272,9 +272,9 @@ pub(super) async fn wait_and_report(
 }
 
 /// The credits asked for and left, when `e` is the API's quota refusal.
-fn quota(e: &Error) -> Option<(u64, u64)> {
+fn quota(e: &StartError) -> Option<(u64, u64)> {
     match e {
-        Error::Api(e) => match e.root() {
+        StartError::Api(e) => match e.root() {
             ApiError::Quota {
                 requested,
                 remaining,

@@ -3,6 +3,8 @@
 //! and [`Ready::upload`] sends, one APK after the other, each behind the cache. A matrix readies
 //! every entry before the first upload, so a bad third entry costs the first two nothing. A dry
 //! run goes through the same steps and gathers what it would send in a [`Plan`].
+//! Fails with [`UploadError`], the upload's own; imports `select`, `context`, `bundle`, `cache`
+//! and `remark`, nothing of `commands`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,10 +14,12 @@ use crate::bundle::{Bundletool, Keystore};
 use crate::cache::LockWait;
 use crate::context::Context;
 use crate::discover::Selection;
-use crate::error::Error;
 use crate::select::{Selected, select};
 
-use super::{Candidate, Converter, Options, Planned, Prepared, Reuse, Source, Uploaded, Uploader};
+use super::{
+    Candidate, Converter, Options, Planned, Prepared, Reuse, Source, UploadError, Uploaded,
+    Uploader,
+};
 use crate::remark::Remark;
 
 /// Uploads (or finds in the cache) every APK `paths` selects, saying one line each.
@@ -25,7 +29,7 @@ pub async fn upload_all(
     selection: Selection,
     options: &Options,
     plan: &Plan,
-) -> Result<Vec<Uploaded>, Error> {
+) -> Result<Vec<Uploaded>, UploadError> {
     ready(ctx, paths, selection, options)
         .await?
         .upload(options, plan)
@@ -46,7 +50,7 @@ pub async fn ready<'c>(
     paths: &[PathBuf],
     selection: Selection,
     options: &Options,
-) -> Result<Ready<'c>, Error> {
+) -> Result<Ready<'c>, UploadError> {
     let listed: Vec<Selected> = select(paths, selection, ctx.reporter.as_ref())?;
     check_signed(ctx, &listed, options.require_signed)?;
     let converter = converter_for(&listed, options)?;
@@ -65,7 +69,11 @@ impl Ready<'_> {
     }
 
     /// The sending half of [`upload_all`].
-    pub async fn upload(self, options: &Options, plan: &Plan) -> Result<Vec<Uploaded>, Error> {
+    pub async fn upload(
+        self,
+        options: &Options,
+        plan: &Plan,
+    ) -> Result<Vec<Uploaded>, UploadError> {
         let reuse = if options.force {
             Reuse::Never
         } else {
@@ -138,7 +146,7 @@ impl Ready<'_> {
         reuse: Reuse,
         options: &Options,
         plan: &Plan,
-    ) -> Result<Vec<Uploaded>, Error> {
+    ) -> Result<Vec<Uploaded>, UploadError> {
         let uploader = self.uploader(reuse);
         let mut planned = Vec::with_capacity(self.listed.len());
         for (i, l) in self.listed.iter().enumerate() {
@@ -172,12 +180,12 @@ impl Ready<'_> {
 
 /// An unsigned APK (a release build without a signing config) installs on no device: said
 /// before anything is uploaded, and refused with `--require-signed`.
-fn check_signed(ctx: &Context, listed: &[Selected], required: bool) -> Result<(), Error> {
+fn check_signed(ctx: &Context, listed: &[Selected], required: bool) -> Result<(), UploadError> {
     const FIX: &str = "sign it, or for a test build give the release build type `signingConfig signingConfigs.debug`";
     // A bundle's universal APK is checked once bundletool has made it (`make_bundles`).
     for l in listed.iter().filter(|l| !l.manifest.signed && !l.bundle) {
         if required {
-            return Err(Error::Usage(format!(
+            return Err(UploadError::Unsigned(format!(
                 "{} is not signed (--require-signed): {FIX}",
                 l.path.display()
             )));
@@ -218,7 +226,7 @@ async fn make_bundles(
     listed: &[Selected],
     converter: Option<&Converter>,
     options: &Options,
-) -> Result<HashMap<usize, Prepared>, Error> {
+) -> Result<HashMap<usize, Prepared>, UploadError> {
     let mut made = HashMap::new();
     let Some(converter) = converter else {
         return Ok(made);
@@ -244,7 +252,7 @@ async fn make_bundles(
                 l.path.display()
             );
             if options.require_signed {
-                return Err(Error::Usage(format!("{why}; --require-signed")));
+                return Err(UploadError::Unsigned(format!("{why}; --require-signed")));
             }
             ctx.remark(Remark::Warning(format!(
                 "{why}: no device installs it; pass --ks"
@@ -257,7 +265,7 @@ async fn make_bundles(
 
 /// The bundletool that turns the named bundles into APKs, found before anything is sent; `None`
 /// when there is no bundle to convert.
-fn converter_for(listed: &[Selected], options: &Options) -> Result<Option<Converter>, Error> {
+fn converter_for(listed: &[Selected], options: &Options) -> Result<Option<Converter>, UploadError> {
     let Some(first) = listed.iter().find(|l| l.bundle) else {
         return Ok(None);
     };

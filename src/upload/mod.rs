@@ -38,6 +38,8 @@ use crate::cache::{Attempt, Cache, Entry, HashLock, Holder, LockWait, Scope};
 use crate::package::{Fingerprint, PackageError, UploadZip};
 use crate::remark::Remark;
 
+/// Every way uploading can fail, one APK's ([`Uploader`]) or a set's ([`batch`]: selecting,
+/// checking and converting first).
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
     #[error("{path}: {source}")]
@@ -46,6 +48,15 @@ pub enum UploadError {
     Package(#[from] PackageError),
     #[error(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
+    /// Choosing the set (`batch`).
+    #[error(transparent)]
+    Select(#[from] crate::select::SelectError),
+    /// Reading the universal APK bundletool made.
+    #[error(transparent)]
+    Apk(#[from] crate::apk::ApkError),
+    /// An unsigned APK under `--require-signed`.
+    #[error("{0}")]
+    Unsigned(String),
 }
 
 /// Whether a cached target may stand in for an upload.

@@ -1,12 +1,15 @@
 //! Every way a command can fail, and what each means for the exit code and for what the server
 //! holds: one enum, so that main prints one context-rich line and exits with the code
-//! `cli::EXIT_CODES` documents. The modules' own errors are wrapped whole.
-
-use std::path::PathBuf;
+//! `cli::EXIT_CODES` documents. The library's errors are raised where they happen (each module
+//! owns its own: `select::SelectError`, `context::ContextError`, `start::StartError`,
+//! `upload::UploadError`, …) and wrapped here whole; the one mapping to exit codes is here.
+//! It may import any library module; no library module imports it.
 
 use crate::api::ConfigError;
 use crate::api::error::ApiError;
 use crate::interrupt;
+use crate::start::StartError;
+use crate::upload::UploadError;
 
 /// Every way a command can fail, each mapped to one exit code (see `cli::EXIT_CODES`).
 #[derive(Debug, thiserror::Error)]
@@ -17,13 +20,8 @@ pub enum Error {
     Discover(#[from] crate::discover::DiscoverError),
     #[error(transparent)]
     Package(#[from] crate::package::PackageError),
-    #[error("no APKs found{filters} (looked in {}){}", looked_in(.searched), .hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
-    NothingFound {
-        searched: Vec<PathBuf>,
-        filters: String,
-        /// What there is instead, such as App Bundles and how to get APKs from them.
-        hint: Option<String>,
-    },
+    #[error(transparent)]
+    Select(#[from] crate::select::SelectError),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
     #[error("cannot write to stdout: {0}")]
@@ -32,10 +30,8 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Usage(String),
-    #[error("no API key: set DOKSI_API_KEY (or pass --api-key)")]
-    NoKey,
-    #[error("no cache folder: set DOKSI_CACHE_DIR (or pass --cache-dir), or HOME")]
-    NoCacheDir,
+    #[error(transparent)]
+    Context(#[from] crate::context::ContextError),
     #[error(transparent)]
     Runs(#[from] crate::runs::RunsError),
     #[error(transparent)]
@@ -46,6 +42,8 @@ pub enum Error {
     Upload(#[from] crate::upload::UploadError),
     #[error(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
+    #[error(transparent)]
+    Start(#[from] crate::start::StartError),
     /// A run that ended failed; its tests still queued or running when it was reported failed
     /// are `unfinished`, never `failed`.
     #[error("run {run_id} failed: {}", failed_counts(.counts))]
@@ -96,46 +94,8 @@ pub enum Error {
     #[error("interrupted by {}{}", .signal.name(), .during.account())]
     Interrupted {
         signal: interrupt::Signal,
-        during: During,
+        during: interrupt::During,
     },
-    /// The server refused the run for cached targets it no longer knows, and uploading them
-    /// again failed: both halves are said, since requests were sent and nothing was started.
-    #[error("{refused}; no run was started, and uploading the cached targets again failed: {then}")]
-    Reupload {
-        refused: Box<ApiError>,
-        then: Box<Error>,
-    },
-}
-
-/// What doksi was doing when a signal stopped it, which decides what the server may hold.
-#[derive(Debug)]
-pub enum During {
-    /// Nothing that a signal leaves half-done on the server (reading, listing, a status).
-    Other,
-    /// Reading, uploading before a run: targets already registered stay cached, no run exists.
-    BeforeRun,
-    /// `doksi upload`: the uploads that finished are registered and cached, the one under way
-    /// is not.
-    Uploading,
-    /// `POST /runs` was sent and no answer had come.
-    CreatingRun,
-    /// Waiting for this run, which goes on server-side.
-    Waiting { run_id: String },
-}
-
-impl During {
-    /// What the server holds, as the rest of the "interrupted" line.
-    fn account(&self) -> String {
-        match self {
-            During::Other => String::new(),
-            During::BeforeRun => "; no run was started (targets already registered stay cached)".into(),
-            During::Uploading => "; the uploads that finished are registered and cached, the one under way is not cached and is sent again next time".into(),
-            During::CreatingRun => "; POST /runs was in flight: the run may have been created; look for it in the Doksi dashboard before re-running".into(),
-            During::Waiting { run_id } => format!(
-                "; run {run_id} goes on without us: `doksi wait {run_id}` picks it up, `doksi status {run_id}` shows it"
-            ),
-        }
-    }
 }
 
 /// `1 of 4 tests failed, 0 passed, 3 unfinished (still running when the run was reported
@@ -157,11 +117,6 @@ fn failed_counts(c: &crate::rerun::Counts) -> String {
         ));
     }
     line
-}
-
-fn looked_in(paths: &[PathBuf]) -> String {
-    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    shown.join(", ")
 }
 
 impl Error {
@@ -187,6 +142,25 @@ fn api_exit_code(e: &ApiError) -> u8 {
     }
 }
 
+/// An upload's: the API's code when the server answered, 2 for what is local.
+fn upload_exit_code(e: &UploadError) -> u8 {
+    match e {
+        UploadError::Api { source, .. } => api_exit_code(source),
+        _ => 2,
+    }
+}
+
+/// Starting a run's: as the same failure anywhere else; a failed re-upload by what failed.
+fn start_exit_code(e: &StartError) -> u8 {
+    match e {
+        StartError::Api(e) => api_exit_code(e),
+        StartError::Upload(e) => upload_exit_code(e),
+        StartError::Runs(_) => 2,
+        StartError::Interrupted { signal, .. } => signal.exit_code(),
+        StartError::Reupload { then, .. } => start_exit_code(then),
+    }
+}
+
 impl Error {
     /// The reader of stdout went away (`doksi man | head`): nothing is wrong that a message
     /// could help with, so main exits quietly, as `cat` and `rg` do.
@@ -198,10 +172,10 @@ impl Error {
         match self {
             Error::RunFailed { .. } | Error::Retried(_) => 1,
             Error::Api(e) | Error::UnknownRun { source: e } => api_exit_code(e),
-            Error::Upload(crate::upload::UploadError::Api { source, .. }) => api_exit_code(source),
+            Error::Upload(e) => upload_exit_code(e),
+            Error::Start(e) => start_exit_code(e),
             Error::TimedOut { .. } | Error::LostRun { .. } | Error::NotFinished { .. } => 4,
             Error::Interrupted { signal, .. } => signal.exit_code(),
-            Error::Reupload { then, .. } => then.exit_code(),
             Error::Runtime(_) => 3,
             // Local problems: flags, files, the cache folder, nothing found.
             _ => 2,
