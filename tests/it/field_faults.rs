@@ -266,7 +266,16 @@ fn a_gateway_answering_after_the_run_was_created_never_makes_a_second_run() {
 }
 
 /// A server that registers uploads as `bin_<n>` and answers `POST /runs` with `runs`.
-fn uploading_server(runs: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> (String, Log) {
+pub fn uploading_server(runs: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> (String, Log) {
+    registering_server(|n| format!("bin_{n}"), runs)
+}
+
+/// A server that registers the n-th upload (from 1) as `target(n)` and answers `POST /runs`
+/// with `runs`.
+fn registering_server(
+    target: impl Fn(usize) -> String + Send + Sync + 'static,
+    runs: impl Fn(&Req) -> Reply + Send + Sync + 'static,
+) -> (String, Log) {
     let n = Mutex::new(0);
     routed(move |req| {
         if req.is("POST", "/api/uploads") {
@@ -280,7 +289,7 @@ fn uploading_server(runs: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> (St
         } else if req.is("POST", "/api/targets") {
             let mut n = n.lock().unwrap();
             *n += 1;
-            reply(200, &format!(r#"{{"target_id":"bin_{n}"}}"#))
+            reply(200, &format!(r#"{{"target_id":"{}"}}"#, target(*n)))
         } else if req.is("POST", "/api/runs") {
             runs(req)
         } else {
@@ -358,30 +367,16 @@ fn a_404_naming_a_cached_target_uploads_that_one_again_once() {
 /// A server that registers the n-th upload as `ids[n]` and answers `POST /runs` with 404
 /// naming the first id of `stale` that the request holds, or creates the run.
 fn forgetful_server(ids: &'static [&'static str], stale: &'static [&'static str]) -> (String, Log) {
-    let n = Mutex::new(0usize);
-    routed(move |req| {
-        if req.is("POST", "/api/uploads") {
-            let up = format!(
-                r#"{{"upload_id":"up_1","upload_url":"{}/put/up_1"}}"#,
-                req.origin
-            );
-            reply(200, &up)
-        } else if req.is("PUT", "/put/up_1") {
-            reply(200, "")
-        } else if req.is("POST", "/api/targets") {
-            let mut n = n.lock().unwrap();
-            *n += 1;
-            reply(200, &format!(r#"{{"target_id":"{}"}}"#, ids[*n - 1]))
-        } else if req.is("POST", "/api/runs") {
+    registering_server(
+        |n| ids[n - 1].to_owned(),
+        |req| {
             let body = String::from_utf8_lossy(&req.body);
             match stale.iter().find(|id| body.contains(&format!("\"{id}\""))) {
                 Some(id) => reply(404, &format!(r#"{{"error":"target {id} not found"}}"#)),
                 None => reply(200, CREATED),
             }
-        } else {
-            reply(404, r#"{"error":"no such route"}"#)
-        }
-    })
+        },
+    )
 }
 
 /// `doksi run` on both of [`two_apks`], with `home` as its cache.

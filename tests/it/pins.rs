@@ -2,31 +2,8 @@
 //! would notice (issue "The house in layers"), each against a server, a file or a consumer
 //! written here.
 
-use crate::field_faults::{Log, Req, reply, routed};
+use crate::field_faults::{Req, reply, routed, uploading_server};
 use crate::sandbox::{path_str, unlock_apk};
-
-/// A server that registers each upload as a new target (`bin_1`, `bin_2`, …) and creates runs.
-fn registering_server() -> (String, Log) {
-    let n = std::sync::Mutex::new(0);
-    routed(
-        move |req: &Req| match (req.method.as_str(), req.path.as_str()) {
-            ("POST", "/api/uploads") => reply(
-                200,
-                &format!(
-                    r#"{{"upload_id":"up_1","upload_url":"{}/put/up_1"}}"#,
-                    req.origin
-                ),
-            ),
-            ("PUT", "/put/up_1") => reply(200, ""),
-            ("POST", "/api/targets") => {
-                let mut n = n.lock().unwrap();
-                *n += 1;
-                reply(200, &format!(r#"{{"target_id":"bin_{n}"}}"#))
-            }
-            _ => reply(404, r#"{"error":"no such route"}"#),
-        },
-    )
-}
 
 fn upload_with(base: &str, home: &std::path::Path, key: &str) -> String {
     let out = crate::common::doksi(home)
@@ -50,7 +27,7 @@ fn upload_with(base: &str, home: &std::path::Path, key: &str) -> String {
 fn two_keys_that_end_alike_never_share_a_cached_target() {
     // Two accounts' keys with the same last four characters, one cache folder: the scope is the
     // whole key (hashed), not the hint `cache list` shows.
-    let (base, log) = registering_server();
+    let (base, log) = uploading_server(|_| reply(404, r#"{"error":"no such route"}"#));
     let home = tempfile::tempdir().unwrap();
     let a = "dk_live_1111111111111111111111111111111111115a5a";
     let b = "dk_live_2222222222222222222222222222222222225a5a";
