@@ -42,6 +42,14 @@ impl During {
     }
 }
 
+/// A signal stopped doksi, during this: the error, said as what the server holds.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by {}{}", .signal.name(), .during.account())]
+pub struct Interrupted {
+    pub signal: Signal,
+    pub during: During,
+}
+
 /// Which signal stopped doksi.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {

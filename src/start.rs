@@ -31,11 +31,8 @@ pub enum StartError {
     /// A matrix that cannot be built from the flags.
     #[error(transparent)]
     Runs(#[from] runs::RunsError),
-    #[error("interrupted by {}{}", .signal.name(), .during.account())]
-    Interrupted {
-        signal: interrupt::Signal,
-        during: During,
-    },
+    #[error(transparent)]
+    Interrupted(#[from] interrupt::Interrupted),
     /// The server refused the run for cached targets it no longer knows, and uploading them
     /// again failed: both halves are said, since requests were sent and nothing was started.
     #[error("{refused}; no run was started, and uploading the cached targets again failed: {then}")]
@@ -259,10 +256,11 @@ async fn before_run<T>(
     tokio::select! {
         biased;
         done = work => done,
-        signal = claim.interrupted() => Err(StartError::Interrupted {
+        signal = claim.interrupted() => Err(interrupt::Interrupted {
             signal,
             during: During::BeforeRun,
-        }),
+        }
+        .into()),
     }
 }
 
@@ -273,10 +271,11 @@ async fn post_run(client: &Client, request: &RunRequest) -> Result<RunCreated, S
         // An answer that came with the signal is the better account: it has the run id.
         biased;
         created = client.create_run(request) => Ok(created?),
-        signal = claim.interrupted() => Err(StartError::Interrupted {
+        signal = claim.interrupted() => Err(interrupt::Interrupted {
             signal,
             during: During::CreatingRun,
-        }),
+        }
+        .into()),
     }
 }
 

@@ -91,11 +91,8 @@ pub enum Error {
     #[cfg(feature = "sandbox")]
     #[error("cannot start the sandbox: {0}")]
     Sandbox(std::io::Error),
-    #[error("interrupted by {}{}", .signal.name(), .during.account())]
-    Interrupted {
-        signal: interrupt::Signal,
-        during: interrupt::During,
-    },
+    #[error(transparent)]
+    Interrupted(#[from] interrupt::Interrupted),
 }
 
 /// `1 of 4 tests failed, 0 passed, 3 unfinished (still running when the run was reported
@@ -156,7 +153,7 @@ fn start_exit_code(e: &StartError) -> u8 {
         StartError::Api(e) => api_exit_code(e),
         StartError::Upload(e) => upload_exit_code(e),
         StartError::Runs(_) => 2,
-        StartError::Interrupted { signal, .. } => signal.exit_code(),
+        StartError::Interrupted(i) => i.signal.exit_code(),
         StartError::Reupload { then, .. } => start_exit_code(then),
     }
 }
@@ -175,7 +172,7 @@ impl Error {
             Error::Upload(e) => upload_exit_code(e),
             Error::Start(e) => start_exit_code(e),
             Error::TimedOut { .. } | Error::LostRun { .. } | Error::NotFinished { .. } => 4,
-            Error::Interrupted { signal, .. } => signal.exit_code(),
+            Error::Interrupted(i) => i.signal.exit_code(),
             Error::Runtime(_) => 3,
             // Local problems: flags, files, the cache folder, nothing found.
             _ => 2,

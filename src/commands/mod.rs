@@ -89,10 +89,11 @@ fn block_on<F: std::future::Future<Output = Result<(), Error>>>(f: F) -> Result<
         interrupt::listen();
         tokio::select! {
             done = f => done,
-            signal = interrupt::unclaimed() => Err(Error::Interrupted {
+            signal = interrupt::unclaimed() => Err(interrupt::Interrupted {
                 signal,
                 during: During::Other,
-            }),
+            }
+            .into()),
         }
     });
     // A blocking task still running (bundletool, a file read) is not waited for long: the

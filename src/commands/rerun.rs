@@ -36,7 +36,7 @@ pub async fn run(
     let (run, _) = tokio::select! {
         biased;
         read = ctx.client.get_run(run_id) => read.map_err(Error::reading_given_run)?,
-        signal = claim.interrupted() => return Err(Error::Interrupted { signal, during: During::Other }),
+        signal = claim.interrupted() => return Err(interrupt::Interrupted { signal, during: During::Other }.into()),
     };
     drop(claim);
     if !run.status.is_final() {

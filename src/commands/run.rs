@@ -123,10 +123,11 @@ async fn started_json(client: &Client, started: &Started) -> Result<serde_json::
     let looked = tokio::select! {
         biased;
         looked = client.get_run(&run_id) => looked,
-        signal = claim.interrupted() => return Err(Error::Interrupted {
+        signal = claim.interrupted() => return Err(crate::interrupt::Interrupted {
             signal,
             during: During::Waiting { run_id },
-        }),
+        }
+        .into()),
     };
     Ok(match looked {
         Ok((_, raw)) => raw,

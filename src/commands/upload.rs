@@ -30,10 +30,11 @@ pub async fn run(
     let done = tokio::select! {
         biased;
         done = upload_all(&ctx, &paths, selection, &options, &plan) => done?,
-        signal = claim.interrupted() => return Err(Error::Interrupted {
+        signal = claim.interrupted() => return Err(super::interrupt::Interrupted {
             signal,
             during: super::During::Uploading,
-        }),
+        }
+        .into()),
     };
     if args.upload.dry_run {
         return print_plan(&plan, ctx.client.base_url(), None, 0, args.json);

@@ -340,10 +340,11 @@ async fn wait_one(
         },
         signal = claim.interrupted() => Err((
             Ending::Interrupted,
-            Error::Interrupted {
+            interrupt::Interrupted {
                 signal,
                 during: During::Waiting { run_id: run_id.to_owned() },
-            },
+            }
+            .into(),
         )),
     };
     let unseen = |run: Run| {
