@@ -402,66 +402,8 @@ fn an_upload_url_past_its_expiry_is_replaced_before_the_body_is_sent_again() {
 /// Two CAs of the same name and their own keys (a CA renewed), and a server certificate for
 /// 127.0.0.1 from the second, made with the openssl CLI.
 fn renewed_ca(dir: &Path) -> bool {
-    let run = |args: &[&str]| {
-        std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    let ca = |name: &str| {
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.pem"),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Corp Proxy CA",
-        ])
-    };
-    ca("old")
-        && ca("new")
-        && run(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ])
-        && run(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "new.pem",
-            "-CAkey",
-            "new.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ])
+    let same_name = "Corp Proxy CA";
+    crate::security::certs_signed_by(dir, &[("old", same_name), ("new", same_name)], "new")
 }
 
 #[test]

@@ -450,6 +450,13 @@ fn bad_input_is_a_one_line_error_with_exit_2_and_nothing_sent() {
 
 /// A CA and a server certificate for 127.0.0.1, made with the openssl CLI.
 fn make_certs(dir: &Path) -> bool {
+    certs_signed_by(dir, &[("ca", "doksi test CA")], "ca")
+}
+
+/// With the openssl CLI in `dir`: a CA per `(stem, common name)` (`stem.pem`, `stem.key`; two
+/// of one name are a CA renewed), and a server certificate for 127.0.0.1 (`server.pem`,
+/// `server.key`) signed by the CA `signer`.
+pub fn certs_signed_by(dir: &Path, cas: &[(&str, &str)], signer: &str) -> bool {
     let run = |args: &[&str]| {
         std::process::Command::new("openssl")
             .args(args)
@@ -462,48 +469,53 @@ fn make_certs(dir: &Path) -> bool {
         "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
     )
     .unwrap();
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=doksi test CA",
-    ]) && run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]) && run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    ])
+    let ca = |stem: &str, name: &str| {
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{stem}.key"),
+            "-out",
+            &format!("{stem}.pem"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+        ])
+    };
+    cas.iter().all(|(stem, name)| ca(stem, name))
+        && run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        && run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            &format!("{signer}.pem"),
+            "-CAkey",
+            &format!("{signer}.key"),
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ])
 }
 
 #[test]
