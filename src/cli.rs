@@ -407,6 +407,15 @@ pub struct WaitOptions {
     pub fail_on_flaky: bool,
 }
 
+impl From<&WaitOptions> for crate::wait::Options {
+    fn from(w: &WaitOptions) -> crate::wait::Options {
+        crate::wait::Options {
+            timeout: w.timeout,
+            poll_interval: w.poll_interval,
+        }
+    }
+}
+
 /// Telling the team the verdict (`ci`, `run --wait`, `wait`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct NotifyArgs {

@@ -46,6 +46,7 @@ pub mod settings;
 pub mod start;
 pub mod timestamp;
 pub mod upload;
+pub mod wait;
 pub mod webhook;
 pub mod words;
 

@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use serde_json::{Value, json};
 
 use crate::api::model::{Destination, MatrixEntry, Platform, Run, RunRequest, RunResult, Status};
-use crate::runs::{Auth, is_unfinished};
+use crate::runs::Auth;
 use crate::words::unique;
 
 /// How many times to re-run the failed tests of a failed run, and whether a test that passed
@@ -313,7 +313,7 @@ impl Attempts {
             .tries
             .last()
             .and_then(|&t| self.result(t))
-            .is_some_and(|r| !is_unfinished(&r.status))
+            .is_some_and(|r| !r.status.is_unfinished())
     }
 
     fn ever_passed(&self, record: &Record) -> bool {
@@ -615,7 +615,7 @@ pub fn request_for(run: &Run, auth: &Auth, which: Which) -> Result<RunRequest, R
         .results
         .iter()
         .filter(|r| {
-            which == Which::All || !(r.status == Status::Passed || is_unfinished(&r.status))
+            which == Which::All || !(r.status == Status::Passed || r.status.is_unfinished())
         })
         .collect();
     if wanted.is_empty() {

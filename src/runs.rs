@@ -1,16 +1,11 @@
-//! Runs: the matrix built from flags or a matrix file, and waiting for the verdict. Waiting
-//! polls with a gently growing interval and always ends by its deadline, handing back the last
-//! state it saw when time runs out (as saucectl's `PollJob` does), so the caller can print it.
+//! Runs: the matrix built from flags or a matrix file, each entry checked before anything is
+//! uploaded (the waiting is `wait`'s). Owns [`RunsError`]; imports only `api`.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::api::client::Client;
-use crate::api::error::ApiError;
-use crate::api::model::{Artifact, Authentication, MatrixEntry, Platform, Run, RunRequest};
-use crate::api::retry::{self, Decision, Effect};
+use crate::api::model::{Artifact, Authentication, MatrixEntry, Platform, RunRequest};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RunsError {
@@ -282,161 +277,6 @@ pub fn check_entries(
             Ok(e)
         })
         .collect()
-}
-
-/// How often to poll: starting at `initial`, growing by half each time up to `max`; and when the
-/// run counts as over.
-#[derive(Debug, Clone, Copy)]
-pub struct PollPolicy {
-    pub initial: Duration,
-    pub max: Duration,
-    /// When the run counts as over.
-    pub until: Until,
-}
-
-impl Default for PollPolicy {
-    fn default() -> Self {
-        PollPolicy {
-            initial: Duration::from_secs(2),
-            max: Duration::from_secs(15),
-            until: Until::RollUp,
-        }
-    }
-}
-
-/// The end of a wait: the final run, or the last one seen (if any poll succeeded) when the
-/// deadline came.
-#[derive(Debug)]
-pub enum WaitOutcome {
-    Finished {
-        run: Run,
-        raw: serde_json::Value,
-    },
-    TimedOut {
-        last: Option<(Run, serde_json::Value)>,
-    },
-}
-
-/// When a wait is over. The docs say the top-level `status` "rolls up across every result" and
-/// to poll until it is `passed` or `failed`; a service may say `failed` as soon as one result
-/// fails, while others are still queued or running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Until {
-    /// At the roll-up: the gate's answer, whatever its results still do.
-    RollUp,
-    /// Once the roll-up is final and every result has ended too, so a re-run holds only what
-    /// really failed and the verdict counts what happened. Should the deadline come first, the
-    /// final roll-up already seen is the answer, its unfinished results unfinished.
-    EveryResult,
-}
-
-impl Until {
-    /// Whether `run` is as far as this wait goes.
-    pub fn reached(self, run: &Run) -> bool {
-        run.status.is_final()
-            && (self == Until::RollUp || !run.results.iter().any(|r| is_unfinished(&r.status)))
-    }
-}
-
-/// Queued or running: the test has not ended, whatever its run's top-level status says.
-pub fn is_unfinished(status: &crate::api::model::Status) -> bool {
-    use crate::api::model::Status;
-    matches!(status, Status::Queued | Status::Running)
-}
-
-/// Whether the run was created a moment ago: right after `POST /runs` a read replica may not know
-/// it yet, so a 404 then is a reason to look again, not an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Freshness {
-    JustCreated,
-    Existing,
-}
-
-/// How long a just-created run may answer 404 before that is believed.
-const NEW_RUN_GRACE: Duration = Duration::from_secs(30);
-
-/// The longest pause a server's `Retry-After` buys while waiting; anything longer is a server
-/// bug or a gateway's default, and must not freeze a job until its deadline.
-pub const MAX_POLL_RETRY_AFTER: Duration = Duration::from_secs(60);
-
-/// The time the poll made at the deadline may take: long enough for one answer, short enough
-/// that `--timeout` stays the promise it is.
-const FINAL_POLL: Duration = Duration::from_secs(3);
-
-/// Polls `GET /runs/{id}` until the run is passed or failed (and, as `until` says, every result
-/// has ended), or `timeout` has passed.
-/// `on_update` sees every state fetched, to print results as they finish; `on_trouble` hears
-/// about polls that failed in a way worth riding out (the client has already retried them).
-/// No poll, retry or pause outlives the deadline by more than the one final poll made at it.
-pub async fn wait(
-    client: &Client,
-    run_id: &str,
-    timeout: Duration,
-    policy: PollPolicy,
-    freshness: Freshness,
-    mut on_update: impl FnMut(&Run),
-    on_trouble: impl Fn(&ApiError),
-) -> Result<WaitOutcome, ApiError> {
-    let started = Instant::now();
-    let deadline = started + timeout;
-    let mut interval = policy.initial;
-    let mut last: Option<(Run, serde_json::Value)> = None;
-    loop {
-        let mut pause = interval;
-        let answer_by = deadline.max(Instant::now() + FINAL_POLL);
-        match client.get_run_until(run_id, Some(answer_by)).await {
-            Ok((run, raw)) => {
-                on_update(&run);
-                if policy.until.reached(&run) {
-                    return Ok(WaitOutcome::Finished { run, raw });
-                }
-                last = Some((run, raw));
-            }
-            Err(e) => {
-                let young =
-                    freshness == Freshness::JustCreated && started.elapsed() < NEW_RUN_GRACE;
-                // A run this process created exists: a host that stopped resolving or a TLS
-                // hiccup is weather too, and giving up would leave it unreported.
-                let ours = freshness == Freshness::JustCreated
-                    && matches!(e.root(), ApiError::Connect { .. });
-                if !ours && !worth_riding_out(e.root(), young) {
-                    return Err(e);
-                }
-                on_trouble(&e);
-                // Told to slow down: do, for the rest of the wait, within reason.
-                if let Some(after) = e.root().retry_after() {
-                    let after = after.min(MAX_POLL_RETRY_AFTER);
-                    interval = interval.max(after);
-                    pause = after;
-                }
-            }
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(match last {
-                // The run has its verdict; only some of its results were still going.
-                Some((run, raw)) if run.status.is_final() => WaitOutcome::Finished { run, raw },
-                last => WaitOutcome::TimedOut { last },
-            });
-        }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-        interval = (interval.saturating_mul(3) / 2).min(policy.max.max(interval));
-    }
-}
-
-/// Whether a failed poll is weather rather than an answer: what the client retries, a 404 for a
-/// run created a moment ago, and a success whose body was not the run (a proxy's page, a cut-off
-/// body). Looking again costs nothing, and the run goes on regardless.
-fn worth_riding_out(error: &ApiError, young: bool) -> bool {
-    if retry::decide(error, Effect::Repeatable) != Decision::Stop {
-        return true;
-    }
-    match error {
-        ApiError::NotJson { status, .. } | ApiError::BadAnswer { status, .. } => {
-            (200..300).contains(status)
-        }
-        _ => young && error.status() == Some(404),
-    }
 }
 
 #[cfg(test)]

@@ -134,6 +134,11 @@ impl Status {
     pub fn is_final(&self) -> bool {
         matches!(self, Status::Passed | Status::Failed)
     }
+
+    /// Queued or running: the test has not ended, whatever its run's top-level status says.
+    pub fn is_unfinished(&self) -> bool {
+        matches!(self, Status::Queued | Status::Running)
+    }
 }
 
 /// `GET /runs/{id}`. Kept whole (`extra`) so `--json` can print the API's object as it came.

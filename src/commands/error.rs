@@ -72,12 +72,9 @@ pub enum Error {
     /// `status --exit-status` of a run still going.
     #[error("run {run_id} has not finished: it is {status} (status --exit-status)")]
     NotFinished { run_id: String, status: String },
-    /// Waiting for a run this command created failed for good (a refused key, a 404 after the
-    /// grace): the run goes on, and the exit code is a timeout's, not the 3 CI scripts retry.
-    #[error(
-        "{source}; run {run_id} was started and goes on, but doksi cannot follow it (doksi wait {run_id} picks it up)"
-    )]
-    LostRun { run_id: String, source: ApiError },
+    /// Waiting for a run this command created failed for good: the run goes on.
+    #[error(transparent)]
+    Lost(#[from] crate::wait::Lost),
     /// A run id the user gave that the API does not know (`doksi wait 25`): said with what run
     /// ids are, since a typo and a build number look alike.
     #[error(
@@ -114,6 +111,15 @@ fn failed_counts(c: &crate::rerun::Counts) -> String {
         ));
     }
     line
+}
+
+impl From<crate::wait::Left> for Error {
+    fn from(left: crate::wait::Left) -> Error {
+        match left {
+            crate::wait::Left::Lost(lost) => Error::Lost(lost),
+            crate::wait::Left::Interrupted(i) => Error::Interrupted(i),
+        }
+    }
 }
 
 impl Error {
@@ -171,7 +177,7 @@ impl Error {
             Error::Api(e) | Error::UnknownRun { source: e } => api_exit_code(e),
             Error::Upload(e) => upload_exit_code(e),
             Error::Start(e) => start_exit_code(e),
-            Error::TimedOut { .. } | Error::LostRun { .. } | Error::NotFinished { .. } => 4,
+            Error::TimedOut { .. } | Error::Lost(_) | Error::NotFinished { .. } => 4,
             Error::Interrupted(i) => i.signal.exit_code(),
             Error::Runtime(_) => 3,
             // Local problems: flags, files, the cache folder, nothing found.

@@ -2,25 +2,22 @@
 //! (stderr), the failed tests run again as `--retries` allows, the reports written whatever the
 //! ending, and the verdict as the exit code.
 
-use std::cell::RefCell;
-use std::time::Duration;
-
 use crate::api::client::Client;
 use crate::api::error::ApiError;
 use crate::api::model::{Run, RunResult, Status};
 use crate::cli::{Effective, GlobalArgs, WaitArgs, WaitOptions, given_as_flag};
 use crate::labels::{Labels, test_name};
 use crate::notify::Verdict;
-use crate::report::{self, Ending};
+use crate::report;
 use crate::rerun::{Attempts, Counts, Known, Policy, TestOutcome, attention, outcome_of};
-use crate::runs::{self, Auth, Freshness, PollPolicy, Until, WaitOutcome};
+use crate::runs::Auth;
 use crate::start::{StartError, Started};
+use crate::wait::{self, Ending, Freshness, Left, Until, Waited};
 use crate::words::one_line as clean;
 
-use super::interrupt;
 use super::output::{self, note, warning};
 use super::watch::{Watch, done, result_line, tally};
-use super::{During, Error, context, print_json};
+use super::{Error, context, print_json};
 use crate::words::count;
 
 pub async fn run(global: &GlobalArgs, args: WaitArgs, settings: &[Effective]) -> Result<(), Error> {
@@ -128,18 +125,6 @@ impl Origin {
     }
 }
 
-/// How the wait for one run ended.
-struct Waited {
-    run: Run,
-    raw: serde_json::Value,
-    ending: Ending,
-    /// Whether any poll was answered, for the timeout's message.
-    answered: bool,
-    /// What ends the command whatever the verdict: the run was lost, or a signal came; the run
-    /// goes on server-side.
-    left: Option<Error>,
-}
-
 /// Waits, printing each result as it finishes; when the run fails and `--retries` allows, runs
 /// its failed tests again and waits for that, until they pass or the retries are spent. Then
 /// writes the reports, prints the verdict and turns it into the exit code: passed → Ok, failed
@@ -210,11 +195,11 @@ pub(super) async fn wait_and_report(
             output::print_error(&report);
         }
         // Interrupted: a person (or a cancelled job) stopped doksi, and nobody needs telling.
-        if let Error::LostRun { .. } = left {
+        if let Left::Lost(_) = left {
             let told = super::notify::of_attempts(&attempts, Verdict::Lost, apks);
             super::notify::tell(&waiting.notify, &told).await;
         }
-        return Err(left);
+        return Err(left.into());
     }
     // Written before the verdict becomes an exit code: a failed or abandoned run is when CI
     // needs the report most. A report that cannot be written is an error of its own; it does not
@@ -286,15 +271,13 @@ fn quota(e: &StartError) -> Option<(u64, u64)> {
 }
 
 /// Waits for one run, printing its status changes and each result as it finishes. An error is
-/// returned only for a run started elsewhere that cannot be read (a typo'd id: exit 3); for a
-/// run this command created, doksi leaves it going, as [`Waited::left`] says.
+/// returned only for a run started elsewhere that cannot be read (a typo'd id: exit 3).
 async fn wait_one(
     client: &Client,
     waiting: &WaitOptions,
     origin: &Origin,
     labels: &Labels,
 ) -> Result<Waited, Error> {
-    let run_id = origin.run_id();
     // With re-runs to come, a run reported failed while tests go on is followed until they end:
     // a re-run holds only what failed, and the verdict counts what happened. Without, the
     // roll-up is the gate, as the docs say.
@@ -302,105 +285,20 @@ async fn wait_one(
         0 => Until::RollUp,
         _ => Until::EveryResult,
     };
-    let policy = PollPolicy {
-        initial: waiting.poll_interval,
-        max: Duration::from_secs(15).max(waiting.poll_interval),
-        until,
-    };
-    // The latest state seen, kept outside the wait so that a signal, which drops it, still
-    // leaves something to report.
-    let seen: RefCell<Option<Run>> = RefCell::new(None);
+    let run_id = origin.run_id();
     let mut watch = Watch::new(run_id, labels, until);
-    let on_update = |run: &Run| {
-        watch.update(run);
-        *seen.borrow_mut() = Some(run.clone());
-    };
-    let on_trouble = |e: &ApiError| note!("doksi: polling run {run_id}: {e}; still waiting");
-    let claim = interrupt::Claim::take();
-    let waited = runs::wait(
+    let (freshness, unseen) = (origin.freshness(), origin.unseen());
+    wait::one(
         client,
         run_id,
-        waiting.timeout,
-        policy,
-        origin.freshness(),
-        on_update,
-        on_trouble,
-    );
-    // Ok: how the wait ended. Err: doksi leaves a run that goes on, with this ending for the
-    // reports and this error for the exit.
-    let outcome = tokio::select! {
-        outcome = waited => match (outcome, origin) {
-            (Ok(outcome), _) => Ok(outcome),
-            // A run someone else started may simply not exist (a typo'd id): exit 3 as told.
-            (Err(e), Origin::Existing { .. }) => return Err(Error::reading_given_run(e)),
-            (Err(source), Origin::Created(_)) => Err((
-                Ending::TimedOut,
-                Error::LostRun { run_id: run_id.to_owned(), source },
-            )),
-        },
-        signal = claim.interrupted() => Err((
-            Ending::Interrupted,
-            interrupt::Interrupted {
-                signal,
-                during: During::Waiting { run_id: run_id.to_owned() },
-            }
-            .into(),
-        )),
-    };
-    let unseen = |run: Run| {
-        let raw = serde_json::to_value(&run).unwrap_or_default();
-        (run, raw)
-    };
-    Ok(match outcome {
-        Ok(WaitOutcome::Finished { run, raw }) => {
-            // Followed past a final roll-up until `--timeout`: the tests still going then are
-            // left to the service, and the log says so before whatever comes next.
-            if !until.reached(&run) {
-                note!(
-                    "run {}: --timeout reached with {} still running; its {} roll-up stands",
-                    crate::words::one_line(run_id),
-                    crate::words::count(crate::rerun::Counts::of_run(&run).unfinished, "test"),
-                    crate::words::one_line(run.status.as_str())
-                );
-            }
-            Waited {
-                run,
-                raw,
-                ending: Ending::Finished,
-                answered: true,
-                left: None,
-            }
-        }
-        Ok(WaitOutcome::TimedOut {
-            last: Some((run, raw)),
-        }) => Waited {
-            run,
-            raw,
-            ending: Ending::TimedOut,
-            answered: true,
-            left: None,
-        },
-        Ok(WaitOutcome::TimedOut { last: None }) => {
-            let (run, raw) = unseen(origin.unseen());
-            Waited {
-                run,
-                raw,
-                ending: Ending::TimedOut,
-                answered: false,
-                left: None,
-            }
-        }
-        Err((ending, left)) => {
-            let (run, raw) = unseen(seen.take().unwrap_or_else(|| origin.unseen()));
-            Waited {
-                run,
-                raw,
-                ending,
-                answered: true,
-                left: Some(left),
-            }
-        }
-    })
+        waiting.into(),
+        until,
+        freshness,
+        unseen,
+        &mut watch,
+    )
+    .await
+    .map_err(Error::reading_given_run)
 }
 
 /// The JUnit file, whose failure fails the command (the user asked for that file), and on GitHub
@@ -466,7 +364,7 @@ fn print_run(run: &Run, labels: &Labels, shown: bool) {
     let mut listed: Vec<&RunResult> = run
         .results
         .iter()
-        .filter(|r| !(runs::is_unfinished(&r.status) || shown && r.status.is_final()))
+        .filter(|r| !(r.status.is_unfinished() || shown && r.status.is_final()))
         .filter(|r| r.status != Status::Passed || output::verbose())
         .collect();
     listed.sort_by_key(|r| attention(outcome_of(&r.status)));

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::api::model::{Run, RunResult, Status};
 use crate::labels::{Labels, test_name};
 use crate::rerun::Counts;
-use crate::runs::Until;
+use crate::wait::Until;
 use crate::words::count;
 use crate::words::one_line as clean;
 
@@ -115,6 +115,28 @@ impl<'a> Watch<'a> {
                 crate::timestamp::duration(elapsed)
             );
         }
+    }
+}
+
+impl crate::wait::Observer for Watch<'_> {
+    fn update(&mut self, run: &Run) {
+        Watch::update(self, run);
+    }
+
+    fn trouble(&mut self, run_id: &str, error: &crate::api::error::ApiError) {
+        note!(
+            "doksi: polling run {}: {error}; still waiting",
+            clean(run_id)
+        );
+    }
+
+    fn left_running(&mut self, run: &Run) {
+        note!(
+            "run {}: --timeout reached with {} still running; its {} roll-up stands",
+            clean(&run.run_id),
+            count(Counts::of_run(run).unfinished, "test"),
+            clean(run.status.as_str())
+        );
     }
 }
 

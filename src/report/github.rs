@@ -10,10 +10,10 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::Ending;
 use crate::api::model::{RunResult, Status};
 use crate::labels::{Labels, test_name};
 use crate::rerun::{Attempts, Test, TestOutcome, outcome_of};
+use crate::wait::Ending;
 
 /// Where the runner wants a step's outputs and summary, as it sets them in the environment.
 /// Either may be missing (an old runner, a container step): that part is then skipped.

@@ -1,6 +1,6 @@
 //! Reports of how a run ended, for CI systems rather than a person at a terminal: a JUnit XML
 //! file (`junit`) and GitHub Actions' step outputs, job summary and annotations (`github`).
-//! They render the last state `runs::wait` saw and nothing more: this module neither polls nor
+//! They render the last state `wait` saw and nothing more: this module neither polls nor
 //! prints to stdout (that is `commands`), so a finished and a timed-out run go through the same
 //! code and differ only in which results are still unfinished. What they render is the
 //! [`Attempts`](crate::rerun::Attempts) at a set of tests: one run, or a failed run and the
@@ -9,15 +9,6 @@
 
 pub mod github;
 pub mod junit;
-
-/// How waiting ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    Finished,
-    TimedOut,
-    /// doksi was stopped (Ctrl-C, SIGTERM) while the run went on.
-    Interrupted,
-}
 
 /// Why a test has no verdict, as the reports say it: its run was reported passed or failed (the
 /// roll-up came before every result had ended: `still running when run run_1 was reported
