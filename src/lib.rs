@@ -37,6 +37,7 @@ pub mod labels;
 pub mod notify;
 pub mod package;
 pub mod path_text;
+pub mod pipeline;
 pub mod remark;
 pub mod report;
 pub mod rerun;

@@ -7,14 +7,14 @@
 //! [`NotifyOn`] wants), the message ([`text`], pure), and its delivery ([`send`]: a plain HTTP
 //! client of its own, never the API client, so the API key cannot reach the webhook's host).
 //! The webhook's URL, a secret, is a value of its own in [`crate::webhook`], which the settings
-//! read without knowing this stage. It does not decide whether to send, nor print: `commands`
-//! does both, and a webhook that fails is a warning there, never an exit code.
+//! read without knowing this stage. It does not decide whether to send (the pipeline does), nor
+//! print (`commands` does): a webhook that fails is a warning there, never an exit code.
 
 use std::time::Duration;
 
 use crate::api::model::{Run, Status};
-use crate::labels::{self, ApkLabel};
-use crate::rerun::{TestOutcome, outcome_of};
+use crate::labels::{self, ApkLabel, Labels};
+use crate::rerun::{Attempts, TestOutcome, outcome_of};
 use crate::webhook::{NotifyOn, WebhookUrl};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -179,6 +179,39 @@ impl Summary {
             run_ids: vec![run.run_id.clone()],
             apks: Vec::new(),
             ci: None,
+        }
+    }
+}
+
+impl Summary {
+    /// Every attempt (a first run and its re-runs) ended as `verdict`, on the APKs doksi
+    /// uploaded for it, in the CI job around it: each test counted once by how it came out over
+    /// them all, flaky ones apart.
+    pub fn of_attempts(attempts: &Attempts, verdict: Verdict, apks: Vec<ApkLabel>) -> Summary {
+        let labels = Labels::new(&apks);
+        let failed = attempts
+            .tests()
+            .iter()
+            .filter(|t| matches!(t.outcome, TestOutcome::Failed | TestOutcome::Errored))
+            .map(|t| FailedTest {
+                name: labels::test_name(t.standing.result).to_owned(),
+                destination: t
+                    .standing
+                    .result
+                    .destination
+                    .is_some()
+                    .then(|| labels.of(t.standing.result)),
+                url: t.standing.result.url.clone(),
+                errored: t.outcome == TestOutcome::Errored,
+            })
+            .collect();
+        Summary {
+            counts: attempts.counts(),
+            failed,
+            run_ids: attempts.run_ids().iter().map(|id| id.to_string()).collect(),
+            apks,
+            ci: Ci::from_env(),
+            ..Summary::of_run(attempts.last(), verdict)
         }
     }
 }

@@ -2,11 +2,11 @@
 
 use crate::cli::{CiArgs, Effective, GlobalArgs};
 use crate::config::ProjectConfig;
-use crate::start::{Destinations, RequestSource};
+use crate::pipeline::{Destinations, Origin, RequestSource};
 
 use super::output::note;
 use super::run::{create, destinations_of, test_flags_given, tests_of};
-use super::wait::{Origin, check_report, wait_and_report};
+use super::wait::{check_report, wait_and_report};
 use super::{Error, context};
 
 pub async fn run(

@@ -1,13 +1,14 @@
 //! Every way a command can fail, and what each means for the exit code and for what the server
 //! holds: one enum, so that main prints one context-rich line and exits with the code
 //! `cli::EXIT_CODES` documents. The library's errors are raised where they happen (each module
-//! owns its own: `select::SelectError`, `context::ContextError`, `start::StartError`,
+//! owns its own: `select::SelectError`, `context::ContextError`, `start::StartError`, `pipeline::CreateError`,
 //! `upload::UploadError`, …) and wrapped here whole; the one mapping to exit codes is here.
 //! It may import any library module; no library module imports it.
 
 use crate::api::ConfigError;
 use crate::api::error::ApiError;
 use crate::interrupt;
+use crate::pipeline::CreateError;
 use crate::start::StartError;
 use crate::upload::UploadError;
 
@@ -44,6 +45,8 @@ pub enum Error {
     Bundle(#[from] crate::bundle::BundleError),
     #[error(transparent)]
     Start(#[from] crate::start::StartError),
+    #[error(transparent)]
+    Create(#[from] crate::pipeline::CreateError),
     /// A run that ended failed; its tests still queued or running when it was reported failed
     /// are `unfinished`, never `failed`.
     #[error("run {run_id} failed: {}", failed_counts(.counts))]
@@ -153,14 +156,22 @@ fn upload_exit_code(e: &UploadError) -> u8 {
     }
 }
 
-/// Starting a run's: as the same failure anywhere else; a failed re-upload by what failed.
+/// Starting a run's: as the same failure anywhere else.
 fn start_exit_code(e: &StartError) -> u8 {
     match e {
         StartError::Api(e) => api_exit_code(e),
-        StartError::Upload(e) => upload_exit_code(e),
-        StartError::Runs(_) => 2,
         StartError::Interrupted(i) => i.signal.exit_code(),
-        StartError::Reupload { then, .. } => start_exit_code(then),
+    }
+}
+
+/// Creating a run's: as the same failure anywhere else; a failed re-upload by what failed.
+fn create_exit_code(e: &CreateError) -> u8 {
+    match e {
+        CreateError::Upload(e) => upload_exit_code(e),
+        CreateError::Runs(_) => 2,
+        CreateError::Start(e) => start_exit_code(e),
+        CreateError::Interrupted(i) => i.signal.exit_code(),
+        CreateError::Reupload { then, .. } => create_exit_code(then),
     }
 }
 
@@ -177,6 +188,7 @@ impl Error {
             Error::Api(e) | Error::UnknownRun { source: e } => api_exit_code(e),
             Error::Upload(e) => upload_exit_code(e),
             Error::Start(e) => start_exit_code(e),
+            Error::Create(e) => create_exit_code(e),
             Error::TimedOut { .. } | Error::Lost(_) | Error::NotFinished { .. } => 4,
             Error::Interrupted(i) => i.signal.exit_code(),
             Error::Runtime(_) => 3,

@@ -53,7 +53,7 @@ pub async fn run(
     };
     let request = rerun::request_for(&run, &auth, which)?;
     let tests = rerun::count_tests(&request);
-    let started = crate::start::again(&ctx.client, request, Vec::new()).await?;
+    let started = crate::start::post(&ctx.client, request, Vec::new()).await?;
     note!(
         "started run {}, a re-run of run {}: {} on {}, signing in: {}",
         clean(&started.run_id),

@@ -8,14 +8,15 @@ use crate::api::client::Client;
 use crate::cli::{Effective, GlobalArgs, RunArgs, TestArgs, UploadOptions, given_as_flag};
 use crate::config::ProjectConfig;
 use crate::discover::{Purpose, Selection};
+use crate::pipeline::{Created, Destinations, Origin, RequestSource};
 use crate::runs::{self, Auth, Destination, Tests};
-use crate::start::{Created, Destinations, RequestSource, Started};
+use crate::start::Started;
 use crate::upload::batch::Plan;
 
 use super::interrupt;
 use super::output::{self, warning};
 use super::upload::print_plan;
-use super::wait::{Origin, check_report, wait_and_report};
+use super::wait::{check_report, wait_and_report};
 use super::{During, Error, context, print_json};
 
 pub async fn run(
@@ -153,7 +154,7 @@ pub(super) async fn create(
     json: bool,
 ) -> Result<Option<Started>, Error> {
     let plan = Plan::default();
-    match crate::start::create(ctx, &options.into(), source, &plan).await? {
+    match crate::pipeline::create(ctx, &options.into(), source, &plan).await? {
         Created::DryRun(request) => {
             print_plan(&plan, ctx.client.base_url(), Some(&request), retries, json)?;
             Ok(None)

@@ -3,16 +3,15 @@
 //! ending, and the verdict as the exit code.
 
 use crate::api::client::Client;
-use crate::api::error::ApiError;
 use crate::api::model::{Run, RunResult, Status};
 use crate::cli::{Effective, GlobalArgs, WaitArgs, WaitOptions, given_as_flag};
 use crate::labels::{Labels, test_name};
-use crate::notify::Verdict;
+use crate::pipeline::{self, Origin};
+use crate::remark::Remark;
 use crate::report;
-use crate::rerun::{Attempts, Counts, Known, Policy, TestOutcome, attention, outcome_of};
+use crate::rerun::{Attempts, Counts, TestOutcome, attention, outcome_of};
 use crate::runs::Auth;
-use crate::start::{StartError, Started};
-use crate::wait::{self, Ending, Freshness, Left, Until, Waited};
+use crate::wait::{Ending, Until};
 use crate::words::one_line as clean;
 
 use super::output::{self, note, warning};
@@ -42,210 +41,51 @@ pub async fn run(global: &GlobalArgs, args: WaitArgs, settings: &[Effective]) ->
     wait_and_report(&client, &args.waiting, args.json, origin).await
 }
 
-/// Whose run is waited for, which decides how early 404s are read, where the reports'
-/// `target_ids` come from, and what a re-run of its failed tests repeats.
-pub(super) enum Origin {
-    /// Created by this command: the targets and the entries of the matrix it sent.
-    Created(Started),
-    /// `doksi wait` on a run started elsewhere: the targets and destinations its results name,
-    /// and the authentication `--auth` gave, if it was given.
-    Existing { run_id: String, auth: Option<Auth> },
-}
-
-impl Origin {
-    fn run_id(&self) -> &str {
-        match self {
-            Origin::Created(s) => &s.run_id,
-            Origin::Existing { run_id, .. } => run_id,
-        }
-    }
-
-    fn freshness(&self) -> Freshness {
-        match self {
-            Origin::Created(_) => Freshness::JustCreated,
-            Origin::Existing { .. } => Freshness::Existing,
-        }
-    }
-
-    fn known(&self) -> Known {
-        match self {
-            Origin::Created(s) => Known::Sent(s.request.clone()),
-            Origin::Existing { auth, .. } => Known::Foreign(auth.clone()),
-        }
-    }
-
-    /// The targets of the matrix sent; `None` for a run started elsewhere, whose results say.
-    /// The APKs doksi uploaded for the run, for the notification; none for a run it did not start.
-    fn apks(&self) -> Vec<crate::labels::ApkLabel> {
-        match self {
-            Origin::Created(s) => s.apks.clone(),
-            Origin::Existing { .. } => Vec::new(),
-        }
-    }
-
-    fn target_ids(&self) -> Option<Vec<String>> {
-        match self {
-            Origin::Created(s) => Some(s.target_ids.clone()),
-            Origin::Existing { .. } => None,
-        }
-    }
-
-    /// What is known of the run before any poll answered: the results `POST /runs` announced,
-    /// all still queued, or nothing at all.
-    fn unseen(&self) -> Run {
-        let (status, results) = match self {
-            Origin::Created(s) => (
-                Status::Queued,
-                s.results
-                    .iter()
-                    .map(|r| RunResult {
-                        result_id: r.result_id.clone(),
-                        test_id: r.test_id.clone(),
-                        test_name: None,
-                        status: Status::Queued,
-                        duration_seconds: 0.0,
-                        url: r.url.clone(),
-                        destination: None,
-                    })
-                    .collect(),
-            ),
-            Origin::Existing { .. } => (Status::Other("unknown".into()), Vec::new()),
-        };
-        Run {
-            run_id: self.run_id().to_owned(),
-            status,
-            tests_total: results.len() as u64,
-            tests_passed: 0,
-            tests_failed: 0,
-            tests_running: 0,
-            duration_seconds: 0.0,
-            results,
-            extra: Default::default(),
-        }
-    }
-}
-
-/// Waits, printing each result as it finishes; when the run fails and `--retries` allows, runs
-/// its failed tests again and waits for that, until they pass or the retries are spent. Then
-/// writes the reports, prints the verdict and turns it into the exit code: passed → Ok, failed
-/// → [`Error::RunFailed`] (after re-runs, [`Error::Retried`]), deadline → [`Error::TimedOut`],
-/// Ctrl-C or SIGTERM → [`Error::Interrupted`]. The run goes on server-side in the last two, and
-/// the reports show its last known state, unfinished tests as skipped.
+/// Follows the run (waiting, and re-running its failed tests as `--retries` allows, each
+/// result printed as it finishes), writes the reports, prints the verdict, tells the team and
+/// turns the verdict into the exit code: passed → Ok, failed → [`Error::RunFailed`] (after
+/// re-runs, [`Error::Retried`]), deadline → [`Error::TimedOut`], Ctrl-C or SIGTERM →
+/// [`Error::Interrupted`]. The run goes on server-side in the last two, and the reports show its
+/// last known state, unfinished tests as skipped.
 pub(super) async fn wait_and_report(
     client: &Client,
     waiting: &WaitOptions,
     json: bool,
     origin: Origin,
 ) -> Result<(), Error> {
-    let policy = Policy {
+    let labels = Labels::new(&origin.apks());
+    let options = pipeline::Options {
+        wait: waiting.into(),
         retries: waiting.retries,
         fail_on_flaky: waiting.fail_on_flaky,
     };
-    let target_ids = origin.target_ids();
-    let apks = origin.apks();
-    let labels = Labels::new(&apks);
-    let first = wait_one(client, waiting, &origin, &labels).await?;
-    let mut attempts = Attempts::new(origin.known(), policy, first.run, first.raw);
-    let (mut ending, mut answered, mut left) = (first.ending, first.answered, first.left);
-    // Set when a re-run could not be started: the command ends with it, after the reports.
-    let mut stopped: Option<Error> = None;
-    while ending == Ending::Finished && left.is_none() {
-        let rerun = match attempts.next() {
-            Ok(Some(rerun)) => rerun,
-            Ok(None) => break,
-            Err(refusal) => {
-                warning!("{refusal}: it is not re-run, and its verdict stands");
-                break;
-            }
-        };
-        let started = match crate::start::again(client, rerun.request.clone(), apks.clone()).await {
-            Ok(started) => started,
-            Err(e) => match quota(&e) {
-                // A test failed, and that is what the exit code says (1), not the billing (5)
-                // of the re-run that would have looked again.
-                Some((requested, remaining)) => {
-                    warning!(
-                        "re-run {} of {} was refused for the test credit quota: it needed {} and {}; the failed tests were not run again, and the failed verdict stands",
-                        rerun.number,
-                        policy.retries,
-                        count(requested, "credit"),
-                        crate::words::remain(remaining, "credit")
-                    );
-                    break;
-                }
-                None => {
-                    stopped = Some(e.into());
-                    break;
-                }
-            },
-        };
-        note!(
-            "started run {}, re-run {} of {}: {} that failed",
-            clean(&started.run_id),
-            rerun.number,
-            policy.retries,
-            count(rerun.tests, "test")
-        );
-        let waited = wait_one(client, waiting, &Origin::Created(started), &labels).await?;
-        attempts.push(&rerun, waited.run, waited.raw);
-        (ending, answered, left) = (waited.ending, waited.answered, waited.left);
-    }
-    if let Some(left) = left {
-        if let Err(report) = write_reports(&attempts, ending, waiting, target_ids, &labels) {
-            output::print_error(&report);
-        }
-        // Interrupted: a person (or a cancelled job) stopped doksi, and nobody needs telling.
-        if let Left::Lost(_) = left {
-            let told = super::notify::of_attempts(&attempts, Verdict::Lost, apks);
-            super::notify::tell(&waiting.notify, &told).await;
-        }
-        return Err(left.into());
-    }
-    // Written before the verdict becomes an exit code: a failed or abandoned run is when CI
-    // needs the report most. A report that cannot be written is an error of its own; it does not
-    // hide the verdict, whose exit code (1, 4) is what a pipeline branches on.
-    let reported = write_reports(&attempts, ending, waiting, target_ids, &labels);
-    let verdict = match ending {
-        Ending::TimedOut => {
-            if json {
-                print_json(&attempts.to_json())?;
-            }
-            let last = attempts.last();
-            Err(Error::TimedOut {
-                run_id: last.run_id.clone(),
-                waited: crate::timestamp::duration(waiting.timeout),
-                status: answered
-                    .then(|| format!("{}, {}", clean(last.status.as_str()), done(last))),
-            })
-        }
-        _ => {
-            // Under -q the summary is left out: the exit code and error line are the verdict.
-            let shape = match (json, output::quiet()) {
-                (true, _) => Shape::Json,
-                (false, true) => Shape::Nothing,
-                (false, false) => Shape::Text,
-            };
-            print_attempts(&attempts, shape, &labels)
-        }
+    let followed = pipeline::follow(client, options, origin, &Watching { labels: &labels })
+        .await
+        .map_err(Error::reading_given_run)?;
+    // Written before the verdict becomes an exit code. A report that cannot be written is an
+    // error of its own; it does not hide the verdict, whose exit code (1, 4) is what a pipeline
+    // branches on.
+    let reported = print_reported(pipeline::report(
+        &followed,
+        waiting.junit.as_deref(),
+        &labels,
+    ));
+    let verdict = match &followed.left {
+        Some(_) => Ok(()),
+        None => print_verdict(&followed, waiting, json, &labels),
     };
-    let told = match ending {
-        Ending::TimedOut => Verdict::TimedOut,
-        _ if stopped.is_none() && attempts.verdict() == crate::rerun::Verdict::Passed => {
-            Verdict::Passed
+    super::notify::tell(&waiting.notify, &followed).await;
+    let verdict = match (followed.left, followed.stopped) {
+        (Some(left), _) => Err(left.into()),
+        // A re-run that could not be started (the request was lost: exit 3) ends the command
+        // once what the runs so far came to is printed and reported.
+        (None, Some(stopped)) => {
+            if let Err(verdict) = verdict {
+                output::print_error(&verdict);
+            }
+            Err(stopped.into())
         }
-        _ => Verdict::Failed,
-    };
-    let told = super::notify::of_attempts(&attempts, told, apks);
-    super::notify::tell(&waiting.notify, &told).await;
-    // A re-run that could not be started (the request was lost: exit 3) ends the command once
-    // what the runs so far came to is printed and reported.
-    let verdict = match (stopped, verdict) {
-        (Some(stopped), Err(verdict)) => {
-            output::print_error(&verdict);
-            Err(stopped)
-        }
-        (Some(stopped), Ok(())) => Err(stopped),
-        (None, verdict) => verdict,
+        (None, None) => verdict,
     };
     match (reported, verdict) {
         (Err(report), Err(verdict)) => {
@@ -256,75 +96,66 @@ pub(super) async fn wait_and_report(
     }
 }
 
-/// The credits asked for and left, when `e` is the API's quota refusal.
-fn quota(e: &StartError) -> Option<(u64, u64)> {
-    match e {
-        StartError::Api(e) => match e.root() {
-            ApiError::Quota {
-                requested,
-                remaining,
-            } => Some((*requested, *remaining)),
-            _ => None,
-        },
-        _ => None,
+/// Who watches a followed run: the terminal, through a [`Watch`] per run.
+struct Watching<'a> {
+    labels: &'a Labels,
+}
+
+impl pipeline::Observer for Watching<'_> {
+    fn watch(&self, run_id: &str, until: Until) -> Box<dyn crate::wait::Observer + '_> {
+        Box::new(Watch::new(run_id, self.labels, until))
+    }
+
+    fn remark(&self, remark: Remark) {
+        match remark {
+            Remark::Warning(line) => warning!("{line}"),
+            Remark::Step(line) | Remark::Note(line) => note!("{line}"),
+        }
     }
 }
 
-/// Waits for one run, printing its status changes and each result as it finishes. An error is
-/// returned only for a run started elsewhere that cannot be read (a typo'd id: exit 3).
-async fn wait_one(
-    client: &Client,
-    waiting: &WaitOptions,
-    origin: &Origin,
-    labels: &Labels,
-) -> Result<Waited, Error> {
-    // With re-runs to come, a run reported failed while tests go on is followed until they end:
-    // a re-run holds only what failed, and the verdict counts what happened. Without, the
-    // roll-up is the gate, as the docs say.
-    let until = match waiting.retries {
-        0 => Until::RollUp,
-        _ => Until::EveryResult,
-    };
-    let run_id = origin.run_id();
-    let mut watch = Watch::new(run_id, labels, until);
-    let (freshness, unseen) = (origin.freshness(), origin.unseen());
-    wait::one(
-        client,
-        run_id,
-        waiting.into(),
-        until,
-        freshness,
-        unseen,
-        &mut watch,
-    )
-    .await
-    .map_err(Error::reading_given_run)
+/// GitHub's problems as warnings and its annotations on stdout (not silenced by -q: they are
+/// errors and warnings of flaky tests, addressed to GitHub rather than to a reader); the JUnit
+/// file's failure as the error it is.
+fn print_reported(written: report::Written) -> Result<(), Error> {
+    for problem in written.problems {
+        warning!("{problem}");
+    }
+    for line in written.annotations {
+        output::always!("{line}");
+    }
+    Ok(written.junit?)
 }
 
-/// The JUnit file, whose failure fails the command (the user asked for that file), and on GitHub
-/// Actions the step outputs, job summary and annotations, whose failures are only warnings.
-fn write_reports(
-    attempts: &Attempts,
-    ending: Ending,
+/// The verdict of a run followed to its end or its deadline: printed (the summary, or the
+/// timeout's last state) and as the result the exit code comes from.
+fn print_verdict(
+    followed: &pipeline::Followed,
     waiting: &WaitOptions,
-    target_ids: Option<Vec<String>>,
+    json: bool,
     labels: &Labels,
 ) -> Result<(), Error> {
-    if let Some(github) = report::github::Context::from_env() {
-        let target_ids = target_ids.unwrap_or_else(|| crate::labels::target_ids(attempts.first()));
-        for problem in report::github::publish(&github, attempts, ending, &target_ids, labels) {
-            warning!("{problem}");
-        }
-        // Not silenced by -q: these are errors (and warnings of flaky tests), addressed to
-        // GitHub rather than to a reader.
-        for line in report::github::annotations(attempts, labels) {
-            output::always!("{line}");
-        }
+    let attempts = &followed.attempts;
+    if followed.ending != Ending::TimedOut {
+        // Under -q the summary is left out: the exit code and error line are the verdict.
+        let shape = match (json, output::quiet()) {
+            (true, _) => Shape::Json,
+            (false, true) => Shape::Nothing,
+            (false, false) => Shape::Text,
+        };
+        return print_attempts(attempts, shape, labels);
     }
-    if let Some(path) = &waiting.junit {
-        report::junit::write(path, attempts, labels)?;
+    if json {
+        print_json(&attempts.to_json())?;
     }
-    Ok(())
+    let last = attempts.last();
+    Err(Error::TimedOut {
+        run_id: last.run_id.clone(),
+        waited: crate::timestamp::duration(waiting.timeout),
+        status: followed
+            .answered
+            .then(|| format!("{}, {}", clean(last.status.as_str()), done(last))),
+    })
 }
 
 /// How the final run is printed: the API's object, a summary, or (under -q) not at all.

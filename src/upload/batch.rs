@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use crate::api::error::ApiError;
 use crate::bundle::{Bundletool, Keystore};
 use crate::cache::LockWait;
 use crate::context::Context;
@@ -327,4 +328,30 @@ impl Plan {
     pub fn uploads(&self) -> Vec<PlannedUpload> {
         self.uploads.lock().map(|u| u.clone()).unwrap_or_default()
     }
+}
+/// The cached targets a 404 from `POST /runs` plausibly refers to: those its message names, or
+/// every cached one when the answer says nothing. A 404 that names something else (an unknown
+/// category or test) is the server's answer about the input, and nothing is uploaded again.
+pub fn stale_targets(e: &ApiError, uploaded: &[Uploaded]) -> Vec<Uploaded> {
+    let root = e.root();
+    if root.status() != Some(404) {
+        return Vec::new();
+    }
+    let said = match root {
+        ApiError::Api { message, .. } => message.trim(),
+        ApiError::NotJson { first_line, .. } if first_line.starts_with("(empty body)") => "",
+        _ => return Vec::new(),
+    };
+    let cached = uploaded.iter().filter(|u| u.cached);
+    if said.is_empty() || said == "{}" {
+        return cached.cloned().collect();
+    }
+    // Whole ids only: `bin_1` is not named by "target bin_12 not found".
+    let words: Vec<&str> = said
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+        .collect();
+    cached
+        .filter(|u| words.contains(&u.target_id.as_str()))
+        .cloned()
+        .collect()
 }
