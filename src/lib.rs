@@ -1,26 +1,29 @@
 //! doksi: find the APKs a Gradle build produced, read their manifests, upload them to Doksi as
 //! targets (remembered by content hash), run test categories on them and wait for the verdict.
 //!
-//! The work flows one way: `discover` → `apk` (and `bundle`) → `select` → `package` →
-//! `upload` (behind the `cache`; `upload::batch` for a set) → `start` (the run) → `runs` (the
-//! wait) → `rerun` (the failed tests again, and the flaky told from the failed) → `report` →
-//! `notify` (the team's chat). `settings`, `config` and `cli` turn flags, environment and
-//! doksi.toml into values, and the flags into the library's plain options
-//! (`context::Connection`, `upload::Options`): no library module imports `cli` or clap.
-//! Below the stages stand values that belong to none of them, which a stage and the settings
-//! may share without importing each other: `webhook` (the team's webhook URL and `NotifyOn`),
-//! `labels` (how a result is named: its test, where it ran, the APK behind a target; `report`
-//! and `notify` are two outlets over it, side by side, neither importing the other). How a
-//! result counts (`rerun::outcome_of`, `rerun::attention`) is `rerun`'s, which both read.
-//! At the ground, leaves that import nothing of doksi: `words` (counted nouns, outside text
-//! kept to one line, ids without repeats), `timestamp`, `atomic`, `interrupt`.
-//! `context` is built once per invocation from a `Connection` (the client, the cache); `remark`
-//! is how the work speaks without printing. `commands` only parses, calls and prints, and
-//! `main.rs` only calls `commands`.
+//! The crate's map, from the top floor down; a module imports only floors below its own.
+//! - `main.rs` calls `commands`: each subcommand parses what clap gave (`cli`, with `config`
+//!   and `settings` turning flags, environment and doksi.toml into values, and the flags into
+//!   the library's plain options), calls the library and prints. `commands::error` wraps the
+//!   library's errors whole and holds the one mapping to exit codes. No library module imports
+//!   `commands`, `cli` or clap.
+//! - `pipeline`, the one orchestrator: `create` (select → upload → start, with the
+//!   stale-target recovery), `follow` (wait → re-run over attempts), then `report` and `tell`.
+//! - The stages, side by side, none importing a later one: `select` (which APKs),
+//!   `upload` (behind the `cache`; `upload::batch` for a set), `start` (sending the run),
+//!   `wait` (one run's verdict, watched by an observer), `rerun` (the failed tests again, and
+//!   the flaky told from the failed; how a result counts), `report` and `notify`, two outlets.
+//! - Values that belong to no stage, which stages and settings share without importing each
+//!   other: `runs` (the matrix), `labels` (how a result is named), `webhook` (the team's URL and
+//!   `NotifyOn`), `context` (built once per invocation from a plain `Connection`: the client,
+//!   the cache) and `remark` (how the work speaks without printing).
+//! - Services: `api` (the client, its retries, the model), `cache`, `bundle`.
+//! - Leaves that import nothing of doksi: `discover`, `package` (and the `apk` crate),
+//!   `words`, `timestamp`, `atomic`, `interrupt`, `environment`, `path_text`.
+//!
 //! Errors are owned where they are raised: each library module has its own thiserror enum
 //! (`select::SelectError`, `context::ContextError`, `upload::UploadError`, `start::StartError`,
-//! `runs::RunsError`, …) and imports none above it. `commands::error::Error` wraps them whole
-//! and holds the one mapping to exit codes; no library module imports `commands`.
+//! `pipeline::CreateError`, `wait::Left`, `runs::RunsError`, …).
 
 pub mod api;
 pub mod atomic;

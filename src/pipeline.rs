@@ -2,7 +2,7 @@
 //! (behind the cache) → start, with the stale-target recovery (a 404 naming cached targets has
 //! those APKs uploaded again and the run requested once more). [`follow`]: wait → re-run the
 //! failed tests as `--retries` allows, over attempts. Then what the attempts came to:
-//! [`report`] (the reports the ending calls for) and [`tell`] (the team's webhook), two calls so
+//! [`report()`] (the reports the ending calls for) and [`tell`] (the team's webhook), two calls so
 //! that the verdict can be printed between them and a slow webhook never holds it back.
 //! It never prints: what is said on the way goes to a [`Reporter`](crate::remark::Reporter) or
 //! an [`Observer`]. Owns [`CreateError`]; imports the stages (`upload`, `start`, `wait`,
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::api::client::Client;
 use crate::api::error::ApiError;
-use crate::api::model::{Run, RunRequest, RunResult, Status};
+use crate::api::model::{MatrixEntry, Run, RunRequest, RunResult, Status};
 use crate::context::Context;
 use crate::discover::Selection;
 use crate::interrupt::{self, During, Interrupted};
@@ -20,10 +20,10 @@ use crate::labels::{ApkLabel, Labels};
 use crate::notify::{self, Delivery, NotifyError, Summary, Verdict};
 use crate::remark::Remark;
 use crate::report;
-use crate::rerun::{Attempts, Known, Policy};
+use crate::rerun::{Attempts, Known, Policy, Rerun};
 use crate::runs::{self, Auth, Destination, FileEntry, RunsError, Tests};
 use crate::start::{self, StartError, Started};
-use crate::upload::batch::{Plan, forget, ready, stale_targets};
+use crate::upload::batch::{Plan, Ready, forget_stale, ready};
 use crate::upload::{Options as UploadOptions, UploadError, Uploaded};
 use crate::wait::{self, Ending, Freshness, Left, Until};
 use crate::webhook::{NotifyOn, WebhookUrl};
@@ -53,21 +53,20 @@ pub enum CreateError {
     },
 }
 
-/// Where a run's matrix comes from.
-pub enum RequestSource {
-    /// A matrix file, or doksi.toml's `[[matrix]]`: each entry names its tests, and an entry
-    /// with `apk` or `project` becomes one entry per APK found there, uploaded.
-    Matrix {
-        entries: Vec<FileEntry>,
-        selection: Selection,
-    },
-    /// Destinations × the same tests: `ci`, and `run` without a matrix.
-    Flags {
-        selection: Selection,
-        destinations: Destinations,
-        tests: Tests,
-        auth: Auth,
-    },
+/// Where a run's matrix comes from, as one list of entries whatever gave them: a matrix file or
+/// doksi.toml's `[[matrix]]` (each entry names its tests), or the flags (destinations × the same
+/// tests, as a matrix of one entry per destination). An entry with local paths becomes one
+/// entry per APK found there, uploaded.
+pub struct RequestSource {
+    entries: Vec<SourceEntry>,
+    selection: Selection,
+}
+
+/// One entry as given: the documented entry (without its target while `local` is to be
+/// uploaded), and the APKs or projects whose uploads it stands for.
+struct SourceEntry {
+    entry: MatrixEntry,
+    local: Vec<PathBuf>,
 }
 
 /// A run's destinations from flags, in matrix order: those given as ids, then the APKs found
@@ -80,83 +79,113 @@ pub struct Destinations {
 }
 
 impl RequestSource {
-    /// The request, uploading what it needs first; with the targets uploaded or taken from the
-    /// cache, for the stale-target recovery, and those APKs' labels, for the notification.
-    /// `options.stale` forces those hashes' uploads.
-    pub async fn build(
-        &self,
-        ctx: &Context,
-        options: &UploadOptions,
-        plan: &Plan,
-    ) -> Result<(RunRequest, Vec<Uploaded>, Vec<ApkLabel>), CreateError> {
-        match self {
-            RequestSource::Matrix { entries, selection } => {
-                // Every entry's APKs are selected and checked before the first is uploaded: a
-                // bad third entry must not cost the first two their uploads.
-                let mut readied = Vec::with_capacity(entries.len());
-                for e in entries {
-                    let readied_entry = match e.apk.clone().or_else(|| e.project.clone()) {
-                        Some(path) => Some(ready(ctx, &[path], selection.clone(), options).await?),
-                        None => None,
-                    };
-                    readied.push((e, readied_entry));
+    /// A matrix file's entries (checked already): those with `apk` or `project` are uploaded.
+    pub fn matrix(entries: Vec<FileEntry>, selection: Selection) -> RequestSource {
+        let entries = entries
+            .into_iter()
+            .map(|e| {
+                let local: Vec<PathBuf> = e.apk.iter().chain(&e.project).cloned().collect();
+                SourceEntry {
+                    entry: e.into_entry(None),
+                    local,
                 }
-                let mut matrix = Vec::with_capacity(readied.len());
-                let mut all = Vec::new();
-                let mut labels = Vec::new();
-                for (e, readied_entry) in readied {
-                    let Some(r) = readied_entry else {
-                        matrix.push(e.clone().into_entry(None));
-                        continue;
-                    };
-                    let named = r.labels();
-                    // A project with several APKs becomes one entry per APK.
-                    let ups = r.upload(options, plan).await?;
-                    labels.extend(registered(named, &ups));
-                    for u in &ups {
-                        matrix.push(e.clone().into_entry(Some(u.target_id.clone())));
-                    }
-                    all.extend(ups);
-                }
-                Ok((RunRequest { matrix }, all, labels))
-            }
-            RequestSource::Flags {
-                selection,
-                destinations,
-                tests,
-                auth,
-            } => {
-                let (uploaded, labels) = if destinations.local.is_empty() {
-                    (Vec::new(), Vec::new())
-                } else {
-                    let r = ready(ctx, &destinations.local, selection.clone(), options).await?;
-                    let named = r.labels();
-                    let ups = r.upload(options, plan).await?;
-                    let labels = registered(named, &ups);
-                    (ups, labels)
-                };
-                let mut all = destinations.before.clone();
-                all.extend(
-                    uploaded
-                        .iter()
-                        .map(|u| Destination::Target(u.target_id.clone())),
-                );
-                all.extend(destinations.after.iter().cloned());
-                Ok((runs::matrix(&all, tests, auth)?, uploaded, labels))
-            }
+            })
+            .collect();
+        RequestSource { entries, selection }
+    }
+
+    /// The flags as a matrix: every destination with the same tests and authentication; the
+    /// local APKs one entry, which becomes one per APK. Checked as [`runs::matrix`] checks.
+    pub fn flags(
+        destinations: Destinations,
+        tests: &Tests,
+        auth: &Auth,
+        selection: Selection,
+    ) -> Result<RequestSource, RunsError> {
+        let Destinations {
+            before,
+            local,
+            after,
+        } = destinations;
+        if before.is_empty() && local.is_empty() && after.is_empty() {
+            return Err(RunsError::NoDestination);
         }
+        let given = |d: &Destination| SourceEntry {
+            entry: runs::entry(d, tests, auth),
+            local: Vec::new(),
+        };
+        let mut entries: Vec<SourceEntry> = before.iter().map(given).collect();
+        if !local.is_empty() {
+            let unset = Destination::Target(String::new());
+            let entry = MatrixEntry {
+                target_id: None,
+                ..runs::entry(&unset, tests, auth)
+            };
+            entries.push(SourceEntry { entry, local });
+        }
+        entries.extend(after.iter().map(given));
+        runs::check_tests(tests)?;
+        Ok(RequestSource { entries, selection })
     }
 }
 
-/// The APKs' labels with the targets they were registered as: the uploads come back in the
-/// order the APKs were listed, one each.
-fn registered(mut labels: Vec<ApkLabel>, uploaded: &[Uploaded]) -> Vec<ApkLabel> {
-    if labels.len() == uploaded.len() {
-        for (label, up) in labels.iter_mut().zip(uploaded) {
-            label.target_id = Some(up.target_id.clone());
+/// A request's local half, done on the first [`Prepared::request`]: every entry's APKs
+/// selected, checked and (bundles) converted before the first is uploaded, so a bad third entry
+/// costs the first two nothing. A stale target's upload is made again from here, without
+/// selecting anew.
+struct Prepared<'c> {
+    ctx: &'c Context,
+    source: &'c RequestSource,
+    /// Each entry's APKs readied (`None` for an entry without local APKs).
+    readied: Option<Vec<Option<Ready<'c>>>>,
+}
+
+/// A request as sent: with the targets uploaded or taken from the cache, for the stale-target
+/// recovery, and those APKs' labels, for the notification.
+struct Sent {
+    request: RunRequest,
+    uploaded: Vec<Uploaded>,
+    apks: Vec<ApkLabel>,
+}
+
+impl<'c> Prepared<'c> {
+    /// Uploads what the entries need, in order, and builds the request: an entry with local
+    /// APKs becomes one entry per APK. `options.stale` forces those hashes' uploads.
+    async fn request(&mut self, options: &UploadOptions, plan: &Plan) -> Result<Sent, CreateError> {
+        let (ctx, source) = (self.ctx, self.source);
+        if self.readied.is_none() {
+            let mut readied = Vec::with_capacity(source.entries.len());
+            for e in &source.entries {
+                readied.push(match e.local.is_empty() {
+                    true => None,
+                    false => Some(ready(ctx, &e.local, source.selection.clone(), options).await?),
+                });
+            }
+            self.readied = Some(readied);
         }
+        let readied = self.readied.get_or_insert_with(Vec::new);
+        let mut sent = Sent {
+            request: RunRequest { matrix: Vec::new() },
+            uploaded: Vec::new(),
+            apks: Vec::new(),
+        };
+        for (e, readied) in source.entries.iter().zip(readied.iter()) {
+            let Some(readied) = readied else {
+                sent.request.matrix.push(e.entry.clone());
+                continue;
+            };
+            let (uploaded, apks) = readied.upload_labelled(options, plan).await?;
+            for u in &uploaded {
+                sent.request.matrix.push(MatrixEntry {
+                    target_id: Some(u.target_id.clone()),
+                    ..e.entry.clone()
+                });
+            }
+            sent.uploaded.extend(uploaded);
+            sent.apks.extend(apks);
+        }
+        Ok(sent)
     }
-    labels
 }
 
 /// What [`create`] did.
@@ -176,52 +205,52 @@ pub async fn create(
     source: &RequestSource,
     plan: &Plan,
 ) -> Result<Created, CreateError> {
-    let (mut request, mut uploaded, mut apks) =
-        before_run(source.build(ctx, options, plan)).await?;
-    if options.dry_run {
-        return Ok(Created::DryRun(request));
-    }
+    let mut prepared = Prepared {
+        ctx,
+        source,
+        readied: None,
+    };
     let mut options = options.clone();
+    // The server's 404 for stale targets, once their upload is under way again.
+    let mut refused: Option<ApiError> = None;
     let mut renewed: Vec<String> = Vec::new();
-    let created = loop {
-        let e = match start::post(&ctx.client, request.clone(), apks.clone()).await {
+    let started = loop {
+        let sent =
+            before_run(prepared.request(&options, plan))
+                .await
+                .map_err(|then| match refused.take() {
+                    Some(refused) => CreateError::Reupload {
+                        refused: Box::new(refused),
+                        then: Box::new(then),
+                    },
+                    None => then,
+                })?;
+        if options.dry_run {
+            return Ok(Created::DryRun(sent.request));
+        }
+        let e = match start::post(&ctx.client, sent.request, sent.apks).await {
             Err(StartError::Api(e)) => e,
             other => break other?,
         };
-        let mut stale = stale_targets(&e, &uploaded);
-        stale.retain(|u| !renewed.contains(&u.sha256));
+        // Each APK is uploaded again at most once.
+        let stale = forget_stale(ctx, &e, &sent.uploaded, &renewed);
         if stale.is_empty() {
             return Err(StartError::Api(e).into());
         }
-        let ids: Vec<&str> = stale.iter().map(|u| u.target_id.as_str()).collect();
-        ctx.remark(Remark::Note(format!(
-            "{e}; the server does not know cached {} {}: uploading again",
-            match ids.len() {
-                1 => "target",
-                _ => "targets",
-            },
-            ids.join(", ")
-        )));
-        forget(ctx, &stale);
-        // The forgotten entries miss the cache now; the others are still hits.
+        // The forgotten entries miss the cache now; the others are still hits. Labelled anew:
+        // the APKs that were uploaded again have new targets.
         options.stale = stale.iter().map(|u| u.sha256.clone()).collect();
         renewed.extend(options.stale.iter().cloned());
-        // Labelled anew: the APKs that were uploaded again have new targets.
-        (request, uploaded, apks) = before_run(source.build(ctx, &options, plan))
-            .await
-            .map_err(|then| CreateError::Reupload {
-                refused: Box::new(e),
-                then: Box::new(then),
-            })?;
+        refused = Some(e);
     };
     // The id is said before any waiting, so a dead CI runner's log still has it. Under -q it
     // is not (errors only, as asked); every error after this point names the run instead.
     ctx.remark(Remark::Step(format!(
         "started run {} ({})",
-        words::one_line(&created.run_id),
-        words::count(created.results.len(), "test")
+        words::one_line(&started.run_id),
+        words::count(started.results.len(), "test")
     )));
-    Ok(Created::Started(created))
+    Ok(Created::Started(started))
 }
 
 /// The work before `POST /runs` (uploads), during which a signal means no run exists yet.
@@ -397,24 +426,66 @@ pub async fn follow(
         0 => Until::RollUp,
         _ => Until::EveryResult,
     };
-    let (target_ids, apks) = (origin.target_ids(), origin.apks());
-    let first = wait_for(client, options.wait, until, &origin, observer).await?;
-    let mut attempts = Attempts::new(origin.known(), policy, first.run, first.raw);
-    let (mut ending, mut answered, mut left) = (first.ending, first.answered, first.left);
-    let mut stopped = None;
-    while ending == Ending::Finished && left.is_none() {
-        let rerun = match attempts.next() {
-            Ok(Some(rerun)) => rerun,
-            Ok(None) => break,
-            Err(refusal) => {
+    let (target_ids, apks, known) = (origin.target_ids(), origin.apks(), origin.known());
+    let mut origin = origin;
+    // The attempts so far, and the re-run whose run `origin` is, once there is one.
+    let mut so_far: Option<(Attempts, Rerun)> = None;
+    loop {
+        let run_id = origin.run_id();
+        let mut watch = observer.watch(run_id, until);
+        let (freshness, unseen) = (origin.freshness(), origin.unseen());
+        let waited = wait::one(
+            client,
+            run_id,
+            options.wait,
+            until,
+            freshness,
+            unseen,
+            watch.as_mut(),
+        )
+        .await?;
+        drop(watch);
+        let attempts = match so_far.take() {
+            Some((mut attempts, rerun)) => {
+                attempts.push(&rerun, waited.run, waited.raw);
+                attempts
+            }
+            None => Attempts::new(known.clone(), policy, waited.run, waited.raw),
+        };
+        let mut followed = Followed {
+            attempts,
+            ending: waited.ending,
+            answered: waited.answered,
+            left: waited.left,
+            stopped: None,
+            target_ids: target_ids.clone(),
+            apks: apks.clone(),
+        };
+        // A timed-out, lost or interrupted run is not re-run.
+        let rerun = match (followed.ending, &followed.left) {
+            (Ending::Finished, None) => followed.attempts.next().unwrap_or_else(|refusal| {
                 observer.remark(Remark::Warning(format!(
                     "{refusal}: it is not re-run, and its verdict stands"
                 )));
-                break;
-            }
+                None
+            }),
+            _ => None,
         };
-        let started = match start::post(client, rerun.request.clone(), apks.clone()).await {
-            Ok(started) => started,
+        let Some(rerun) = rerun else {
+            return Ok(followed);
+        };
+        match start::post(client, rerun.request.clone(), apks.clone()).await {
+            Ok(started) => {
+                observer.remark(Remark::Step(format!(
+                    "started run {}, re-run {} of {}: {} that failed",
+                    words::one_line(&started.run_id),
+                    rerun.number,
+                    policy.retries,
+                    words::count(rerun.tests, "test")
+                )));
+                origin = Origin::Created(started);
+                so_far = Some((followed.attempts, rerun));
+            }
             Err(e) => {
                 match quota(&e) {
                     // A test failed, and that is what the exit code says (1), not the billing
@@ -426,55 +497,12 @@ pub async fn follow(
                         words::count(requested, "credit"),
                         words::remain(remaining, "credit")
                     ))),
-                    None => stopped = Some(e),
+                    None => followed.stopped = Some(e),
                 }
-                break;
+                return Ok(followed);
             }
-        };
-        observer.remark(Remark::Step(format!(
-            "started run {}, re-run {} of {}: {} that failed",
-            words::one_line(&started.run_id),
-            rerun.number,
-            policy.retries,
-            words::count(rerun.tests, "test")
-        )));
-        let origin = Origin::Created(started);
-        let waited = wait_for(client, options.wait, until, &origin, observer).await?;
-        attempts.push(&rerun, waited.run, waited.raw);
-        (ending, answered, left) = (waited.ending, waited.answered, waited.left);
+        }
     }
-    Ok(Followed {
-        attempts,
-        ending,
-        answered,
-        left,
-        stopped,
-        target_ids,
-        apks,
-    })
-}
-
-/// One run's wait, watched as the observer says.
-async fn wait_for(
-    client: &Client,
-    options: wait::Options,
-    until: Until,
-    origin: &Origin,
-    observer: &dyn Observer,
-) -> Result<wait::Waited, ApiError> {
-    let run_id = origin.run_id();
-    let mut watch = observer.watch(run_id, until);
-    let (freshness, unseen) = (origin.freshness(), origin.unseen());
-    wait::one(
-        client,
-        run_id,
-        options,
-        until,
-        freshness,
-        unseen,
-        watch.as_mut(),
-    )
-    .await
 }
 
 /// The credits asked for and left, when `e` is the API's quota refusal.

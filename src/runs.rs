@@ -115,29 +115,35 @@ pub fn matrix(
     if destinations.is_empty() {
         return Err(RunsError::NoDestination);
     }
-    if tests.test_ids.is_empty() && tests.category_ids.is_empty() {
-        return Err(RunsError::NoTests);
-    }
-    let entries = destinations
-        .iter()
-        .map(|d| {
-            let (platform, web_url, binary_url, target_id) = match d {
-                Destination::Target(t) => (Platform::Android, None, None, Some(t.clone())),
-                Destination::BinaryUrl(u) => (Platform::Android, None, Some(u.clone()), None),
-                Destination::WebUrl(u) => (Platform::Web, Some(u.clone()), None, None),
-            };
-            MatrixEntry {
-                platform,
-                web_url,
-                binary_url,
-                target_id,
-                test_ids: non_empty(&tests.test_ids),
-                category_ids: non_empty(&tests.category_ids),
-                artifacts: auth.artifacts(),
-            }
-        })
-        .collect();
+    check_tests(tests)?;
+    let entries = destinations.iter().map(|d| entry(d, tests, auth)).collect();
     Ok(RunRequest { matrix: entries })
+}
+
+/// A run needs a test or a category.
+pub fn check_tests(tests: &Tests) -> Result<(), RunsError> {
+    match tests.test_ids.is_empty() && tests.category_ids.is_empty() {
+        true => Err(RunsError::NoTests),
+        false => Ok(()),
+    }
+}
+
+/// The entry of one destination, with every test and category and the auth.
+pub fn entry(destination: &Destination, tests: &Tests, auth: &Auth) -> MatrixEntry {
+    let (platform, web_url, binary_url, target_id) = match destination {
+        Destination::Target(t) => (Platform::Android, None, None, Some(t.clone())),
+        Destination::BinaryUrl(u) => (Platform::Android, None, Some(u.clone()), None),
+        Destination::WebUrl(u) => (Platform::Web, Some(u.clone()), None, None),
+    };
+    MatrixEntry {
+        platform,
+        web_url,
+        binary_url,
+        target_id,
+        test_ids: non_empty(&tests.test_ids),
+        category_ids: non_empty(&tests.category_ids),
+        artifacts: auth.artifacts(),
+    }
 }
 
 /// An entry of a `--matrix` file: the documented entry, where `apk` or `project` may stand in

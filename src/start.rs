@@ -6,7 +6,7 @@
 
 use crate::api::client::Client;
 use crate::api::error::ApiError;
-use crate::api::model::{CreatedResult, RunCreated, RunRequest};
+use crate::api::model::{CreatedResult, RunRequest};
 use crate::interrupt::{self, During};
 use crate::labels::ApkLabel;
 
@@ -32,38 +32,30 @@ pub struct Started {
 }
 
 /// Creates a run of `request`, built already (its APKs uploaded, or a re-run of failed tests,
-/// whose targets exist), on the APKs `apks` names: sent once.
+/// whose targets exist), on the APKs `apks` names: sent once. A signal meanwhile means the run
+/// may exist, and the error says so.
 pub async fn post(
     client: &Client,
     request: RunRequest,
     apks: Vec<ApkLabel>,
 ) -> Result<Started, StartError> {
-    let created = post_run(client, &request).await?;
-    Ok(started(created, request, apks))
-}
-
-fn started(created: RunCreated, request: RunRequest, apks: Vec<ApkLabel>) -> Started {
+    let claim = interrupt::Claim::take();
+    let created = tokio::select! {
+        // An answer that came with the signal is the better account: it has the run id.
+        biased;
+        created = client.create_run(&request) => created?,
+        signal = claim.interrupted() => return Err(interrupt::Interrupted {
+            signal,
+            during: During::CreatingRun,
+        }
+        .into()),
+    };
     let ids = request.matrix.iter().filter_map(|e| e.target_id.clone());
-    Started {
+    Ok(Started {
         run_id: created.run_id,
         target_ids: crate::words::unique(ids),
         results: created.results,
         request,
         apks,
-    }
-}
-
-/// `POST /runs`, during which a signal means the run may exist.
-async fn post_run(client: &Client, request: &RunRequest) -> Result<RunCreated, StartError> {
-    let claim = interrupt::Claim::take();
-    tokio::select! {
-        // An answer that came with the signal is the better account: it has the run id.
-        biased;
-        created = client.create_run(request) => Ok(created?),
-        signal = claim.interrupted() => Err(interrupt::Interrupted {
-            signal,
-            during: During::CreatingRun,
-        }
-        .into()),
-    }
+    })
 }

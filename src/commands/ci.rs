@@ -19,17 +19,28 @@ pub async fn run(
     if !args.upload.dry_run {
         check_report(&args.waiting)?;
     }
+    let source = source_of(&args, project, settings)?;
+    let retries = args.waiting.retries;
+    let Some(started) = create(&ctx, &args.upload, &source, retries, args.json).await? else {
+        return Ok(());
+    };
+    let origin = Origin::Created(started);
+    wait_and_report(&ctx.client, &args.waiting, args.json, origin).await
+}
+
+/// What the run is made of: doksi.toml's [[matrix]], unless the command line says what to run
+/// on or which tests (then it is said not to be used, rather than silently dropped); else the
+/// flags, on the paths given or the project's.
+fn source_of(
+    args: &CiArgs,
+    project: Option<&ProjectConfig>,
+    settings: &[Effective],
+) -> Result<RequestSource, Error> {
     let selection = destinations_of(&args.selection)?;
-    // doksi.toml's [[matrix]] is the run, unless the command line says what to run on or which
-    // tests: then it is said not to be used, rather than silently dropped.
     let tests_flagged = test_flags_given(settings);
     if let Some(p) = project.filter(|p| !p.matrix.is_empty()) {
         if args.paths.is_empty() && tests_flagged.is_empty() {
-            let source = RequestSource::Matrix {
-                entries: p.matrix.clone(),
-                selection,
-            };
-            return create_and_wait(&ctx, &args, &source).await;
+            return Ok(RequestSource::matrix(p.matrix.clone(), selection));
         }
         let given = match args.paths.is_empty() {
             true => tests_flagged.join(", "),
@@ -45,29 +56,10 @@ pub async fn run(
         local: super::paths_or_project(&args.paths, project),
         ..Destinations::default()
     };
-    let source = RequestSource::Flags {
-        selection,
+    Ok(RequestSource::flags(
         destinations,
-        tests,
-        auth,
-    };
-    create_and_wait(&ctx, &args, &source).await
-}
-
-async fn create_and_wait(
-    ctx: &crate::context::Context,
-    args: &CiArgs,
-    source: &RequestSource,
-) -> Result<(), Error> {
-    let Some(started) = create(ctx, &args.upload, source, args.waiting.retries, args.json).await?
-    else {
-        return Ok(());
-    };
-    wait_and_report(
-        &ctx.client,
-        &args.waiting,
-        args.json,
-        Origin::Created(started),
-    )
-    .await
+        &tests,
+        &auth,
+        selection,
+    )?)
 }

@@ -1,6 +1,7 @@
-//! The subcommands, one module each (`wait` also holds the wait `run --wait` and `ci` share,
-//! `run` the run creation `ci` shares): each parses what clap gave into the library's values,
-//! calls the library, and prints. Here: the dispatch, the runtime, and the [`Terminal`] that
+//! The subcommands, one module each (`wait` also prints the wait `run --wait` and `ci` share,
+//! `run` the run creation `ci` shares; `watch` is what a person sees while a run is waited
+//! for): each parses what clap gave into the library's values, calls the library (the
+//! `pipeline`, mostly), and prints. Here: the dispatch, the runtime, and the [`Terminal`] that
 //! turns the library's remarks and progress into stderr lines; in `error`, the top [`Error`]
 //! that wraps the library's errors and maps each to its exit code. Results go to stdout, warnings
 //! and progress to stderr, so `--json | jq` always works.

@@ -68,7 +68,7 @@ pub async fn run(
         )));
     }
     let source = match entries {
-        Some(entries) => RequestSource::Matrix { entries, selection },
+        Some(entries) => RequestSource::matrix(entries, selection),
         None => {
             let (tests, auth) = tests_of(&args.tests)?;
             let local: Vec<PathBuf> = args.apks.iter().chain(&args.projects).cloned().collect();
@@ -80,12 +80,7 @@ pub async fn run(
                 local,
                 after: binaries.chain(webs).collect(),
             };
-            RequestSource::Flags {
-                selection,
-                destinations,
-                tests,
-                auth,
-            }
+            RequestSource::flags(destinations, &tests, &auth, selection)?
         }
     };
     let retries = if args.wait { args.waiting.retries } else { 0 };

@@ -1,6 +1,7 @@
-//! `wait`, and the wait every command that waits shares: each result printed as it finishes
-//! (stderr), the failed tests run again as `--retries` allows, the reports written whatever the
-//! ending, and the verdict as the exit code.
+//! `wait`, and what every command that waits prints: the pipeline follows the run (each result
+//! printed as it finishes, on stderr, by the terminal's `Watch`; the failed tests run again as
+//! `--retries` allows) and writes the reports whatever the ending; here the summary is printed,
+//! the team told, and the verdict turned into the exit code.
 
 use crate::api::client::Client;
 use crate::api::model::{Run, RunResult, Status};

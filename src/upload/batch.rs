@@ -15,6 +15,7 @@ use crate::bundle::{Bundletool, Keystore};
 use crate::cache::LockWait;
 use crate::context::Context;
 use crate::discover::Selection;
+use crate::labels::ApkLabel;
 use crate::select::{Selected, select};
 
 use super::{
@@ -64,14 +65,28 @@ pub async fn ready<'c>(
 }
 
 impl Ready<'_> {
-    /// The selected APKs as people name them, in upload order.
-    pub fn labels(&self) -> Vec<crate::labels::ApkLabel> {
-        self.listed.iter().map(Selected::label).collect()
+    /// As [`Ready::upload`], with the APKs as people name them, each with the target it was
+    /// registered as (for the notification). Callable again: a stale target's upload is made
+    /// from the same readied APKs.
+    pub async fn upload_labelled(
+        &self,
+        options: &Options,
+        plan: &Plan,
+    ) -> Result<(Vec<Uploaded>, Vec<ApkLabel>), UploadError> {
+        let uploaded = self.upload(options, plan).await?;
+        let mut labels: Vec<ApkLabel> = self.listed.iter().map(Selected::label).collect();
+        // The uploads come back in the order the APKs were listed, one each.
+        if labels.len() == uploaded.len() {
+            for (label, up) in labels.iter_mut().zip(&uploaded) {
+                label.target_id = Some(up.target_id.clone());
+            }
+        }
+        Ok((uploaded, labels))
     }
 
     /// The sending half of [`upload_all`].
     pub async fn upload(
-        self,
+        &self,
         options: &Options,
         plan: &Plan,
     ) -> Result<Vec<Uploaded>, UploadError> {
@@ -285,14 +300,34 @@ fn converter_for(listed: &[Selected], options: &Options) -> Result<Option<Conver
     }))
 }
 
-/// Drops the cache entries behind `uploaded` that came from the cache (the server said it does
-/// not know them), so the next upload really uploads. Never fails: the forced upload that follows
-/// does not read the cache, and its entry replaces the stale one.
-pub fn forget(ctx: &Context, uploaded: &[Uploaded]) {
+/// The cached targets a 404 from `POST /runs` names (see `stale_targets`), but for those
+/// uploaded again already (`renewed`: a 404 naming a fresh target is the server's answer), said
+/// and dropped from the cache, so the next upload really uploads. Forgetting never fails: the
+/// forced upload that follows does not read the cache, and its entry replaces the stale one.
+pub fn forget_stale(
+    ctx: &Context,
+    e: &ApiError,
+    uploaded: &[Uploaded],
+    renewed: &[String],
+) -> Vec<Uploaded> {
+    let mut stale = stale_targets(e, uploaded);
+    stale.retain(|u| !renewed.contains(&u.sha256));
+    if stale.is_empty() {
+        return stale;
+    }
+    let ids: Vec<&str> = stale.iter().map(|u| u.target_id.as_str()).collect();
+    ctx.remark(Remark::Note(format!(
+        "{e}; the server does not know cached {} {}: uploading again",
+        match ids.len() {
+            1 => "target",
+            _ => "targets",
+        },
+        ids.join(", ")
+    )));
     let Some(cache) = ctx.cache() else {
-        return;
+        return stale;
     };
-    for u in uploaded.iter().filter(|u| u.cached) {
+    for u in &stale {
         if let Err(e) = cache.remove(&ctx.scope.id, &u.sha256) {
             ctx.remark(Remark::Warning(format!(
                 "{e}; the stale entry stays until replaced"
@@ -300,6 +335,7 @@ pub fn forget(ctx: &Context, uploaded: &[Uploaded]) {
         }
     }
     ctx.cache_warnings();
+    stale
 }
 
 /// One upload of a dry run: what it would send, or the cache hit that spares it.
@@ -332,7 +368,7 @@ impl Plan {
 /// The cached targets a 404 from `POST /runs` plausibly refers to: those its message names, or
 /// every cached one when the answer says nothing. A 404 that names something else (an unknown
 /// category or test) is the server's answer about the input, and nothing is uploaded again.
-pub fn stale_targets(e: &ApiError, uploaded: &[Uploaded]) -> Vec<Uploaded> {
+fn stale_targets(e: &ApiError, uploaded: &[Uploaded]) -> Vec<Uploaded> {
     let root = e.root();
     if root.status() != Some(404) {
         return Vec::new();
