@@ -8,15 +8,14 @@ use crate::api::model::{Run, RunResult, Status};
 use crate::cli::{Effective, GlobalArgs, WaitArgs, WaitOptions, given_as_flag};
 use crate::labels::{Labels, test_name};
 use crate::pipeline::{self, Origin};
-use crate::remark::Remark;
 use crate::report;
 use crate::rerun::{Attempts, Counts, TestOutcome, attention, outcome_of};
 use crate::runs::Auth;
-use crate::wait::{Ending, Until};
+use crate::wait::Ending;
 use crate::words::one_line as clean;
 
-use super::output::{self, note, warning};
-use super::watch::{Watch, done, result_line, tally};
+use super::output::{self, warning};
+use super::watch::{Watching, done, result_line, tally};
 use super::{Error, context, print_json};
 use crate::words::count;
 
@@ -94,24 +93,6 @@ pub(super) async fn wait_and_report(
             Err(verdict)
         }
         (reported, verdict) => reported.and(verdict),
-    }
-}
-
-/// Who watches a followed run: the terminal, through a [`Watch`] per run.
-struct Watching<'a> {
-    labels: &'a Labels,
-}
-
-impl pipeline::Observer for Watching<'_> {
-    fn watch(&self, run_id: &str, until: Until) -> Box<dyn crate::wait::Observer + '_> {
-        Box::new(Watch::new(run_id, self.labels, until))
-    }
-
-    fn remark(&self, remark: Remark) {
-        match remark {
-            Remark::Warning(line) => warning!("{line}"),
-            Remark::Step(line) | Remark::Note(line) => note!("{line}"),
-        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! terminal that is one live line, redrawn in place: status, tests done of all, failed so far,
 //! time elapsed. In a CI log, which cannot redraw, a line when the status changes and, without
 //! news, at least once a minute, so a job that waits half an hour never looks hung.
+//! [`Watching`] is how the pipeline's follow is watched: a [`Watch`] per run, re-runs said.
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -12,12 +13,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::api::model::{Run, RunResult, Status};
 use crate::labels::{Labels, test_name};
+use crate::remark::Remark;
 use crate::rerun::Counts;
 use crate::wait::Until;
 use crate::words::count;
 use crate::words::one_line as clean;
 
-use super::output::{self, note};
+use super::output::{self, note, warning};
 
 pub(super) struct Watch<'a> {
     labels: &'a Labels,
@@ -137,6 +139,24 @@ impl crate::wait::Observer for Watch<'_> {
             count(Counts::of_run(run).unfinished, "test"),
             clean(run.status.as_str())
         );
+    }
+}
+
+/// Who watches a followed run: the terminal, through a [`Watch`] per run.
+pub(super) struct Watching<'a> {
+    pub labels: &'a Labels,
+}
+
+impl crate::pipeline::Observer for Watching<'_> {
+    fn watch(&self, run_id: &str, until: Until) -> Box<dyn crate::wait::Observer + '_> {
+        Box::new(Watch::new(run_id, self.labels, until))
+    }
+
+    fn remark(&self, remark: Remark) {
+        match remark {
+            Remark::Warning(line) => warning!("{line}"),
+            Remark::Step(line) | Remark::Note(line) => note!("{line}"),
+        }
     }
 }
 
