@@ -1332,6 +1332,15 @@ fn the_kotlin_snippet_is_well_formed_and_mirrors_the_groovy_one() {
             "{name}: the task action uses `project`"
         );
         assert!(action.contains("ProcessBuilder(command)"), "{name}");
+        // AGP 7+: the APK folder from the artifact API, a task input read when the task runs.
+        for expected in [
+            "com.android.build.api.artifact.SingleArtifact",
+            "inputs.files(folder).withPropertyName(",
+            "doksiApkFolder",
+        ] {
+            assert!(src.contains(expected), "{name}: no {expected:?}");
+        }
+        assert!(action.contains("folder.get()"), "{name}");
         assert!(
             !src.contains("DOKSI_API_KEY\")") && !src.contains("DOKSI_API_KEY')"),
             "{name} reads the key"
