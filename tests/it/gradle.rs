@@ -1183,7 +1183,10 @@ fn the_groovy_snippet_takes_each_variants_apk_folder_from_the_artifact_api() {
     );
     let stored = [sb.stored_upload("upl_1"), sb.stored_upload("upl_2")];
     assert!(holds(&stored[0], &unlock), "upl_1 is not relocated's APK");
-    assert!(holds(&stored[1], &settings), "upl_2 is not the arm64-v8a split");
+    assert!(
+        holds(&stored[1], &settings),
+        "upl_2 is not the arm64-v8a split"
+    );
     for upload in &stored {
         assert!(!holds(upload, &ime), "the x86_64 split was uploaded");
     }
