@@ -356,7 +356,7 @@ plugins.withId("com.android.application") {
                 try {
                     Class.forName("com.android.build.api.artifact.SingleArtifact\$APK", true, loader)
                         .getField("INSTANCE").get(null)
-                } catch (e: ClassNotFoundException) {
+                } catch (e: ReflectiveOperationException) {
                     null
                 }
             }
