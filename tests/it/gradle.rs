@@ -959,9 +959,10 @@ fn the_groovy_snippet_adds_a_task_per_variant_from_either_android_variant_api() 
     expected.sort();
     assert_eq!(listed("doksiSmoke"), expected, "{}", out.text);
 
-    // Each task assembled its variant first (and only that: no other variant was built), and
-    // doksi, told `--variant`, took that variant's APK from the flavor's folder, although the
-    // module had another variant's APK too.
+    // Each task built its variant's APK first (by assemble<Variant> on the old API, through the
+    // artifact's producer on the new; and only that: no other variant was built), and doksi,
+    // told `--variant` (and, on the new API, handed the variant's folder), took that variant's
+    // APK from the flavor's folder, although the module had another variant's APK too.
     let apk = |module: &str, flavor: &str, build_type: &str| {
         project
             .join(module)
