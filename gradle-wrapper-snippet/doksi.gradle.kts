@@ -4,9 +4,12 @@
 // Apply it in the application module's build.gradle.kts (not the root project, not a library
 // module), below the Android plugin:
 //     apply(from = "doksi.gradle.kts")
-// It adds one task per application variant, `doksiSmoke<Variant>`, which depends on
-// `assemble<Variant>` and runs
-//     doksi ci <projectDir> --variant <variant> --category C1 ... [--test T] [--auth A] [--timeout T]
+// It adds one task per application variant, `doksiSmoke<Variant>`, which runs
+//     doksi ci <APK folder> --variant <variant> --category C1 ... [--test T] [--auth A] [--timeout T]
+// With the Android Gradle plugin 7 or later (androidComponents), the APK folder is the variant's
+// `SingleArtifact.APK` from AGP's artifact API, a task input: Gradle builds the APK first,
+// wherever the build puts it, and doksi reads that folder's output-metadata.json. With older
+// plugins the task depends on `assemble<Variant>` and doksi searches <projectDir>.
 // In an Android library, dynamic-feature or test module it adds nothing and logs a warning. In a
 // project without the Android plugins it adds doksiSmoke<Variant> for the variants named by
 // doksi.variants, else for those of release and debug whose assemble<Variant> task this very
@@ -30,7 +33,9 @@ import java.util.concurrent.TimeUnit
 import org.gradle.api.Action
 import org.gradle.api.DomainObjectCollection
 import org.gradle.api.GradleException
+import org.gradle.api.file.Directory
 import org.gradle.api.file.FileCollection
+import org.gradle.api.provider.Provider
 import org.gradle.kotlin.dsl.withGroovyBuilder
 
 fun doksiSetting(property: String, variable: String): String? =
@@ -95,8 +100,6 @@ val doksiResolved: FileCollection? = if (doksiExecutable == null && doksiVersion
     doksiArtifact?.let { dependencies.add(configuration.name, it) }
     project.files(configuration)
 } else null
-// Where the resolved file is copied when it cannot be made executable where it is.
-val doksiCopyDir: String = File(project.layout.buildDirectory.get().asFile, "doksi/$doksiVersion").absolutePath
 val doksiLauncher: List<String> = when {
     doksiExecutable != null -> {
         val exe = doksiExecutable
@@ -110,9 +113,6 @@ val doksiLauncher: List<String> = when {
         ?: listOf("doksi")
 }
 val doksiProjectDir: String = project.projectDir.absolutePath
-// Each task's JUnit report goes where Gradle's own test tasks put theirs, so CI globs such as
-// `**/build/test-results/**/*.xml` (Jenkins, GitLab, Bitrise) pick it up with the unit tests.
-val doksiResultsDir: String = File(project.layout.buildDirectory.get().asFile, "test-results").absolutePath
 
 // What doksi's exit codes mean, for the build failure's message.
 val doksiMeanings: Map<Int, String> = mapOf(
@@ -130,19 +130,27 @@ val doksiRegistered: MutableSet<String> = mutableSetOf()
 
 fun doksiSuffix(variant: String): String = "" + Character.toUpperCase(variant[0]) + variant.substring(1)
 
-fun doksiRegister(variant: String, needAssemble: Boolean) {
+// `apkFolder`: the variant's APK folder from AGP's artifact API, or null to search the project
+// folder for the variant's APK after `assemble<Variant>`.
+fun doksiRegister(variant: String, needAssemble: Boolean, apkFolder: Provider<*>?) {
     val suffix = doksiSuffix(variant)
     val taskName = "doksiSmoke$suffix"
     if (!doksiRegistered.add(taskName)) return
     val assembleName = "assemble$suffix"
-    val hasAssemble = needAssemble || tasks.names.contains(assembleName)
+    val hasAssemble = apkFolder == null && (needAssemble || tasks.names.contains(assembleName))
 
+    // Read now, when the variants are known, rather than when the script is applied: a build
+    // script may set buildDir below the `apply(from = ...)`.
+    val buildDir: File = project.layout.buildDirectory.get().asFile
+    // Each task's JUnit report goes where Gradle's own test tasks put theirs, so CI globs such as
+    // `**/build/test-results/**/*.xml` (Jenkins, GitLab, Bitrise) pick it up with the unit tests.
+    val report = File(buildDir, "test-results/$taskName/TEST-doksi.xml").absolutePath
     // The whole command line but the executable (with doksi.version, known when the task
-    // runs), fixed now; the key is not on it. Only these locals reach doLast.
-    val report = "$doksiResultsDir/$taskName/TEST-doksi.xml"
+    // runs) and the APK folder (known when its producer has run), fixed now; the key is not on
+    // it. Only these locals reach doLast.
     val launcher = ArrayList(doksiLauncher)
     val arguments: List<String> = ArrayList<String>().apply {
-        addAll(listOf("ci", doksiProjectDir, "--variant", variant))
+        addAll(listOf("--variant", variant))
         doksiCategories.forEach { addAll(listOf("--category", it)) }
         doksiTests.forEach { addAll(listOf("--test", it)) }
         doksiAuth?.takeIf { it.isNotEmpty() }?.let { addAll(listOf("--auth", it)) }
@@ -163,13 +171,22 @@ fun doksiRegister(variant: String, needAssemble: Boolean) {
     val artifact = doksiArtifact
     val resolved = doksiResolved
     val platform = "$doksiOsName on $doksiArch"
-    val copyDir = doksiCopyDir
+    // Where the resolved file is copied when it cannot be made executable where it is.
+    val copyDir = File(buildDir, "doksi/$version").absolutePath
+    // A provider, not a path: it is read when the task runs, after the APK is built.
+    val folder = apkFolder
 
     tasks.register(taskName) {
         group = "verification"
         description = "Runs Doksi UI tests on the $variant APK (doksi ci) and fails on their verdict."
         if (hasAssemble) {
             dependsOn(assembleName)
+        }
+        if (folder != null) {
+            // An input, so Gradle runs the task that produces the folder first (AGP's
+            // package<Variant>), with no task named here. `files`, not `dir`: a file tree of a
+            // provider does not carry the provider's producer on every Gradle this supports.
+            inputs.files(folder).withPropertyName("doksiApkFolder")
         }
         enabled = !skip
         doLast {
@@ -224,6 +241,7 @@ fun doksiRegister(variant: String, needAssemble: Boolean) {
                 }
                 command.add(exe.absolutePath)
             }
+            command.addAll(listOf("ci", if (folder != null) (folder.get() as Directory).asFile.absolutePath else projectDir))
             command.addAll(arguments)
             // Cancelling the build must stop doksi rather than orphan it. A daemon that gives up
             // on a cancelled build exits, which runs this hook; an interrupt of this thread ends
@@ -330,12 +348,28 @@ plugins.withId("com.android.application") {
     // reached through Groovy's dynamic calls.
     val components = extensions.findByName("androidComponents")
     if (components != null) {
-        // Android Gradle plugin 7 and later.
+        // Android Gradle plugin 7 and later: each variant's APK folder from its artifacts. The
+        // artifact type is reached through AGP's own class loader; AGP 4.2 (androidComponents,
+        // but ArtifactType.APK instead of SingleArtifact.APK) takes the name-based path.
+        val apkType: Any? = listOf(components.javaClass.classLoader, javaClass.classLoader).asSequence()
+            .mapNotNull { loader ->
+                try {
+                    Class.forName("com.android.build.api.artifact.SingleArtifact\$APK", true, loader)
+                        .getField("INSTANCE").get(null)
+                } catch (e: ReflectiveOperationException) {
+                    null
+                }
+            }
+            .firstOrNull()
         components.withGroovyBuilder {
             val all = "selector"()!!.withGroovyBuilder { "all"() }
             "onVariants"(all, object : Action<Any> {
                 override fun execute(variant: Any) {
-                    doksiRegister(variant.withGroovyBuilder { getProperty("name") } as String, true)
+                    val folder = apkType?.let { type ->
+                        variant.withGroovyBuilder { getProperty("artifacts") }!!
+                            .withGroovyBuilder { "get"(type) } as Provider<*>
+                    }
+                    doksiRegister(variant.withGroovyBuilder { getProperty("name") } as String, true, folder)
                 }
             })
         }
@@ -345,7 +379,7 @@ plugins.withId("com.android.application") {
             .withGroovyBuilder { getProperty("applicationVariants") } as DomainObjectCollection<Any>
         variants.all(object : Action<Any> {
             override fun execute(variant: Any) {
-                doksiRegister(variant.withGroovyBuilder { getProperty("name") } as String, true)
+                doksiRegister(variant.withGroovyBuilder { getProperty("name") } as String, true, null)
             }
         })
     }
@@ -366,10 +400,10 @@ afterEvaluate {
         )
     } else if (doksiVariants.isNotEmpty()) {
         // A plain project: the variants named, else release and debug where this project assembles them.
-        doksiVariants.forEach { doksiRegister(it, false) }
+        doksiVariants.forEach { doksiRegister(it, false, null) }
     } else {
         listOf("release", "debug")
             .filter { tasks.names.contains("assemble" + doksiSuffix(it)) }
-            .forEach { doksiRegister(it, true) }
+            .forEach { doksiRegister(it, true, null) }
     }
 }

@@ -129,7 +129,10 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, DiscoverError> {
         let meta = std::fs::metadata(path).map_err(|_| DiscoverError::Missing(path.clone()))?;
         found.searched.push(path.clone());
         if meta.is_dir() {
-            walk_project(path, &mut found);
+            match artifact_metadata(path) {
+                Some(metadata) => read_artifact_folder(path, &metadata, &mut found),
+                None => walk_project(path, &mut found),
+            }
         } else if path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("apk"))
@@ -209,6 +212,65 @@ impl Discovery {
             paths.join(", ")
         ))
     }
+}
+
+/// The `output-metadata.json` of a folder named on the command line that is itself an APK output
+/// folder lying outside `build/outputs/` (AGP's `SingleArtifact.APK` folder under a custom
+/// `buildDir`, Flutter's `build/app/outputs/...`, a copied artifact): the walk, which only reads
+/// `build/outputs/`, would find nothing there. `None` for any other folder, so a project or a
+/// folder inside `build/outputs/` is walked as ever.
+fn artifact_metadata(dir: &Path) -> Option<PathBuf> {
+    let metadata = dir.join("output-metadata.json");
+    if !metadata.is_file() {
+        return None;
+    }
+    // Canonical, so that `.` inside `build/outputs/apk/release` is seen to be there.
+    let resolved = std::fs::canonicalize(&metadata).ok()?;
+    output_of(&resolved).is_none().then_some(metadata)
+}
+
+/// An APK output folder named as such (see [`artifact_metadata`]): its metadata names the APKs,
+/// their splits and the variant, and they count as named, as an APK file on the command line
+/// does: no folder layout says their module, so `--module` and `--variant` do not drop them
+/// (`--abi` still picks among their splits). Metadata doksi cannot trust is a warning, and the
+/// folder's own `*.apk` files are taken instead.
+fn read_artifact_folder(dir: &Path, metadata: &Path, found: &mut Discovery) {
+    let apks = match read_metadata(metadata, dir) {
+        Ok((apks, warnings)) => {
+            found.warnings.extend(warnings);
+            apks
+        }
+        Err(why) => {
+            found.warnings.push(format!(
+                "{}: {why}; taking the folder's .apk files as they are",
+                metadata.display()
+            ));
+            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && has_extension(&p.to_string_lossy(), "apk"))
+                .collect();
+            files.sort();
+            files
+                .into_iter()
+                .map(|path| FoundApk {
+                    test: is_test_file_name(&path),
+                    path,
+                    module: None,
+                    variant: None,
+                    abi: None,
+                    kind: OutputKind::Single,
+                    named: true,
+                    from_bundle: false,
+                })
+                .collect()
+        }
+    };
+    found
+        .apks
+        .extend(apks.into_iter().map(|a| FoundApk { named: true, ..a }));
 }
 
 /// Folders that never hold build outputs, at any depth.
@@ -949,6 +1011,140 @@ mod tests {
                 module: Some("app".to_owned()),
                 variant: Some("freeRelease".to_owned()),
             }]
+        );
+    }
+
+    /// AGP 7+'s output-metadata.json for an ABI-split variant: two splits and the universal APK.
+    fn split_metadata(variant: &str) -> String {
+        serde_json::json!({
+            "version": 3,
+            "artifactType": {"type": "APK", "kind": "Directory"},
+            "variantName": variant,
+            "elements": [
+                {"type": "ONE_OF_MANY", "filters": [{"filterType": "ABI", "value": "x86_64"}],
+                 "outputFile": "app-x86_64.apk"},
+                {"type": "ONE_OF_MANY", "filters": [{"filterType": "ABI", "value": "arm64-v8a"}],
+                 "outputFile": "app-arm64-v8a.apk"},
+                {"type": "UNIVERSAL", "filters": [], "outputFile": "app-universal.apk"},
+            ],
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn an_apk_folder_outside_build_outputs_is_read_by_its_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        // A custom buildDir: `out/`, not `build/`.
+        let folder = dir.path().join("app/out/outputs/apk/paid/release");
+        for apk in ["app-x86_64.apk", "app-arm64-v8a.apk", "app-universal.apk"] {
+            write(&folder.join(apk));
+        }
+        // Not listed in the metadata: not an output of this build.
+        write(&folder.join("stale.apk"));
+        std::fs::write(
+            folder.join("output-metadata.json"),
+            split_metadata("paidRelease"),
+        )
+        .unwrap();
+        // The project above it finds nothing: the walk reads build/outputs only.
+        assert!(discover(&[dir.path().to_owned()]).unwrap().apks.is_empty());
+
+        let found = discover(std::slice::from_ref(&folder)).unwrap();
+        let apks: Vec<_> = found
+            .apks
+            .iter()
+            .map(|a| {
+                (
+                    a.path.strip_prefix(&folder).unwrap().to_string_lossy(),
+                    a.abi.as_deref(),
+                    a.kind,
+                    a.variant.as_deref(),
+                    a.module.as_deref(),
+                    a.named,
+                )
+            })
+            .collect();
+        let split = |file: &'static str, abi| {
+            (
+                file.into(),
+                abi,
+                OutputKind::OneOfMany,
+                Some("paidRelease"),
+                None,
+                true,
+            )
+        };
+        assert_eq!(
+            apks,
+            [
+                split("app-x86_64.apk", Some("x86_64")),
+                split("app-arm64-v8a.apk", Some("arm64-v8a")),
+                (
+                    "app-universal.apk".into(),
+                    None,
+                    OutputKind::Universal,
+                    Some("paidRelease"),
+                    None,
+                    true
+                ),
+            ]
+        );
+        assert!(found.warnings.is_empty(), "{:?}", found.warnings);
+        // Named, so the module and variant filters keep them; --abi still picks a split.
+        let selection = Selection {
+            module: Some("app".into()),
+            variant: Some("free".into()),
+            abi: Some("arm64-v8a".into()),
+            ..Selection::default()
+        };
+        let kept = selection.apply(found.apks, |_| false);
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(kept[0].path, folder.join("app-arm64-v8a.apk"));
+    }
+
+    #[test]
+    fn an_apk_folder_inside_build_outputs_is_walked_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("app/build/outputs/apk/paid/release");
+        for apk in ["app-x86_64.apk", "app-arm64-v8a.apk", "app-universal.apk"] {
+            write(&folder.join(apk));
+        }
+        // Its metadata names a variant; the folders, which win, name another.
+        std::fs::write(
+            folder.join("output-metadata.json"),
+            split_metadata("freeDebug"),
+        )
+        .unwrap();
+        let found = discover(std::slice::from_ref(&folder)).unwrap();
+        assert_eq!(found.apks.len(), 3);
+        for a in &found.apks {
+            assert!(!a.named, "{a:?}");
+            assert_eq!(a.variant.as_deref(), Some("paidRelease"), "{a:?}");
+            assert_eq!(a.module.as_deref(), Some("app"), "{a:?}");
+        }
+    }
+
+    #[test]
+    fn an_apk_folder_whose_metadata_is_unknown_gives_its_apk_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("out/outputs/apk/release");
+        write(&folder.join("b.apk"));
+        write(&folder.join("a.apk"));
+        write(&folder.join("notes.txt"));
+        std::fs::write(folder.join("output-metadata.json"), r#"{"version": 9}"#).unwrap();
+        let found = discover(std::slice::from_ref(&folder)).unwrap();
+        let names: Vec<_> = found
+            .apks
+            .iter()
+            .map(|a| (a.path.file_name().unwrap().to_string_lossy(), a.named))
+            .collect();
+        assert_eq!(names, [("a.apk".into(), true), ("b.apk".into(), true)]);
+        assert_eq!(found.warnings.len(), 1, "{:?}", found.warnings);
+        assert!(
+            found.warnings[0].contains("version 9 is not one doksi reads")
+                && found.warnings[0].ends_with("taking the folder's .apk files as they are"),
+            "{:?}",
+            found.warnings
         );
     }
 

@@ -774,3 +774,37 @@ fn an_abi_a_split_only_variant_lacks_is_an_error_not_a_silent_drop() {
         "no APK for ABI x86 in app release; the ABIs there are: arm64-v8a, x86_64",
     );
 }
+
+/// The folder AGP's artifact API gives for a variant's APKs, under a custom buildDir: named on
+/// the command line, it is read by its output-metadata.json (what the Gradle snippet hands doksi
+/// on AGP 7+); the project above it, walked, has no build/outputs and yields nothing.
+#[test]
+fn an_apk_folder_outside_build_outputs_is_taken_by_its_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("app/out/outputs/apk/release");
+    copy(
+        "appium-unlock-2.0.0-debug.apk",
+        &folder.join("shop-1.2-release.apk"),
+    );
+    // Beside it, not listed in the metadata: a leftover, never taken.
+    copy(
+        "appium-android-ime-2.0.0-debug.apk",
+        &folder.join("old.apk"),
+    );
+    let metadata = serde_json::json!({
+        "version": 3,
+        "artifactType": {"type": "APK", "kind": "Directory"},
+        "variantName": "release",
+        "elements": [{"type": "SINGLE", "filters": [], "outputFile": "shop-1.2-release.apk"}],
+    });
+    fs::write(folder.join("output-metadata.json"), metadata.to_string()).unwrap();
+    let path = folder.to_str().unwrap();
+    // The module and variant filters do not drop what was named.
+    let found = list(&[path, "--module", "app", "--variant", "release"]);
+    assert_eq!(names(&found), ["shop-1.2-release.apk"]);
+    assert_eq!(found[0]["variant"], "release");
+    assert_eq!(found[0]["manifest"]["package"], "io.appium.unlock");
+    let r = run(&["apks", dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("no APKs found"), "{}", r.stderr);
+}

@@ -414,10 +414,13 @@ fn the_groovy_snippet_stops_doksi_when_gradle_ends() {
 // The Groovy snippet's Android paths, against a stand-in Android Gradle plugin.
 
 /// A stand-in for the Android Gradle plugin (AGP), in Groovy, which Gradle compiles in the test
-/// build's `buildSrc/`: the `android` DSL (build types, product flavors of one dimension), the
-/// variants they make, and per variant an `assemble<Variant>` task that copies a fixture APK
-/// where AGP writes its own, with AGP's aggregates (`assemble<BuildType>`, `assemble<Flavor>`,
-/// `assemble`). Its two variant APIs, each from a plugin class of its own:
+/// build's `buildSrc/`: the `android` DSL (build types, product flavors of one dimension, ABI
+/// splits), the variants they make, and per variant a `package<Variant>` task that copies
+/// fixture APKs where AGP writes its own (`<buildDir>/outputs/apk/[<flavor>/]<buildType>/`,
+/// named `<archivesBaseName>-[<flavor>-][<abi>-]<buildType>.apk`) with their
+/// output-metadata.json, and `assemble<Variant>` after it (which leaves a marker file
+/// `<buildDir>/assembled-<variant>`), with AGP's aggregates (`assemble<BuildType>`,
+/// `assemble<Flavor>`, `assemble`). Its two variant APIs, each from a plugin class of its own:
 /// - `OldAppPlugin`, AGP 4.1: `android.applicationVariants`, a `DomainObjectSet` filled after
 ///   the build script is evaluated, after the variants' tasks exist;
 /// - `NewAppPlugin`, AGP 7 and later (4.2 had the same calls, incubating):
@@ -425,10 +428,36 @@ fn the_groovy_snippet_stops_doksi_when_gradle_ends() {
 ///   for Kotlin's function type), whose callbacks run after evaluation, before the variants'
 ///   tasks exist, and which refuses a callback registered once they ran, with AGP's message.
 ///   Its `android` has no `applicationVariants`, as in AGP 9 (7 and 8 keep the old API beside
-///   the new), so nothing but `androidComponents` gives the snippet any variant there.
-const FAKE_AGP: [(&str, &str); 3] = [
+///   the new), so nothing but `androidComponents` gives the snippet any variant there. Each
+///   variant has AGP's artifact API as far as the snippet uses it: `variant.artifacts.get(
+///   SingleArtifact.APK)`, a `Provider<Directory>` of the variant's APK folder (which AGP's
+///   `BuiltArtifactsLoader` reads by its output-metadata.json) that carries its producer,
+///   `package<Variant>`. Gradle 4.4 has no provider that knows its producing task, so the fake's
+///   is also a `Buildable` naming it, which Gradle 4.4 follows from a task input; on Gradle 7
+///   and later AGP's provider carries its producer itself. `SingleArtifact.APK` is a nested class
+///   with an `INSTANCE` field, as Kotlin compiles AGP's `object APK`.
+const FAKE_AGP: [(&str, &str); 4] = [
     (
-        "FakeAndroid.groovy",
+        "com/android/build/api/artifact/SingleArtifact.groovy",
+        r#"package com.android.build.api.artifact
+
+import org.gradle.api.file.Directory
+
+// com.android.build.api.artifact.SingleArtifact, of which only APK.
+abstract class SingleArtifact<T> {
+    final String name
+    SingleArtifact(String name) { this.name = name }
+
+    static final class APK extends SingleArtifact<Directory> {
+        // Public, as the field Kotlin makes for an `object`.
+        public static final APK INSTANCE = new APK()
+        APK() { super('APK') }
+    }
+}
+"#,
+    ),
+    (
+        "fakeagp/FakeAndroid.groovy",
         r#"package fakeagp
 
 import groovy.json.JsonOutput
@@ -460,9 +489,34 @@ class AndroidDsl {
         buildTypes.create('release')
     }
 
+    final Splits splits = new Splits()
+
     void buildTypes(Closure configure) { buildTypes.configure(configure) }
     void productFlavors(Closure configure) { productFlavors.configure(configure) }
     void flavorDimensions(String... names) { flavorDimensionList.addAll(names) }
+    void splits(Closure configure) { configureWith(splits, configure) }
+
+    static void configureWith(Object target, Closure configure) {
+        configure.delegate = target
+        configure.resolveStrategy = Closure.DELEGATE_FIRST
+        configure.call()
+    }
+}
+
+// android.splits.abi: enable, include, universalApk (as AGP's AbiSplitOptions).
+class AbiSplit {
+    boolean enabled
+    boolean universal
+    final List<String> abis = []
+    void enable(boolean on) { enabled = on }
+    void reset() { abis.clear() }
+    void include(String... names) { abis.addAll(names) }
+    void universalApk(boolean on) { universal = on }
+}
+
+class Splits {
+    final AbiSplit abi = new AbiSplit()
+    void abi(Closure configure) { AndroidDsl.configureWith(abi, configure) }
 }
 
 // A variant: a flavor (or none) and a build type.
@@ -496,27 +550,52 @@ class FakeAndroid {
         all
     }
 
-    // assemble<Variant> "builds" <module>-<flavor>-<buildType>.apk (a copy of the root's
-    // fixture.apk) and output-metadata.json as `metadata` says.
-    static void createTasks(Project project, List<VariantInfo> variants, Closure metadata) {
-        File fixture = project.rootProject.file('fixture.apk')
+    // The variant's APK folder, as the build's buildDir is when it is read.
+    static File apkFolder(Project project, VariantInfo v) {
+        new File(project.buildDir, 'outputs/apk/' + v.dirName)
+    }
+
+    // package<Variant> "builds" <archivesBaseName>-<flavor>-<buildType>.apk (a copy of the
+    // root's fixture.apk) or, with ABI splits, one APK per ABI (fixture-<abi>.apk) and the
+    // universal one, and output-metadata.json as `metadata` makes it from the elements;
+    // assemble<Variant> depends on it and leaves a marker.
+    static void createTasks(Project project, AndroidDsl dsl, List<VariantInfo> variants, Closure metadata) {
         Map<String, List<String>> aggregates = [:]
         variants.each { VariantInfo v ->
+            String packaging = 'package' + capitalize(v.name)
+            project.tasks.create(packaging) { t ->
+                t.doLast {
+                    File out = apkFolder(project, v)
+                    out.mkdirs()
+                    String base = project.archivesBaseName
+                    AbiSplit split = dsl.splits.abi
+                    // [type, ABI or null, fixture]
+                    List<List> made = split.enabled
+                        ? split.abis.collect { ['ONE_OF_MANY', it, 'fixture-' + it + '.apk'] } +
+                            (split.universal ? [['UNIVERSAL', 'universal', 'fixture.apk']] : [])
+                        : [['SINGLE', null, 'fixture.apk']]
+                    List<Map> elements = made.collect { String type, String abi, String fixture ->
+                        String apk = [base, v.flavorName, abi, v.buildType].findAll { it }.join('-') + '.apk'
+                        java.nio.file.Files.copy(project.rootProject.file(fixture).toPath(),
+                            new File(out, apk).toPath(), java.nio.file.StandardCopyOption.REPLACE_EXISTING)
+                        List filters = type == 'ONE_OF_MANY' ? [[filterType: 'ABI', value: abi]] : []
+                        [type: type, filters: filters, versionCode: 2, versionName: '2.0.0', outputFile: apk]
+                    }
+                    new File(out, 'output-metadata.json').text =
+                        JsonOutput.prettyPrint(JsonOutput.toJson(metadata(v, elements)))
+                }
+            }
             String name = 'assemble' + capitalize(v.name)
             project.tasks.create(name) { t ->
                 t.group = 'build'
                 t.description = 'Assembles main output for variant ' + v.name
+                t.dependsOn(packaging)
                 t.doLast {
-                    File out = project.file('build/outputs/apk/' + v.dirName)
-                    out.mkdirs()
-                    String apk = [project.name, v.flavorName, v.buildType].findAll { it }.join('-') + '.apk'
-                    java.nio.file.Files.copy(fixture.toPath(), new File(out, apk).toPath(),
-                        java.nio.file.StandardCopyOption.REPLACE_EXISTING)
-                    new File(out, 'output-metadata.json').text =
-                        JsonOutput.prettyPrint(JsonOutput.toJson(metadata(v, apk)))
+                    new File(project.buildDir, 'assembled-' + v.name).text = ''
                 }
             }
-            [v.buildType, v.flavorName].findAll { it }.each { String part ->
+            // Without flavors, assemble<BuildType> is the variant's own task.
+            [v.buildType, v.flavorName].findAll { it && it != v.name }.each { String part ->
                 aggregates.get('assemble' + capitalize(part), []).add(name)
             }
         }
@@ -529,7 +608,7 @@ class FakeAndroid {
 "#,
     ),
     (
-        "OldAppPlugin.groovy",
+        "fakeagp/OldAppPlugin.groovy",
         r#"package fakeagp
 
 import org.gradle.api.DomainObjectSet
@@ -563,15 +642,14 @@ class OldAppPlugin implements Plugin<Project> {
         // objects.
         project.afterEvaluate {
             List<VariantInfo> variants = FakeAndroid.variants(android)
-            FakeAndroid.createTasks(project, variants) { VariantInfo v, String apk ->
+            FakeAndroid.createTasks(project, android, variants) { VariantInfo v, List<Map> elements ->
                 // AGP 4.1's output-metadata.json, version 1, with a task name for the variant.
                 [
                     version      : 1,
                     artifactType : [type: 'APK', kind: 'Directory'],
                     applicationId: 'io.appium.unlock',
                     variantName  : 'process' + FakeAndroid.capitalize(v.name) + 'Resources',
-                    elements     : [[type: 'SINGLE', filters: [], versionCode: 2, versionName: '2.0.0',
-                                     outputFile: apk]],
+                    elements     : elements,
                 ]
             }
             variants.each { android.applicationVariants.add(new OldApplicationVariant(it)) }
@@ -581,12 +659,50 @@ class OldAppPlugin implements Plugin<Project> {
 "#,
     ),
     (
-        "NewAppPlugin.groovy",
+        "fakeagp/NewAppPlugin.groovy",
         r#"package fakeagp
 
+import com.android.build.api.artifact.SingleArtifact
 import org.gradle.api.Action
+import org.gradle.api.Buildable
 import org.gradle.api.Plugin
 import org.gradle.api.Project
+import org.gradle.api.Task
+import org.gradle.api.file.Directory
+import org.gradle.api.file.FileCollection
+import org.gradle.api.provider.Provider
+import org.gradle.api.tasks.TaskDependency
+
+// A Provider<Directory> that knows the task producing it, as AGP's artifact providers do on
+// Gradle 7 and later. Gradle 4.4 infers no task dependency from a provider (nor from a Buildable)
+// among a task's input files, but does from a file collection built by a task: so the fake's
+// provider is also that file collection.
+class ProducedDirectory implements Provider<Directory>, FileCollection {
+    @Delegate private final Provider<Directory> location
+    @Delegate private final FileCollection files
+
+    ProducedDirectory(Project project, Provider<Directory> location, String producer) {
+        this.location = location
+        // Looked up when asked: the producer is created after the onVariants callbacks, as in AGP.
+        Buildable built = { ({ Task t -> [project.tasks.getByName(producer)] as Set } as TaskDependency) } as Buildable
+        files = project.files(location).builtBy(built)
+    }
+}
+
+// com.android.build.api.artifact.Artifacts, `get` only.
+class Artifacts {
+    private final Map<SingleArtifact, Provider> produced
+
+    Artifacts(Map<SingleArtifact, Provider> produced) { this.produced = produced }
+
+    public <T> Provider<T> get(SingleArtifact<T> type) {
+        Provider found = produced[type]
+        if (found == null) {
+            throw new IllegalArgumentException('the fake AGP has no artifact ' + type.name)
+        }
+        found
+    }
+}
 
 // Stands for kotlin.jvm.functions.Function1 (Kotlin is not on this classpath), the parameter
 // type Kotlin gives `(VariantT) -> Unit`.
@@ -597,7 +713,11 @@ interface Function1<P1, R> {
 // com.android.build.api.variant.ApplicationVariant, its ComponentIdentity part.
 class ApplicationVariant {
     private final VariantInfo info
-    ApplicationVariant(VariantInfo info) { this.info = info }
+    final Artifacts artifacts
+    ApplicationVariant(VariantInfo info, Artifacts artifacts) {
+        this.info = info
+        this.artifacts = artifacts
+    }
     String getName() { info.name }
     String getFlavorName() { info.flavorName }
     String getBuildType() { info.buildType }
@@ -652,15 +772,20 @@ class NewAppPlugin implements Plugin<Project> {
         // After evaluation: the variants, their onVariants callbacks, then their tasks.
         project.afterEvaluate {
             List<VariantInfo> variants = FakeAndroid.variants(android)
-            variants.each { components.execute(new ApplicationVariant(it)) }
-            FakeAndroid.createTasks(project, variants) { VariantInfo v, String apk ->
+            variants.each { VariantInfo v ->
+                // Read when asked, so it follows the build's buildDir.
+                Provider<Directory> folder = project.layout.buildDirectory.dir(
+                    project.provider { 'outputs/apk/' + v.dirName })
+                Provider apk = new ProducedDirectory(project, folder, 'package' + FakeAndroid.capitalize(v.name))
+                components.execute(new ApplicationVariant(v, new Artifacts([(SingleArtifact.APK.INSTANCE): apk])))
+            }
+            FakeAndroid.createTasks(project, android, variants) { VariantInfo v, List<Map> elements ->
                 [
                     version      : 3,
                     artifactType : [type: 'APK', kind: 'Directory'],
                     applicationId: 'io.appium.unlock',
                     variantName  : v.name,
-                    elements     : [[type: 'SINGLE', filters: [], attributes: [], versionCode: 2,
-                                     versionName: '2.0.0', outputFile: apk]],
+                    elements     : elements.collect { it + [attributes: []] },
                     elementType  : 'File',
                 ]
             }
@@ -670,6 +795,54 @@ class NewAppPlugin implements Plugin<Project> {
 "#,
     ),
 ];
+
+/// The fake AGP in `project/buildSrc/`, the fixture APKs it copies (`fixture.apk`, and distinct
+/// APKs for the ABI splits, `fixture-x86_64.apk` and `fixture-arm64-v8a.apk`), and the plugin
+/// descriptors a module puts on its buildscript classpath to get `com.android.application`:
+/// `agp-4.1/` (the old variant API) and `agp-7/` (androidComponents and the artifact API).
+fn write_fake_agp(project: &Path) {
+    let sources = project.join("buildSrc/src/main/groovy");
+    for (name, text) in FAKE_AGP {
+        let file = sources.join(name);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+    // Compiled in Gradle's JVM rather than a compiler daemon of its own: one JVM start less.
+    std::fs::write(
+        project.join("buildSrc/build.gradle"),
+        "tasks.withType(GroovyCompile) { groovyOptions.fork = false }\n",
+    )
+    .unwrap();
+    for (fixture, apk) in split_fixtures() {
+        std::fs::copy(apk, project.join(fixture)).unwrap();
+    }
+    for (agp, class) in [("agp-4.1", "OldAppPlugin"), ("agp-7", "NewAppPlugin")] {
+        let descriptors = project.join(agp).join("META-INF/gradle-plugins");
+        std::fs::create_dir_all(&descriptors).unwrap();
+        std::fs::write(
+            descriptors.join("com.android.application.properties"),
+            format!("implementation-class=fakeagp.{class}\n"),
+        )
+        .unwrap();
+    }
+}
+
+/// The fake AGP's fixtures: the universal (or only) APK and one distinct APK per ABI split, so
+/// that which one doksi uploaded shows in the bytes.
+fn split_fixtures() -> [(&'static str, PathBuf); 3] {
+    let apks = crate::common::apk_fixtures();
+    [
+        ("fixture.apk", unlock_apk()),
+        (
+            "fixture-x86_64.apk",
+            apks.join("appium-android-ime-2.0.0-debug.apk"),
+        ),
+        (
+            "fixture-arm64-v8a.apk",
+            apks.join("io.appium.settings-2.0.0-debug.apk"),
+        ),
+    ]
+}
 
 /// A multi-project build, `fleet`, with the fake AGP above in `buildSrc/` and two application
 /// modules, each with flavors `free` and `paid` (so the variants freeDebug, freeRelease,
@@ -683,35 +856,12 @@ class NewAppPlugin implements Plugin<Project> {
 /// Returns the (canonical) root folder.
 fn android_gradle_project(root: &Path) -> PathBuf {
     let project = root.canonicalize().unwrap().join("fleet");
-    let sources = project.join("buildSrc/src/main/groovy/fakeagp");
-    std::fs::create_dir_all(&sources).unwrap();
-    for (name, text) in FAKE_AGP {
-        std::fs::write(sources.join(name), text).unwrap();
-    }
-    // Compiled in Gradle's JVM rather than a compiler daemon of its own: one JVM start less.
-    std::fs::write(
-        project.join("buildSrc/build.gradle"),
-        "tasks.withType(GroovyCompile) { groovyOptions.fork = false }\n",
-    )
-    .unwrap();
-    std::fs::copy(unlock_apk(), project.join("fixture.apk")).unwrap();
+    write_fake_agp(&project);
     let snippet = groovy_str(&snippets().join("doksi.gradle"));
-    for (module, agp, class, snippet_below) in [
-        ("old", "agp-4.1", "OldAppPlugin", ""),
-        (
-            "agp7",
-            "agp-7",
-            "NewAppPlugin",
-            &*format!("apply from: {snippet}\n"),
-        ),
+    for (module, agp, snippet_below) in [
+        ("old", "agp-4.1", ""),
+        ("agp7", "agp-7", &*format!("apply from: {snippet}\n")),
     ] {
-        let descriptors = project.join(agp).join("META-INF/gradle-plugins");
-        std::fs::create_dir_all(&descriptors).unwrap();
-        std::fs::write(
-            descriptors.join("com.android.application.properties"),
-            format!("implementation-class=fakeagp.{class}\n"),
-        )
-        .unwrap();
         std::fs::create_dir_all(project.join(module)).unwrap();
         std::fs::write(
             project.join(module).join("build.gradle"),
@@ -809,9 +959,10 @@ fn the_groovy_snippet_adds_a_task_per_variant_from_either_android_variant_api() 
     expected.sort();
     assert_eq!(listed("doksiSmoke"), expected, "{}", out.text);
 
-    // Each task assembled its variant first (and only that: no other variant was built), and
-    // doksi, told `--variant`, took that variant's APK from the flavor's folder, although the
-    // module had another variant's APK too.
+    // Each task built its variant's APK first (by assemble<Variant> on the old API, through the
+    // artifact's producer on the new; and only that: no other variant was built), and doksi,
+    // told `--variant` (and, on the new API, handed the variant's folder), took that variant's
+    // APK from the flavor's folder, although the module had another variant's APK too.
     let apk = |module: &str, flavor: &str, build_type: &str| {
         project
             .join(module)
@@ -866,6 +1017,191 @@ fn the_groovy_snippet_adds_a_task_per_variant_from_either_android_variant_api() 
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(results, [task], "{module}: other doksiSmoke tasks ran");
+    }
+    assert!(
+        !out.text.contains(&sb.key),
+        "the API key reached the build log"
+    );
+}
+
+/// A build, `aisle`, of two modules on the AGP 7+ fake, the snippet applied below the plugin:
+/// - `relocated`: `buildDir = 'out'` and `archivesBaseName = 'shop-1.2'`, both set below the
+///   snippet, so its release APK is `out/outputs/apk/release/shop-1.2-release.apk`;
+/// - `splits`: flavors `free` and `paid`, ABI splits for x86_64 and arm64-v8a and the universal
+///   APK, and `doksi.extraArgs=--abi arm64-v8a` in its gradle.properties.
+///
+/// Returns the (canonical) root folder.
+fn artifact_api_project(root: &Path) -> PathBuf {
+    let project = root.canonicalize().unwrap().join("aisle");
+    write_fake_agp(&project);
+    let snippet = groovy_str(&snippets().join("doksi.gradle"));
+    let head = format!(
+        "buildscript {{ dependencies {{ classpath files('../agp-7') }} }}\n\
+         apply plugin: 'com.android.application'\n\
+         apply from: {snippet}\n"
+    );
+    for (module, body) in [
+        (
+            "relocated",
+            "buildDir = 'out'\narchivesBaseName = 'shop-1.2'\n",
+        ),
+        (
+            "splits",
+            "android {
+    flavorDimensions 'tier'
+    productFlavors {
+        free { dimension 'tier' }
+        paid { dimension 'tier' }
+    }
+    splits {
+        abi {
+            enable true
+            reset()
+            include 'x86_64', 'arm64-v8a'
+            universalApk true
+        }
+    }
+}
+",
+        ),
+    ] {
+        std::fs::create_dir_all(project.join(module)).unwrap();
+        std::fs::write(
+            project.join(module).join("build.gradle"),
+            format!("{head}{body}"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        project.join("splits/gradle.properties"),
+        "doksi.extraArgs=--abi arm64-v8a\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("settings.gradle"),
+        "rootProject.name = 'aisle'\ninclude 'relocated', 'splits'\n",
+    )
+    .unwrap();
+    project
+}
+
+/// The paths doksi printed as uploaded or found cached, in order.
+fn sent_apks(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|l| {
+            l.split_once(" uploaded: target ")
+                .or_else(|| l.split_once(" cached: target "))
+                .map(|(path, _)| path.trim())
+        })
+        .collect()
+}
+
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// On AGP 7+ each doksiSmoke task takes its variant's APK folder from
+/// `variant.artifacts.get(SingleArtifact.APK)`: Gradle builds it through the provider's producer
+/// (`package<Variant>`, not `assemble<Variant>` by name), wherever buildDir puts it and whatever
+/// the APK is called, and doksi reads the folder's output-metadata.json, so of an ABI-split
+/// variant it uploads the split `--abi` names and nothing else.
+#[test]
+fn the_groovy_snippet_takes_each_variants_apk_folder_from_the_artifact_api() {
+    let Some(gradle_bin) = crate::common::needed_tool("gradle", "gradle") else {
+        return;
+    };
+    let sb = Sandbox::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let project = artifact_api_project(dir.path());
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let executable = format!("-Pdoksi.executable={}", env!("CARGO_BIN_EXE_doksi"));
+    let out = gradle(
+        &gradle_bin,
+        &project,
+        &home,
+        &sb,
+        &[
+            ":relocated:doksiSmokeRelease",
+            ":splits:doksiSmokePaidRelease",
+            "-Pdoksi.categories=cat_smoke",
+            &executable,
+            "-Pdoksi.pollInterval=100ms",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.text);
+
+    let relocated = project.join("relocated");
+    let relocated_apk = relocated.join("out/outputs/apk/release/shop-1.2-release.apk");
+    let splits = project.join("splits/build/outputs/apk/paid/release");
+    let split = |abi: &str| splits.join(format!("splits-paid-{abi}-release.apk"));
+    for built in [
+        &relocated_apk,
+        &split("x86_64"),
+        &split("arm64-v8a"),
+        &split("universal"),
+    ] {
+        assert!(built.is_file(), "{built:?} was not built:\n{}", out.text);
+    }
+    assert!(
+        !relocated.join("build").exists(),
+        "relocated wrote to build/ though its buildDir is out/"
+    );
+    assert!(
+        !project.join("splits/build/outputs/apk/free").exists(),
+        "another variant was built"
+    );
+    // The APKs came from the providers' producers; no task depended on assemble<Variant>.
+    for marker in [
+        relocated.join("out/assembled-release"),
+        project.join("splits/build/assembled-paidRelease"),
+    ] {
+        assert!(!marker.exists(), "{marker:?}: assemble<Variant> ran");
+    }
+
+    // doksi was handed each folder: it took the renamed APK from out/, and of the splits the
+    // one --abi names, which only the metadata says is arm64-v8a.
+    let arm64 = split("arm64-v8a");
+    assert_eq!(
+        sent_apks(&out.text),
+        [path_str(&relocated_apk), path_str(&arm64)],
+        "{}",
+        out.text
+    );
+    assert_eq!(sb.count("PUT /uploads"), 2, "{}", out.text);
+    assert_eq!(sb.runs_created(), 2, "{}", out.text);
+    let fixture = |name: &str| {
+        let (_, apk) = split_fixtures()
+            .into_iter()
+            .find(|(f, _)| *f == name)
+            .unwrap();
+        std::fs::read(apk).unwrap()
+    };
+    let (unlock, ime, settings) = (
+        fixture("fixture.apk"),
+        fixture("fixture-x86_64.apk"),
+        fixture("fixture-arm64-v8a.apk"),
+    );
+    let stored = [sb.stored_upload("upl_1"), sb.stored_upload("upl_2")];
+    assert!(holds(&stored[0], &unlock), "upl_1 is not relocated's APK");
+    assert!(
+        holds(&stored[1], &settings),
+        "upl_2 is not the arm64-v8a split"
+    );
+    for upload in &stored {
+        assert!(!holds(upload, &ime), "the x86_64 split was uploaded");
+    }
+
+    for (report, task) in [
+        (relocated.join("out/test-results"), "doksiSmokeRelease"),
+        (
+            project.join("splits/build/test-results"),
+            "doksiSmokePaidRelease",
+        ),
+    ] {
+        let xml = report.join(task).join("TEST-doksi.xml");
+        let xml = std::fs::read_to_string(&xml).unwrap_or_else(|e| panic!("{xml:?}: {e}"));
+        assert!(xml.contains(r#"name="Checkout flow""#), "{xml}");
     }
     assert!(
         !out.text.contains(&sb.key),
@@ -1000,6 +1336,15 @@ fn the_kotlin_snippet_is_well_formed_and_mirrors_the_groovy_one() {
             "{name}: the task action uses `project`"
         );
         assert!(action.contains("ProcessBuilder(command)"), "{name}");
+        // AGP 7+: the APK folder from the artifact API, a task input read when the task runs.
+        for expected in [
+            "com.android.build.api.artifact.SingleArtifact",
+            "inputs.files(folder).withPropertyName(",
+            "doksiApkFolder",
+        ] {
+            assert!(src.contains(expected), "{name}: no {expected:?}");
+        }
+        assert!(action.contains("folder.get()"), "{name}");
         assert!(
             !src.contains("DOKSI_API_KEY\")") && !src.contains("DOKSI_API_KEY')"),
             "{name} reads the key"
