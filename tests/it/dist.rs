@@ -848,6 +848,7 @@ fn release_workflow_builds_five_platforms_and_publishes_archives_wheels_and_mave
             "version",
             "build",
             "archives",
+            "pin",
             "github-release",
             "wheels",
             "sdist",
@@ -888,10 +889,26 @@ fn release_workflow_builds_five_platforms_and_publishes_archives_wheels_and_mave
             .contains("dist/archive.sh --binary \"$bin\" --target \"$target\" --out out")
     );
 
+    // The tag is moved onto the commit that pins this release before the release is made.
+    let pin = job("pin");
+    assert_eq!(
+        needs(&pin),
+        BTreeSet::from(["version".into(), "archives".into()])
+    );
+    assert_eq!(pin["permissions"]["contents"].as_str(), Some("write"));
+    let pinning = steps(&pin);
+    assert!(
+        pinning.contains("dist/pin.sh release/SHA256SUMS"),
+        "{pinning}"
+    );
+    assert!(
+        pinning.contains("git push -f origin \"refs/tags/$GITHUB_REF_NAME\""),
+        "{pinning}"
+    );
     let release = job("github-release");
     assert_eq!(
         needs(&release),
-        BTreeSet::from(["version".into(), "archives".into()])
+        BTreeSet::from(["version".into(), "archives".into(), "pin".into()])
     );
     assert_eq!(release["permissions"]["contents"].as_str(), Some("write"));
     assert!(steps(&release).contains(

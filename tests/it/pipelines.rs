@@ -1230,3 +1230,59 @@ fn no_input_is_pasted_into_a_script() {
         );
     }
 }
+
+#[test]
+fn dist_pin_writes_a_release_into_doksiw_and_the_component_and_refuses_what_is_no_sha256sums() {
+    let pinned = Pinned::new();
+    let a = "0a".repeat(32);
+    let b = "1b".repeat(32);
+    let sums = pinned.root().join("SHA256SUMS");
+    std::fs::write(
+        &sums,
+        format!(
+            "{a}  doksi-0.2.0-x86_64-unknown-linux-musl.tar.gz\n{b}  doksi-0.2.0-x86_64-pc-windows-msvc.zip\n"
+        ),
+    )
+    .unwrap();
+    let pin = |sums: &Path| {
+        Command::new(repo().join("dist/pin.sh"))
+            .arg(sums)
+            .arg(pinned.root())
+            .output()
+            .unwrap()
+    };
+    let out = pin(&sums);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let template = pinned.root().join("templates/doksi.yml");
+    let (defaults, doc) = component(&template);
+    assert_eq!(defaults["version"], "0.2.0");
+    let variables = &doc["doksi"]["variables"];
+    assert_eq!(s(&variables["DOKSI_PINNED_VERSION"]), "0.2.0");
+    assert_eq!(
+        s(&variables["DOKSI_PINNED_SHA256SUMS"]),
+        format!(
+            "{a}  doksi-0.2.0-x86_64-unknown-linux-musl.tar.gz\n{b}  doksi-0.2.0-x86_64-pc-windows-msvc.zip\n"
+        )
+    );
+    let doksiw =
+        std::fs::read_to_string(pinned.root().join("gradle-wrapper-snippet/doksiw")).unwrap();
+    assert!(doksiw.contains("DOKSI_VERSION=0.2.0\n"));
+    assert!(doksiw.contains(&format!("{b}  doksi-0.2.0-x86_64-pc-windows-msvc.zip\n")));
+
+    // What is not a release's SHA256SUMS changes neither file.
+    let before = std::fs::read_to_string(&template).unwrap();
+    std::fs::write(&sums, "<html>rate limited</html>\n").unwrap();
+    let out = pin(&sums);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not a SHA256SUMS line"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&template).unwrap(), before);
+    assert!(
+        std::fs::read_to_string(pinned.root().join("gradle-wrapper-snippet/doksiw"))
+            .unwrap()
+            .contains("DOKSI_VERSION=0.2.0\n")
+    );
+}
