@@ -19,6 +19,7 @@ use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::common::{needed_tool, needed_tool_from};
 use crate::dist::{Mirror, VERSION, archive_name, check_jsonschema, release, repo, text, walk};
+use crate::field_faults::{reply, routed};
 use crate::sandbox::{Sandbox, path_str, unlock_apk};
 
 /// Fast retries and polls, through the `args` input.
@@ -192,6 +193,16 @@ struct Ran {
 }
 
 impl Ran {
+    /// The log less the lines the runner consumes (`::add-mask::`), as a reader sees it before
+    /// masking: a secret found here was printed by a step.
+    fn unmasked(&self) -> String {
+        self.log
+            .lines()
+            .filter(|l| !l.starts_with("::add-mask::"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     fn outcome(&self, name: &str) -> Outcome {
         self.steps
             .iter()
@@ -456,12 +467,18 @@ impl Job<'_> {
     fn run(&self, caches: &mut Caches) -> Ran {
         let action = load(&self.action.join("action.yml"));
         assert_eq!(s(&action["runs"]["using"]), "composite");
-        let defaults = action["inputs"]
+        let defaults: BTreeMap<String, String> = action["inputs"]
             .as_hash()
             .unwrap()
             .iter()
             .map(|(k, v)| (s(k).to_owned(), s(&v["default"]).to_owned()))
             .collect();
+        for (input, _) in &self.inputs {
+            assert!(
+                defaults.contains_key(*input),
+                "action.yml has no input {input}"
+            );
+        }
         let mut ctx = Contexts {
             job: self,
             defaults,
@@ -778,12 +795,7 @@ fn github_action_installs_the_pinned_release_runs_doksi_ci_and_gives_its_outputs
     assert!(junit.contains("<testsuite"), "{junit}");
     // The key is masked, and written nowhere: not in the log (masking aside), not in a file.
     assert_eq!(ran.masks, [sb.key.as_str()]);
-    let unmasked: String = ran
-        .log
-        .lines()
-        .filter(|l| !l.starts_with("::add-mask::"))
-        .collect();
-    assert!(!unmasked.contains(&sb.key), "{}", ran.log);
+    assert!(!ran.unmasked().contains(&sb.key), "{}", ran.log);
     assert_nowhere(job.root.path(), &sb.key);
 
     // A later workflow run, on fresh runner folders, the key from the job's environment: the
@@ -816,22 +828,36 @@ fn github_action_installs_the_pinned_release_runs_doksi_ci_and_gives_its_outputs
 }
 
 #[test]
-fn github_action_fails_with_a_failing_run_and_still_keeps_the_target_cache() {
+fn github_action_fails_with_a_failing_run_posts_to_the_masked_webhook_and_keeps_the_target_cache() {
     if !bash_and_curl() {
         return;
     }
     let world = World::serving(good_archive());
     let sb = &world.sb;
+    let (hooks, posted) = routed(|_| reply(200, "ok"));
+    let webhook = format!("{hooks}/hooks/T0001/B0002/webhook-secret-path");
     let mut caches = Caches::default();
     let mut job = world.job();
     job.inputs = vec![
         ("project", path_str(&unlock_apk()).to_owned()),
         ("categories", "cat_failing".to_owned()),
         ("args", FAST.to_owned()),
+        ("notify", webhook.clone()),
     ];
     job.env.push(("DOKSI_API_KEY", sb.key.clone()));
     let ran = job.run(&mut caches);
     assert_eq!(ran.conclusion, Outcome::Failure);
+    assert_eq!(
+        posted.lines(),
+        ["POST /api/hooks/T0001/B0002/webhook-secret-path"],
+        "{}",
+        ran.log
+    );
+    assert_eq!(ran.masks, [sb.key.as_str(), webhook.as_str()]);
+    for secret in [&sb.key, &webhook] {
+        assert!(!ran.unmasked().contains(secret.as_str()), "{}", ran.log);
+        assert_nowhere(job.root.path(), secret);
+    }
     assert_eq!(ran.outcome("doksi ci"), Outcome::Failure);
     assert_eq!(ran.exit_codes["doksi"], 1, "{}", ran.log);
     assert_eq!(ran.outputs["status"], "failed");
