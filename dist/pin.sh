@@ -15,18 +15,26 @@ die() {
     exit 2
 }
 
-[ $# -ge 1 ] && [ $# -le 2 ] || die "usage: dist/pin.sh SHA256SUMS [ROOT]"
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+    die "usage: dist/pin.sh SHA256SUMS [ROOT]"
+fi
+# CDPATH unset for this cd: with it, cd may pick a folder of the same name elsewhere.
+# shellcheck disable=SC1007
 root=${2:-$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd -P)}
 doksiw=$root/gradle-wrapper-snippet/doksiw
 template=$root/templates/doksi.yml
-[ -f "$doksiw" ] && [ -f "$template" ] || die "$root has no gradle-wrapper-snippet/doksiw or templates/doksi.yml"
+if [ ! -f "$doksiw" ] || [ ! -f "$template" ]; then
+    die "$root has no gradle-wrapper-snippet/doksiw or templates/doksi.yml"
+fi
 
 sh "$doksiw" --update "$1" || die "doksiw --update $1 failed (see above); nothing changed"
 
 version=$(sed -n 's/^DOKSI_VERSION=//p' "$doksiw")
 # The lines between DOKSI_SHA256SUMS=' and the closing ', as doksiw --update wrote them.
 sums=$(sed -n "/^DOKSI_SHA256SUMS='\$/,/^'\$/p" "$doksiw" | sed '1d;$d')
-[ -n "$version" ] && [ -n "$sums" ] || die "$doksiw pins nothing after --update"
+if [ -z "$version" ] || [ -z "$sums" ]; then
+    die "$doksiw pins nothing after --update"
+fi
 
 new=$template.pin.$$
 awk -v version="$version" -v sums="$sums" '
