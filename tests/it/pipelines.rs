@@ -190,6 +190,8 @@ struct Ran {
     log: String,
     masks: Vec<String>,
     exit_codes: BTreeMap<String, i32>,
+    /// The job summary: what the steps appended to GITHUB_STEP_SUMMARY.
+    summary: String,
 }
 
 impl Ran {
@@ -498,6 +500,7 @@ impl Job<'_> {
             log: String::new(),
             masks: Vec::new(),
             exit_codes: BTreeMap::new(),
+            summary: String::new(),
         };
         let files = self.dir("files");
         std::fs::create_dir_all(&files).unwrap();
@@ -581,6 +584,8 @@ impl Job<'_> {
                 }
             }
             ran.log.push_str(&said);
+            ran.summary
+                .push_str(&std::fs::read_to_string(&summary).unwrap());
             let code = status.code().unwrap_or(-1);
             ran.exit_codes.insert(id.clone(), code);
             let outputs: BTreeMap<String, String> =
@@ -792,6 +797,12 @@ fn github_action_installs_the_pinned_release_runs_doksi_ci_and_gives_its_outputs
         [format!("/v{VERSION}/{}", archive_name())]
     );
     let junit = std::fs::read_to_string(job.workspace().join("reports/TEST-doksi.xml")).unwrap();
+    assert!(
+        ran.summary
+            .contains("Doksi run run\\_1 passed after 1 re-run"),
+        "{}",
+        ran.summary
+    );
     assert!(junit.contains("<testsuite"), "{junit}");
     // The key is masked, and written nowhere: not in the log (masking aside), not in a file.
     assert_eq!(ran.masks, [sb.key.as_str()]);
