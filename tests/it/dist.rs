@@ -18,11 +18,11 @@ use yaml_rust2::{Yaml, YamlLoader};
 use crate::common::{needed_tool, needed_tool_from, tool};
 use crate::sandbox::path_str;
 
-const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// 2023-11-14 22:13:20 UTC: the date of every archive these tests make.
 const EPOCH: &str = "1700000000";
 
-fn repo() -> &'static Path {
+pub(crate) fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -31,7 +31,7 @@ fn this_target() -> String {
     format!("{}-unknown-linux-musl", std::env::consts::ARCH)
 }
 
-fn archive_name() -> String {
+pub(crate) fn archive_name() -> String {
     format!("doksi-{VERSION}-{}.tar.gz", this_target())
 }
 
@@ -39,7 +39,7 @@ fn sh() -> PathBuf {
     tool("sh").unwrap_or_else(|| PathBuf::from("/bin/sh"))
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -62,12 +62,12 @@ fn archive_sh(epoch: &str, args: &[&str]) -> Vec<PathBuf> {
 /// The release these tests serve: this build's doksi packed by dist/archive.sh, once per test
 /// process. Test processes running at once (nextest) share the folder: each writes the same
 /// bytes, each file by a rename.
-struct Release {
-    archive: PathBuf,
-    sums: PathBuf,
+pub(crate) struct Release {
+    pub(crate) archive: PathBuf,
+    pub(crate) sums: PathBuf,
 }
 
-fn release() -> &'static Release {
+pub(crate) fn release() -> &'static Release {
     static RELEASE: OnceLock<Release> = OnceLock::new();
     RELEASE.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dist-release");
@@ -108,13 +108,13 @@ type Seen = Arc<(Mutex<Vec<String>>, Condvar)>;
 /// Serves `files` (URL path → bytes), 404 for anything else, and logs each request's path.
 /// With `gate` n, it holds every answer until n requests have come in (or 20 s went by), so n
 /// clients are downloading at the same time.
-struct Mirror {
-    url: String,
+pub(crate) struct Mirror {
+    pub(crate) url: String,
     seen: Seen,
 }
 
 impl Mirror {
-    fn serve(files: Vec<(String, Vec<u8>)>, gate: usize) -> Mirror {
+    pub(crate) fn serve(files: Vec<(String, Vec<u8>)>, gate: usize) -> Mirror {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen: Seen = Arc::default();
@@ -131,14 +131,14 @@ impl Mirror {
     }
 
     /// A mirror with this release's archive at its place, `/v<version>/<archive>`.
-    fn of(archive: Vec<u8>, gate: usize) -> Mirror {
+    pub(crate) fn of(archive: Vec<u8>, gate: usize) -> Mirror {
         Mirror::serve(
             vec![(format!("/v{VERSION}/{}", archive_name()), archive)],
             gate,
         )
     }
 
-    fn requests(&self) -> Vec<String> {
+    pub(crate) fn requests(&self) -> Vec<String> {
         self.seen.0.lock().unwrap().clone()
     }
 }
@@ -265,7 +265,7 @@ impl Project {
 }
 
 /// Every path under `dir`, relative to it, sorted.
-fn walk(dir: &Path) -> Vec<String> {
+pub(crate) fn walk(dir: &Path) -> Vec<String> {
     let mut found: Vec<String> = walkdir::WalkDir::new(dir)
         .min_depth(1)
         .into_iter()
@@ -758,10 +758,12 @@ fn workflow_path() -> PathBuf {
     repo().join(".github/workflows/release.yml")
 }
 
-fn check_jsonschema(checker: &Path, workflow: &Path) -> Output {
+/// check-jsonschema's verdict on `file` against one of the schemas it vendors (`schema`:
+/// `vendor.github-workflows`, `vendor.github-actions`, `vendor.gitlab-ci`).
+pub(crate) fn check_jsonschema(checker: &Path, schema: &str, file: &Path) -> Output {
     Command::new(checker)
-        .args(["--builtin-schema", "vendor.github-workflows"])
-        .arg(workflow)
+        .args(["--builtin-schema", schema])
+        .arg(file)
         .output()
         .unwrap()
 }
@@ -774,7 +776,7 @@ fn release_workflow_passes_githubs_workflow_schema() {
     ) else {
         return;
     };
-    let ok = check_jsonschema(&checker, &workflow_path());
+    let ok = check_jsonschema(&checker, "vendor.github-workflows", &workflow_path());
     assert!(
         ok.status.success(),
         "{}{}",
@@ -787,7 +789,7 @@ fn release_workflow_passes_githubs_workflow_schema() {
     let broken_dir = tempfile::tempdir().unwrap();
     let broken = broken_dir.path().join("release.yml");
     std::fs::write(&broken, workflow.replacen("    steps:\n", "    step:\n", 1)).unwrap();
-    let refused = check_jsonschema(&checker, &broken);
+    let refused = check_jsonschema(&checker, "vendor.github-workflows", &broken);
     assert!(!refused.status.success(), "{}", text(&refused.stdout));
 }
 
@@ -846,6 +848,7 @@ fn release_workflow_builds_five_platforms_and_publishes_archives_wheels_and_mave
             "version",
             "build",
             "archives",
+            "pin",
             "github-release",
             "wheels",
             "sdist",
@@ -886,10 +889,26 @@ fn release_workflow_builds_five_platforms_and_publishes_archives_wheels_and_mave
             .contains("dist/archive.sh --binary \"$bin\" --target \"$target\" --out out")
     );
 
+    // The tag is moved onto the commit that pins this release before the release is made.
+    let pin = job("pin");
+    assert_eq!(
+        needs(&pin),
+        BTreeSet::from(["version".into(), "archives".into()])
+    );
+    assert_eq!(pin["permissions"]["contents"].as_str(), Some("write"));
+    let pinning = steps(&pin);
+    assert!(
+        pinning.contains("dist/pin.sh release/SHA256SUMS"),
+        "{pinning}"
+    );
+    assert!(
+        pinning.contains("git push -f origin \"refs/tags/$GITHUB_REF_NAME\""),
+        "{pinning}"
+    );
     let release = job("github-release");
     assert_eq!(
         needs(&release),
-        BTreeSet::from(["version".into(), "archives".into()])
+        BTreeSet::from(["version".into(), "archives".into(), "pin".into()])
     );
     assert_eq!(release["permissions"]["contents"].as_str(), Some("write"));
     assert!(steps(&release).contains(
