@@ -623,3 +623,130 @@ fn dist_pin_writes_a_release_into_doksiw_and_the_component_and_refuses_what_is_n
             .contains("DOKSI_VERSION=0.2.0\n")
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The docs' pipelines.
+
+/// The fenced `yaml` blocks of README.md and docs/*.md, each with where it starts.
+fn yaml_blocks() -> Vec<(String, String)> {
+    let mut files = vec![repo().join("README.md")];
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(repo().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    let mut blocks = Vec::new();
+    for file in files {
+        let name = file.strip_prefix(repo()).unwrap().display().to_string();
+        let mut open: Option<(usize, String)> = None;
+        for (i, line) in std::fs::read_to_string(&file).unwrap().lines().enumerate() {
+            match (&mut open, line.trim_start()) {
+                (None, "```yaml") => open = Some((i + 1, String::new())),
+                (Some((at, body)), "```") => {
+                    blocks.push((format!("{name}:{at}"), std::mem::take(body)));
+                    open = None;
+                }
+                (Some((_, body)), _) => {
+                    body.push_str(line);
+                    body.push('\n');
+                }
+                (None, _) => {}
+            }
+        }
+    }
+    blocks
+}
+
+/// The keys of a mapping.
+fn keys(y: &Yaml) -> Vec<String> {
+    y.as_hash()
+        .map(|h| h.keys().map(|k| s(k).to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// Every workflow and GitLab pipeline the docs show passes the schema its CI publishes, and each
+/// use of the action or the component names this release and only inputs (and outputs) they
+/// declare: a renamed input or a version bump that the docs missed fails here. Fragments (a step
+/// list, Bitrise's steps) are not whole files and are left out, counted.
+#[test]
+fn the_docs_pipelines_pass_their_schemas_and_use_the_action_and_component_as_declared() {
+    let Some(checker) = checker() else {
+        return;
+    };
+    let action = load(&repo().join("action.yml"));
+    let (action_inputs, action_outputs) = (keys(&action["inputs"]), keys(&action["outputs"]));
+    let (component_inputs, _) = component(&repo().join("templates/doksi.yml"));
+    let dir = tempfile::tempdir().unwrap();
+    let (mut workflows, mut pipelines, mut actions, mut components) = (0, 0, 0, 0);
+    for (at, body) in yaml_blocks() {
+        let doc = YamlLoader::load_from_str(&body)
+            .unwrap_or_else(|e| panic!("{at}: not YAML: {e}"))
+            .remove(0);
+        let top = keys(&doc);
+        let file = dir.path().join("pipeline.json");
+        std::fs::write(&file, to_json(&doc).to_string()).unwrap();
+        if top.iter().any(|k| k == "jobs") && top.iter().any(|k| k == "on") {
+            workflows += 1;
+            let out = check_jsonschema(&checker, "vendor.github-workflows", &file);
+            assert!(out.status.success(), "{at}: {}", text(&out.stdout));
+            for job in doc["jobs"].as_hash().unwrap().values() {
+                for step in job["steps"].as_vec().into_iter().flatten() {
+                    let Some(version) = s(&step["uses"]).strip_prefix("doksi-ai/doksi@") else {
+                        continue;
+                    };
+                    actions += 1;
+                    assert_eq!(version, format!("v{VERSION}"), "{at}: the action's version");
+                    for input in keys(&step["with"]) {
+                        assert!(action_inputs.contains(&input), "{at}: no input {input}");
+                    }
+                    let id = s(&step["id"]);
+                    let used = format!("steps.{id}.outputs.");
+                    for (rest, _) in body.match_indices(&used) {
+                        let name: String = body[rest + used.len()..]
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+                            .collect();
+                        assert!(
+                            !id.is_empty() && action_outputs.contains(&name),
+                            "{at}: no output {name}"
+                        );
+                    }
+                }
+            }
+        } else if top.iter().any(|k| k == "include")
+            || doc.as_hash().is_some_and(|h| {
+                h.values()
+                    .any(|job| !matches!(job["script"], Yaml::BadValue))
+            })
+        {
+            pipelines += 1;
+            let out = check_jsonschema(&checker, "vendor.gitlab-ci", &file);
+            assert!(out.status.success(), "{at}: {}", text(&out.stdout));
+            for include in doc["include"].as_vec().into_iter().flatten() {
+                let Some((_, version)) =
+                    s(&include["component"]).split_once("/doksi-ai/doksi/doksi@")
+                else {
+                    continue;
+                };
+                components += 1;
+                assert_eq!(version, VERSION, "{at}: the component's version");
+                for input in keys(&include["inputs"]) {
+                    assert!(
+                        component_inputs.contains_key(&input),
+                        "{at}: no input {input}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        workflows >= 3 && actions >= 3,
+        "{workflows} workflows, {actions} uses of the action"
+    );
+    assert!(
+        pipelines >= 3 && components >= 2,
+        "{pipelines} GitLab pipelines, {components} includes"
+    );
+}
