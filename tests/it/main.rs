@@ -37,4 +37,5 @@ mod scripted;
 mod security;
 mod signing;
 mod soak;
+mod wait_pins;
 mod wheel;
