@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 #[cfg(feature = "sandbox")]
 use crate::settings::parse_run_step;
 use crate::settings::{
-    parse_abi, parse_id, parse_notify_on, parse_notify_url, parse_poll_interval,
+    parse_abi, parse_compress, parse_id, parse_notify_on, parse_notify_url, parse_poll_interval,
     parse_request_timeout, parse_retries, parse_retry_delay, parse_run_id, parse_timeout,
 };
 
@@ -336,6 +336,17 @@ pub struct UploadOptions {
     /// Refuse unsigned APKs (which no device installs) instead of warning about them.
     #[arg(long, env = "DOKSI_REQUIRE_SIGNED")]
     pub require_signed: bool,
+    /// Send the APK deflated in the upload zip: auto (when its uncompressed native code would
+    /// reach the server sooner so, on the link measured before), always, or never.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        default_value = "auto",
+        env = "DOKSI_COMPRESS",
+        value_parser = hinted(parse_compress, &["auto", "always", "never"]),
+        hide_possible_values = true
+    )]
+    pub compress: crate::upload::compress::Compress,
     /// Content hashes whose cached targets the server said it does not know: uploaded again
     /// whatever the cache says. Not a flag; set by the stale-target recovery.
     #[arg(skip)]
@@ -352,6 +363,7 @@ impl From<&UploadOptions> for crate::upload::Options {
             ks_key_alias: o.ks_key_alias.clone(),
             require_signed: o.require_signed,
             stale: o.stale.clone(),
+            compress: o.compress,
         }
     }
 }

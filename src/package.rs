@@ -1,15 +1,20 @@
-//! The zip doksi uploads: one stored (not deflated: an APK is already compressed) entry holding
-//! the APK, with fixed timestamps so the same APK always gives the same bytes, and a length known
-//! before the first byte is sent, because a presigned PUT needs `Content-Length` up front.
+//! The zip doksi uploads: one entry holding the APK, with fixed timestamps so the same APK always
+//! gives the same bytes, and a length known before the first byte is sent, because a presigned
+//! PUT needs `Content-Length` up front.
 //!
-//! The APK is read twice in all, never copied: once by [`Fingerprint::of`] (SHA-256, the cache
-//! key, and CRC-32, which the zip header needs before the data), and once while streaming through
-//! [`PackageReader`]. The second pass re-checks size and CRC, so an APK rebuilt between the two
-//! passes is an error, not a corrupt upload.
+//! Stored (the default), the APK is read twice in all, never copied: once by
+//! [`Fingerprint::of`] (SHA-256, the cache key, and CRC-32, which the zip header needs before
+//! the data), and once while streaming through [`PackageReader`]. The second pass re-checks size
+//! and CRC, so an APK rebuilt between the two passes is an error, not a corrupt upload.
+//!
+//! Deflated ([`UploadZip::deflated`]: what an APK stores uncompressed, native libraries and
+//! `resources.arsc`, often shrinks by half), the zip is written once to a temporary file, the
+//! APK checked against its fingerprint on the way, and every attempt streams that file.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -34,6 +39,10 @@ pub enum PackageError {
         "{path} changed while it was being read (size or CRC-32 differ from the first pass); rebuild finished? run again"
     )]
     Changed { path: PathBuf },
+    /// The deflated zip could not be written to its temporary file (a full or read-only
+    /// folder); the stored zip needs no such file.
+    #[error("cannot write the deflated upload zip in {dir}: {source}")]
+    Scratch { dir: PathBuf, source: io::Error },
 }
 
 impl PackageError {
@@ -91,26 +100,39 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The upload zip for one APK, described by its fixed head and tail; the middle is the APK.
+/// The upload zip for one APK.
 #[derive(Debug, Clone)]
 pub struct UploadZip {
     apk: PathBuf,
     fingerprint: Fingerprint,
-    head: Vec<u8>,
-    tail: Vec<u8>,
+    body: Body,
+}
+
+/// How the zip's bytes are had.
+#[derive(Debug, Clone)]
+enum Body {
+    /// A fixed head and tail; the middle is the APK as it is.
+    Stored { head: Vec<u8>, tail: Vec<u8> },
+    /// The whole zip, the APK deflated, in a temporary file that lives as long as the value.
+    Deflated {
+        file: Arc<tempfile::TempPath>,
+        len: u64,
+    },
+}
+
+/// The entry's name: the APK's file name, without folders.
+fn entry_name(apk: &Path) -> &str {
+    apk.file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.is_empty())
+        .unwrap_or("app.apk")
 }
 
 impl UploadZip {
     /// Describes the zip for `apk` (whose fingerprint was just taken). The entry is named after
     /// the APK's file name, without folders.
     pub fn new(apk: &Path, fingerprint: Fingerprint) -> Result<UploadZip, PackageError> {
-        let name = apk
-            .file_name()
-            .and_then(|n| n.to_str())
-            .filter(|n| !n.is_empty())
-            .unwrap_or("app.apk")
-            .as_bytes()
-            .to_vec();
+        let name = entry_name(apk).as_bytes().to_vec();
         let name_len = name.len() as u64; // a file name, far below u16::MAX
         let cd_offset = LOCAL_HEADER + name_len + fingerprint.size;
         let cd_size = CENTRAL_HEADER + name_len;
@@ -164,14 +186,97 @@ impl UploadZip {
         Ok(UploadZip {
             apk: apk.to_owned(),
             fingerprint,
-            head,
-            tail,
+            body: Body::Stored { head, tail },
+        })
+    }
+
+    /// The zip for `apk` with the APK deflated at level 1 (the fastest: most of the gain on
+    /// native code, at a speed a slow link cannot match), written to a temporary file in
+    /// `scratch`. The same APK gives the same bytes. The APK is read once more here and checked
+    /// against `fingerprint`, so a rebuild meanwhile is [`PackageError::Changed`].
+    pub fn deflated(
+        apk: &Path,
+        fingerprint: Fingerprint,
+        scratch: &Path,
+    ) -> Result<UploadZip, PackageError> {
+        use zip::write::SimpleFileOptions;
+        // The same limits as the stored zip's (no zip64): checked before anything is written.
+        UploadZip::new(apk, fingerprint.clone())?;
+        let write = |source: io::Error| PackageError::Scratch {
+            dir: scratch.to_owned(),
+            source,
+        };
+        let zipped = |e: zip::result::ZipError| match e {
+            zip::result::ZipError::Io(e) => write(e),
+            e => write(io::Error::other(e)),
+        };
+        let (file, path) = tempfile::Builder::new()
+            .prefix(".doksi-upload-")
+            .suffix(".zip")
+            .tempfile_in(scratch)
+            .map_err(write)?
+            .into_parts();
+        let mut zip = zip::ZipWriter::new(BufWriter::with_capacity(BUF, file));
+        let options = SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(1))
+            .last_modified_time(zip::DateTime::default())
+            .unix_permissions(0o644)
+            .large_file(false);
+        zip.start_file(entry_name(apk), options).map_err(zipped)?;
+        let mut source = File::open(apk).map_err(|source| PackageError::Io {
+            path: apk.to_owned(),
+            source,
+        })?;
+        let (mut crc, mut size) = (crc32fast::Hasher::new(), 0u64);
+        let mut buf = vec![0u8; BUF];
+        loop {
+            let n = match source.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(PackageError::Io {
+                        path: apk.to_owned(),
+                        source,
+                    });
+                }
+            };
+            crc.update(&buf[..n]);
+            size += n as u64;
+            zip.write_all(&buf[..n]).map_err(write)?;
+        }
+        if size != fingerprint.size || crc.finalize() != fingerprint.crc32 {
+            return Err(PackageError::Changed {
+                path: apk.to_owned(),
+            });
+        }
+        let mut out = zip.finish().map_err(zipped)?;
+        out.flush().map_err(write)?;
+        let len = out.get_ref().metadata().map_err(write)?.len();
+        Ok(UploadZip {
+            apk: apk.to_owned(),
+            fingerprint,
+            body: Body::Deflated {
+                file: Arc::new(path),
+                len,
+            },
         })
     }
 
     /// The exact number of bytes [`UploadZip::reader`] yields.
     pub fn len(&self) -> u64 {
-        self.head.len() as u64 + self.fingerprint.size + self.tail.len() as u64
+        match &self.body {
+            Body::Stored { head, tail } => {
+                head.len() as u64 + self.fingerprint.size + tail.len() as u64
+            }
+            Body::Deflated { len, .. } => *len,
+        }
+    }
+
+    /// Whether the APK is deflated in it.
+    pub fn is_deflated(&self) -> bool {
+        matches!(self.body, Body::Deflated { .. })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -182,17 +287,29 @@ impl UploadZip {
         &self.fingerprint
     }
 
-    /// Opens the APK afresh and streams the zip; each call starts from the first byte, which is
-    /// what a retried upload needs.
+    /// The APK it holds.
+    pub fn apk(&self) -> &Path {
+        &self.apk
+    }
+
+    /// Opens the APK (or the deflated zip) afresh and streams the zip; each call starts from
+    /// the first byte, which is what a retried upload needs.
     pub fn reader(&self) -> Result<PackageReader, PackageError> {
-        let file = File::open(&self.apk).map_err(|source| PackageError::Io {
-            path: self.apk.clone(),
+        let from = match &self.body {
+            Body::Stored { .. } => self.apk.as_path(),
+            Body::Deflated { file, .. } => file.as_ref(),
+        };
+        let file = File::open(from).map_err(|source| PackageError::Io {
+            path: from.to_owned(),
             source,
         })?;
         Ok(PackageReader {
             zip: self.clone(),
             file,
-            part: Part::Head(0),
+            part: match self.body {
+                Body::Stored { .. } => Part::Head(0),
+                Body::Deflated { .. } => Part::Whole,
+            },
             crc: crc32fast::Hasher::new(),
             read: 0,
         })
@@ -211,6 +328,8 @@ enum Part {
     Head(usize),
     Body,
     Tail(usize),
+    /// The deflated zip's file, read as it is: written by this process, whose length is known.
+    Whole,
 }
 
 /// `Read` over head, APK and tail. Fails with [`PackageError::Changed`] (as an `io::Error`) if
@@ -236,15 +355,28 @@ impl PackageReader {
 
 impl Read for PackageReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let (head, tail) = match &self.zip.body {
+            Body::Stored { head, tail } => (head.as_slice(), tail.as_slice()),
+            Body::Deflated { .. } => (&[][..], &[][..]),
+        };
         loop {
             match self.part {
+                Part::Whole => {
+                    let left = self.zip.len() - self.read;
+                    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    if want == 0 {
+                        return Ok(0);
+                    }
+                    let n = self.file.read(&mut buf[..want])?;
+                    if n == 0 {
+                        return Err(self.changed());
+                    }
+                    self.read += n as u64;
+                    return Ok(n);
+                }
                 Part::Head(at) | Part::Tail(at) => {
                     let is_head = matches!(self.part, Part::Head(_));
-                    let src = if is_head {
-                        &self.zip.head
-                    } else {
-                        &self.zip.tail
-                    };
+                    let src = if is_head { head } else { tail };
                     let rest = &src[at..];
                     if rest.is_empty() {
                         if is_head {
@@ -343,6 +475,59 @@ mod tests {
         );
         std::fs::write(d.path().join("a.apk"), b"01234567890").unwrap();
         assert!(z.reader().unwrap().read_to_end(&mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn a_deflated_zip_holds_the_apk_byte_for_byte_is_smaller_and_reproducible() {
+        // Like native code: repetitive, but not trivially so.
+        let content: Vec<u8> = (0..2_000_000u32)
+            .map(|i| (i % 251) as u8 ^ (i / 4096) as u8)
+            .collect();
+        let (dir, stored) = zip_of(&content, "äpp.apk");
+        let apk = dir.path().join("äpp.apk");
+        let scratch = tempfile::tempdir().unwrap();
+        let deflate =
+            || UploadZip::deflated(&apk, stored.fingerprint().clone(), scratch.path()).unwrap();
+        let (first, second) = (deflate(), deflate());
+        assert!(first.is_deflated() && !stored.is_deflated());
+        let bytes_first = bytes(&first);
+        assert_eq!(bytes_first.len() as u64, first.len());
+        assert!(
+            first.len() < stored.len() / 4,
+            "{} of {}",
+            first.len(),
+            stored.len()
+        );
+        assert_eq!(bytes_first, bytes(&second), "the same APK, the same bytes");
+        // A second reader starts from the first byte again (a retried PUT).
+        assert_eq!(bytes_first, bytes(&first));
+        let mut archive = zip::ZipArchive::new(io::Cursor::new(bytes_first)).unwrap();
+        let mut entry = archive.by_index(0).unwrap();
+        assert_eq!(entry.name().unwrap(), "äpp.apk");
+        assert_eq!(entry.compression(), zip::CompressionMethod::Deflated);
+        let mut back = Vec::new();
+        entry.read_to_end(&mut back).unwrap();
+        assert!(back == content);
+        // The temporary files go with their values.
+        drop((first, second));
+        assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn deflating_an_apk_that_changed_or_into_a_missing_folder_says_which() {
+        let (d, z) = zip_of(b"0123456789", "a.apk");
+        let apk = d.path().join("a.apk");
+        let missing = d.path().join("no/such/folder");
+        let err = UploadZip::deflated(&apk, z.fingerprint().clone(), &missing).unwrap_err();
+        assert!(matches!(err, PackageError::Scratch { .. }), "{err}");
+        std::fs::write(&apk, b"0123456780").unwrap();
+        let err = UploadZip::deflated(&apk, z.fingerprint().clone(), d.path()).unwrap_err();
+        assert!(matches!(err, PackageError::Changed { .. }), "{err}");
+        assert_eq!(
+            std::fs::read_dir(d.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
     }
 
     #[test]

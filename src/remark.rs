@@ -9,6 +9,8 @@ pub enum Remark {
     Step(String),
     /// Progress worth a line: a refused upload URL replaced, a wait for another doksi.
     Note(String),
+    /// Detail for `-v`: how an upload was sent, and why.
+    Detail(String),
     /// The cache could not help (a wait given up, a folder that cannot be read or written); the
     /// upload went on without it.
     Warning(String),

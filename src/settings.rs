@@ -88,6 +88,11 @@ pub const SETTINGS: &[Setting] = &[
         file: FileKind::Checked(|s| parse_abi(s).map(drop)),
     },
     Setting {
+        id: "compress",
+        key: "compress",
+        file: FileKind::Checked(|s| parse_compress(s).map(drop)),
+    },
+    Setting {
         id: "timeout",
         key: "timeout",
         file: FileKind::Checked(|s| parse_timeout(s).map(drop)),
@@ -203,6 +208,11 @@ pub fn parse_notify_url(s: &str) -> Result<crate::webhook::WebhookUrl, String> {
 
 /// `--notify-on`: fail, always or never.
 pub fn parse_notify_on(s: &str) -> Result<crate::webhook::NotifyOn, String> {
+    s.parse()
+}
+
+/// `--compress`: whether the upload zip holds the APK deflated.
+pub fn parse_compress(s: &str) -> Result<crate::upload::compress::Compress, String> {
     s.parse()
 }
 

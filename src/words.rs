@@ -38,6 +38,16 @@ pub fn one_line(s: &str) -> String {
     s.replace(char::is_control, " ")
 }
 
+/// A size as people read it: `3.2 MiB`, `812.0 KiB`, `17 B`.
+pub fn size(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{count, one_line, remain, unique};

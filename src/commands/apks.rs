@@ -31,7 +31,7 @@ pub fn run(args: ApksArgs, project: Option<&ProjectConfig>) -> Result<(), Error>
                 dash(&l.abi),
                 dash(&m.package),
                 version,
-                human_size(l.fingerprint.size),
+                crate::words::size(l.fingerprint.size),
                 l.path.display().to_string(),
             ]
         })
@@ -61,13 +61,4 @@ pub fn run(args: ApksArgs, project: Option<&ProjectConfig>) -> Result<(), Error>
         outln!("{}", line(r));
     }
     Ok(())
-}
-
-pub(super) fn human_size(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
-        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{n} B"),
-    }
 }

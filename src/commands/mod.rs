@@ -150,6 +150,11 @@ impl crate::remark::Reporter for Terminal {
                 }
             }
             Remark::Note(message) => note!("doksi: {message}"),
+            Remark::Detail(message) => {
+                if output::verbose() {
+                    note!("doksi: {message}")
+                }
+            }
             Remark::Warning(message) => output::warning_once(message),
         }
     }

@@ -7,8 +7,6 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::apks::human_size;
-
 /// Below this, an upload takes moments and quarter lines would only be noise in a CI log.
 const LINES_FROM: u64 = 4 << 20;
 
@@ -131,7 +129,7 @@ impl crate::remark::Progress for Progress {
                     if total >= LINES_FROM {
                         super::output::note!(
                             "uploading {name}: restarted from the first byte (0 of {})",
-                            human_size(total)
+                            crate::words::size(total)
                         );
                     }
                 }
@@ -145,8 +143,8 @@ impl crate::remark::Progress for Progress {
                     super::output::note!(
                         "uploading {name}: {}% ({} of {})",
                         q * 25,
-                        human_size(total / 4 * q + total % 4 * q / 4),
-                        human_size(total)
+                        crate::words::size(total / 4 * q + total % 4 * q / 4),
+                        crate::words::size(total)
                     );
                     state.next_quarter += 1;
                 }

@@ -93,8 +93,13 @@ pub(super) fn print_plan(
             Planned::Cached { target_id } => {
                 outln!("cached   {path} → target {target_id} (nothing to send)")
             }
-            Planned::Upload { name, zip_len } => {
+            Planned::Upload {
+                name,
+                zip_len,
+                body,
+            } => {
                 outln!("upload   {path}");
+                outln!("  the APK {body}");
                 let body = serde_json::json!({ "name": name });
                 outln!("  POST {} {body}", base.join("uploads"));
                 outln!(
@@ -132,9 +137,13 @@ fn upload_json(base: &BaseUrl, u: &PlannedUpload) -> serde_json::Value {
             "path": path, "sha256": u.sha256, "cached": true,
             "target_id": target_id, "requests": [],
         }),
-        Planned::Upload { name, zip_len } => serde_json::json!({
+        Planned::Upload {
+            name,
+            zip_len,
+            body,
+        } => serde_json::json!({
             "path": path, "sha256": u.sha256, "cached": false,
-            "target_id": u.target_id, "name": name, "zip_bytes": zip_len,
+            "target_id": u.target_id, "name": name, "zip_bytes": zip_len, "compress": body,
             "requests": [
                 {"method": "POST", "url": base.join("uploads"), "body": {"name": name}},
                 {"method": "PUT", "url": "<upload_url from POST /uploads>",

@@ -156,6 +156,11 @@ impl crate::pipeline::Observer for Watching<'_> {
         match remark {
             Remark::Warning(line) => warning!("{line}"),
             Remark::Step(line) | Remark::Note(line) => note!("{line}"),
+            Remark::Detail(line) => {
+                if output::verbose() {
+                    note!("{line}")
+                }
+            }
         }
     }
 }

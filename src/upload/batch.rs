@@ -112,7 +112,7 @@ impl Ready<'_> {
                 .unwrap_or_default();
             let progress = self.ctx.reporter.progress(&name);
             let result = self
-                .uploader(reuse)
+                .uploader(reuse, options.compress)
                 .upload(self.candidate(i, options), &|sent, total| {
                     progress.update(sent, total)
                 })
@@ -131,13 +131,14 @@ impl Ready<'_> {
         Ok(done)
     }
 
-    fn uploader(&self, reuse: Reuse) -> Uploader<'_> {
+    fn uploader(&self, reuse: Reuse, compress: super::compress::Compress) -> Uploader<'_> {
         Uploader {
             client: &self.ctx.client,
             cache: self.ctx.cache(),
             scope: self.ctx.scope.clone(),
             reuse,
             lock_wait: LockWait::default(),
+            compress,
             remark: self.ctx.remarks(),
         }
     }
@@ -163,7 +164,7 @@ impl Ready<'_> {
         options: &Options,
         plan: &Plan,
     ) -> Result<Vec<Uploaded>, UploadError> {
-        let uploader = self.uploader(reuse);
+        let uploader = self.uploader(reuse, options.compress);
         let mut planned = Vec::with_capacity(self.listed.len());
         for (i, l) in self.listed.iter().enumerate() {
             let step = uploader.plan(self.candidate(i, options))?;

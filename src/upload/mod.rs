@@ -7,6 +7,7 @@
 //! command — least of all after the server already registered the target.
 
 pub mod batch;
+pub mod compress;
 
 /// How to upload, as the command line or a caller put it: plain values, so the library never
 /// sees the flags they came from (`cli::UploadOptions` converts into this).
@@ -26,6 +27,8 @@ pub struct Options {
     /// Content hashes whose cached targets the server said it does not know: uploaded again
     /// whatever the cache says (the stale-target recovery sets them).
     pub stale: Vec<String>,
+    /// Whether the upload zip holds the APK deflated.
+    pub compress: compress::Compress,
 }
 
 use std::path::{Path, PathBuf};
@@ -102,6 +105,8 @@ pub struct Uploader<'a> {
     pub reuse: Reuse,
     /// How long to wait for another process uploading the same APK before uploading it too.
     pub lock_wait: LockWait,
+    /// Whether the upload zip holds the APK deflated.
+    pub compress: compress::Compress,
     /// Hears what the upload has to say on the way: waits, recoveries, the cache failing.
     pub remark: &'a (dyn Fn(Remark) + Sync),
 }
@@ -109,8 +114,16 @@ pub struct Uploader<'a> {
 /// What an upload would take: nothing (the cache knows the target), or these requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Planned {
-    Cached { target_id: String },
-    Upload { name: String, zip_len: u64 },
+    Cached {
+        target_id: String,
+    },
+    /// `zip_len` is the stored zip's; `body` says whether the APK would go stored or deflated,
+    /// and why.
+    Upload {
+        name: String,
+        zip_len: u64,
+        body: String,
+    },
 }
 
 /// One APK to upload: where it is, what it is, what its bytes hash to.
@@ -259,6 +272,53 @@ impl Uploader<'_> {
         }
     }
 
+    /// Stored or deflated for the APK in `zip`, from what earlier uploads to this host measured.
+    fn choose(&self, zip: &UploadZip) -> compress::Choice {
+        let rate = self
+            .cache
+            .and_then(|c| compress::measured_rate(c.dir(), &self.scope.account.host));
+        compress::choose(self.compress, zip.apk(), zip.len(), rate)
+    }
+
+    /// The zip deflated, when that is the choice; `None` to send `zip` as it is. A folder that
+    /// cannot take the deflated zip (full, read-only) is a warning, and the APK goes stored.
+    fn deflate(&self, zip: &UploadZip) -> Result<Option<UploadZip>, UploadError> {
+        let choice = self.choose(zip);
+        let path = zip.apk().display();
+        if !choice.deflate {
+            (self.remark)(Remark::Detail(format!("{path}: {}", choice.why)));
+            return Ok(None);
+        }
+        let scratch = self
+            .cache
+            .map(|c| c.dir().to_owned())
+            .unwrap_or_else(std::env::temp_dir);
+        match UploadZip::deflated(zip.apk(), zip.fingerprint().clone(), &scratch) {
+            Ok(deflated) => {
+                (self.remark)(Remark::Detail(format!(
+                    "{path}: {} (zip {} → {})",
+                    choice.why,
+                    crate::words::size(zip.len()),
+                    crate::words::size(deflated.len())
+                )));
+                Ok(Some(deflated))
+            }
+            Err(e @ PackageError::Scratch { .. }) => {
+                self.warn(format!("{e}; sending {path} stored"));
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Keeps the rate an upload went at, for the next choice; a cache that cannot keep it costs
+    /// only that.
+    fn measured(&self, bytes: u64, took: std::time::Duration) {
+        if let Some(cache) = self.cache {
+            let _ = compress::record_rate(cache.dir(), &self.scope.account.host, bytes, took);
+        }
+    }
+
     /// What [`Uploader::upload`] would do for `apk`, sending nothing: `--dry-run`'s answer.
     pub fn plan(&self, apk: Candidate<'_>) -> Result<Planned, UploadError> {
         if let Some(e) = self.cached(&apk.cache_key()) {
@@ -270,13 +330,20 @@ impl Uploader<'_> {
             .name
             .map(str::to_owned)
             .unwrap_or_else(|| default_name(apk.path, apk.manifest));
-        let zip_len = match apk.source {
-            Source::Apk => UploadZip::new(apk.path, apk.fingerprint.clone())?.len(),
-            Source::Bundle { made: Some(p), .. } => p.zip.len(),
+        let (zip_len, body) = match apk.source {
+            Source::Apk => {
+                let zip = UploadZip::new(apk.path, apk.fingerprint.clone())?;
+                (zip.len(), self.choose(&zip).why)
+            }
+            Source::Bundle { made: Some(p), .. } => (p.zip.len(), self.choose(&p.zip).why),
             // Made before the plan unless the cache knew it a moment earlier.
-            Source::Bundle { made: None, .. } => 0,
+            Source::Bundle { made: None, .. } => (0, "stored or deflated once it is made".into()),
         };
-        Ok(Planned::Upload { name, zip_len })
+        Ok(Planned::Upload {
+            name,
+            zip_len,
+            body,
+        })
     }
 
     /// Returns the target for `apk`, from the cache or by uploading it. `progress` hears the
@@ -327,6 +394,14 @@ impl Uploader<'_> {
                 &made.zip
             }
         };
+        let deflated;
+        let zip = match self.deflate(zip)? {
+            Some(made) => {
+                deflated = made;
+                &deflated
+            }
+            None => zip,
+        };
         let mint = || async {
             let (asked, asked_wall) = (Instant::now(), SystemTime::now());
             let minted = self.client.mint_upload(&name).await.map_err(api)?;
@@ -334,6 +409,7 @@ impl Uploader<'_> {
             Ok::<_, UploadError>((minted, expires))
         };
         let (mut minted, expires) = mint().await?;
+        let mut sending = Instant::now();
         if let Err(e) = self
             .client
             .put_upload(&minted.upload_url, zip, expires, progress)
@@ -353,11 +429,13 @@ impl Uploader<'_> {
             )));
             let expires;
             (minted, expires) = mint().await?;
+            sending = Instant::now();
             self.client
                 .put_upload(&minted.upload_url, zip, expires, progress)
                 .await
                 .map_err(api)?;
         }
+        self.measured(zip.len(), sending.elapsed());
         let target = self
             .client
             .register_target(&minted.upload_id)

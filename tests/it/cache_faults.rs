@@ -293,6 +293,7 @@ fn a_lock_held_past_the_wait_limit_is_given_up_and_the_apk_uploaded() {
             limit,
             poll: Duration::from_millis(50),
         },
+        compress: doksi::upload::compress::Compress::Never,
         remark: &remark,
     };
     let candidate = Candidate {
@@ -316,7 +317,12 @@ fn a_lock_held_past_the_wait_limit_is_given_up_and_the_apk_uploaded() {
     assert_eq!(sb.count("PUT /uploads"), 1, "uploaded without the lock");
 
     let pid = std::process::id();
-    let remarks = remarks.into_inner().unwrap();
+    let mut remarks = remarks.into_inner().unwrap();
+    // How the APK was sent, for -v, comes last: it is not what this test is about.
+    assert!(
+        matches!(remarks.pop(), Some(Remark::Detail(d)) if d.ends_with("stored (--compress never)")),
+        "{remarks:?}"
+    );
     assert_eq!(remarks.len(), 2, "{remarks:?}");
     assert!(
         matches!(&remarks[0], Remark::Note(n)

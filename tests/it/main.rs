@@ -5,6 +5,7 @@
 mod bundle;
 mod cache_faults;
 mod common;
+mod compress;
 mod config;
 mod consumers;
 mod discovery;
