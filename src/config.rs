@@ -380,6 +380,7 @@ category_ids = ["cat_smoke"]
                 (FileKind::Number(_), _) => "2",
                 (_, "notify") => "\"https://hooks.example.com/hooks/abc\"",
                 (_, "notify_on") => "\"always\"",
+                (_, "compress") => "\"never\"",
                 _ => "\"text\"",
             };
             let parsed = parsed(&format!("{} = {value}", s.key));
