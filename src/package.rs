@@ -68,31 +68,42 @@ pub struct Fingerprint {
 
 impl Fingerprint {
     pub fn of(path: &Path) -> Result<Fingerprint, PackageError> {
-        let io = |source| PackageError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let mut file = File::open(path).map_err(io)?;
         let mut sha = Sha256::new();
         let mut crc = crc32fast::Hasher::new();
         let mut size = 0u64;
-        let mut buf = vec![0u8; BUF];
-        loop {
-            let n = match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io(e)),
-            };
-            sha.update(&buf[..n]);
-            crc.update(&buf[..n]);
-            size += n as u64;
-        }
+        each_chunk(path, |chunk| {
+            sha.update(chunk);
+            crc.update(chunk);
+            size += chunk.len() as u64;
+            Ok(())
+        })?;
         Ok(Fingerprint {
             sha256: hex(&sha.finalize()),
             crc32: crc.finalize(),
             size,
         })
+    }
+}
+
+/// Reads `path` from start to end in [`BUF`]-sized chunks, handing each to `f`; a read that
+/// fails is the APK's error, one that `f` returns is `f`'s.
+fn each_chunk(
+    path: &Path,
+    mut f: impl FnMut(&[u8]) -> Result<(), PackageError>,
+) -> Result<(), PackageError> {
+    let io = |source| PackageError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io)?;
+    let mut buf = vec![0u8; BUF];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => f(&buf[..n])?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        }
     }
 }
 
@@ -224,28 +235,12 @@ impl UploadZip {
             .unix_permissions(0o644)
             .large_file(false);
         zip.start_file(entry_name(apk), options).map_err(zipped)?;
-        let mut source = File::open(apk).map_err(|source| PackageError::Io {
-            path: apk.to_owned(),
-            source,
-        })?;
         let (mut crc, mut size) = (crc32fast::Hasher::new(), 0u64);
-        let mut buf = vec![0u8; BUF];
-        loop {
-            let n = match source.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    return Err(PackageError::Io {
-                        path: apk.to_owned(),
-                        source,
-                    });
-                }
-            };
-            crc.update(&buf[..n]);
-            size += n as u64;
-            zip.write_all(&buf[..n]).map_err(write)?;
-        }
+        each_chunk(apk, |chunk| {
+            crc.update(chunk);
+            size += chunk.len() as u64;
+            zip.write_all(chunk).map_err(write)
+        })?;
         if size != fingerprint.size || crc.finalize() != fingerprint.crc32 {
             return Err(PackageError::Changed {
                 path: apk.to_owned(),

@@ -23,7 +23,7 @@ fn root() -> &'static Path {
 }
 
 /// README.md and every docs/*.md.
-fn doc_files() -> Vec<PathBuf> {
+pub(crate) fn doc_files() -> Vec<PathBuf> {
     let mut files = vec![root().join("README.md")];
     let mut docs: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
         .unwrap()

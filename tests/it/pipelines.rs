@@ -629,16 +629,8 @@ fn dist_pin_writes_a_release_into_doksiw_and_the_component_and_refuses_what_is_n
 
 /// The fenced `yaml` blocks of README.md and docs/*.md, each with where it starts.
 fn yaml_blocks() -> Vec<(String, String)> {
-    let mut files = vec![repo().join("README.md")];
-    let mut docs: Vec<PathBuf> = std::fs::read_dir(repo().join("docs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .collect();
-    docs.sort();
-    files.extend(docs);
     let mut blocks = Vec::new();
-    for file in files {
+    for file in crate::docs::doc_files() {
         let name = file.strip_prefix(repo()).unwrap().display().to_string();
         let mut open: Option<(usize, String)> = None;
         for (i, line) in std::fs::read_to_string(&file).unwrap().lines().enumerate() {
