@@ -56,20 +56,13 @@ const MIN_STORED: u64 = 1 << 20;
 const SAMPLE: u64 = 4 << 20;
 const SAMPLE_PER_ENTRY: u64 = 512 << 10;
 
-/// What an APK stores uncompressed, and how a sample of it deflates.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Estimate {
-    /// Bytes of entries stored uncompressed.
-    pub stored: u64,
-    /// Deflated size over original size, on the sample.
-    pub ratio: f64,
-    /// Bytes per second deflated, on the sample.
-    pub speed: f64,
-}
+/// The fastest deflate at level 1 could go on one core: faster than any measured. A link so fast
+/// that even this could not pay is not sampled at all.
+const MAX_SPEED: f64 = 1e9;
 
-/// Reads the APK's directory and deflates a sample of its largest stored entries (at most
-/// [`SAMPLE`] bytes, level 1 as the upload would).
-pub fn estimate(apk: &Path) -> io::Result<Estimate> {
+/// An APK's entries stored uncompressed (of at least 4 KiB): their sizes and where their data
+/// starts, largest first, read from the zip's directory only.
+fn stored_entries(apk: &Path) -> io::Result<Vec<(u64, u64)>> {
     let file = std::fs::File::open(apk)?;
     let mut archive = zip::ZipArchive::new(io::BufReader::new(file)).map_err(io::Error::other)?;
     let mut stored: Vec<(u64, u64)> = Vec::new();
@@ -84,14 +77,19 @@ pub fn estimate(apk: &Path) -> io::Result<Estimate> {
             stored.push((entry.size(), start));
         }
     }
-    let total: u64 = stored.iter().map(|(size, _)| size).sum();
     stored.sort_by(|a, b| b.cmp(a));
+    Ok(stored)
+}
+
+/// Deflates a sample of the stored entries (at most [`SAMPLE`] bytes, level 1 as the upload
+/// would): the deflated size over the original, and the bytes per second.
+fn sample(apk: &Path, stored: &[(u64, u64)]) -> io::Result<(f64, f64)> {
     let mut file = std::fs::File::open(apk)?;
     let mut sink = Counted(0);
     let mut encoder = flate2::write::DeflateEncoder::new(&mut sink, flate2::Compression::new(1));
     let (mut sampled, mut buf) = (0u64, vec![0u8; SAMPLE_PER_ENTRY as usize]);
     let started = Instant::now();
-    for (size, start) in stored {
+    for &(size, start) in stored {
         if sampled >= SAMPLE {
             break;
         }
@@ -103,14 +101,11 @@ pub fn estimate(apk: &Path) -> io::Result<Estimate> {
     }
     encoder.finish()?;
     let elapsed = started.elapsed().max(Duration::from_micros(100));
-    Ok(Estimate {
-        stored: total,
-        ratio: match sampled {
-            0 => 1.0,
-            n => sink.0 as f64 / n as f64,
-        },
-        speed: sampled as f64 / elapsed.as_secs_f64(),
-    })
+    let ratio = match sampled {
+        0 => 1.0,
+        n => sink.0 as f64 / n as f64,
+    };
+    Ok((ratio, sampled as f64 / elapsed.as_secs_f64()))
 }
 
 /// A writer that only counts.
@@ -144,26 +139,39 @@ pub fn choose(compress: Compress, apk: &Path, size: u64, rate: Option<f64>) -> C
         }
         Compress::Auto => {}
     }
-    let e = match estimate(apk) {
-        Ok(e) => e,
-        Err(e) => return stored(format!("stored: its entries could not be sampled ({e})")),
+    let entries = match stored_entries(apk) {
+        Ok(entries) => entries,
+        Err(e) => return stored(format!("stored: its entries could not be read ({e})")),
     };
-    if e.stored < MIN_STORED {
+    let total: u64 = entries.iter().map(|(size, _)| size).sum();
+    if total < MIN_STORED {
         return stored(format!(
             "stored: it keeps only {} uncompressed",
-            crate::words::size(e.stored)
+            crate::words::size(total)
         ));
     }
     let (link, measured) = match rate {
         Some(r) if r > 0.0 => (r, "measured"),
         _ => (DEFAULT_RATE, "assumed before a measurement"),
     };
+    let mbit = link * 8.0 / 1e6;
     let size_f = size as f64;
-    let saved = e.stored as f64 * (1.0 - e.ratio).max(0.0);
+    // Sending every stored byte takes less than the fastest deflate of the whole APK: nothing to
+    // sample (a fast link, loopback).
+    if total as f64 / link <= size_f / MAX_SPEED {
+        return stored(format!(
+            "stored: at {mbit:.0} Mbit/s ({measured}) its {} uncompressed go faster than any deflate",
+            crate::words::size(total)
+        ));
+    }
+    let (ratio, speed) = match sample(apk, &entries) {
+        Ok(sampled) => sampled,
+        Err(e) => return stored(format!("stored: its entries could not be sampled ({e})")),
+    };
+    let saved = total as f64 * (1.0 - ratio).max(0.0);
     let as_stored = size_f / link;
     // The whole APK goes through the compressor; what it saves is the stored entries' share.
-    let as_deflated = size_f / e.speed + (size_f - saved) / link;
-    let mbit = link * 8.0 / 1e6;
+    let as_deflated = size_f / speed + (size_f - saved) / link;
     if as_deflated <= WORTH * as_stored {
         Choice {
             deflate: true,
