@@ -56,29 +56,72 @@ const MIN_STORED: u64 = 1 << 20;
 const SAMPLE: u64 = 4 << 20;
 const SAMPLE_PER_ENTRY: u64 = 512 << 10;
 
-/// The fastest deflate at level 1 could go on one core: faster than any measured. A link so fast
-/// that even this could not pay is not sampled at all.
-const MAX_SPEED: f64 = 1e9;
+/// Faster than deflate at level 1 goes on one core: 4 × the 80–130 MB/s measured here
+/// (bench/slow-link.sh). On a link at least this fast deflating cannot pay, and the APK is not
+/// even opened; where sending every stored byte beats deflating the whole APK at this speed, it
+/// is not sampled.
+const MAX_SPEED: f64 = 500e6;
 
-/// An APK's entries stored uncompressed (of at least 4 KiB): their sizes and where their data
-/// starts, largest first, read from the zip's directory only.
+/// An APK's entries stored uncompressed (of at least 4 KiB): their sizes and where their local
+/// headers are, largest first. Read from the zip's directory alone, in two reads, whatever the
+/// number of entries: on a fast link this is all `auto` costs.
 fn stored_entries(apk: &Path) -> io::Result<Vec<(u64, u64)>> {
-    let file = std::fs::File::open(apk)?;
-    let mut archive = zip::ZipArchive::new(io::BufReader::new(file)).map_err(io::Error::other)?;
-    let mut stored: Vec<(u64, u64)> = Vec::new();
-    for i in 0..archive.len() {
-        let Ok(entry) = archive.by_index_raw(i) else {
-            continue;
+    const END_SIG: u32 = 0x0605_4b50;
+    const RECORD_SIG: u32 = 0x0201_4b50;
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("not a zip: {what}"));
+    let mut file = std::fs::File::open(apk)?;
+    let len = file.seek(SeekFrom::End(0))?;
+    // The end record is in the last 22 bytes, after a comment of at most 65,535.
+    let tail_len = len.min(22 + 65_535);
+    let mut tail = vec![0u8; tail_len as usize];
+    file.seek(SeekFrom::Start(len - tail_len))?;
+    file.read_exact(&mut tail)?;
+    let at = (0..tail.len().saturating_sub(21))
+        .rev()
+        .find(|&i| u32_at(&tail, i) == Some(END_SIG))
+        .ok_or_else(|| bad("no end record"))?;
+    let (cd_size, cd_offset) = (
+        u32_at(&tail, at + 12).unwrap_or(0),
+        u32_at(&tail, at + 16).unwrap_or(0),
+    );
+    if u64::from(cd_offset) + u64::from(cd_size) > len {
+        return Err(bad("the directory lies past the end"));
+    }
+    let mut cd = vec![0u8; cd_size as usize];
+    file.seek(SeekFrom::Start(u64::from(cd_offset)))?;
+    file.read_exact(&mut cd)?;
+    let mut stored = Vec::new();
+    let mut i = 0usize;
+    while u32_at(&cd, i) == Some(RECORD_SIG) {
+        let field = |o: usize, n: usize| -> u64 {
+            cd.get(i + o..i + o + n)
+                .map(|b| b.iter().rev().fold(0u64, |v, &x| v << 8 | u64::from(x)))
+                .unwrap_or(0)
         };
-        if entry.compression() == zip::CompressionMethod::Stored
-            && entry.size() >= 4096
-            && let Some(start) = entry.data_start()
-        {
-            stored.push((entry.size(), start));
+        let (method, size, local) = (field(10, 2), field(24, 4), field(42, 4));
+        if method == 0 && size >= 4096 {
+            stored.push((size, local));
         }
+        i += 46 + (field(28, 2) + field(30, 2) + field(32, 2)) as usize;
     }
     stored.sort_by(|a, b| b.cmp(a));
     Ok(stored)
+}
+
+/// Where an entry's data starts: after its local header, name and extra field (zipalign's
+/// padding lives there).
+fn data_start(file: &mut std::fs::File, local: u64) -> io::Result<u64> {
+    let mut header = [0u8; 30];
+    file.seek(SeekFrom::Start(local))?;
+    file.read_exact(&mut header)?;
+    let skip = u64::from(u16::from_le_bytes([header[26], header[27]]))
+        + u64::from(u16::from_le_bytes([header[28], header[29]]));
+    Ok(local + 30 + skip)
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    let bytes = b.get(at..at + 4)?;
+    Some(u32::from_le_bytes(bytes.try_into().ok()?))
 }
 
 /// Deflates a sample of the stored entries (at most [`SAMPLE`] bytes, level 1 as the upload
@@ -89,11 +132,12 @@ fn sample(apk: &Path, stored: &[(u64, u64)]) -> io::Result<(f64, f64)> {
     let mut encoder = flate2::write::DeflateEncoder::new(&mut sink, flate2::Compression::new(1));
     let (mut sampled, mut buf) = (0u64, vec![0u8; SAMPLE_PER_ENTRY as usize]);
     let started = Instant::now();
-    for &(size, start) in stored {
+    for &(size, local) in stored {
         if sampled >= SAMPLE {
             break;
         }
         let take = size.min(SAMPLE_PER_ENTRY).min(SAMPLE - sampled) as usize;
+        let start = data_start(&mut file, local)?;
         file.seek(SeekFrom::Start(start))?;
         file.read_exact(&mut buf[..take])?;
         encoder.write_all(&buf[..take])?;
@@ -139,6 +183,16 @@ pub fn choose(compress: Compress, apk: &Path, size: u64, rate: Option<f64>) -> C
         }
         Compress::Auto => {}
     }
+    let (link, measured) = match rate {
+        Some(r) if r > 0.0 => (r, "measured"),
+        _ => (DEFAULT_RATE, "assumed before a measurement"),
+    };
+    let mbit = link * 8.0 / 1e6;
+    if link >= MAX_SPEED {
+        return stored(format!(
+            "stored: at {mbit:.0} Mbit/s ({measured}) no deflate is faster than sending it"
+        ));
+    }
     let entries = match stored_entries(apk) {
         Ok(entries) => entries,
         Err(e) => return stored(format!("stored: its entries could not be read ({e})")),
@@ -150,11 +204,6 @@ pub fn choose(compress: Compress, apk: &Path, size: u64, rate: Option<f64>) -> C
             crate::words::size(total)
         ));
     }
-    let (link, measured) = match rate {
-        Some(r) if r > 0.0 => (r, "measured"),
-        _ => (DEFAULT_RATE, "assumed before a measurement"),
-    };
-    let mbit = link * 8.0 / 1e6;
     let size_f = size as f64;
     // Sending every stored byte takes less than the fastest deflate of the whole APK: nothing to
     // sample (a fast link, loopback).
@@ -235,4 +284,63 @@ pub fn host_of(url: &str) -> Option<String> {
         Some(port) => format!("{host}:{port}"),
         None => host.to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zip::write::SimpleFileOptions;
+
+    #[test]
+    fn the_directory_gives_the_stored_entries_and_their_data_behind_the_alignment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.apk");
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        let stored =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        let deflated =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let lib: Vec<u8> = (0..10_240u32).map(|i| (i % 7) as u8).collect();
+        w.start_file("classes.dex", deflated).unwrap();
+        w.write_all(&[1; 20_000]).unwrap();
+        w.start_file("res/small.png", stored).unwrap();
+        w.write_all(&[2; 100]).unwrap();
+        w.start_file("lib/x86_64/libapp.so", stored.with_alignment(4096))
+            .unwrap();
+        w.write_all(&lib).unwrap();
+        w.set_comment("a comment after the directory").unwrap();
+        w.finish().unwrap();
+
+        let entries = stored_entries(&path).unwrap();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        let (size, local) = entries[0];
+        assert_eq!(size, lib.len() as u64);
+        let mut file = std::fs::File::open(&path).unwrap();
+        let start = data_start(&mut file, local).unwrap();
+        assert_eq!(start % 4096, 0);
+        let mut data = vec![0u8; lib.len()];
+        file.seek(SeekFrom::Start(start)).unwrap();
+        file.read_exact(&mut data).unwrap();
+        assert!(data == lib);
+        let (ratio, speed) = sample(&path, &entries).unwrap();
+        assert!(ratio < 0.1 && speed > 0.0, "{ratio} {speed}");
+        // Not a zip: an error, which `auto` answers with stored.
+        std::fs::write(&path, b"not a zip").unwrap();
+        assert!(stored_entries(&path).is_err());
+        let choice = choose(Compress::Auto, &path, 9, None);
+        assert!(
+            !choice.deflate && choice.why.contains("could not be read"),
+            "{choice:?}"
+        );
+    }
+
+    #[test]
+    fn a_link_faster_than_any_deflate_sends_stored_without_opening_the_apk() {
+        let missing = Path::new("/nonexistent/app.apk");
+        let choice = choose(Compress::Auto, missing, 100 << 20, Some(1e9));
+        assert!(!choice.deflate);
+        assert!(choice.why.contains("no deflate is faster"), "{choice:?}");
+        assert!(choose(Compress::Always, missing, 1, None).deflate);
+        assert!(!choose(Compress::Never, missing, 1, Some(1.0)).deflate);
+    }
 }
