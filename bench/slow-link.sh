@@ -266,3 +266,25 @@ for link in $LINKS; do
             "$(apk_label "$a")" "$(cat "$WORK/runs-$link")" "$c" "${cells[@]}" "$an" "$chose"
     done
 done
+
+# --- issue 24's targets ---------------------------------------------------------------------
+
+((COMPRESS)) || exit 0
+verdict() { awk -v v="$1" -v l="$2" 'BEGIN { print (v <= l) ? "PASS" : "MISS" }'; }
+echo
+echo "| target (issue 24) | ratio | |"
+echo "|---|---:|---|"
+for link in $LINKS; do
+    if [[ $link == 20mbit ]]; then
+        x=$(ratio "$(median "$link" b auto)" "$(median "$link" b curl)")
+        echo "| native-heavy at 20mbit: auto ≤ 0.65 × curl -T | $x | $(verdict "$x" 0.65) |"
+    fi
+    for a in "${APKS[@]}"; do
+        x=$(ratio "$(median "$link" "$a" auto)" "$(median "$link" "$a" never)")
+        if [[ $link == lo ]]; then
+            echo "| $(apk_label "$a") on loopback: auto ≤ 1.02 × never | $x | $(verdict "$x" 1.02) |"
+        elif [[ $a == a ]]; then
+            echo "| $(apk_label "$a") at $link: auto ≤ 1.02 × never | $x | $(verdict "$x" 1.02) |"
+        fi
+    done
+done
