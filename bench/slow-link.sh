@@ -9,7 +9,8 @@
 #   LINKS        rates to shape loopback to, in tc's units, and "lo" for unshaped loopback
 #                (default "20mbit 100mbit lo")
 #   RUNS         timed rounds per link (default 5); RUNS_<link> overrides it for one link
-#                (default RUNS_20mbit=3: a round there takes about two minutes)
+#                (default RUNS_20mbit=3: a round there takes about two minutes; RUNS_lo=3 × RUNS:
+#                a round there takes a second)
 #   WARMUP       untimed rounds per link first (default 1)
 #   SEED         seed for the order of the variants in each round (default 1)
 #   FIXTURE      the real APK, (a) (default tests/fixtures/apks/appium-uiautomator2-server-10.6.6.apk,
@@ -72,6 +73,7 @@ DOKSI=$SLOW_LINK_DOKSI
 LINKS=${LINKS:-"20mbit 100mbit lo"}
 RUNS=${RUNS:-5}
 RUNS_20mbit=${RUNS_20mbit:-3}
+RUNS_lo=${RUNS_lo:-$((RUNS * 3))}
 WARMUP=${WARMUP:-1}
 FIXTURE=${FIXTURE:-$ROOT/tests/fixtures/apks/appium-uiautomator2-server-10.6.6.apk}
 NATIVE_SIZE=${NATIVE_SIZE:-80}
@@ -194,7 +196,7 @@ median() {
     awk -F'\t' -v l="$1" -v a="$2" -v v="$3" '$1 == l && $2 == a && $3 == v && $4 >= 0 { print $5 }' "$RESULTS" |
         sort -g | awk '{ t[NR] = $1 } END {
             if (NR == 0) { print "nan"; exit }
-            printf "%.2f\n", (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2 }'
+            printf "%.3f\n", (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2 }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
@@ -225,7 +227,7 @@ for link in $LINKS; do
             read -r a v <<<"$job"
             run "$link" "$a" "$v" "$r"
         done
-        echo "   round $r: $(awk -F'\t' -v l="$link" -v r="$r" '$1 == l && $4 == r { printf "%s/%s %.2fs  ", $2, $3, $5 }' "$RESULTS")" >&2
+        echo "   round $r: $(awk -F'\t' -v l="$link" -v r="$r" '$1 == l && $4 == r { printf "%s/%s %.3fs  ", $2, $3, $5 }' "$RESULTS")" >&2
     done
 done
 shape lo
