@@ -185,7 +185,7 @@ run() {
     if [[ $v != curl ]]; then
         grep -q ' uploaded: target ' "$WORK/err" || die "doksi upload --force did not upload: $(cat "$WORK/err")"
         # What -v says it chose, for the table (the last round's).
-        grep -iE 'deflat|stored|compress' "$WORK/err" | head -1 >"$WORK/chose-$link-$a-$v" || true
+        grep -iE 'deflat|stored|compress' "$WORK/err" | head -1 | sed 's/^doksi: [^ ]*: //' >"$WORK/chose-$link-$a-$v" || true
     fi
     drop_uploads
     awk -v l="$link" -v a="$a" -v v="$v" -v r="$round" -v t0="$t0" -v t1="$t1" \
