@@ -25,6 +25,7 @@ mod oracle;
 mod output_faults;
 mod packaging;
 mod pins;
+mod pipeline_pins;
 mod reading;
 mod reports;
 mod resilience;
