@@ -26,6 +26,7 @@ mod oracle;
 mod output_faults;
 mod packaging;
 mod pins;
+mod pipeline_pins;
 mod pipelines;
 mod reading;
 mod reports;
