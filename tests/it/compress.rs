@@ -226,3 +226,24 @@ fn a_bad_compress_value_is_a_usage_error_before_any_request() {
     assert!(r.stderr.contains("sometimes"), "{}", r.stderr);
     assert!(log.lines().is_empty());
 }
+
+#[test]
+fn the_sandbox_registers_a_deflated_upload_and_keeps_the_apk_inside_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let apk = native_heavy_apk(dir.path());
+    let sb = crate::sandbox::Sandbox::start(&[]);
+    let r = sb.run(&["upload", "--json", "--compress", "always", path_str(&apk)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let uploaded: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(uploaded[0]["target_id"], "bin_1", "{}", r.stdout);
+    // The manifest was read from inside the deflated zip: the target is the fixture's app.
+    let target = crate::sandbox::get(&format!("{}/targets", sb.admin_url));
+    assert!(
+        String::from_utf8_lossy(&target).contains("io.appium.unlock"),
+        "{}",
+        String::from_utf8_lossy(&target)
+    );
+    let (method, inner) = inside(&sb.stored_upload("upl_1"));
+    assert_eq!(method, zip::CompressionMethod::Deflated);
+    assert!(inner == std::fs::read(&apk).unwrap());
+}
