@@ -274,26 +274,50 @@ impl Uploader<'_> {
 
     /// Stored or deflated for the APK in `zip`, from what earlier uploads to this host measured.
     fn choose(&self, zip: &UploadZip) -> compress::Choice {
-        let rate = self
-            .cache
-            .and_then(|c| compress::measured_rate(c.dir(), &self.scope.account.host));
-        compress::choose(self.compress, zip.apk(), zip.len(), rate)
+        compress::choose(self.compress, zip.apk(), zip.len(), self.rate())
+    }
+
+    /// The rate the last long upload to this API host went at, if the cache kept one.
+    fn rate(&self) -> Option<f64> {
+        self.cache
+            .and_then(|c| compress::measured_rate(c.dir(), &self.scope.account.host))
     }
 
     /// The zip deflated, when that is the choice; `None` to send `zip` as it is. A folder that
     /// cannot take the deflated zip (full, read-only) is a warning, and the APK goes stored.
-    fn deflate(&self, zip: &UploadZip) -> Result<Option<UploadZip>, UploadError> {
-        let choice = self.choose(zip);
+    /// The choice and the deflating are CPU work (a second for 100 MB), done on the blocking
+    /// pool so that a signal is still heard meanwhile.
+    async fn deflate(&self, zip: &UploadZip) -> Result<Option<UploadZip>, UploadError> {
         let path = zip.apk().display();
-        if !choice.deflate {
-            (self.remark)(Remark::Detail(format!("{path}: {}", choice.why)));
-            return Ok(None);
-        }
+        let rate = self.rate();
         let scratch = self
             .cache
             .map(|c| c.dir().to_owned())
             .unwrap_or_else(std::env::temp_dir);
-        match UploadZip::deflated(zip.apk(), zip.fingerprint().clone(), &scratch) {
+        let (compress, apk, fingerprint, len) = (
+            self.compress,
+            zip.apk().to_owned(),
+            zip.fingerprint().clone(),
+            zip.len(),
+        );
+        let work = tokio::task::spawn_blocking(move || {
+            let choice = compress::choose(compress, &apk, len, rate);
+            let deflated = choice
+                .deflate
+                .then(|| UploadZip::deflated(&apk, fingerprint, &scratch));
+            (choice, deflated)
+        });
+        let (choice, deflated) = work.await.map_err(|e| {
+            UploadError::Package(PackageError::Io {
+                path: zip.apk().to_owned(),
+                source: std::io::Error::other(e),
+            })
+        })?;
+        let Some(deflated) = deflated else {
+            (self.remark)(Remark::Detail(format!("{path}: {}", choice.why)));
+            return Ok(None);
+        };
+        match deflated {
             Ok(deflated) => {
                 (self.remark)(Remark::Detail(format!(
                     "{path}: {} (zip {} → {})",
@@ -395,7 +419,7 @@ impl Uploader<'_> {
             }
         };
         let deflated;
-        let zip = match self.deflate(zip)? {
+        let zip = match self.deflate(zip).await? {
             Some(made) => {
                 deflated = made;
                 &deflated
