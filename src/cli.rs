@@ -346,7 +346,7 @@ pub struct UploadOptions {
         value_parser = hinted(parse_compress, &["auto", "always", "never"]),
         hide_possible_values = true
     )]
-    pub compress: crate::upload::compress::Compress,
+    pub compress: crate::package::Compress,
     /// Content hashes whose cached targets the server said it does not know: uploaded again
     /// whatever the cache says. Not a flag; set by the stale-target recovery.
     #[arg(skip)]

@@ -56,6 +56,31 @@ impl PackageError {
     }
 }
 
+/// How the APK goes into the upload zip (`--compress`): a value of its own, below the
+/// stages, so that the settings can parse it without importing the upload; what `auto` weighs
+/// is `upload::compress`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compress {
+    /// Deflate when the estimate says it saves time.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl std::str::FromStr for Compress {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Compress, String> {
+        match s.trim() {
+            "auto" => Ok(Compress::Auto),
+            "always" => Ok(Compress::Always),
+            "never" => Ok(Compress::Never),
+            other => Err(format!("{other:?} is not one of auto, always, never")),
+        }
+    }
+}
+
 /// What one read of an APK tells: its SHA-256 (hex), CRC-32 and size.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Fingerprint {

@@ -212,7 +212,7 @@ pub fn parse_notify_on(s: &str) -> Result<crate::webhook::NotifyOn, String> {
 }
 
 /// `--compress`: whether the upload zip holds the APK deflated.
-pub fn parse_compress(s: &str) -> Result<crate::upload::compress::Compress, String> {
+pub fn parse_compress(s: &str) -> Result<crate::package::Compress, String> {
     s.parse()
 }
 

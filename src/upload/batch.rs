@@ -131,7 +131,7 @@ impl Ready<'_> {
         Ok(done)
     }
 
-    fn uploader(&self, reuse: Reuse, compress: super::compress::Compress) -> Uploader<'_> {
+    fn uploader(&self, reuse: Reuse, compress: crate::package::Compress) -> Uploader<'_> {
         Uploader {
             client: &self.ctx.client,
             cache: self.ctx.cache(),

@@ -11,28 +11,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// `--compress`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compress {
-    /// Deflate when the estimate says it saves time.
-    #[default]
-    Auto,
-    Always,
-    Never,
-}
-
-impl std::str::FromStr for Compress {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Compress, String> {
-        match s.trim() {
-            "auto" => Ok(Compress::Auto),
-            "always" => Ok(Compress::Always),
-            "never" => Ok(Compress::Never),
-            other => Err(format!("{other:?} is not one of auto, always, never")),
-        }
-    }
-}
+use crate::package::Compress;
 
 /// How one APK is sent, and why, as `-v` and `--dry-run` say it.
 #[derive(Debug, Clone, PartialEq)]

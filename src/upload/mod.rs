@@ -28,7 +28,7 @@ pub struct Options {
     /// whatever the cache says (the stale-target recovery sets them).
     pub stale: Vec<String>,
     /// Whether the upload zip holds the APK deflated.
-    pub compress: compress::Compress,
+    pub compress: crate::package::Compress,
 }
 
 use std::path::{Path, PathBuf};
@@ -106,7 +106,7 @@ pub struct Uploader<'a> {
     /// How long to wait for another process uploading the same APK before uploading it too.
     pub lock_wait: LockWait,
     /// Whether the upload zip holds the APK deflated.
-    pub compress: compress::Compress,
+    pub compress: crate::package::Compress,
     /// Hears what the upload has to say on the way: waits, recoveries, the cache failing.
     pub remark: &'a (dyn Fn(Remark) + Sync),
 }

@@ -293,7 +293,7 @@ fn a_lock_held_past_the_wait_limit_is_given_up_and_the_apk_uploaded() {
             limit,
             poll: Duration::from_millis(50),
         },
-        compress: doksi::upload::compress::Compress::Never,
+        compress: doksi::package::Compress::Never,
         remark: &remark,
     };
     let candidate = Candidate {
