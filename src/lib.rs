@@ -10,7 +10,8 @@
 //! - `pipeline`, the one orchestrator: `create` (select → upload → start, with the
 //!   stale-target recovery), `follow` (wait → re-run over attempts), then `report` and `tell`.
 //! - The stages, side by side, none importing a later one: `select` (which APKs),
-//!   `upload` (behind the `cache`; `upload::batch` for a set), `start` (sending the run),
+//!   `upload` (behind the `cache`; `upload::batch` for a set, `upload::compress` for whether the
+//!   APK goes deflated), `start` (sending the run),
 //!   `wait` (one run's verdict, watched by an observer), `rerun` (the failed tests again, and
 //!   the flaky told from the failed; how a result counts), `report` and `notify`, two outlets.
 //! - Values that belong to no stage, which stages and settings share without importing each
