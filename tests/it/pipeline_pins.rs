@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 
 use crate::common::github_env;
-use crate::field_faults::{command, doksi_at, reply, routed};
+use crate::field_faults::{command, reply, routed};
 
 /// A gateway's page: after it the re-run may exist, so it is not asked for again.
 const GATEWAY_504: &str = "<html><head><title>504 Gateway Time-out</title></head></html>";
@@ -50,24 +50,7 @@ fn a_rerun_whose_request_is_lost_ends_with_exit_3_and_is_no_quota_warning() {
     });
     let home = tempfile::tempdir().unwrap();
     let url = format!("{}/hook", base.trim_end_matches("/api"));
-    let r = doksi_at(
-        &base,
-        home.path(),
-        &[
-            "run",
-            "--target",
-            "bin_1",
-            "--category",
-            "cat_nightly",
-            "--wait",
-            "--poll-interval",
-            "100ms",
-            "--retries",
-            "1",
-            "--notify",
-            &url,
-        ],
-    );
+    let r = crate::rollup::run_wait(&base, home.path(), &["--retries", "1", "--notify", &url]);
     assert_eq!(r.code, 3, "the re-run's request was lost: {}", r.stderr);
     assert_eq!(log.count("POST /api/runs"), 2, "{:?}", log.lines());
     assert!(

@@ -125,8 +125,8 @@ fn fake(tests: usize, finished_from: usize, quota: bool) -> (String, Arc<Mutex<S
     (base, state)
 }
 
-/// `doksi run --wait` on bin_1's category against `base`, polling fast.
-fn run_wait(base: &str, home: &Path, extra: &[&str]) -> Done {
+/// `doksi run --wait` on bin_1's category against `base`, polling fast, with `extra`.
+pub(crate) fn run_wait(base: &str, home: &Path, extra: &[&str]) -> Done {
     let mut args = vec![
         "run",
         "--target",
