@@ -139,25 +139,9 @@ apk_label() {
 
 # --- the sandbox ----------------------------------------------------------------------------
 
-mkdir -p "$WORK/sandbox"
-TMPDIR=$WORK/sandbox "$DOKSI" sandbox --port 0 --storage-port 0 >"$WORK/sandbox.json" 2>"$WORK/sandbox.err" &
-SANDBOX_PID=$!
-for ((i = 0; i < 100; i++)); do
-    [[ -s $WORK/sandbox.json ]] && break
-    kill -0 "$SANDBOX_PID" 2>/dev/null || die "the sandbox exited: $(cat "$WORK/sandbox.err")"
-    sleep 0.1
-done
-[[ -s $WORK/sandbox.json ]] || die "the sandbox printed nothing in 10 s"
-DOKSI_BASE_URL=$(jq -r .base_url "$WORK/sandbox.json")
-DOKSI_API_KEY=$(jq -r .api_key "$WORK/sandbox.json")
-export DOKSI_BASE_URL DOKSI_API_KEY
-echo "== sandbox at $DOKSI_BASE_URL (pid $SANDBOX_PID)" >&2
-
-drop_uploads() { find "$WORK/sandbox" -name '*.zip' -type f -delete; }
-mint_url() {
-    curl -sfX POST "$DOKSI_BASE_URL/uploads" -H "Authorization: Bearer $DOKSI_API_KEY" \
-        -H "Content-Type: application/json" -d '{"name":"slow-link"}' | jq -er .upload_url
-}
+# shellcheck source=bench/sandbox.sh
+source "$ROOT/bench/sandbox.sh"
+start_sandbox --port 0 --storage-port 0
 
 # --- measuring ------------------------------------------------------------------------------
 
@@ -171,7 +155,7 @@ run() {
     f=$(apk_path "$a")
     case $v in
         curl)
-            url=$(mint_url) || die "cannot mint an upload URL"
+            url=$(mint_url slow-link) || die "cannot mint an upload URL"
             cmd=(curl -sSf -T "$f.zip" -H 'Content-Type: application/zip' -o /dev/null "$url")
             ;;
         *)

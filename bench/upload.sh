@@ -200,28 +200,9 @@ make_apk() {
 
 # --- sandbox -----------------------------------------------------------------------------------
 
-mkdir -p "$WORK/sandbox"
-# Its temp dir (uploads are stored there) goes under $WORK, so the EXIT trap removes it.
-TMPDIR=$WORK/sandbox "$DOKSI" sandbox >"$WORK/sandbox.json" 2>"$WORK/sandbox.err" &
-SANDBOX_PID=$!
-for ((i = 0; i < 100; i++)); do
-    [[ -s $WORK/sandbox.json ]] && break
-    kill -0 "$SANDBOX_PID" 2>/dev/null || die "the sandbox exited: $(cat "$WORK/sandbox.err")"
-    sleep 0.1
-done
-[[ -s $WORK/sandbox.json ]] || die "the sandbox printed nothing in 10 s"
-DOKSI_BASE_URL=$(jq -r .base_url "$WORK/sandbox.json")
-DOKSI_API_KEY=$(jq -r .api_key "$WORK/sandbox.json")
-export DOKSI_BASE_URL DOKSI_API_KEY
-echo "== sandbox at $DOKSI_BASE_URL (pid $SANDBOX_PID)" >&2
-
-# Stored uploads are never read again once registered; dropping them keeps 15 GB off the disk.
-drop_uploads() { find "$WORK/sandbox" -name '*.zip' -type f -delete; }
-
-mint_url() {
-    curl -sfX POST "$DOKSI_BASE_URL/uploads" -H "Authorization: Bearer $DOKSI_API_KEY" \
-        -H "Content-Type: application/json" -d '{"name":"floor"}' | jq -er .upload_url
-}
+# shellcheck source=bench/sandbox.sh
+source "$ROOT/bench/sandbox.sh"
+start_sandbox --port 0
 
 # run_variant VARIANT SIZE ROUND FILE
 run_variant() {
@@ -243,7 +224,7 @@ run_variant() {
         openssl) timed openssl "$size" "$round" openssl dgst -sha256 "$f" ;;
         put)
             local url
-            url=$(mint_url) || die "cannot mint an upload URL"
+            url=$(mint_url floor) || die "cannot mint an upload URL"
             timed put "$size" "$round" curl -sSf -T "$f" -H 'Content-Type: application/zip' -o /dev/null "$url"
             ;;
     esac
