@@ -1,7 +1,25 @@
 # shellcheck shell=bash
 # Sourced by the benchmarks (bench/upload.sh, bench/slow-link.sh): start `doksi sandbox` with
 # its uploads stored under $WORK/sandbox (so the caller's EXIT trap removes them), export its
-# URL and key, and the two helpers every upload benchmark needs. Needs $DOKSI, $WORK and die().
+# URL and key, and the two helpers every upload benchmark needs. make_work first; start_sandbox
+# needs $DOKSI and die().
+
+# make_work NAME: a scratch folder $WORK (mktemp, NAME.XXXXXX) that goes on exit, with the
+# sandbox started in it, however the script ends (Ctrl-C: exit 130).
+make_work() {
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    SANDBOX_PID=
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+cleanup() {
+    if [[ -n $SANDBOX_PID ]]; then
+        kill "$SANDBOX_PID" 2>/dev/null || true
+        wait "$SANDBOX_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
 
 # start_sandbox [ARGS...]: the sandbox, with ARGS (e.g. --port 0 --storage-port 0); sets
 # SANDBOX_PID and exports DOKSI_BASE_URL and DOKSI_API_KEY.

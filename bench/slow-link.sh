@@ -84,17 +84,9 @@ links=$(ip -o link show | wc -l)
 ip link set lo up
 ip link set lo mtu 1500
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/doksi-slow-link.XXXXXX")
-SANDBOX_PID=
-cleanup() {
-    if [[ -n $SANDBOX_PID ]]; then
-        kill "$SANDBOX_PID" 2>/dev/null || true
-        wait "$SANDBOX_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=bench/sandbox.sh
+source "$ROOT/bench/sandbox.sh"
+make_work doksi-slow-link
 export TMPDIR=$WORK
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -139,8 +131,6 @@ apk_label() {
 
 # --- the sandbox ----------------------------------------------------------------------------
 
-# shellcheck source=bench/sandbox.sh
-source "$ROOT/bench/sandbox.sh"
 start_sandbox --port 0 --storage-port 0
 
 # --- measuring ------------------------------------------------------------------------------

@@ -91,17 +91,9 @@ fi
 # shellcheck source=bench/doksi-binary.sh
 source "$ROOT/bench/doksi-binary.sh"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/doksi-upload-bench.XXXXXX")
-SANDBOX_PID=
-cleanup() {
-    if [[ -n $SANDBOX_PID ]]; then
-        kill "$SANDBOX_PID" 2>/dev/null || true
-        wait "$SANDBOX_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=bench/sandbox.sh
+source "$ROOT/bench/sandbox.sh"
+make_work doksi-upload-bench
 export DOKSI_CACHE_DIR=$WORK/cache
 # curl-flow.sh's app.zip too, so an interrupted run leaves nothing behind.
 export TMPDIR=$WORK
@@ -200,8 +192,6 @@ make_apk() {
 
 # --- sandbox -----------------------------------------------------------------------------------
 
-# shellcheck source=bench/sandbox.sh
-source "$ROOT/bench/sandbox.sh"
 start_sandbox --port 0
 
 # run_variant VARIANT SIZE ROUND FILE
