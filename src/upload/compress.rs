@@ -42,47 +42,16 @@ const SAMPLE_PER_ENTRY: u64 = 512 << 10;
 const MAX_SPEED: f64 = 500e6;
 
 /// An APK's entries stored uncompressed (of at least 4 KiB): their sizes and where their local
-/// headers are, largest first. Read from the zip's directory alone, in two reads, whatever the
-/// number of entries: on a fast link this is all `auto` costs.
+/// headers are, largest first. From the zip's directory alone (`apk::container::entries`, two
+/// reads whatever the number of entries): on a fast link this is all `auto` costs.
 fn stored_entries(apk: &Path) -> io::Result<Vec<(u64, u64)>> {
-    const END_SIG: u32 = 0x0605_4b50;
-    const RECORD_SIG: u32 = 0x0201_4b50;
-    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("not a zip: {what}"));
-    let mut file = std::fs::File::open(apk)?;
-    let len = file.seek(SeekFrom::End(0))?;
-    // The end record is in the last 22 bytes, after a comment of at most 65,535.
-    let tail_len = len.min(22 + 65_535);
-    let mut tail = vec![0u8; tail_len as usize];
-    file.seek(SeekFrom::Start(len - tail_len))?;
-    file.read_exact(&mut tail)?;
-    let at = (0..tail.len().saturating_sub(21))
-        .rev()
-        .find(|&i| u32_at(&tail, i) == Some(END_SIG))
-        .ok_or_else(|| bad("no end record"))?;
-    let (cd_size, cd_offset) = (
-        u32_at(&tail, at + 12).unwrap_or(0),
-        u32_at(&tail, at + 16).unwrap_or(0),
-    );
-    if u64::from(cd_offset) + u64::from(cd_size) > len {
-        return Err(bad("the directory lies past the end"));
-    }
-    let mut cd = vec![0u8; cd_size as usize];
-    file.seek(SeekFrom::Start(u64::from(cd_offset)))?;
-    file.read_exact(&mut cd)?;
-    let mut stored = Vec::new();
-    let mut i = 0usize;
-    while u32_at(&cd, i) == Some(RECORD_SIG) {
-        let field = |o: usize, n: usize| -> u64 {
-            cd.get(i + o..i + o + n)
-                .map(|b| b.iter().rev().fold(0u64, |v, &x| v << 8 | u64::from(x)))
-                .unwrap_or(0)
-        };
-        let (method, size, local) = (field(10, 2), field(24, 4), field(42, 4));
-        if method == 0 && size >= 4096 {
-            stored.push((size, local));
-        }
-        i += 46 + (field(28, 2) + field(30, 2) + field(32, 2)) as usize;
-    }
+    let mut file = io::BufReader::new(std::fs::File::open(apk)?);
+    let (_, entries) = crate::apk::container::entries(&mut file).map_err(io::Error::other)?;
+    let mut stored: Vec<(u64, u64)> = entries
+        .into_iter()
+        .filter(|e| e.method == 0 && e.size >= 4096)
+        .map(|e| (e.size, e.local))
+        .collect();
     stored.sort_by(|a, b| b.cmp(a));
     Ok(stored)
 }
@@ -96,11 +65,6 @@ fn data_start(file: &mut std::fs::File, local: u64) -> io::Result<u64> {
     let skip = u64::from(u16::from_le_bytes([header[26], header[27]]))
         + u64::from(u16::from_le_bytes([header[28], header[29]]));
     Ok(local + 30 + skip)
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    let bytes = b.get(at..at + 4)?;
-    Some(u32::from_le_bytes(bytes.try_into().ok()?))
 }
 
 /// Deflates a sample of the stored entries (at most [`SAMPLE`] bytes, level 1 as the upload

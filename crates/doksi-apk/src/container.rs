@@ -115,6 +115,14 @@ struct End {
 
 /// Checks the container of the zip `file`, leaving its position anywhere.
 pub fn check<R: Read + Seek>(file: &mut R) -> Result<Directory, ContainerError> {
+    let (directory, records) = entries(file)?;
+    check_local_headers(file, &records, directory.offset)?;
+    Ok(directory)
+}
+
+/// The directory's entries, the container checked as [`check`] checks it but for the local
+/// headers (one read per entry): what a caller that only needs the list pays.
+pub fn entries<R: Read + Seek>(file: &mut R) -> Result<(Directory, Vec<Entry>), ContainerError> {
     let len = file.seek(SeekFrom::End(0))?;
     let tail_start = len.saturating_sub(MAX_TAIL);
     let tail = read_at(file, tail_start, len - tail_start)?;
@@ -153,12 +161,12 @@ pub fn check<R: Read + Seek>(file: &mut R) -> Result<Directory, ContainerError> 
             found,
         });
     }
-    check_local_headers(file, &records, offset)?;
-    Ok(Directory {
+    let directory = Directory {
         offset,
         size,
         entries: found,
-    })
+    };
+    Ok((directory, records))
 }
 
 /// Exactly `len` bytes from `offset`; callers bound `len` (tail or capped directory).
@@ -278,15 +286,18 @@ fn directory_end<R: Read + Seek>(
     Ok(record)
 }
 
-/// One central directory record's name and local header offset.
-#[derive(Debug)]
-struct Record {
-    name: String,
-    local: u64,
+/// One central directory record: its name, how it is compressed (0 stored, 8 deflated), its
+/// uncompressed size and its local header's offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub method: u16,
+    pub size: u64,
+    pub local: u64,
 }
 
 /// Walks the directory's records, checking each on the way.
-fn read_records(cd: &[u8]) -> Result<Vec<Record>, ContainerError> {
+fn read_records(cd: &[u8]) -> Result<Vec<Entry>, ContainerError> {
     let mut records = Vec::new();
     let mut names = HashSet::new();
     let mut at = 0usize;
@@ -330,8 +341,10 @@ fn read_records(cd: &[u8]) -> Result<Vec<Record>, ContainerError> {
                 uncompressed,
             });
         }
-        records.push(Record {
+        records.push(Entry {
             name: name.to_owned(),
+            method,
+            size: u64::from(uncompressed),
             local: u64::from(local),
         });
         at = next;
@@ -343,10 +356,10 @@ fn read_records(cd: &[u8]) -> Result<Vec<Record>, ContainerError> {
 /// order, four bytes each, so even a large APK costs one small read per entry.
 fn check_local_headers<R: Read + Seek>(
     file: &mut R,
-    records: &[Record],
+    records: &[Entry],
     directory: u64,
 ) -> Result<(), ContainerError> {
-    let mut order: Vec<&Record> = records.iter().collect();
+    let mut order: Vec<&Entry> = records.iter().collect();
     order.sort_by_key(|r| r.local);
     for r in order {
         if r.local + LOCAL_LEN > directory {
